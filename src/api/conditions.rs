@@ -1,0 +1,40 @@
+//! Condition types and reasons written to the status of every spire-steward resource.
+//!
+//! These strings are part of the API: dashboards, `kubectl wait` and alert rules match on them, so
+//! they never change once released. Reasons are CamelCase, as Kubernetes conventions ask.
+
+/// Condition types.
+pub mod types {
+    /// The resource is fully reconciled into SPIRE.
+    pub const READY: &str = "Ready";
+    /// The operator is working towards the desired state; present only while true.
+    pub const RECONCILING: &str = "Reconciling";
+    /// The operator cannot make progress without a change from the user; present only while true.
+    pub const STALLED: &str = "Stalled";
+    /// The registration entries declared by the resource match SPIRE.
+    pub const ENTRIES_SYNCED: &str = "EntriesSynced";
+    /// The federation relationship declared by the resource matches SPIRE.
+    pub const RELATIONSHIP_SYNCED: &str = "RelationshipSynced";
+}
+
+/// Condition reasons.
+pub mod reasons {
+    /// The resource has been seen but not yet reconciled.
+    pub const PENDING: &str = "Pending";
+    /// Everything the resource declares is in SPIRE.
+    pub const SYNCED: &str = "Synced";
+    /// Changes are being written to SPIRE.
+    pub const PROGRESSING: &str = "Progressing";
+    /// The spec is invalid: a template does not parse or render, or a value is out of bounds.
+    pub const INVALID_SPEC: &str = "InvalidSpec";
+    /// The SPIRE server could not be reached; the operator retries with backoff.
+    pub const SPIRE_UNAVAILABLE: &str = "SpireUnavailable";
+    /// SPIRE refused one or more writes.
+    pub const SPIRE_REJECTED: &str = "SpireRejected";
+    /// Another resource declares the same entry and takes precedence.
+    pub const MASKED: &str = "Masked";
+    /// The resource is suspended; its entries are left as they are.
+    pub const SUSPENDED: &str = "Suspended";
+    /// An input needed to compute the entries is missing; existing entries are kept.
+    pub const INPUTS_INCOMPLETE: &str = "InputsIncomplete";
+}

@@ -1,0 +1,49 @@
+//! Pieces shared by every spire-steward resource: ownership, status conditions and the CEL rule
+//! expressions the API server evaluates on admission.
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
+use kube::KubeSchema;
+use serde::{Deserialize, Serialize};
+
+/// Who is accountable for an identity.
+#[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq, Eq, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Owner {
+    /// The team that owns the workloads receiving this identity.
+    #[schemars(length(min = 1, max = 253))]
+    pub team: String,
+    /// How to reach the owning team: an e-mail address, a chat channel or a ticket queue.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 253))]
+    pub contact: Option<String>,
+}
+
+/// The status fields every spire-steward resource carries.
+#[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CommonStatus {
+    /// The `metadata.generation` of the spec this status describes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+    /// The latest observations of the resource's state. `Ready` is always present; `Reconciling`
+    /// and `Stalled` appear only while they are true.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[x_kube(merge_strategy = kube::core::ListMerge::Map(vec!["type".into()]))]
+    pub conditions: Vec<Condition>,
+}
+
+// CEL expressions. Every string or list they inspect has a bounded size in the schema, so the API
+// server can bound their cost.
+
+/// A Go duration string with no sign ("90s", "1h30m", "0").
+pub(crate) const DURATION_SHAPE: &str =
+    r"self == '0' || self.matches('^(([0-9]+(\\.[0-9]*)?|\\.[0-9]+)(ns|us|µs|ms|s|m|h))+$')";
+/// SPIRE stores TTLs as 32-bit seconds.
+pub(crate) const DURATION_BOUND: &str = r"self == '0' || !self.matches('^(([0-9]+(\\.[0-9]*)?|\\.[0-9]+)(ns|us|µs|ms|s|m|h))+$') || duration(self) <= duration('596523h')";
+/// A full SPIFFE ID with a non-empty path.
+pub(crate) const SPIFFE_ID_SHAPE: &str = r"self.matches('^spiffe://[a-z0-9._-]+(/[A-Za-z0-9._-]+)+$') && !self.matches('/[.][.]?(/|$)')";
+/// A SPIFFE ID outside SPIRE's reserved `/spire` path.
+pub(crate) const SPIFFE_ID_NOT_RESERVED: &str = r"!self.matches('^spiffe://[^/]+/spire(/|$)')";
+/// A trust domain name, optionally written as `spiffe://name`.
+pub(crate) const TRUST_DOMAINS: &str =
+    r"self.all(td, td.matches('^(spiffe://)?[a-z0-9._-]{1,255}$'))";

@@ -1,0 +1,35 @@
+//! Version `v1alpha1` of the `spire-steward.io` API group.
+
+mod cluster_federated_trust_domain;
+mod cluster_spiffe_id;
+mod cluster_static_entry;
+mod common;
+
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kube::CustomResourceExt;
+
+pub use cluster_federated_trust_domain::{
+    BundleEndpointProfile, BundleEndpointProfileType, ClusterFederatedTrustDomain,
+    ClusterFederatedTrustDomainSpec, ClusterFederatedTrustDomainStatus,
+};
+pub use cluster_spiffe_id::{
+    ClusterSPIFFEID, ClusterSPIFFEIDSpec, ClusterSPIFFEIDStats, ClusterSPIFFEIDStatus,
+};
+pub use cluster_static_entry::{ClusterStaticEntry, ClusterStaticEntrySpec, ClusterStaticEntryStatus};
+pub use common::Owner;
+
+/// The API group of every spire-steward resource.
+pub const GROUP: &str = "spire-steward.io";
+/// The API version this module describes.
+pub const VERSION: &str = "v1alpha1";
+/// The category every spire-steward resource belongs to (`kubectl get spire-steward`).
+pub const CATEGORY: &str = "spire-steward";
+
+/// Every CustomResourceDefinition of this version, in a stable order.
+pub fn crds() -> Vec<CustomResourceDefinition> {
+    vec![
+        ClusterSPIFFEID::crd(),
+        ClusterStaticEntry::crd(),
+        ClusterFederatedTrustDomain::crd(),
+    ]
+}

@@ -1,0 +1,11 @@
+//! spire-steward keeps SPIRE registration entries in line with workload-identity custom resources.
+//!
+//! The crate is laid out as a pure core with thin edges:
+//! - [`api`]: the custom resources and their status vocabulary;
+//! - [`spiffe`]: SPIFFE IDs, trust domains, selectors and entries, validated once at the boundary;
+//! - [`spire`]: the SPIRE Server API client over the admin socket.
+
+pub mod api;
+pub mod crdgen;
+pub mod spiffe;
+pub mod spire;

@@ -1,0 +1,14 @@
+//! SPIFFE and SPIRE domain types, parsed and validated once where data enters the operator.
+//!
+//! The rules are SPIRE's own (SPIFFE ID syntax, the reserved `/spire` path, selector shape, entry
+//! constraints), so a value that passes here is one the SPIRE server accepts.
+
+mod entry;
+mod error;
+mod id;
+mod selector;
+
+pub use entry::{Entry, EntryId};
+pub use error::Error;
+pub use id::{SpiffeId, TrustDomain};
+pub use selector::Selector;
