@@ -38,7 +38,8 @@ fn write_crds(out_dir: Option<PathBuf>) -> anyhow::Result<()> {
             std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
             for crd in crds {
                 let path = dir.join(&crd.file_name);
-                std::fs::write(&path, crd.yaml).with_context(|| format!("writing {}", path.display()))?;
+                std::fs::write(&path, crd.yaml)
+                    .with_context(|| format!("writing {}", path.display()))?;
             }
         }
     }

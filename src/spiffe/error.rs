@@ -7,7 +7,9 @@ pub enum Error {
     EmptyTrustDomain,
     #[error("trust domain is longer than 255 characters")]
     TrustDomainTooLong,
-    #[error("trust domain contains {0:?}; only lowercase letters, digits, '.', '-' and '_' are allowed")]
+    #[error(
+        "trust domain contains {0:?}; only lowercase letters, digits, '.', '-' and '_' are allowed"
+    )]
     TrustDomainChar(char),
     #[error("SPIFFE ID {0:?} does not start with spiffe://")]
     MissingScheme(String),
@@ -33,7 +35,9 @@ pub enum Error {
     SelectorValue(String),
     #[error("entry has no selectors")]
     NoSelectors,
-    #[error("entry ID {0:?} is empty, longer than 255 characters, or has characters other than letters, digits, '.', '-' and '_'")]
+    #[error(
+        "entry ID {0:?} is empty, longer than 255 characters, or has characters other than letters, digits, '.', '-' and '_'"
+    )]
     EntryId(String),
     #[error("hint is longer than 1024 characters")]
     HintTooLong,

@@ -141,7 +141,11 @@ fn check_path(path: &str) -> Result<(), Error> {
     let last = segments.split('/').count() - 1;
     for (i, segment) in segments.split('/').enumerate() {
         if segment.is_empty() {
-            return Err(if i == last { Error::TrailingSlash } else { Error::EmptySegment });
+            return Err(if i == last {
+                Error::TrailingSlash
+            } else {
+                Error::EmptySegment
+            });
         }
         if segment == "." || segment == ".." {
             return Err(Error::DotSegment);
@@ -174,20 +178,40 @@ mod tests {
         ];
         for (input, want) in cases {
             let got = TrustDomain::parse(input);
-            assert_eq!(got.as_ref().map(TrustDomain::as_str).map_err(Clone::clone), want.clone(), "{input:?}");
+            assert_eq!(
+                got.as_ref().map(TrustDomain::as_str).map_err(Clone::clone),
+                want.clone(),
+                "{input:?}"
+            );
         }
-        assert_eq!(TrustDomain::parse(&"a".repeat(256)), Err(Error::TrustDomainTooLong));
+        assert_eq!(
+            TrustDomain::parse(&"a".repeat(256)),
+            Err(Error::TrustDomainTooLong)
+        );
         assert!(TrustDomain::parse(&"a".repeat(255)).is_ok());
     }
 
     #[test]
     fn spiffe_id_rules() {
-        let cases: &[(&str, Result<(&str, &str), Error>)] = &[
+        type Case = (&'static str, Result<(&'static str, &'static str), Error>);
+        let cases: &[Case] = &[
             ("spiffe://example.org", Ok(("example.org", ""))),
-            ("spiffe://example.org/ns/default/sa/web", Ok(("example.org", "/ns/default/sa/web"))),
-            ("spiffe://example.org/A.b-c_9", Ok(("example.org", "/A.b-c_9"))),
-            ("https://example.org/x", Err(Error::MissingScheme("https://example.org/x".into()))),
-            ("SPIFFE://example.org/x", Err(Error::MissingScheme("SPIFFE://example.org/x".into()))),
+            (
+                "spiffe://example.org/ns/default/sa/web",
+                Ok(("example.org", "/ns/default/sa/web")),
+            ),
+            (
+                "spiffe://example.org/A.b-c_9",
+                Ok(("example.org", "/A.b-c_9")),
+            ),
+            (
+                "https://example.org/x",
+                Err(Error::MissingScheme("https://example.org/x".into())),
+            ),
+            (
+                "SPIFFE://example.org/x",
+                Err(Error::MissingScheme("SPIFFE://example.org/x".into())),
+            ),
             ("spiffe:///x", Err(Error::EmptyTrustDomain)),
             ("spiffe://Example.org/x", Err(Error::TrustDomainChar('E'))),
             ("spiffe://example.org/", Err(Error::TrailingSlash)),
@@ -198,8 +222,14 @@ mod tests {
             ("spiffe://example.org/a b", Err(Error::PathChar(' '))),
             ("spiffe://example.org/a?b", Err(Error::PathChar('?'))),
             ("spiffe://example.org/a#b", Err(Error::PathChar('#'))),
-            ("spiffe://example.org/caf\u{e9}", Err(Error::PathChar('\u{e9}'))),
-            ("spiffe://user@example.org/a", Err(Error::TrustDomainChar('@'))),
+            (
+                "spiffe://example.org/caf\u{e9}",
+                Err(Error::PathChar('\u{e9}')),
+            ),
+            (
+                "spiffe://user@example.org/a",
+                Err(Error::TrustDomainChar('@')),
+            ),
         ];
         for (input, want) in cases {
             let got = SpiffeId::parse(input)
@@ -218,7 +248,10 @@ mod tests {
 
     #[test]
     fn from_parts_rejects_a_relative_path() {
-        assert_eq!(SpiffeId::from_parts("example.org", "a/b"), Err(Error::PathChar('a')));
+        assert_eq!(
+            SpiffeId::from_parts("example.org", "a/b"),
+            Err(Error::PathChar('a'))
+        );
     }
 
     #[test]
@@ -233,10 +266,15 @@ mod tests {
     #[test]
     fn workload_id_needs_a_path_outside_spire() {
         let check = |s: &str| SpiffeId::parse(s).unwrap().check_workload_id();
-        assert_eq!(check("spiffe://example.org"), Err(Error::EmptyPath("spiffe://example.org".into())));
+        assert_eq!(
+            check("spiffe://example.org"),
+            Err(Error::EmptyPath("spiffe://example.org".into()))
+        );
         assert_eq!(
             check("spiffe://example.org/spire/server"),
-            Err(Error::ReservedPath("spiffe://example.org/spire/server".into()))
+            Err(Error::ReservedPath(
+                "spiffe://example.org/spire/server".into()
+            ))
         );
         assert_eq!(check("spiffe://example.org/web"), Ok(()));
     }
@@ -245,16 +283,29 @@ mod tests {
     fn parent_id_may_be_reserved_but_needs_a_path() {
         let check = |s: &str| SpiffeId::parse(s).unwrap().check_has_path();
         assert_eq!(check("spiffe://example.org/spire/server"), Ok(()));
-        assert_eq!(check("spiffe://example.org"), Err(Error::EmptyPath("spiffe://example.org".into())));
+        assert_eq!(
+            check("spiffe://example.org"),
+            Err(Error::EmptyPath("spiffe://example.org".into()))
+        );
     }
 
     #[test]
     fn membership_compares_trust_domains() {
         let td = TrustDomain::parse("example.org").unwrap();
-        assert_eq!(SpiffeId::parse("spiffe://example.org/a").unwrap().check_member_of(&td), Ok(()));
         assert_eq!(
-            SpiffeId::parse("spiffe://other.org/a").unwrap().check_member_of(&td),
-            Err(Error::ForeignTrustDomain { id: "spiffe://other.org/a".into(), expected: "example.org".into() })
+            SpiffeId::parse("spiffe://example.org/a")
+                .unwrap()
+                .check_member_of(&td),
+            Ok(())
+        );
+        assert_eq!(
+            SpiffeId::parse("spiffe://other.org/a")
+                .unwrap()
+                .check_member_of(&td),
+            Err(Error::ForeignTrustDomain {
+                id: "spiffe://other.org/a".into(),
+                expected: "example.org".into()
+            })
         );
     }
 }

@@ -1,1 +1,32 @@
-//! todo
+//! The SPIRE Server API client, spoken over the server's admin unix socket.
+//!
+//! [`SpireClient`] wraps the generated gRPC stubs with deadlines, batching and typed errors, and
+//! converts between the wire messages and the validated types of [`crate::spiffe`].
+
+mod bundle;
+mod client;
+mod convert;
+mod entries;
+mod error;
+mod federation;
+pub mod proto;
+
+pub use bundle::{Bundle, JwtKey};
+pub use client::{ClientConfig, SpireClient};
+pub use entries::{CreateOutcome, EntryField, EntryFilter, EntryMask, MatchBehavior};
+pub use error::{Error, ItemError};
+pub use federation::{BundleEndpointProfile, FederationRelationship, RelationshipMask};
+
+/// Entries asked for per ListEntries page. SPIRE returns everything in one response when no page
+/// size is given, which can exceed the gRPC message limit, so listing always pages.
+pub const LIST_PAGE_SIZE: i32 = 200;
+/// Entries sent per BatchCreateEntry call.
+pub const CREATE_BATCH_SIZE: usize = 50;
+/// Entries sent per BatchUpdateEntry call.
+pub const UPDATE_BATCH_SIZE: usize = 50;
+/// Entry IDs sent per BatchDeleteEntry call.
+pub const DELETE_BATCH_SIZE: usize = 200;
+/// Federation relationships asked for per ListFederationRelationships page.
+pub const RELATIONSHIP_PAGE_SIZE: i32 = 200;
+/// Federation relationships sent per batch call.
+pub const RELATIONSHIP_BATCH_SIZE: usize = 50;

@@ -24,11 +24,28 @@ use super::common::{
     derive = "PartialEq",
     derive = "Default",
     doc = "ClusterStaticEntry declares one SPIRE registration entry literally.",
-    printcolumn(name = "Ready", type_ = "string", json_path = r#".status.conditions[?(@.type=="Ready")].status"#),
-    printcolumn(name = "Reason", type_ = "string", json_path = r#".status.conditions[?(@.type=="Ready")].reason"#),
+    printcolumn(
+        name = "Ready",
+        type_ = "string",
+        json_path = r#".status.conditions[?(@.type=="Ready")].status"#
+    ),
+    printcolumn(
+        name = "Reason",
+        type_ = "string",
+        json_path = r#".status.conditions[?(@.type=="Ready")].reason"#
+    ),
     printcolumn(name = "SPIFFE ID", type_ = "string", json_path = ".spec.spiffeID"),
-    printcolumn(name = "Parent ID", type_ = "string", json_path = ".spec.parentID", priority = 1),
-    printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp")
+    printcolumn(
+        name = "Parent ID",
+        type_ = "string",
+        json_path = ".spec.parentID",
+        priority = 1
+    ),
+    printcolumn(
+        name = "Age",
+        type_ = "date",
+        json_path = ".metadata.creationTimestamp"
+    )
 )]
 #[serde(rename_all = "camelCase")]
 pub struct ClusterStaticEntrySpec {
@@ -61,7 +78,11 @@ pub struct ClusterStaticEntrySpec {
     pub federates_with: Vec<String>,
 
     /// Lifetime of the X509-SVIDs, as a duration such as `1h`. Unset or `0` uses the server default.
-    #[serde(default, rename = "x509SVIDTTL", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        rename = "x509SVIDTTL",
+        skip_serializing_if = "Option::is_none"
+    )]
     #[schemars(length(max = 64))]
     #[x_kube(
         validation = Rule::new(DURATION_SHAPE).message("x509SVIDTTL must be a non-negative duration such as 90s, 30m or 1h"),
@@ -70,7 +91,11 @@ pub struct ClusterStaticEntrySpec {
     pub x509_svid_ttl: Option<String>,
 
     /// Lifetime of the JWT-SVIDs, as a duration such as `5m`. Unset or `0` uses the server default.
-    #[serde(default, rename = "jwtSVIDTTL", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        rename = "jwtSVIDTTL",
+        skip_serializing_if = "Option::is_none"
+    )]
     #[schemars(length(max = 64))]
     #[x_kube(
         validation = Rule::new(DURATION_SHAPE).message("jwtSVIDTTL must be a non-negative duration such as 90s, 30m or 1h"),

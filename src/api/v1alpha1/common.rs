@@ -41,7 +41,8 @@ pub(crate) const DURATION_SHAPE: &str =
 /// SPIRE stores TTLs as 32-bit seconds.
 pub(crate) const DURATION_BOUND: &str = r"self == '0' || !self.matches('^(([0-9]+(\\.[0-9]*)?|\\.[0-9]+)(ns|us|µs|ms|s|m|h))+$') || duration(self) <= duration('596523h')";
 /// A full SPIFFE ID with a non-empty path.
-pub(crate) const SPIFFE_ID_SHAPE: &str = r"self.matches('^spiffe://[a-z0-9._-]+(/[A-Za-z0-9._-]+)+$') && !self.matches('/[.][.]?(/|$)')";
+pub(crate) const SPIFFE_ID_SHAPE: &str =
+    r"self.matches('^spiffe://[a-z0-9._-]+(/[A-Za-z0-9._-]+)+$') && !self.matches('/[.][.]?(/|$)')";
 /// A SPIFFE ID outside SPIRE's reserved `/spire` path.
 pub(crate) const SPIFFE_ID_NOT_RESERVED: &str = r"!self.matches('^spiffe://[^/]+/spire(/|$)')";
 /// A trust domain name, optionally written as `spiffe://name`.

@@ -1,5 +1,8 @@
 //! Version `v1alpha1` of the `spire-steward.io` API group.
 
+// Repeated `printcolumn(...)` and `validation = ...` arguments are how kube-derive takes lists.
+#![allow(clippy::duplicated_attributes)]
+
 mod cluster_federated_trust_domain;
 mod cluster_spiffe_id;
 mod cluster_static_entry;
@@ -15,7 +18,9 @@ pub use cluster_federated_trust_domain::{
 pub use cluster_spiffe_id::{
     ClusterSPIFFEID, ClusterSPIFFEIDSpec, ClusterSPIFFEIDStats, ClusterSPIFFEIDStatus,
 };
-pub use cluster_static_entry::{ClusterStaticEntry, ClusterStaticEntrySpec, ClusterStaticEntryStatus};
+pub use cluster_static_entry::{
+    ClusterStaticEntry, ClusterStaticEntrySpec, ClusterStaticEntryStatus,
+};
 pub use common::Owner;
 
 /// The API group of every spire-steward resource.

@@ -1,0 +1,116 @@
+//! Connection to the SPIRE server's admin socket, and the deadline every call runs under.
+
+use std::{future::Future, path::PathBuf, time::Duration};
+
+use hyper_util::rt::TokioIo;
+use tokio::net::UnixStream;
+use tonic::transport::{Channel, Endpoint, Uri};
+use tower::service_fn;
+
+use super::Error;
+
+/// How to reach the SPIRE server.
+#[derive(Clone, Debug)]
+pub struct ClientConfig {
+    /// Path of the server's admin API unix socket.
+    pub socket_path: PathBuf,
+    /// Deadline of every call, including the connection it may have to open.
+    pub call_timeout: Duration,
+}
+
+impl ClientConfig {
+    /// The default deadline of one call.
+    pub const DEFAULT_CALL_TIMEOUT: Duration = Duration::from_secs(30);
+
+    pub fn new(socket_path: impl Into<PathBuf>) -> Self {
+        Self {
+            socket_path: socket_path.into(),
+            call_timeout: Self::DEFAULT_CALL_TIMEOUT,
+        }
+    }
+
+    pub fn with_call_timeout(mut self, timeout: Duration) -> Self {
+        self.call_timeout = timeout;
+        self
+    }
+}
+
+/// A client of the SPIRE Server API. Cloning is cheap and shares the connection.
+///
+/// The connection is opened on first use and re-opened after a failure, so a client can be built
+/// before the server is up and keeps working across server restarts.
+#[derive(Clone, Debug)]
+pub struct SpireClient {
+    pub(super) channel: Channel,
+    pub(super) call_timeout: Duration,
+}
+
+impl SpireClient {
+    /// Builds a client without connecting.
+    pub fn new(config: ClientConfig) -> Self {
+        let socket = config.socket_path;
+        // The authority is never resolved: every connection goes to the unix socket.
+        let channel = Endpoint::from_static("http://spire-server.invalid")
+            .connect_timeout(config.call_timeout)
+            .connect_with_connector_lazy(service_fn(move |_: Uri| {
+                let socket = socket.clone();
+                async move { UnixStream::connect(socket).await.map(TokioIo::new) }
+            }));
+        Self {
+            channel,
+            call_timeout: config.call_timeout,
+        }
+    }
+
+    /// A request carrying the call's deadline, which the server honours too.
+    pub(super) fn request<T>(&self, message: T) -> tonic::Request<T> {
+        let mut request = tonic::Request::new(message);
+        request.set_timeout(self.call_timeout);
+        request
+    }
+
+    /// Runs one RPC under the call deadline and types its failure.
+    pub(super) async fn call<R>(
+        &self,
+        method: &'static str,
+        rpc: impl Future<Output = Result<tonic::Response<R>, tonic::Status>>,
+    ) -> Result<R, Error> {
+        match tokio::time::timeout(self.call_timeout, rpc).await {
+            Err(_) => Err(Error::DeadlineExceeded {
+                method,
+                timeout: self.call_timeout,
+            }),
+            Ok(Err(status)) => Err(Error::Rpc { method, status }),
+            Ok(Ok(response)) => Ok(response.into_inner()),
+        }
+    }
+}
+
+/// Splits `items` into batches of `size`, runs `call` on each in turn and joins the results,
+/// checking that every batch answered once per item.
+pub(super) async fn in_batches<I, O, F, Fut>(
+    method: &'static str,
+    items: Vec<I>,
+    size: usize,
+    mut call: F,
+) -> Result<Vec<O>, Error>
+where
+    F: FnMut(Vec<I>) -> Fut,
+    Fut: Future<Output = Result<Vec<O>, Error>>,
+{
+    let mut results = Vec::with_capacity(items.len());
+    let mut items = items.into_iter().peekable();
+    while items.peek().is_some() {
+        let batch: Vec<I> = items.by_ref().take(size).collect();
+        let sent = batch.len();
+        let answered = call(batch).await?;
+        if answered.len() != sent {
+            return Err(Error::InvalidResponse {
+                method,
+                detail: format!("{} results for {sent} items", answered.len()),
+            });
+        }
+        results.extend(answered);
+    }
+    Ok(results)
+}

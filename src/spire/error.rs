@@ -1,0 +1,76 @@
+//! Errors of the SPIRE client layer.
+
+use std::time::Duration;
+
+use tonic::Code;
+
+/// A whole call to the SPIRE server failed.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The server answered with a gRPC error; the status keeps its code.
+    #[error("SPIRE {method} failed with {}: {}", .status.code(), .status.message())]
+    Rpc {
+        method: &'static str,
+        status: tonic::Status,
+    },
+    /// No answer arrived before the call's deadline.
+    #[error("SPIRE {method} did not answer within {timeout:?}")]
+    DeadlineExceeded {
+        method: &'static str,
+        timeout: Duration,
+    },
+    /// The server answered with something the client cannot use.
+    #[error("SPIRE {method} returned an invalid response: {detail}")]
+    InvalidResponse {
+        method: &'static str,
+        detail: String,
+    },
+}
+
+impl Error {
+    /// The gRPC code that best describes the failure.
+    pub fn code(&self) -> Code {
+        match self {
+            Error::Rpc { status, .. } => status.code(),
+            Error::DeadlineExceeded { .. } => Code::DeadlineExceeded,
+            Error::InvalidResponse { .. } => Code::Internal,
+        }
+    }
+
+    /// The RPC that failed, such as `BatchCreateEntry`.
+    pub fn method(&self) -> &'static str {
+        match self {
+            Error::Rpc { method, .. }
+            | Error::DeadlineExceeded { method, .. }
+            | Error::InvalidResponse { method, .. } => method,
+        }
+    }
+
+    /// Whether the server could not be reached or did not answer in time; such calls are worth
+    /// retrying with backoff.
+    pub fn is_unavailable(&self) -> bool {
+        matches!(self.code(), Code::Unavailable | Code::DeadlineExceeded)
+    }
+}
+
+/// One item of a batch call failed; the other items are unaffected.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{code:?}: {message}")]
+pub struct ItemError {
+    pub code: Code,
+    pub message: String,
+}
+
+/// Reads a per-item status of a batch call: `Ok` for code OK (or no status), the item's error
+/// otherwise.
+pub(super) fn item_status(
+    status: Option<crate::spire::proto::types::Status>,
+) -> Result<(), ItemError> {
+    match status {
+        Some(s) if s.code != Code::Ok as i32 => Err(ItemError {
+            code: Code::from_i32(s.code),
+            message: s.message,
+        }),
+        _ => Ok(()),
+    }
+}

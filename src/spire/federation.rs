@@ -1,0 +1,302 @@
+//! The TrustDomain service: federation relationships with foreign trust domains.
+
+use super::{
+    Bundle, Error, ItemError, RELATIONSHIP_BATCH_SIZE, RELATIONSHIP_PAGE_SIZE, SpireClient,
+    client::in_batches,
+    error::item_status,
+    proto::{trustdomain as rpc, trustdomain::trust_domain_client::TrustDomainClient, types},
+};
+use crate::spiffe::{SpiffeId, TrustDomain};
+
+/// How SPIRE authenticates a foreign bundle endpoint.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum BundleEndpointProfile {
+    /// Web PKI.
+    HttpsWeb,
+    /// SPIFFE authentication: the endpoint presents this SPIFFE ID.
+    HttpsSpiffe { endpoint_spiffe_id: SpiffeId },
+}
+
+/// SPIRE federates with `trust_domain`, fetching its bundle from `bundle_endpoint_url`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FederationRelationship {
+    pub trust_domain: TrustDomain,
+    pub bundle_endpoint_url: String,
+    pub profile: BundleEndpointProfile,
+    /// On write, a bundle to start from; on read, the latest bundle SPIRE holds.
+    pub trust_domain_bundle: Option<Bundle>,
+}
+
+/// The fields a relationship update writes.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RelationshipMask {
+    pub bundle_endpoint_url: bool,
+    pub bundle_endpoint_profile: bool,
+    pub trust_domain_bundle: bool,
+}
+
+impl RelationshipMask {
+    pub fn all() -> Self {
+        Self {
+            bundle_endpoint_url: true,
+            bundle_endpoint_profile: true,
+            trust_domain_bundle: true,
+        }
+    }
+
+    fn to_proto(self) -> types::FederationRelationshipMask {
+        types::FederationRelationshipMask {
+            bundle_endpoint_url: self.bundle_endpoint_url,
+            bundle_endpoint_profile: self.bundle_endpoint_profile,
+            trust_domain_bundle: self.trust_domain_bundle,
+        }
+    }
+}
+
+impl FederationRelationship {
+    fn to_proto(&self) -> types::FederationRelationship {
+        use types::federation_relationship::BundleEndpointProfile as Wire;
+        types::FederationRelationship {
+            trust_domain: self.trust_domain.as_str().to_owned(),
+            bundle_endpoint_url: self.bundle_endpoint_url.clone(),
+            bundle_endpoint_profile: Some(match &self.profile {
+                BundleEndpointProfile::HttpsWeb => Wire::HttpsWeb(types::HttpsWebProfile {}),
+                BundleEndpointProfile::HttpsSpiffe { endpoint_spiffe_id } => {
+                    Wire::HttpsSpiffe(types::HttpsspiffeProfile {
+                        endpoint_spiffe_id: endpoint_spiffe_id.to_string(),
+                    })
+                }
+            }),
+            trust_domain_bundle: self.trust_domain_bundle.as_ref().map(Bundle::to_proto),
+        }
+    }
+
+    fn from_proto(wire: types::FederationRelationship) -> Result<Self, String> {
+        use types::federation_relationship::BundleEndpointProfile as Wire;
+        let context = |e: String| format!("relationship {:?}: {e}", wire.trust_domain);
+        let trust_domain =
+            TrustDomain::parse(&wire.trust_domain).map_err(|e| context(e.to_string()))?;
+        let profile = match &wire.bundle_endpoint_profile {
+            Some(Wire::HttpsWeb(_)) => BundleEndpointProfile::HttpsWeb,
+            Some(Wire::HttpsSpiffe(p)) => BundleEndpointProfile::HttpsSpiffe {
+                endpoint_spiffe_id: SpiffeId::parse(&p.endpoint_spiffe_id)
+                    .map_err(|e| context(e.to_string()))?,
+            },
+            None => return Err(context("no bundle endpoint profile".into())),
+        };
+        let trust_domain_bundle = wire
+            .trust_domain_bundle
+            .clone()
+            .map(Bundle::from_proto)
+            .transpose()
+            .map_err(context)?;
+        Ok(Self {
+            trust_domain,
+            bundle_endpoint_url: wire.bundle_endpoint_url,
+            profile,
+            trust_domain_bundle,
+        })
+    }
+}
+
+fn item_result(
+    method: &'static str,
+    status: Option<types::Status>,
+    relationship: Option<types::FederationRelationship>,
+) -> Result<Result<FederationRelationship, ItemError>, Error> {
+    let invalid = |detail| Error::InvalidResponse { method, detail };
+    if let Err(e) = item_status(status) {
+        return Ok(Err(e));
+    }
+    let wire = relationship.ok_or_else(|| invalid("result without relationship".into()))?;
+    FederationRelationship::from_proto(wire)
+        .map(Ok)
+        .map_err(invalid)
+}
+
+impl SpireClient {
+    fn trust_domain_client(&self) -> TrustDomainClient<tonic::transport::Channel> {
+        TrustDomainClient::new(self.channel.clone())
+    }
+
+    /// Lists every federation relationship, [`RELATIONSHIP_PAGE_SIZE`] per call.
+    pub async fn list_federation_relationships(
+        &self,
+    ) -> Result<Vec<FederationRelationship>, Error> {
+        const METHOD: &str = "ListFederationRelationships";
+        let mut all = Vec::new();
+        let mut page_token = String::new();
+        loop {
+            let request = self.request(rpc::ListFederationRelationshipsRequest {
+                output_mask: None,
+                page_size: RELATIONSHIP_PAGE_SIZE,
+                page_token,
+            });
+            let response = self
+                .call(
+                    METHOD,
+                    self.trust_domain_client()
+                        .list_federation_relationships(request),
+                )
+                .await?;
+            for wire in response.federation_relationships {
+                all.push(FederationRelationship::from_proto(wire).map_err(|detail| {
+                    Error::InvalidResponse {
+                        method: METHOD,
+                        detail,
+                    }
+                })?);
+            }
+            if response.next_page_token.is_empty() {
+                return Ok(all);
+            }
+            page_token = response.next_page_token;
+        }
+    }
+
+    /// Reads the relationship with one trust domain; none fails with code NOT_FOUND.
+    pub async fn get_federation_relationship(
+        &self,
+        trust_domain: &TrustDomain,
+    ) -> Result<FederationRelationship, Error> {
+        const METHOD: &str = "GetFederationRelationship";
+        let request = self.request(rpc::GetFederationRelationshipRequest {
+            trust_domain: trust_domain.as_str().to_owned(),
+            output_mask: None,
+        });
+        let wire = self
+            .call(
+                METHOD,
+                self.trust_domain_client()
+                    .get_federation_relationship(request),
+            )
+            .await?;
+        FederationRelationship::from_proto(wire).map_err(|detail| Error::InvalidResponse {
+            method: METHOD,
+            detail,
+        })
+    }
+
+    /// Creates relationships; an existing one for the same trust domain fails with
+    /// ALREADY_EXISTS. Results are in the order of `relationships`.
+    pub async fn batch_create_federation_relationships(
+        &self,
+        relationships: &[FederationRelationship],
+    ) -> Result<Vec<Result<FederationRelationship, ItemError>>, Error> {
+        const METHOD: &str = "BatchCreateFederationRelationship";
+        let wire = relationships
+            .iter()
+            .map(FederationRelationship::to_proto)
+            .collect();
+        in_batches(METHOD, wire, RELATIONSHIP_BATCH_SIZE, |batch| async move {
+            let request = self.request(rpc::BatchCreateFederationRelationshipRequest {
+                federation_relationship: batch,
+                output_mask: None,
+            });
+            let response = self
+                .call(
+                    METHOD,
+                    self.trust_domain_client()
+                        .batch_create_federation_relationship(request),
+                )
+                .await?;
+            response
+                .results
+                .into_iter()
+                .map(|r| item_result(METHOD, r.status, r.federation_relationship))
+                .collect()
+        })
+        .await
+    }
+
+    /// Updates the `mask` fields of existing relationships. Results are in the order of
+    /// `relationships`.
+    pub async fn batch_update_federation_relationships(
+        &self,
+        relationships: &[FederationRelationship],
+        mask: RelationshipMask,
+    ) -> Result<Vec<Result<FederationRelationship, ItemError>>, Error> {
+        const METHOD: &str = "BatchUpdateFederationRelationship";
+        let wire = relationships
+            .iter()
+            .map(FederationRelationship::to_proto)
+            .collect();
+        in_batches(METHOD, wire, RELATIONSHIP_BATCH_SIZE, |batch| async move {
+            let request = self.request(rpc::BatchUpdateFederationRelationshipRequest {
+                federation_relationships: batch,
+                input_mask: Some(mask.to_proto()),
+                output_mask: None,
+            });
+            let response = self
+                .call(
+                    METHOD,
+                    self.trust_domain_client()
+                        .batch_update_federation_relationship(request),
+                )
+                .await?;
+            response
+                .results
+                .into_iter()
+                .map(|r| item_result(METHOD, r.status, r.federation_relationship))
+                .collect()
+        })
+        .await
+    }
+
+    /// Deletes the relationships with the given trust domains. Results are in the order of
+    /// `trust_domains`.
+    pub async fn batch_delete_federation_relationships(
+        &self,
+        trust_domains: &[TrustDomain],
+    ) -> Result<Vec<Result<(), ItemError>>, Error> {
+        const METHOD: &str = "BatchDeleteFederationRelationship";
+        let wire = trust_domains
+            .iter()
+            .map(|td| td.as_str().to_owned())
+            .collect();
+        in_batches(METHOD, wire, RELATIONSHIP_BATCH_SIZE, |batch| async move {
+            let request = self.request(rpc::BatchDeleteFederationRelationshipRequest {
+                trust_domains: batch,
+            });
+            let response = self
+                .call(
+                    METHOD,
+                    self.trust_domain_client()
+                        .batch_delete_federation_relationship(request),
+                )
+                .await?;
+            Ok(response
+                .results
+                .into_iter()
+                .map(|r| item_status(r.status))
+                .collect())
+        })
+        .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn relationships_round_trip_through_the_wire_form() {
+        for profile in [
+            BundleEndpointProfile::HttpsWeb,
+            BundleEndpointProfile::HttpsSpiffe {
+                endpoint_spiffe_id: SpiffeId::parse("spiffe://other.org/spire/server").unwrap(),
+            },
+        ] {
+            let relationship = FederationRelationship {
+                trust_domain: TrustDomain::parse("other.org").unwrap(),
+                bundle_endpoint_url: "https://127.0.0.1:8443".into(),
+                profile,
+                trust_domain_bundle: None,
+            };
+            assert_eq!(
+                FederationRelationship::from_proto(relationship.to_proto()),
+                Ok(relationship)
+            );
+        }
+    }
+}
