@@ -62,6 +62,11 @@ impl SpireClient {
         }
     }
 
+    /// The underlying connection, for calls this client does not wrap.
+    pub fn channel(&self) -> Channel {
+        self.channel.clone()
+    }
+
     /// A request carrying the call's deadline, which the server honours too.
     pub(super) fn request<T>(&self, message: T) -> tonic::Request<T> {
         let mut request = tonic::Request::new(message);

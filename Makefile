@@ -1,0 +1,51 @@
+# spire-steward: build, verify, test and demo. `make` alone lists the targets.
+SHELL := /usr/bin/env bash
+.DEFAULT_GOAL := help
+CARGO ?= cargo
+
+.PHONY: help
+help: ## List the targets
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{ printf "  %-15s %s\n", $$1, $$2 }'
+
+.PHONY: build
+build: ## Build the spire-steward binary
+	$(CARGO) build --locked
+
+.PHONY: crds
+crds: ## Regenerate crds/ from the Rust types
+	rm -f crds/*.yaml
+	$(CARGO) run --locked --quiet -- crds --out-dir crds
+
+.PHONY: fmt
+fmt: ## Format the Rust code
+	$(CARGO) fmt --all
+
+.PHONY: verify
+verify: ## Check formatting, lints and that generated files are up to date
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --locked --all-targets -- -D warnings
+	hack/verify-generated.sh
+
+.PHONY: test-unit
+test-unit: ## Run the unit tests (no servers needed)
+	$(CARGO) test --locked --lib --bins
+
+.PHONY: test
+test: verify ## Run every test: verify, unit tests, and the integration tests on the testbed
+	hack/test.sh
+
+.PHONY: demo
+demo: ## Bring up the testbed, install the CRDs, apply the examples and show them
+	hack/demo.sh
+
+.PHONY: testbed-build
+testbed-build: ## Build the testbed binaries (kube-apiserver, kubectl, etcd, spire-server, spire-agent)
+	hack/testbed/build.sh
+
+.PHONY: testbed-up
+testbed-up: ## Start etcd, kube-apiserver and spire-server on loopback (idempotent)
+	hack/testbed/up.sh
+
+.PHONY: testbed-down
+testbed-down: ## Stop the testbed and remove its state (idempotent)
+	hack/testbed/down.sh

@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Runs the unit and integration tests. The integration tests need the testbed: when it is not
+# already running it is started here, and stopped again when the tests end.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+testbed_running() {
+	[[ -f target/testbed/env ]] || return 1
+	local key pid
+	for key in ETCD_PID KUBE_APISERVER_PID SPIRE_SERVER_PID; do
+		pid=$(sed -n "s/^export $key=//p" target/testbed/env | tr -d "'\"")
+		[[ -n "$pid" && -d "/proc/$pid" ]] || return 1
+	done
+}
+
+started=""
+if ! testbed_running; then
+	started=yes
+fi
+stop() { [[ -z "$started" ]] || hack/testbed/down.sh; }
+trap stop EXIT
+hack/testbed/up.sh
+
+cargo test --locked --all-targets

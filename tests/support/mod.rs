@@ -1,0 +1,177 @@
+//! Test support for the real-server tests: starts (or reuses) the local testbed of etcd,
+//! kube-apiserver and spire-server once per test binary, and hands out clients and unique names.
+//!
+//! When the testbed is already up (`make testbed-up`, as `make test` does) it is reused and left
+//! running. Otherwise it is started here and stopped by its watchdog when the test binary exits.
+#![allow(dead_code)]
+
+use std::{
+    collections::HashMap,
+    io::Write,
+    path::{Path, PathBuf},
+    process::Command,
+    sync::OnceLock,
+    time::Duration,
+};
+
+use kube::config::{KubeConfigOptions, Kubeconfig};
+use spire_steward::spire::{ClientConfig, SpireClient};
+
+/// The running testbed, as described by `target/testbed/env`.
+pub struct Testbed {
+    env: HashMap<String, String>,
+}
+
+impl Testbed {
+    pub fn var(&self, key: &str) -> &str {
+        self.env.get(key).unwrap_or_else(|| panic!("testbed env has no {key}"))
+    }
+
+    pub fn spire_socket(&self) -> PathBuf {
+        PathBuf::from(self.var("SPIRE_SERVER_SOCKET"))
+    }
+
+    pub fn trust_domain(&self) -> &str {
+        self.var("SPIRE_TRUST_DOMAIN")
+    }
+
+    /// A client of the testbed's spire-server with the default deadline.
+    pub fn spire(&self) -> SpireClient {
+        SpireClient::new(ClientConfig::new(self.spire_socket()))
+    }
+
+    /// A Kubernetes client with the admin identity.
+    pub async fn kube_admin(&self) -> kube::Client {
+        kube_client(Path::new(self.var("KUBECONFIG_ADMIN"))).await
+    }
+
+    /// A Kubernetes client with the operator's own, unprivileged identity.
+    pub async fn kube_operator(&self) -> kube::Client {
+        kube_client(Path::new(self.var("KUBECONFIG_OPERATOR"))).await
+    }
+}
+
+async fn kube_client(kubeconfig: &Path) -> kube::Client {
+    let kubeconfig = Kubeconfig::read_from(kubeconfig).expect("reading kubeconfig");
+    let config = kube::Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
+        .await
+        .expect("loading kubeconfig");
+    kube::Client::try_from(config).expect("building kube client")
+}
+
+pub fn repo_root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The testbed, started on first use.
+pub fn testbed() -> &'static Testbed {
+    static TESTBED: OnceLock<Testbed> = OnceLock::new();
+    TESTBED.get_or_init(|| {
+        let env_file = repo_root().join("target/testbed/env");
+        let env = match read_env(&env_file) {
+            Some(env) if is_running(&env) => env,
+            _ => {
+                start_testbed();
+                read_env(&env_file).expect("the testbed wrote no env file")
+            }
+        };
+        let testbed = Testbed { env };
+        announce(&testbed);
+        testbed
+    })
+}
+
+fn start_testbed() {
+    let status = Command::new(repo_root().join("hack/testbed/up.sh"))
+        .env("TESTBED_OWNER_PID", std::process::id().to_string())
+        .status()
+        .expect("running hack/testbed/up.sh");
+    assert!(status.success(), "hack/testbed/up.sh failed");
+}
+
+fn read_env(path: &Path) -> Option<HashMap<String, String>> {
+    let text = std::fs::read_to_string(path).ok()?;
+    let env = text
+        .lines()
+        .filter_map(|line| line.trim().strip_prefix("export ").or(Some(line.trim())))
+        .filter_map(|line| line.split_once('='))
+        .map(|(k, v)| (k.to_owned(), v.trim_matches(|c| c == '"' || c == '\'').to_owned()))
+        .collect();
+    Some(env)
+}
+
+fn is_running(env: &HashMap<String, String>) -> bool {
+    ["ETCD_PID", "KUBE_APISERVER_PID", "SPIRE_SERVER_PID"]
+        .iter()
+        .all(|key| env.get(*key).is_some_and(|pid| Path::new(&format!("/proc/{pid}")).exists()))
+}
+
+/// Prints the versions of the servers the tests run against. The line goes straight to the
+/// process's stderr so the test harness does not swallow it.
+fn announce(testbed: &Testbed) {
+    let spire = Command::new(testbed.var("SPIRE_SERVER_BIN"))
+        .arg("--version")
+        .output()
+        .map(|o| String::from_utf8_lossy(if o.stdout.is_empty() { &o.stderr } else { &o.stdout }).trim().to_owned())
+        .unwrap_or_else(|e| format!("unknown ({e})"));
+    let kube = Command::new(testbed.var("KUBECTL_BIN"))
+        .args(["--kubeconfig", testbed.var("KUBECONFIG_ADMIN"), "version", "-o", "json"])
+        .output()
+        .ok()
+        .and_then(|o| serde_json::from_slice::<serde_json::Value>(&o.stdout).ok())
+        .and_then(|v| v["serverVersion"]["gitVersion"].as_str().map(str::to_owned))
+        .unwrap_or_else(|| "unknown".into());
+    let line = format!(
+        "testbed: kube-apiserver {kube}, etcd {}, spire-server {spire} (trust domain {})\n",
+        testbed.var("ETCD_VERSION"),
+        testbed.trust_domain()
+    );
+    let _ = std::io::stderr().write_all(line.as_bytes());
+}
+
+/// A name no other test run uses, for objects and SPIFFE ID paths.
+pub fn unique(prefix: &str) -> String {
+    format!("{prefix}-{}", &uuid::Uuid::new_v4().simple().to_string()[..12])
+}
+
+/// Polls `check` until it returns Some or `timeout` passes.
+pub async fn eventually<T, F, Fut>(timeout: Duration, mut check: F) -> Option<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        if let Some(value) = check().await {
+            return Some(value);
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return None;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// Installs (or updates) every CRD by server-side apply and waits until each is Established.
+pub async fn install_crds(client: &kube::Client) {
+    use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+    use kube::api::{Api, Patch, PatchParams};
+
+    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
+    let params = PatchParams::apply("spire-steward-tests").force();
+    for crd in spire_steward::api::v1alpha1::crds() {
+        let name = crd.metadata.name.clone().unwrap();
+        crds.patch(&name, &params, &Patch::Apply(&crd)).await.expect("applying CRD");
+        let established = eventually(Duration::from_secs(30), || {
+            let crds = crds.clone();
+            let name = name.clone();
+            async move {
+                let crd = crds.get(&name).await.ok()?;
+                let conditions = crd.status?.conditions?;
+                conditions.iter().any(|c| c.type_ == "Established" && c.status == "True").then_some(())
+            }
+        })
+        .await;
+        assert!(established.is_some(), "CRD {name} did not become Established");
+    }
+}
