@@ -26,3 +26,99 @@ fn render_crd(crd: &CustomResourceDefinition) -> Result<RenderedCrd, serde_yaml_
         yaml: format!("{HEADER}{}", serde_yaml_ng::to_string(crd)?),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn schema(crd: &CustomResourceDefinition) -> serde_json::Value {
+        let version = &crd.spec.versions[0];
+        serde_json::to_value(
+            version
+                .schema
+                .as_ref()
+                .unwrap()
+                .open_api_v3_schema
+                .as_ref()
+                .unwrap(),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn every_crd_is_cluster_scoped_with_status_and_names() {
+        for crd in v1alpha1::crds() {
+            let name = crd.metadata.name.clone().unwrap();
+            assert!(name.ends_with(".spire-steward.io"), "{name}");
+            assert_eq!(crd.spec.scope, "Cluster", "{name}");
+            assert_eq!(
+                crd.spec.names.categories.as_deref(),
+                Some(&[v1alpha1::CATEGORY.to_owned()][..])
+            );
+            assert_eq!(
+                crd.spec.names.short_names.as_ref().map(Vec::len),
+                Some(1),
+                "{name}"
+            );
+            let version = &crd.spec.versions[0];
+            assert_eq!(version.name, v1alpha1::VERSION);
+            assert!(
+                version.subresources.as_ref().unwrap().status.is_some(),
+                "{name}"
+            );
+            let columns: Vec<&str> = version
+                .additional_printer_columns
+                .as_ref()
+                .unwrap()
+                .iter()
+                .map(|c| c.name.as_str())
+                .collect();
+            assert_eq!(&columns[..2], ["Ready", "Reason"], "{name}");
+        }
+    }
+
+    #[test]
+    fn conditions_merge_by_type_and_status_has_observed_generation() {
+        for crd in v1alpha1::crds() {
+            let status = &schema(&crd)["properties"]["status"]["properties"];
+            let conditions = &status["conditions"];
+            assert_eq!(conditions["x-kubernetes-list-type"], "map");
+            assert_eq!(
+                conditions["x-kubernetes-list-map-keys"],
+                serde_json::json!(["type"])
+            );
+            assert_eq!(status["observedGeneration"]["type"], "integer");
+        }
+    }
+
+    #[test]
+    fn every_spec_field_is_documented() {
+        fn check(path: &str, schema: &serde_json::Value, missing: &mut Vec<String>) {
+            if let Some(props) = schema["properties"].as_object() {
+                for (field, sub) in props {
+                    let here = format!("{path}.{field}");
+                    if sub["description"].as_str().is_none_or(str::is_empty) {
+                        missing.push(here.clone());
+                    }
+                    check(&here, sub, missing);
+                }
+            }
+        }
+        let mut missing = Vec::new();
+        for crd in v1alpha1::crds() {
+            let kind = crd.spec.names.kind.clone();
+            check(&kind, &schema(&crd)["properties"]["spec"], &mut missing);
+        }
+        // Label selectors are documented by Kubernetes itself.
+        missing.retain(|p| !p.contains("Selector."));
+        assert!(missing.is_empty(), "undocumented fields: {missing:?}");
+    }
+
+    #[test]
+    fn rendered_yaml_starts_with_the_header() {
+        for crd in render_crds().unwrap() {
+            assert!(crd.yaml.starts_with(HEADER));
+            assert!(crd.file_name.ends_with(".spire-steward.io.yaml"));
+        }
+    }
+}
