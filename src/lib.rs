@@ -3,9 +3,13 @@
 //! The crate is laid out as a pure core with thin edges:
 //! - [`api`]: the custom resources and their status vocabulary;
 //! - [`spiffe`]: SPIFFE IDs, trust domains, selectors and entries, validated once at the boundary;
-//! - [`spire`]: the SPIRE Server API client over the admin socket.
+//! - [`spire`]: the SPIRE Server API client over the admin socket;
+//! - [`config`]: the operator configuration file, validated at start-up;
+//! - [`duration`]: Go duration strings, as users write TTLs and intervals.
 
 pub mod api;
+pub mod config;
 pub mod crdgen;
+pub mod duration;
 pub mod spiffe;
 pub mod spire;

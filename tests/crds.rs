@@ -29,8 +29,14 @@ fn object(kind: &str, spec: Value) -> DynamicObject {
 
 /// Creates `obj` as a dry run and returns the API server's refusal message, if any.
 async fn refusal(client: &Client, kind: &str, spec: Value) -> Option<String> {
-    let params = PostParams { dry_run: true, ..Default::default() };
-    match api_for(client, kind).create(&params, &object(kind, spec)).await {
+    let params = PostParams {
+        dry_run: true,
+        ..Default::default()
+    };
+    match api_for(client, kind)
+        .create(&params, &object(kind, spec))
+        .await
+    {
         Ok(_) => None,
         Err(kube::Error::Api(status)) => {
             assert_eq!(status.code, 422, "{status:?}");
@@ -52,7 +58,10 @@ async fn crds_install_and_become_established() {
     ] {
         let crd = crds.get(name).await.unwrap();
         assert_eq!(crd.spec.scope, "Cluster");
-        assert_eq!(crd.spec.names.categories.as_deref(), Some(&["spire-steward".to_owned()][..]));
+        assert_eq!(
+            crd.spec.names.categories.as_deref(),
+            Some(&["spire-steward".to_owned()][..])
+        );
     }
 }
 
@@ -62,7 +71,9 @@ async fn cel_rules_reject_bad_objects_with_their_message() {
     install_crds(&client).await;
     let csid = |extra: Value| {
         let mut spec = json!({ "spiffeIDTemplate": "spiffe://{{ .TrustDomain }}/w" });
-        spec.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+        spec.as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
         spec
     };
     let cse = |extra: Value| {
@@ -71,7 +82,9 @@ async fn cel_rules_reject_bad_objects_with_their_message() {
             "parentID": "spiffe://example.org/spire/agent/a",
             "selectors": ["unix:uid:0"],
         });
-        spec.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+        spec.as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
         spec
     };
     let cftd = |extra: Value| {
@@ -80,76 +93,190 @@ async fn cel_rules_reject_bad_objects_with_their_message() {
             "bundleEndpointURL": "https://127.0.0.1:8443",
             "bundleEndpointProfile": { "type": "https_web" },
         });
-        spec.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+        spec.as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
         spec
     };
     let cases: Vec<(&str, &str, Value, &str)> = vec![
-        ("template scheme", "ClusterSPIFFEID", json!({ "spiffeIDTemplate": "https://{{ .TrustDomain }}/w" }),
-            "spiffeIDTemplate must start with spiffe://"),
-        ("ttl syntax", "ClusterSPIFFEID", csid(json!({ "ttl": "an hour" })),
-            "ttl must be a non-negative duration"),
-        ("ttl sign", "ClusterSPIFFEID", csid(json!({ "ttl": "-1h" })), "ttl must be a non-negative duration"),
-        ("ttl bound", "ClusterSPIFFEID", csid(json!({ "ttl": "600000h" })), "ttl must be at most 596523h"),
-        ("jwtTtl syntax", "ClusterSPIFFEID", csid(json!({ "jwtTtl": "5 minutes" })),
-            "jwtTtl must be a non-negative duration"),
-        ("selector template", "ClusterSPIFFEID", csid(json!({ "workloadSelectorTemplates": ["k8s-ns-x"] })),
-            "each workloadSelectorTemplate must render a selector of the form type:value"),
-        ("federatesWith", "ClusterSPIFFEID", csid(json!({ "federatesWith": ["Partner.Example"] })),
-            "each federatesWith item must be a trust domain name"),
-        ("static id scheme", "ClusterStaticEntry", cse(json!({ "spiffeID": "example.org/w" })),
-            "spiffeID must be a SPIFFE ID"),
-        ("static id dot segment", "ClusterStaticEntry", cse(json!({ "spiffeID": "spiffe://example.org/a/../b" })),
-            "spiffeID must be a SPIFFE ID"),
-        ("static id reserved", "ClusterStaticEntry", cse(json!({ "spiffeID": "spiffe://example.org/spire/x" })),
-            "spiffeID must not be under the reserved /spire path"),
-        ("static parent", "ClusterStaticEntry", cse(json!({ "parentID": "spiffe://example.org" })),
-            "parentID must be a SPIFFE ID"),
-        ("static selector", "ClusterStaticEntry", cse(json!({ "selectors": ["unix"] })),
-            "each selector must be of the form type:value"),
-        ("static selector value", "ClusterStaticEntry", cse(json!({ "selectors": ["unix:"] })),
-            "each selector must be of the form type:value"),
-        ("static ttl", "ClusterStaticEntry", cse(json!({ "x509SVIDTTL": "1d" })),
-            "x509SVIDTTL must be a non-negative duration"),
-        ("static jwt ttl", "ClusterStaticEntry", cse(json!({ "jwtSVIDTTL": "-5m" })),
-            "jwtSVIDTTL must be a non-negative duration"),
-        ("static federatesWith", "ClusterStaticEntry", cse(json!({ "federatesWith": ["a b"] })),
-            "each federatesWith item must be a trust domain name"),
-        ("trust domain charset", "ClusterFederatedTrustDomain", cftd(json!({ "trustDomain": "Partner.example.com" })),
-            "trustDomain must contain only lowercase letters"),
-        ("trust domain substring", "ClusterFederatedTrustDomain", cftd(json!({ "trustDomain": "ok/../bad" })),
-            "trustDomain must contain only lowercase letters"),
-        ("bundle url scheme", "ClusterFederatedTrustDomain", cftd(json!({ "bundleEndpointURL": "http://127.0.0.1:8443" })),
-            "bundleEndpointURL must be an https URL"),
-        ("bundle url userinfo", "ClusterFederatedTrustDomain", cftd(json!({ "bundleEndpointURL": "https://u:p@127.0.0.1" })),
-            "bundleEndpointURL must be an https URL"),
-        ("https_spiffe without id", "ClusterFederatedTrustDomain",
+        (
+            "template scheme",
+            "ClusterSPIFFEID",
+            json!({ "spiffeIDTemplate": "https://{{ .TrustDomain }}/w" }),
+            "spiffeIDTemplate must start with spiffe://",
+        ),
+        (
+            "ttl syntax",
+            "ClusterSPIFFEID",
+            csid(json!({ "ttl": "an hour" })),
+            "ttl must be a non-negative duration",
+        ),
+        (
+            "ttl sign",
+            "ClusterSPIFFEID",
+            csid(json!({ "ttl": "-1h" })),
+            "ttl must be a non-negative duration",
+        ),
+        (
+            "ttl bound",
+            "ClusterSPIFFEID",
+            csid(json!({ "ttl": "600000h" })),
+            "ttl must be at most 596523h",
+        ),
+        (
+            "jwtTtl syntax",
+            "ClusterSPIFFEID",
+            csid(json!({ "jwtTtl": "5 minutes" })),
+            "jwtTtl must be a non-negative duration",
+        ),
+        (
+            "selector template",
+            "ClusterSPIFFEID",
+            csid(json!({ "workloadSelectorTemplates": ["k8s-ns-x"] })),
+            "each workloadSelectorTemplate must render a selector of the form type:value",
+        ),
+        (
+            "federatesWith",
+            "ClusterSPIFFEID",
+            csid(json!({ "federatesWith": ["Partner.Example"] })),
+            "each federatesWith item must be a trust domain name",
+        ),
+        (
+            "static id scheme",
+            "ClusterStaticEntry",
+            cse(json!({ "spiffeID": "example.org/w" })),
+            "spiffeID must be a SPIFFE ID",
+        ),
+        (
+            "static id dot segment",
+            "ClusterStaticEntry",
+            cse(json!({ "spiffeID": "spiffe://example.org/a/../b" })),
+            "spiffeID must be a SPIFFE ID",
+        ),
+        (
+            "static id reserved",
+            "ClusterStaticEntry",
+            cse(json!({ "spiffeID": "spiffe://example.org/spire/x" })),
+            "spiffeID must not be under the reserved /spire path",
+        ),
+        (
+            "static parent",
+            "ClusterStaticEntry",
+            cse(json!({ "parentID": "spiffe://example.org" })),
+            "parentID must be a SPIFFE ID",
+        ),
+        (
+            "static selector",
+            "ClusterStaticEntry",
+            cse(json!({ "selectors": ["unix"] })),
+            "each selector must be of the form type:value",
+        ),
+        (
+            "static selector value",
+            "ClusterStaticEntry",
+            cse(json!({ "selectors": ["unix:"] })),
+            "each selector must be of the form type:value",
+        ),
+        (
+            "static ttl",
+            "ClusterStaticEntry",
+            cse(json!({ "x509SVIDTTL": "1d" })),
+            "x509SVIDTTL must be a non-negative duration",
+        ),
+        (
+            "static jwt ttl",
+            "ClusterStaticEntry",
+            cse(json!({ "jwtSVIDTTL": "-5m" })),
+            "jwtSVIDTTL must be a non-negative duration",
+        ),
+        (
+            "static federatesWith",
+            "ClusterStaticEntry",
+            cse(json!({ "federatesWith": ["a b"] })),
+            "each federatesWith item must be a trust domain name",
+        ),
+        (
+            "trust domain charset",
+            "ClusterFederatedTrustDomain",
+            cftd(json!({ "trustDomain": "Partner.example.com" })),
+            "trustDomain must contain only lowercase letters",
+        ),
+        (
+            "trust domain substring",
+            "ClusterFederatedTrustDomain",
+            cftd(json!({ "trustDomain": "ok/../bad" })),
+            "trustDomain must contain only lowercase letters",
+        ),
+        (
+            "bundle url scheme",
+            "ClusterFederatedTrustDomain",
+            cftd(json!({ "bundleEndpointURL": "http://127.0.0.1:8443" })),
+            "bundleEndpointURL must be an https URL",
+        ),
+        (
+            "bundle url userinfo",
+            "ClusterFederatedTrustDomain",
+            cftd(json!({ "bundleEndpointURL": "https://u:p@127.0.0.1" })),
+            "bundleEndpointURL must be an https URL",
+        ),
+        (
+            "https_spiffe without id",
+            "ClusterFederatedTrustDomain",
             cftd(json!({ "bundleEndpointProfile": { "type": "https_spiffe" } })),
-            "endpointSPIFFEID is required when type is https_spiffe"),
-        ("https_web with id", "ClusterFederatedTrustDomain",
-            cftd(json!({ "bundleEndpointProfile": { "type": "https_web", "endpointSPIFFEID": "spiffe://p/s" } })),
-            "endpointSPIFFEID must not be set when type is https_web"),
-        ("endpoint id shape", "ClusterFederatedTrustDomain",
-            cftd(json!({ "bundleEndpointProfile": { "type": "https_spiffe", "endpointSPIFFEID": "partner/server" } })),
-            "endpointSPIFFEID must be a SPIFFE ID"),
+            "endpointSPIFFEID is required when type is https_spiffe",
+        ),
+        (
+            "https_web with id",
+            "ClusterFederatedTrustDomain",
+            cftd(
+                json!({ "bundleEndpointProfile": { "type": "https_web", "endpointSPIFFEID": "spiffe://p/s" } }),
+            ),
+            "endpointSPIFFEID must not be set when type is https_web",
+        ),
+        (
+            "endpoint id shape",
+            "ClusterFederatedTrustDomain",
+            cftd(
+                json!({ "bundleEndpointProfile": { "type": "https_spiffe", "endpointSPIFFEID": "partner/server" } }),
+            ),
+            "endpointSPIFFEID must be a SPIFFE ID",
+        ),
     ];
     let mut failures = Vec::new();
     for (name, kind, spec, want) in cases {
         match refusal(&client, kind, spec).await {
             Some(message) if message.contains(want) => {}
-            other => failures.push(format!("{name}: expected a refusal containing {want:?}, got {other:?}")),
+            other => failures.push(format!(
+                "{name}: expected a refusal containing {want:?}, got {other:?}"
+            )),
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 
     // The same shapes with valid values go through.
     for (kind, spec) in [
-        ("ClusterSPIFFEID", csid(json!({ "ttl": "1h30m", "jwtTtl": "0", "federatesWith": ["spiffe://partner.example.com"] }))),
-        ("ClusterStaticEntry", cse(json!({ "x509SVIDTTL": "90s", "selectors": ["k8s:ns:default"] }))),
-        ("ClusterFederatedTrustDomain", cftd(json!({
-            "bundleEndpointProfile": { "type": "https_spiffe", "endpointSPIFFEID": "spiffe://partner.example.com/spire/server" }
-        }))),
+        (
+            "ClusterSPIFFEID",
+            csid(
+                json!({ "ttl": "1h30m", "jwtTtl": "0", "federatesWith": ["spiffe://partner.example.com"] }),
+            ),
+        ),
+        (
+            "ClusterStaticEntry",
+            cse(json!({ "x509SVIDTTL": "90s", "selectors": ["k8s:ns:default"] })),
+        ),
+        (
+            "ClusterFederatedTrustDomain",
+            cftd(json!({
+                "bundleEndpointProfile": { "type": "https_spiffe", "endpointSPIFFEID": "spiffe://partner.example.com/spire/server" }
+            })),
+        ),
     ] {
-        assert_eq!(refusal(&client, kind, spec.clone()).await, None, "{kind} {spec}");
+        assert_eq!(
+            refusal(&client, kind, spec.clone()).await,
+            None,
+            "{kind} {spec}"
+        );
     }
 }
 
@@ -184,7 +311,11 @@ async fn category_and_short_names_work_with_kubectl() {
             .args(["--kubeconfig", bed.var("KUBECONFIG_ADMIN"), "get", resource])
             .output()
             .unwrap();
-        assert!(out.status.success(), "kubectl get {resource}: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "kubectl get {resource}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
 }
 
