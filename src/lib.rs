@@ -11,5 +11,6 @@ pub mod api;
 pub mod config;
 pub mod crdgen;
 pub mod duration;
+pub mod reconcile;
 pub mod spiffe;
 pub mod spire;

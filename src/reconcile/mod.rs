@@ -1,0 +1,16 @@
+//! The pure core of reconciliation: from declared entries, the entries SPIRE holds and the
+//! ownership rules to the changes to make. Nothing here performs I/O.
+//!
+//! The world is cut into [`Scope`]s that are planned independently: one per pod (every entry that
+//! carries the pod's `k8s:pod-uid` selector) and one for everything else. A scope whose inputs
+//! are incomplete (a template failed to render, a node is missing) never loses an entry.
+
+mod declaration;
+mod key;
+mod ownership;
+mod plan;
+
+pub use declaration::{Declaration, Resolved, Source, SourceKind, resolve};
+pub use key::{EntryKey, Scope};
+pub use ownership::{Claim, Ownership};
+pub use plan::{Create, Delete, DeleteReason, Plan, Update, differing_fields, plan_scope};

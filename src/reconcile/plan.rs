@@ -1,0 +1,373 @@
+//! Planning: the changes that bring one scope of SPIRE in line with its declarations.
+
+use std::collections::BTreeMap;
+
+use super::{Claim, Declaration, EntryKey, Ownership, Resolved, Source};
+use crate::{
+    spiffe::{Entry, EntryId},
+    spire::{EntryField, EntryMask},
+};
+
+/// An entry to create, with the ID the operator gives it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Create {
+    pub entry: Entry,
+    pub source: Source,
+}
+
+/// An entry to update in place: `entry` carries the existing ID and the declared values; only
+/// the `mask` fields are written.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Update {
+    pub entry: Entry,
+    pub mask: EntryMask,
+    pub source: Source,
+}
+
+/// Why an entry is deleted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DeleteReason {
+    /// Nothing declares it any more.
+    Undeclared,
+    /// Another owned entry with the same key is kept instead.
+    Duplicate,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Delete {
+    pub entry: Entry,
+    pub reason: DeleteReason,
+}
+
+/// The changes for one scope, and what was deliberately left alone.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Plan {
+    pub creates: Vec<Create>,
+    pub updates: Vec<Update>,
+    pub deletes: Vec<Delete>,
+    /// Declared entries already as declared.
+    pub in_sync: Vec<(EntryId, Source)>,
+    /// Undeclared entries kept because the scope's inputs are incomplete.
+    pub kept: Vec<Entry>,
+    /// Declarations that an entry the operator does not own already realises; it is neither
+    /// changed nor duplicated.
+    pub foreign_conflicts: Vec<(Declaration, EntryId)>,
+}
+
+impl Plan {
+    pub fn is_empty(&self) -> bool {
+        self.creates.is_empty() && self.updates.is_empty() && self.deletes.is_empty()
+    }
+}
+
+/// The writable fields in which `actual` differs from `desired`. Sets (federated trust domains)
+/// and multisets (DNS names) compare without order, since SPIRE may return them reordered.
+pub fn differing_fields(desired: &Entry, actual: &Entry) -> EntryMask {
+    let sorted = |v: &[String]| {
+        let mut v = v.to_vec();
+        v.sort();
+        v
+    };
+    fn federation(e: &Entry) -> Vec<&str> {
+        let mut v: Vec<&str> = e.federates_with.iter().map(|td| td.as_str()).collect();
+        v.sort_unstable();
+        v.dedup();
+        v
+    }
+    let checks = [
+        (
+            EntryField::X509SvidTtl,
+            desired.x509_svid_ttl != actual.x509_svid_ttl,
+        ),
+        (
+            EntryField::JwtSvidTtl,
+            desired.jwt_svid_ttl != actual.jwt_svid_ttl,
+        ),
+        (
+            EntryField::FederatesWith,
+            federation(desired) != federation(actual),
+        ),
+        (EntryField::Admin, desired.admin != actual.admin),
+        (
+            EntryField::Downstream,
+            desired.downstream != actual.downstream,
+        ),
+        (
+            EntryField::DnsNames,
+            sorted(&desired.dns_names) != sorted(&actual.dns_names),
+        ),
+        (
+            EntryField::StoreSvid,
+            desired.store_svid != actual.store_svid,
+        ),
+        (EntryField::Hint, desired.hint != actual.hint),
+        (
+            EntryField::ExpiresAt,
+            desired.expires_at != actual.expires_at,
+        ),
+    ];
+    checks
+        .into_iter()
+        .filter(|(_, differs)| *differs)
+        .map(|(field, _)| field)
+        .collect()
+}
+
+/// Plans one scope. `actual` holds every SPIRE entry of the scope, whoever owns it; entries the
+/// operator does not own are never changed. When `complete` is false, an input needed to compute
+/// the scope's declarations is missing, so no entry is deleted for lack of a declaration.
+pub fn plan_scope(
+    resolved: &Resolved,
+    actual: &[Entry],
+    complete: bool,
+    ownership: &Ownership,
+) -> Plan {
+    let mut by_key: BTreeMap<EntryKey, Vec<(&Entry, Claim)>> = BTreeMap::new();
+    for entry in actual {
+        by_key
+            .entry(EntryKey::of(entry))
+            .or_default()
+            .push((entry, ownership.claim(entry)));
+    }
+    let mut plan = Plan::default();
+    for (key, declaration) in &resolved.winners {
+        let mut existing = by_key.remove(key).unwrap_or_default();
+        // Keep an owned entry over an adopted one, then the lowest ID, so the choice is stable.
+        existing.sort_by_key(|(entry, claim)| (*claim != Claim::Owned, entry.id.clone()));
+        let (mine, foreign): (Vec<_>, Vec<_>) = existing
+            .into_iter()
+            .partition(|(_, c)| *c != Claim::Foreign);
+        let mut mine = mine.into_iter();
+        match mine.next() {
+            Some((current, _)) => {
+                let id = current
+                    .id
+                    .clone()
+                    .expect("entries read from SPIRE have IDs");
+                let mask = differing_fields(&declaration.entry, current);
+                if mask.is_empty() {
+                    plan.in_sync.push((id, declaration.source.clone()));
+                } else {
+                    let mut entry = declaration.entry.clone();
+                    entry.id = Some(id);
+                    plan.updates.push(Update {
+                        entry,
+                        mask,
+                        source: declaration.source.clone(),
+                    });
+                }
+            }
+            None => match foreign.first() {
+                Some((entry, _)) => plan.foreign_conflicts.push((
+                    declaration.clone(),
+                    entry.id.clone().expect("entries read from SPIRE have IDs"),
+                )),
+                None => {
+                    let mut entry = declaration.entry.clone();
+                    entry.id = Some(ownership.entry_id(key));
+                    plan.creates.push(Create {
+                        entry,
+                        source: declaration.source.clone(),
+                    });
+                }
+            },
+        }
+        plan.deletes.extend(mine.map(|(entry, _)| Delete {
+            entry: entry.clone(),
+            reason: DeleteReason::Duplicate,
+        }));
+    }
+    let undeclared = by_key
+        .into_values()
+        .flatten()
+        .filter(|(_, claim)| *claim != Claim::Foreign);
+    for (entry, _) in undeclared {
+        if complete {
+            plan.deletes.push(Delete {
+                entry: entry.clone(),
+                reason: DeleteReason::Undeclared,
+            });
+        } else {
+            plan.kept.push(entry.clone());
+        }
+    }
+    plan
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{
+        reconcile::{SourceKind, resolve},
+        spiffe::{Selector, SpiffeId, TrustDomain},
+    };
+
+    fn ownership() -> Ownership {
+        Ownership::new("ss", vec!["scm".into()])
+    }
+
+    fn source(uid: &str) -> Source {
+        Source {
+            kind: SourceKind::ClusterSPIFFEID,
+            name: uid.into(),
+            uid: uid.into(),
+            created_at: 1,
+            deleting_at: None,
+        }
+    }
+
+    fn entry(path: &str) -> Entry {
+        Entry::new(
+            SpiffeId::parse(&format!("spiffe://example.org/{path}")).unwrap(),
+            SpiffeId::parse("spiffe://example.org/spire/agent/n").unwrap(),
+            vec![Selector::parse("k8s:pod-uid:p1").unwrap()],
+        )
+    }
+
+    fn stored(path: &str, id: &str) -> Entry {
+        let mut e = entry(path);
+        e.id = Some(EntryId::parse(id).unwrap());
+        e.revision_number = 3;
+        e.created_at = 100;
+        e
+    }
+
+    fn declared(paths: &[&str]) -> Resolved {
+        resolve(paths.iter().map(|p| Declaration {
+            entry: entry(p),
+            source: source("csid"),
+        }))
+    }
+
+    #[test]
+    fn a_new_declaration_is_created_with_a_prefixed_id() {
+        let plan = plan_scope(&declared(&["web"]), &[], true, &ownership());
+        assert_eq!(plan.creates.len(), 1);
+        let id = plan.creates[0].entry.id.as_ref().unwrap();
+        assert!(id.as_str().starts_with("ss."), "{id}");
+        assert!(plan.updates.is_empty() && plan.deletes.is_empty());
+    }
+
+    #[test]
+    fn an_entry_as_declared_is_left_alone() {
+        let plan = plan_scope(
+            &declared(&["web"]),
+            &[stored("web", "ss.1")],
+            true,
+            &ownership(),
+        );
+        assert!(plan.is_empty(), "{plan:?}");
+        assert_eq!(
+            plan.in_sync,
+            vec![(EntryId::parse("ss.1").unwrap(), source("csid"))]
+        );
+    }
+
+    #[test]
+    fn only_differing_fields_are_updated() {
+        let mut resolved = declared(&["web"]);
+        let d = resolved.winners.values_mut().next().unwrap();
+        d.entry.hint = "web".into();
+        d.entry.x509_svid_ttl = 60;
+        let plan = plan_scope(&resolved, &[stored("web", "ss.1")], true, &ownership());
+        assert_eq!(plan.updates.len(), 1);
+        let update = &plan.updates[0];
+        assert_eq!(update.entry.id.as_ref().unwrap().as_str(), "ss.1");
+        let want: EntryMask = [EntryField::Hint, EntryField::X509SvidTtl]
+            .into_iter()
+            .collect();
+        assert_eq!(update.mask, want);
+    }
+
+    #[test]
+    fn reordered_sets_are_not_differences() {
+        let mut desired = entry("w");
+        desired.dns_names = vec!["a".into(), "b".into()];
+        desired.federates_with = vec![
+            TrustDomain::parse("x.org").unwrap(),
+            TrustDomain::parse("y.org").unwrap(),
+        ];
+        let mut actual = desired.clone();
+        actual.dns_names.reverse();
+        actual.federates_with.reverse();
+        actual.revision_number = 9;
+        actual.created_at = 5;
+        assert!(differing_fields(&desired, &actual).is_empty());
+        actual.dns_names.push("a".into());
+        assert!(
+            differing_fields(&desired, &actual).contains(EntryField::DnsNames),
+            "a multiset, not a set"
+        );
+    }
+
+    #[test]
+    fn undeclared_owned_entries_are_deleted_when_the_scope_is_complete() {
+        let actual = [
+            stored("old", "ss.1"),
+            stored("adopted", "scm.2"),
+            stored("manual", "other.3"),
+        ];
+        let plan = plan_scope(&declared(&[]), &actual, true, &ownership());
+        let mut deleted: Vec<&str> = plan
+            .deletes
+            .iter()
+            .map(|d| d.entry.id.as_ref().unwrap().as_str())
+            .collect();
+        deleted.sort_unstable();
+        assert_eq!(
+            deleted,
+            ["scm.2", "ss.1"],
+            "a foreign entry is never deleted"
+        );
+        assert!(
+            plan.deletes
+                .iter()
+                .all(|d| d.reason == DeleteReason::Undeclared)
+        );
+    }
+
+    #[test]
+    fn nothing_is_deleted_when_the_scope_is_incomplete() {
+        let actual = [stored("old", "ss.1"), stored("web", "ss.2")];
+        let plan = plan_scope(&declared(&["web", "new"]), &actual, false, &ownership());
+        assert!(plan.deletes.is_empty());
+        assert_eq!(plan.kept, vec![stored("old", "ss.1")]);
+        assert_eq!(plan.creates.len(), 1, "what is known is still created");
+    }
+
+    #[test]
+    fn an_adoptable_entry_is_taken_over_in_place() {
+        let plan = plan_scope(
+            &declared(&["web"]),
+            &[stored("web", "scm.7")],
+            true,
+            &ownership(),
+        );
+        assert!(plan.creates.is_empty() && plan.deletes.is_empty());
+        assert_eq!(plan.in_sync[0].0.as_str(), "scm.7");
+    }
+
+    #[test]
+    fn duplicates_keep_the_owned_entry() {
+        let plan = plan_scope(
+            &declared(&["web"]),
+            &[stored("web", "scm.7"), stored("web", "ss.9")],
+            true,
+            &ownership(),
+        );
+        assert_eq!(plan.in_sync[0].0.as_str(), "ss.9");
+        assert_eq!(plan.deletes.len(), 1);
+        assert_eq!(plan.deletes[0].entry.id.as_ref().unwrap().as_str(), "scm.7");
+        assert_eq!(plan.deletes[0].reason, DeleteReason::Duplicate);
+    }
+
+    #[test]
+    fn a_foreign_entry_with_the_same_key_is_neither_changed_nor_duplicated() {
+        let mut resolved = declared(&["web"]);
+        resolved.winners.values_mut().next().unwrap().entry.hint = "differs".into();
+        let plan = plan_scope(&resolved, &[stored("web", "manual.1")], true, &ownership());
+        assert!(plan.is_empty(), "{plan:?}");
+        assert_eq!(plan.foreign_conflicts.len(), 1);
+        assert_eq!(plan.foreign_conflicts[0].1.as_str(), "manual.1");
+    }
+}
