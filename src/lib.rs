@@ -14,3 +14,4 @@ pub mod duration;
 pub mod reconcile;
 pub mod spiffe;
 pub mod spire;
+pub mod status;
