@@ -12,6 +12,7 @@ pub mod config;
 pub mod crdgen;
 pub mod duration;
 pub mod reconcile;
+pub mod render;
 pub mod selection;
 pub mod spiffe;
 pub mod spire;

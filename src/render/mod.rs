@@ -1,0 +1,22 @@
+//! Rendering: from a resource's spec (and, for pod identities, the pod and its node) to the
+//! entries it declares. Pure: everything it needs is passed in.
+
+mod static_entry;
+
+pub use static_entry::render_static_entry;
+
+/// Why a resource's spec cannot be turned into an entry. The message is written to the
+/// resource's status, so it names the field and what to do.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum Error {
+    #[error("{field}: {source}")]
+    Value {
+        field: &'static str,
+        source: crate::spiffe::Error,
+    },
+    #[error("{field}: {source}")]
+    Duration {
+        field: &'static str,
+        source: crate::duration::Error,
+    },
+}
