@@ -6,11 +6,13 @@
 //! are incomplete (a template failed to render, a node is missing) never loses an entry.
 
 mod declaration;
+mod index;
 mod key;
 mod ownership;
 mod plan;
 
 pub use declaration::{Declaration, Resolved, Source, SourceKind, resolve};
+pub use index::{Drift, EntryIndex};
 pub use key::{EntryKey, Scope};
 pub use ownership::{Claim, Ownership};
 pub use plan::{Create, Delete, DeleteReason, Plan, Update, differing_fields, plan_scope};

@@ -1,0 +1,232 @@
+//! The operator's picture of SPIRE: every entry it may touch, by ID and by scope. Loaded by one
+//! paginated listing at start, kept current by the operator's own writes, and compared with a
+//! fresh listing by the periodic check to find changes made behind the operator's back.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use super::{Claim, Ownership, Scope};
+use crate::spiffe::{Entry, EntryId};
+
+/// Entries the operator owns or may adopt, indexed by ID and by scope.
+#[derive(Clone, Debug, Default)]
+pub struct EntryIndex {
+    entries: BTreeMap<EntryId, Entry>,
+    by_scope: BTreeMap<Scope, BTreeSet<EntryId>>,
+    /// Foreign entries by scope: never written, but consulted so that a declaration an existing
+    /// foreign entry already realises is not created twice.
+    foreign: BTreeMap<Scope, Vec<Entry>>,
+}
+
+/// How SPIRE differs from the index.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Drift {
+    /// Entries the index holds that SPIRE no longer has.
+    pub missing: Vec<Entry>,
+    /// Entries SPIRE holds with other values than the index: (index, SPIRE).
+    pub modified: Vec<(Entry, Entry)>,
+    /// Entries under the operator's prefixes that the index does not know.
+    pub unexpected: Vec<Entry>,
+}
+
+impl Drift {
+    pub fn is_empty(&self) -> bool {
+        self.missing.is_empty() && self.modified.is_empty() && self.unexpected.is_empty()
+    }
+
+    /// Every scope the drift touches, to be planned again.
+    pub fn scopes(&self) -> BTreeSet<Scope> {
+        self.missing
+            .iter()
+            .chain(self.modified.iter().map(|(_, now)| now))
+            .chain(&self.unexpected)
+            .map(Scope::of)
+            .collect()
+    }
+}
+
+impl EntryIndex {
+    /// Builds the index from a full listing of SPIRE.
+    pub fn from_listing(entries: impl IntoIterator<Item = Entry>, ownership: &Ownership) -> Self {
+        let mut index = Self::default();
+        for entry in entries {
+            match ownership.claim(&entry) {
+                Claim::Foreign => index
+                    .foreign
+                    .entry(Scope::of(&entry))
+                    .or_default()
+                    .push(entry),
+                Claim::Owned | Claim::Adoptable => index.insert(entry),
+            }
+        }
+        index
+    }
+
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    pub fn get(&self, id: &EntryId) -> Option<&Entry> {
+        self.entries.get(id)
+    }
+
+    /// Every entry of a scope, the foreign ones included, as the planner takes them.
+    pub fn scope(&self, scope: &Scope) -> Vec<Entry> {
+        let mine = self
+            .by_scope
+            .get(scope)
+            .into_iter()
+            .flatten()
+            .filter_map(|id| self.entries.get(id));
+        mine.chain(self.foreign.get(scope).into_iter().flatten())
+            .cloned()
+            .collect()
+    }
+
+    /// Every scope that holds an entry the operator may touch.
+    pub fn scopes(&self) -> impl Iterator<Item = &Scope> {
+        self.by_scope.keys()
+    }
+
+    /// Records an entry SPIRE now holds (after a create or update).
+    pub fn insert(&mut self, entry: Entry) {
+        let id = entry.id.clone().expect("indexed entries have IDs");
+        if let Some(previous) = self.entries.get(&id) {
+            let previous_scope = Scope::of(previous);
+            if let Some(ids) = self.by_scope.get_mut(&previous_scope) {
+                ids.remove(&id);
+                if ids.is_empty() {
+                    self.by_scope.remove(&previous_scope);
+                }
+            }
+        }
+        self.by_scope
+            .entry(Scope::of(&entry))
+            .or_default()
+            .insert(id.clone());
+        self.entries.insert(id, entry);
+    }
+
+    /// Forgets an entry SPIRE no longer holds.
+    pub fn remove(&mut self, id: &EntryId) -> Option<Entry> {
+        let entry = self.entries.remove(id)?;
+        let scope = Scope::of(&entry);
+        if let Some(ids) = self.by_scope.get_mut(&scope) {
+            ids.remove(id);
+            if ids.is_empty() {
+                self.by_scope.remove(&scope);
+            }
+        }
+        Some(entry)
+    }
+
+    /// Compares the index with a fresh listing of SPIRE. Revision numbers are compared too, so an
+    /// edit that restored the same values is still seen.
+    pub fn drift(&self, listing: &[Entry], ownership: &Ownership) -> Drift {
+        let mut drift = Drift::default();
+        let mut seen = BTreeSet::new();
+        for now in listing
+            .iter()
+            .filter(|e| ownership.claim(e) != Claim::Foreign)
+        {
+            let id = now.id.clone().expect("listed entries have IDs");
+            match self.entries.get(&id) {
+                None => drift.unexpected.push(now.clone()),
+                Some(known) if known != now => drift.modified.push((known.clone(), now.clone())),
+                Some(_) => {}
+            }
+            seen.insert(id);
+        }
+        drift.missing = self
+            .entries
+            .iter()
+            .filter(|(id, _)| !seen.contains(*id))
+            .map(|(_, e)| e.clone())
+            .collect();
+        drift
+    }
+
+    /// Replaces the index with a fresh listing, as the periodic check does after reporting drift.
+    pub fn reload(&mut self, listing: Vec<Entry>, ownership: &Ownership) {
+        *self = Self::from_listing(listing, ownership);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::spiffe::{Selector, SpiffeId};
+
+    fn ownership() -> Ownership {
+        Ownership::new("ss", vec![])
+    }
+
+    fn entry(id: &str, pod: &str) -> Entry {
+        let mut e = Entry::new(
+            SpiffeId::parse(&format!("spiffe://example.org/{pod}")).unwrap(),
+            SpiffeId::parse("spiffe://example.org/spire/agent/n").unwrap(),
+            vec![Selector::parse(&format!("k8s:pod-uid:{pod}")).unwrap()],
+        );
+        e.id = Some(EntryId::parse(id).unwrap());
+        e
+    }
+
+    #[test]
+    fn listing_splits_owned_and_foreign_by_scope() {
+        let index = EntryIndex::from_listing(
+            [entry("ss.1", "p1"), entry("ss.2", "p2"), entry("x.3", "p1")],
+            &ownership(),
+        );
+        assert_eq!(index.len(), 2);
+        let p1 = index.scope(&Scope::Pod("p1".into()));
+        assert_eq!(p1.len(), 2, "the foreign entry is visible to the planner");
+        assert_eq!(index.scopes().count(), 2);
+    }
+
+    #[test]
+    fn writes_keep_the_index_current() {
+        let mut index = EntryIndex::default();
+        index.insert(entry("ss.1", "p1"));
+        let mut moved = entry("ss.1", "p2");
+        moved.hint = "h".into();
+        index.insert(moved.clone());
+        assert!(index.scope(&Scope::Pod("p1".into())).is_empty());
+        assert_eq!(index.scope(&Scope::Pod("p2".into())), vec![moved]);
+        assert!(index.remove(&EntryId::parse("ss.1").unwrap()).is_some());
+        assert!(index.is_empty());
+        assert_eq!(index.scopes().count(), 0);
+    }
+
+    #[test]
+    fn drift_finds_missing_modified_and_unexpected_entries() {
+        let index =
+            EntryIndex::from_listing([entry("ss.1", "p1"), entry("ss.2", "p2")], &ownership());
+        let mut edited = entry("ss.2", "p2");
+        edited.x509_svid_ttl = 1;
+        edited.revision_number = 1;
+        let listing = [edited.clone(), entry("ss.9", "p9"), entry("manual.1", "p1")];
+        let drift = index.drift(&listing, &ownership());
+        assert_eq!(drift.missing, vec![entry("ss.1", "p1")]);
+        assert_eq!(drift.modified, vec![(entry("ss.2", "p2"), edited)]);
+        assert_eq!(drift.unexpected, vec![entry("ss.9", "p9")]);
+        let scopes: Vec<Scope> = drift.scopes().into_iter().collect();
+        assert_eq!(
+            scopes,
+            [
+                Scope::Pod("p1".into()),
+                Scope::Pod("p2".into()),
+                Scope::Pod("p9".into())
+            ]
+        );
+    }
+
+    #[test]
+    fn no_drift_when_spire_matches() {
+        let listing = [entry("ss.1", "p1")];
+        let index = EntryIndex::from_listing(listing.clone(), &ownership());
+        assert!(index.drift(&listing, &ownership()).is_empty());
+    }
+}
