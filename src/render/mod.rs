@@ -1,8 +1,10 @@
 //! Rendering: from a resource's spec (and, for pod identities, the pod and its node) to the
 //! entries it declares. Pure: everything it needs is passed in.
 
+mod federation;
 mod static_entry;
 
+pub use federation::render_federation;
 pub use static_entry::render_static_entry;
 
 /// Why a resource's spec cannot be turned into an entry. The message is written to the
@@ -18,5 +20,10 @@ pub enum Error {
     Duration {
         field: &'static str,
         source: crate::duration::Error,
+    },
+    #[error("{field}: {message}")]
+    Invalid {
+        field: &'static str,
+        message: String,
     },
 }
