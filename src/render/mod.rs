@@ -1,9 +1,11 @@
 //! Rendering: from a resource's spec (and, for pod identities, the pod and its node) to the
 //! entries it declares. Pure: everything it needs is passed in.
 
+mod dns;
 mod federation;
 mod static_entry;
 
+pub use dns::{merge_dns_names, service_dns_names};
 pub use federation::render_federation;
 pub use static_entry::render_static_entry;
 
