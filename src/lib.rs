@@ -17,3 +17,4 @@ pub mod selection;
 pub mod spiffe;
 pub mod spire;
 pub mod status;
+pub mod template;
