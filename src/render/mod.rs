@@ -3,10 +3,12 @@
 
 mod dns;
 mod federation;
+mod pod_entry;
 mod static_entry;
 
 pub use dns::{merge_dns_names, service_dns_names};
 pub use federation::render_federation;
+pub use pod_entry::{PodContext, PodIdentity};
 pub use static_entry::render_static_entry;
 
 /// Why a resource's spec cannot be turned into an entry. The message is written to the
@@ -27,5 +29,10 @@ pub enum Error {
     Invalid {
         field: &'static str,
         message: String,
+    },
+    #[error("{field}: {source}")]
+    Template {
+        field: &'static str,
+        source: crate::template::TemplateError,
     },
 }
