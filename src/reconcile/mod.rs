@@ -10,9 +10,11 @@ mod index;
 mod key;
 mod ownership;
 mod plan;
+mod pod_scope;
 
 pub use declaration::{Declaration, Resolved, Source, SourceKind, resolve};
 pub use index::{Drift, EntryIndex};
 pub use key::{EntryKey, Scope};
 pub use ownership::{Claim, Ownership};
 pub use plan::{Create, Delete, DeleteReason, Plan, Update, differing_fields, plan_scope};
+pub use pod_scope::{IdentitySource, NodeState, PodDeclarations, PodOutcome, declare_pod};

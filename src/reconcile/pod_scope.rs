@@ -1,0 +1,379 @@
+//! The declarations of one pod's scope: which ClusterSPIFFEIDs select the pod and what each
+//! renders for it.
+
+use std::{collections::BTreeMap, sync::Arc};
+
+use k8s_openapi::api::{
+    core::v1::{Node, Pod},
+    discovery::v1::EndpointSlice,
+};
+
+use super::{Declaration, Source};
+use crate::render::{PodContext, PodIdentity};
+
+/// A ClusterSPIFFEID as the pod scope sees it.
+#[derive(Clone, Debug)]
+pub struct IdentitySource {
+    pub source: Source,
+    /// The parsed spec, or why it does not parse.
+    pub identity: Result<Arc<PodIdentity>, String>,
+    pub suspended: bool,
+}
+
+/// What one ClusterSPIFFEID did for one pod; status counters are sums of these.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PodOutcome {
+    /// The pod is selected and its entry rendered.
+    Rendered,
+    /// The pod is selected but its entry did not render.
+    RenderFailed(String),
+    /// A fallback identity skipped the pod because a non-fallback identity covers it.
+    SkippedByFallback,
+    /// The identity is suspended or its spec is invalid; the pod's entries are kept as they are.
+    Held,
+}
+
+/// The declarations of one pod, and whether they are whole.
+#[derive(Clone, Debug, Default)]
+pub struct PodDeclarations {
+    pub declarations: Vec<Declaration>,
+    /// False when an input is missing: entries of the scope must not be deleted.
+    pub complete: bool,
+    /// Why the scope is incomplete, for status messages.
+    pub incomplete_because: Option<String>,
+    /// Per selecting ClusterSPIFFEID (by UID), what happened.
+    pub outcomes: BTreeMap<String, PodOutcome>,
+}
+
+/// The state of the pod's node as the caches know it.
+pub enum NodeState<'a> {
+    Found(&'a Node),
+    /// The pod is not scheduled yet.
+    Unscheduled,
+    /// The pod names a node the cache does not hold.
+    Missing(String),
+}
+
+/// Computes the declarations of one pod. `identities` are every ClusterSPIFFEID this operator
+/// handles; `namespace_labels` those of the pod's namespace (None when the namespace is not in the
+/// cache, which makes the scope incomplete); `ignored` whether the namespace is ignored.
+pub fn declare_pod<'a>(
+    pod: &Pod,
+    node: NodeState<'_>,
+    namespace_labels: Option<&BTreeMap<String, String>>,
+    ignored: bool,
+    identities: &[IdentitySource],
+    slices: impl IntoIterator<Item = &'a EndpointSlice> + Clone,
+    context: &PodContext<'_>,
+) -> PodDeclarations {
+    let mut out = PodDeclarations {
+        complete: true,
+        ..Default::default()
+    };
+    if ignored {
+        return out;
+    }
+    let Some(namespace_labels) = namespace_labels else {
+        out.complete = false;
+        out.incomplete_because = Some("the pod's namespace is not known yet".into());
+        return out;
+    };
+    let pod_labels = pod.metadata.labels.as_ref();
+    let selecting = identities.iter().filter(|i| match &i.identity {
+        Ok(identity) => {
+            crate::selection::selects(identity.namespace_selector.as_ref(), Some(namespace_labels))
+                && crate::selection::selects(identity.pod_selector.as_ref(), pod_labels)
+        }
+        // An identity whose spec does not parse cannot say which pods it selects: every pod's
+        // entries are held.
+        Err(_) => true,
+    });
+    // Non-fallback identities first, then fallbacks.
+    let (primary, fallback): (Vec<&IdentitySource>, Vec<&IdentitySource>) =
+        selecting.partition(|i| !i.identity.as_ref().is_ok_and(|id| id.fallback));
+    let mut covered = false;
+    for source in primary.into_iter().chain(fallback) {
+        let uid = source.source.uid.clone();
+        let identity = match (&source.identity, source.suspended) {
+            (Err(why), _) => {
+                hold(
+                    &mut out,
+                    uid,
+                    format!("ClusterSPIFFEID {} is invalid: {why}", source.source.name),
+                );
+                continue;
+            }
+            (Ok(_), true) => {
+                hold(
+                    &mut out,
+                    uid,
+                    format!("ClusterSPIFFEID {} is suspended", source.source.name),
+                );
+                covered = true;
+                continue;
+            }
+            (Ok(identity), false) => identity,
+        };
+        if identity.fallback && covered {
+            out.outcomes.insert(uid, PodOutcome::SkippedByFallback);
+            continue;
+        }
+        let node = match &node {
+            NodeState::Found(node) => *node,
+            NodeState::Unscheduled => {
+                hold(
+                    &mut out,
+                    uid,
+                    "the pod is not scheduled to a node yet".into(),
+                );
+                covered |= !identity.fallback;
+                continue;
+            }
+            NodeState::Missing(name) => {
+                let why = format!("node {name} is not known");
+                out.outcomes
+                    .insert(uid, PodOutcome::RenderFailed(why.clone()));
+                mark_incomplete(&mut out, why);
+                covered |= !identity.fallback;
+                continue;
+            }
+        };
+        match identity.render(context, pod, node, slices.clone()) {
+            Ok(entry) => {
+                out.declarations.push(Declaration {
+                    entry,
+                    source: source.source.clone(),
+                });
+                out.outcomes.insert(uid, PodOutcome::Rendered);
+            }
+            Err(e) => {
+                out.outcomes
+                    .insert(uid, PodOutcome::RenderFailed(e.to_string()));
+                mark_incomplete(&mut out, e.to_string());
+            }
+        }
+        covered |= !identity.fallback;
+    }
+    out
+}
+
+fn mark_incomplete(out: &mut PodDeclarations, why: String) {
+    out.complete = false;
+    out.incomplete_because.get_or_insert(why);
+}
+
+fn hold(out: &mut PodDeclarations, uid: String, why: String) {
+    out.outcomes.insert(uid, PodOutcome::Held);
+    mark_incomplete(out, why);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{
+        api::v1alpha1::ClusterSPIFFEIDSpec, reconcile::SourceKind, spiffe::TrustDomain,
+        template::Template,
+    };
+    use k8s_openapi::{
+        api::core::v1::PodSpec,
+        apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta},
+    };
+
+    fn labels(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    fn pod(app: &str) -> Pod {
+        Pod {
+            metadata: ObjectMeta {
+                name: Some("p".into()),
+                namespace: Some("shop".into()),
+                uid: Some("uid-1".into()),
+                labels: Some(labels(&[("app", app)])),
+                ..Default::default()
+            },
+            spec: Some(PodSpec {
+                node_name: Some("n1".into()),
+                service_account_name: Some("sa".into()),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }
+    }
+
+    fn node() -> Node {
+        Node {
+            metadata: ObjectMeta {
+                name: Some("n1".into()),
+                uid: Some("node-1".into()),
+                ..Default::default()
+            },
+            ..Default::default()
+        }
+    }
+
+    fn identity(uid: &str, template: &str, app: Option<&str>, fallback: bool) -> IdentitySource {
+        let spec = ClusterSPIFFEIDSpec {
+            spiffe_id_template: template.into(),
+            pod_selector: app.map(|a| LabelSelector {
+                match_labels: Some(labels(&[("app", a)])),
+                ..Default::default()
+            }),
+            fallback: Some(fallback),
+            ..Default::default()
+        };
+        IdentitySource {
+            source: Source {
+                kind: SourceKind::ClusterSPIFFEID,
+                name: uid.into(),
+                uid: uid.into(),
+                created_at: 1,
+                deleting_at: None,
+            },
+            identity: PodIdentity::parse(&spec)
+                .map(Arc::new)
+                .map_err(|e| e.to_string()),
+            suspended: false,
+        }
+    }
+
+    fn declare(pod: &Pod, node: NodeState<'_>, identities: &[IdentitySource]) -> PodDeclarations {
+        let td = TrustDomain::parse("example.org").unwrap();
+        let parent =
+            Template::parse("spiffe://example.org/spire/agent/k8s_psat/c/{{ .NodeMeta.UID }}")
+                .unwrap();
+        let context = PodContext {
+            trust_domain: &td,
+            cluster_name: "c",
+            cluster_domain: "",
+            parent_id: &parent,
+        };
+        let ns = labels(&[("team", "shop")]);
+        declare_pod(pod, node, Some(&ns), false, identities, &[], &context)
+    }
+
+    fn paths(d: &PodDeclarations) -> Vec<&str> {
+        d.declarations
+            .iter()
+            .map(|d| d.entry.spiffe_id.path())
+            .collect()
+    }
+
+    #[test]
+    fn selected_identities_render_and_others_do_not() {
+        let n = node();
+        let ids = [
+            identity("a", "spiffe://example.org/a", Some("web"), false),
+            identity("b", "spiffe://example.org/b", Some("db"), false),
+        ];
+        let d = declare(&pod("web"), NodeState::Found(&n), &ids);
+        assert_eq!(paths(&d), ["/a"]);
+        assert!(d.complete);
+        assert_eq!(d.outcomes.get("a"), Some(&PodOutcome::Rendered));
+        assert!(!d.outcomes.contains_key("b"));
+    }
+
+    #[test]
+    fn fallback_applies_only_to_uncovered_pods() {
+        let n = node();
+        let ids = [
+            identity("fb", "spiffe://example.org/fallback", None, true),
+            identity("a", "spiffe://example.org/a", Some("web"), false),
+        ];
+        let covered = declare(&pod("web"), NodeState::Found(&n), &ids);
+        assert_eq!(paths(&covered), ["/a"]);
+        assert_eq!(
+            covered.outcomes.get("fb"),
+            Some(&PodOutcome::SkippedByFallback)
+        );
+        let uncovered = declare(&pod("other"), NodeState::Found(&n), &ids);
+        assert_eq!(paths(&uncovered), ["/fallback"]);
+    }
+
+    #[test]
+    fn a_render_failure_makes_the_scope_incomplete_and_keeps_the_fallback_out() {
+        let n = node();
+        let ids = [
+            identity(
+                "broken",
+                "spiffe://example.org/{{ .PodSpec.SecurityContext.RunAsUser }}",
+                None,
+                false,
+            ),
+            identity("fb", "spiffe://example.org/fallback", None, true),
+        ];
+        let d = declare(&pod("web"), NodeState::Found(&n), &ids);
+        assert!(d.declarations.is_empty());
+        assert!(!d.complete);
+        assert!(matches!(
+            d.outcomes.get("broken"),
+            Some(PodOutcome::RenderFailed(_))
+        ));
+        assert_eq!(d.outcomes.get("fb"), Some(&PodOutcome::SkippedByFallback));
+    }
+
+    #[test]
+    fn node_problems_hold_the_scope() {
+        let ids = [identity("a", "spiffe://example.org/a", None, false)];
+        let pending = declare(&pod("web"), NodeState::Unscheduled, &ids);
+        assert!(!pending.complete && pending.declarations.is_empty());
+        assert_eq!(pending.outcomes.get("a"), Some(&PodOutcome::Held));
+        let missing = declare(&pod("web"), NodeState::Missing("n9".into()), &ids);
+        assert!(!missing.complete);
+        assert_eq!(
+            missing.outcomes.get("a"),
+            Some(&PodOutcome::RenderFailed("node n9 is not known".into()))
+        );
+    }
+
+    #[test]
+    fn invalid_or_suspended_identities_hold_every_pod() {
+        let n = node();
+        let mut suspended = identity("s", "spiffe://example.org/s", None, false);
+        suspended.suspended = true;
+        let mut invalid = identity("i", "spiffe://example.org/i", None, false);
+        invalid.identity = Err("spiffeIDTemplate: bad".into());
+        for ids in [vec![suspended], vec![invalid]] {
+            let d = declare(&pod("web"), NodeState::Found(&n), &ids);
+            assert!(!d.complete, "{:?}", d.incomplete_because);
+            assert!(d.declarations.is_empty());
+        }
+    }
+
+    #[test]
+    fn ignored_namespaces_declare_nothing_and_are_complete() {
+        let td = TrustDomain::parse("example.org").unwrap();
+        let parent = Template::parse("spiffe://example.org/spire/agent/x").unwrap();
+        let context = PodContext {
+            trust_domain: &td,
+            cluster_name: "c",
+            cluster_domain: "",
+            parent_id: &parent,
+        };
+        let n = node();
+        let ids = [identity("a", "spiffe://example.org/a", None, false)];
+        let d = declare_pod(
+            &pod("web"),
+            NodeState::Found(&n),
+            Some(&BTreeMap::new()),
+            true,
+            &ids,
+            &[],
+            &context,
+        );
+        assert!(d.complete && d.declarations.is_empty());
+        let unknown_ns = declare_pod(
+            &pod("web"),
+            NodeState::Found(&n),
+            None,
+            false,
+            &ids,
+            &[],
+            &context,
+        );
+        assert!(!unknown_ns.complete);
+    }
+}
