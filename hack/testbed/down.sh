@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# Stops the testbed started by up.sh and deletes its state (target/testbed
+# and the spire-server directory under /tmp). Safe to run when nothing is up.
+set -euo pipefail
+
+TB_NAME=down
+# shellcheck source=lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+if [[ "${TESTBED_LOCK_HELD:-}" != 1 && -d "$(dirname "$TB_LOCK")" ]]; then
+	exec 9>"$TB_LOCK"
+	flock 9
+fi
+
+pid_of() { cat "$1" 2>/dev/null || true; }
+
+# The watchdog first, unless this is the watchdog itself.
+watchdog="$(pid_of "$TB_STATE/watchdog.pid")"
+if [[ -n "$watchdog" && "$watchdog" != "$$" ]]; then
+	tb_stop 5 "$watchdog:watchdog.sh"
+fi
+
+# kube-apiserver shuts down cleanly only while etcd is still up, so etcd
+# goes last.
+procs=()
+for spec in kube-apiserver:kube-apiserver spire-server:spire-server; do
+	pid="$(pid_of "$TB_STATE/${spec%%:*}.pid")"
+	[[ -n "$pid" ]] && tb_alive "$pid" "${spec#*:}" && procs+=("$pid:${spec#*:}")
+done
+pid="$(pid_of "$TB_SPIRE_DIR/pid")"
+if [[ -n "$pid" ]] && tb_alive "$pid" spire-server && [[ " ${procs[*]-} " != *" $pid:spire-server "* ]]; then
+	procs+=("$pid:spire-server")
+fi
+if ((${#procs[@]} > 0)); then
+	tb_stop 10 "${procs[@]}"
+fi
+pid="$(pid_of "$TB_STATE/etcd.pid")"
+if [[ -n "$pid" ]] && tb_alive "$pid" etcd; then
+	procs+=("$pid:etcd")
+	tb_stop 10 "$pid:etcd"
+fi
+
+existed=0
+[[ -e "$TB_STATE" || -e "$TB_SPIRE_DIR" ]] && existed=1
+rm -rf "$TB_STATE" "$TB_SPIRE_DIR"
+
+if ((${#procs[@]} > 0 || existed)); then
+	tb_log "stopped ${#procs[@]} process(es), removed $TB_STATE and $TB_SPIRE_DIR"
+else
+	tb_log "nothing was up"
+fi
