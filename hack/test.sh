@@ -21,4 +21,4 @@ stop() { [[ -z "$started" ]] || hack/testbed/down.sh; }
 trap stop EXIT
 hack/testbed/up.sh
 
-cargo test --locked --all-targets
+cargo test --locked --all-targets --no-fail-fast

@@ -85,10 +85,44 @@ impl SpireClient {
                 method,
                 timeout: self.call_timeout,
             }),
+            Ok(Err(status)) if is_deadline(&status) => Err(Error::DeadlineExceeded {
+                method,
+                timeout: self.call_timeout,
+            }),
+            Ok(Err(status)) if is_connection_failure(&status) => Err(Error::Unavailable {
+                method,
+                detail: error_chain(&status),
+            }),
             Ok(Err(status)) => Err(Error::Rpc { method, status }),
             Ok(Ok(response)) => Ok(response.into_inner()),
         }
     }
+}
+
+/// The client side of the gRPC deadline ends a call with CANCELLED "Timeout expired".
+fn is_deadline(status: &tonic::Status) -> bool {
+    status.code() == tonic::Code::DeadlineExceeded
+        || (status.code() == tonic::Code::Cancelled
+            && status.message() == tonic::TimeoutExpired(()).to_string())
+}
+
+/// A call that failed before reaching the server (no socket, connection refused) comes back as
+/// an UNKNOWN status whose source is a transport error.
+fn is_connection_failure(status: &tonic::Status) -> bool {
+    status.code() == tonic::Code::Unknown
+        && std::error::Error::source(status).is_some_and(|s| s.is::<tonic::transport::Error>())
+}
+
+/// The status message followed by every cause, such as "transport error: ... No such file".
+fn error_chain(status: &tonic::Status) -> String {
+    let mut text = status.message().to_owned();
+    let mut cause = std::error::Error::source(status);
+    while let Some(e) = cause {
+        text.push_str(": ");
+        text.push_str(&e.to_string());
+        cause = e.source();
+    }
+    text
 }
 
 /// Splits `items` into batches of `size`, runs `call` on each in turn and joins the results,

@@ -13,6 +13,12 @@ pub enum Error {
         method: &'static str,
         status: tonic::Status,
     },
+    /// The server could not be reached: no socket, or the connection was refused or dropped.
+    #[error("SPIRE {method} could not reach the server: {detail}")]
+    Unavailable {
+        method: &'static str,
+        detail: String,
+    },
     /// No answer arrived before the call's deadline.
     #[error("SPIRE {method} did not answer within {timeout:?}")]
     DeadlineExceeded {
@@ -32,6 +38,7 @@ impl Error {
     pub fn code(&self) -> Code {
         match self {
             Error::Rpc { status, .. } => status.code(),
+            Error::Unavailable { .. } => Code::Unavailable,
             Error::DeadlineExceeded { .. } => Code::DeadlineExceeded,
             Error::InvalidResponse { .. } => Code::Internal,
         }
@@ -41,6 +48,7 @@ impl Error {
     pub fn method(&self) -> &'static str {
         match self {
             Error::Rpc { method, .. }
+            | Error::Unavailable { method, .. }
             | Error::DeadlineExceeded { method, .. }
             | Error::InvalidResponse { method, .. } => method,
         }

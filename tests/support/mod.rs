@@ -210,3 +210,55 @@ pub async fn install_crds(client: &kube::Client) {
         );
     }
 }
+
+/// A spire-server of a test's own, started by `hack/testbed/spire-server.sh` and removed with
+/// its state when dropped, even when the test fails.
+pub struct PrivateSpireServer {
+    pub dir: PathBuf,
+    spire_server_bin: String,
+}
+
+impl PrivateSpireServer {
+    pub fn start(testbed: &Testbed) -> Self {
+        let server = Self {
+            dir: PathBuf::from(format!("/tmp/ss-{}", &unique("x")[2..10])),
+            spire_server_bin: testbed.var("SPIRE_SERVER_BIN").to_owned(),
+        };
+        server.run("start");
+        server
+    }
+
+    pub fn socket(&self) -> PathBuf {
+        self.dir.join("api.sock")
+    }
+
+    pub fn pid(&self) -> String {
+        std::fs::read_to_string(self.dir.join("pid"))
+            .expect("reading the server's pid")
+            .trim()
+            .to_owned()
+    }
+
+    /// Runs `spire-server.sh <action> DIR`: start, stop or clean.
+    pub fn run(&self, action: &str) {
+        let status = Command::new(repo_root().join("hack/testbed/spire-server.sh"))
+            .args([action, self.dir.to_str().unwrap()])
+            .env("SPIRE_SERVER_BIN", &self.spire_server_bin)
+            .status()
+            .expect("running hack/testbed/spire-server.sh");
+        assert!(status.success(), "spire-server.sh {action} failed");
+    }
+}
+
+impl Drop for PrivateSpireServer {
+    fn drop(&mut self) {
+        // Resume a server a test may have paused, then remove it.
+        if let Ok(pid) = std::fs::read_to_string(self.dir.join("pid")) {
+            let _ = Command::new("kill").args(["-CONT", pid.trim()]).status();
+        }
+        let _ = Command::new(repo_root().join("hack/testbed/spire-server.sh"))
+            .args(["clean", self.dir.to_str().unwrap()])
+            .env("SPIRE_SERVER_BIN", &self.spire_server_bin)
+            .status();
+    }
+}

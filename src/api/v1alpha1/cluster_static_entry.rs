@@ -73,7 +73,7 @@ pub struct ClusterStaticEntrySpec {
 
     /// Names of the trust domains the entry federates with.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    #[schemars(length(max = 64))]
+    #[schemars(length(max = 64), inner(length(max = 264)))]
     #[x_kube(validation = Rule::new(TRUST_DOMAINS).message("each federatesWith item must be a trust domain name: lowercase letters, digits, '.', '-' and '_'"))]
     pub federates_with: Vec<String>,
 
