@@ -9,6 +9,7 @@
 
 pub mod api;
 pub mod config;
+pub mod controller;
 pub mod crdgen;
 pub mod duration;
 pub mod reconcile;

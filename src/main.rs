@@ -1,7 +1,8 @@
 use std::path::PathBuf;
 
 use anyhow::Context;
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
+use spire_steward::config::{self, LogEncoding};
 
 /// Governs the lifecycle of SPIRE workload identities declared as Kubernetes resources.
 #[derive(Parser)]
@@ -13,6 +14,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Run the operator.
+    Run(RunArgs),
     /// Print every CustomResourceDefinition as YAML, or write one file per CRD into a directory.
     Crds {
         /// Write `<crd name>.yaml` files into this directory instead of printing.
@@ -21,9 +24,115 @@ enum Command {
     },
 }
 
+/// Flags override the configuration file's keys of the same meaning.
+#[derive(Args)]
+struct RunArgs {
+    /// The configuration file (YAML, kind OperatorConfig).
+    #[arg(long, env = "SPIRE_STEWARD_CONFIG", value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Overrides `trustDomain`.
+    #[arg(long, env = "SPIRE_STEWARD_TRUST_DOMAIN")]
+    trust_domain: Option<String>,
+    /// Overrides `clusterName`.
+    #[arg(long, env = "SPIRE_STEWARD_CLUSTER_NAME")]
+    cluster_name: Option<String>,
+    /// Overrides `spireServerSocketPath`.
+    #[arg(long, env = "SPIRE_STEWARD_SPIRE_SERVER_SOCKET_PATH")]
+    spire_server_socket_path: Option<PathBuf>,
+    /// Overrides `entryIDPrefix`.
+    #[arg(long, env = "SPIRE_STEWARD_ENTRY_ID_PREFIX")]
+    entry_id_prefix: Option<String>,
+    /// Overrides `className`.
+    #[arg(long, env = "SPIRE_STEWARD_CLASS_NAME")]
+    class_name: Option<String>,
+    /// Overrides `gcInterval` (a duration such as 30s).
+    #[arg(long, env = "SPIRE_STEWARD_GC_INTERVAL")]
+    gc_interval: Option<String>,
+    /// Overrides `logLevel` (debug, info, warn, error).
+    #[arg(long, env = "SPIRE_STEWARD_LOG_LEVEL")]
+    log_level: Option<String>,
+    /// Overrides `logEncoding` (console or json).
+    #[arg(long, env = "SPIRE_STEWARD_LOG_ENCODING")]
+    log_encoding: Option<String>,
+}
+
+impl RunArgs {
+    fn load(self) -> anyhow::Result<config::Config> {
+        let mut file = match &self.config {
+            Some(path) => config::File::read(path)?,
+            None => config::File::default(),
+        };
+        let text = |v: Option<String>, slot: &mut Option<String>| {
+            if v.is_some() {
+                *slot = v;
+            }
+        };
+        text(self.trust_domain, &mut file.trust_domain);
+        text(self.cluster_name, &mut file.cluster_name);
+        text(self.entry_id_prefix, &mut file.entry_id_prefix);
+        text(self.class_name, &mut file.class_name);
+        text(self.log_level, &mut file.log_level);
+        text(self.log_encoding, &mut file.log_encoding);
+        if let Some(path) = self.spire_server_socket_path {
+            file.spire_server_socket_path = Some(path);
+        }
+        if let Some(interval) = self.gc_interval {
+            file.gc_interval = Some(config::DurationValue::Text(interval));
+        }
+        Ok(file.validate()?)
+    }
+}
+
 fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
         Command::Crds { out_dir } => write_crds(out_dir),
+        Command::Run(args) => {
+            let config = args.load().context("invalid configuration")?;
+            init_logging(&config);
+            let runtime = tokio::runtime::Runtime::new()?;
+            runtime.block_on(run(config))
+        }
+    }
+}
+
+async fn run(config: config::Config) -> anyhow::Result<()> {
+    let client = kube::Client::try_default()
+        .await
+        .context("connecting to Kubernetes")?;
+    tracing::info!(
+        trust_domain = %config.trust_domain,
+        cluster = %config.cluster_name,
+        entry_id_prefix = %config.entry_id_prefix,
+        socket = %config.spire_server_socket_path.display(),
+        "starting spire-steward"
+    );
+    tokio::select! {
+        result = spire_steward::controller::run(config, client) => Ok(result?),
+        _ = shutdown_signal() => {
+            tracing::info!("stopping");
+            Ok(())
+        }
+    }
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate()).expect("installing the SIGTERM handler");
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+}
+
+fn init_logging(config: &config::Config) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(config.log_level.as_str()));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match config.log_encoding {
+        LogEncoding::Json => builder.json().init(),
+        LogEncoding::Console => builder.init(),
     }
 }
 

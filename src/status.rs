@@ -29,6 +29,8 @@ pub enum Health {
     SpireRejected { message: String },
     /// An input is missing; existing entries are kept until it is whole.
     InputsIncomplete { message: String },
+    /// Another resource declares the same entry and takes precedence.
+    Masked { message: String },
     /// Reconciliation is suspended by the user.
     Suspended,
 }
@@ -155,6 +157,11 @@ pub fn conditions_for(health: &Health, synced_type: &'static str) -> Vec<Wanted>
                 reasons::INPUTS_INCOMPLETE,
                 message.clone(),
             ),
+        ],
+        Masked { message } => vec![
+            wanted(types::READY, "False", reasons::MASKED, message.clone()),
+            wanted(types::STALLED, "True", reasons::MASKED, message.clone()),
+            wanted(synced_type, "False", reasons::MASKED, message.clone()),
         ],
         Suspended => vec![wanted(
             types::READY,

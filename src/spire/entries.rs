@@ -119,7 +119,7 @@ impl EntryField {
 }
 
 /// The set of fields an update writes. Fields outside the mask keep their stored values.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct EntryMask(u16);
 
 impl EntryMask {

@@ -1,0 +1,143 @@
+//! Writing plans to SPIRE: deletes, then creates, then updates, in batches, keeping the entry
+//! index current with what SPIRE answered.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use tonic::Code;
+
+use crate::{
+    reconcile::{Claim, EntryIndex, Ownership, Plan, Scope},
+    spire::{CreateOutcome, EntryMask, SpireClient},
+};
+
+/// What the writes achieved.
+#[derive(Debug, Default)]
+pub struct Applied {
+    /// Per source UID: why its writes failed.
+    pub failures: BTreeMap<String, Vec<String>>,
+    /// Scopes to plan again: an entry changed under us, or SPIRE was unreachable.
+    pub replan: BTreeSet<Scope>,
+    /// SPIRE could not be reached; the message says why.
+    pub unavailable: Option<String>,
+    pub created: usize,
+    pub updated: usize,
+    pub deleted: usize,
+}
+
+/// Writes every plan. A whole-call failure stops the writing; the scopes not yet written are
+/// returned for another try.
+pub async fn apply(
+    spire: &SpireClient,
+    index: &mut EntryIndex,
+    ownership: &Ownership,
+    plans: &[(Scope, Plan)],
+) -> Applied {
+    let mut applied = Applied::default();
+    if let Err(e) = write(spire, index, ownership, plans, &mut applied).await {
+        tracing::warn!(error = %e, "SPIRE write failed; will retry");
+        applied.unavailable = Some(e.to_string());
+        applied
+            .replan
+            .extend(plans.iter().map(|(scope, _)| scope.clone()));
+    }
+    applied
+}
+
+async fn write(
+    spire: &SpireClient,
+    index: &mut EntryIndex,
+    ownership: &Ownership,
+    plans: &[(Scope, Plan)],
+    applied: &mut Applied,
+) -> Result<(), crate::spire::Error> {
+    let deletes: Vec<_> = plans.iter().flat_map(|(_, p)| &p.deletes).collect();
+    if !deletes.is_empty() {
+        let ids: Vec<_> = deletes.iter().filter_map(|d| d.entry.id.clone()).collect();
+        for (delete, result) in deletes.iter().zip(spire.batch_delete_entries(&ids).await?) {
+            let id = delete.entry.id.clone().expect("planned deletes have IDs");
+            match result {
+                Ok(()) => {
+                    tracing::info!(entry_id = %id, spiffe_id = %delete.entry.spiffe_id, reason = ?delete.reason, "deleted entry");
+                    index.remove(&id);
+                    applied.deleted += 1;
+                }
+                Err(e) if e.code == Code::NotFound => {
+                    index.remove(&id);
+                }
+                Err(e) => tracing::warn!(entry_id = %id, error = %e, "failed to delete entry"),
+            }
+        }
+    }
+
+    let creates: Vec<_> = plans.iter().flat_map(|(_, p)| &p.creates).collect();
+    if !creates.is_empty() {
+        let entries: Vec<_> = creates.iter().map(|c| c.entry.clone()).collect();
+        for (create, outcome) in creates
+            .iter()
+            .zip(spire.batch_create_entries(&entries).await?)
+        {
+            let owner = &create.source;
+            match outcome {
+                CreateOutcome::Created(entry) => {
+                    tracing::info!(entry_id = %entry.id.as_ref().map(|i| i.as_str()).unwrap_or_default(), spiffe_id = %entry.spiffe_id,
+                        owner_kind = ?owner.kind, owner = %owner.name, "created entry");
+                    index.insert(entry);
+                    applied.created += 1;
+                }
+                CreateOutcome::AlreadyExists(existing) => {
+                    // An equal entry appeared since the index was built: take it into account and
+                    // plan its scope again.
+                    applied.replan.insert(Scope::of(&existing));
+                    if ownership.claim(&existing) != Claim::Foreign {
+                        index.insert(existing);
+                    }
+                }
+                CreateOutcome::Failed(e) => {
+                    tracing::warn!(spiffe_id = %create.entry.spiffe_id, owner = %owner.name, error = %e, "failed to create entry");
+                    applied
+                        .failures
+                        .entry(owner.uid.clone())
+                        .or_default()
+                        .push(format!("{}: {}", create.entry.spiffe_id, e.message));
+                }
+            }
+        }
+    }
+
+    // One call per distinct mask: SPIRE takes one input mask per batch.
+    let mut updates_by_mask: BTreeMap<EntryMask, Vec<_>> = BTreeMap::new();
+    for update in plans.iter().flat_map(|(_, p)| &p.updates) {
+        updates_by_mask.entry(update.mask).or_default().push(update);
+    }
+    for (mask, updates) in updates_by_mask {
+        let entries: Vec<_> = updates.iter().map(|u| u.entry.clone()).collect();
+        for (update, result) in updates
+            .iter()
+            .zip(spire.batch_update_entries(&entries, mask).await?)
+        {
+            match result {
+                Ok(entry) => {
+                    tracing::info!(entry_id = %entry.id.as_ref().map(|i| i.as_str()).unwrap_or_default(), spiffe_id = %entry.spiffe_id,
+                        owner = %update.source.name, fields = ?mask, "updated entry");
+                    index.insert(entry);
+                    applied.updated += 1;
+                }
+                Err(e) if e.code == Code::NotFound => {
+                    if let Some(id) = &update.entry.id {
+                        index.remove(id);
+                    }
+                    applied.replan.insert(Scope::of(&update.entry));
+                }
+                Err(e) => {
+                    tracing::warn!(spiffe_id = %update.entry.spiffe_id, owner = %update.source.name, error = %e, "failed to update entry");
+                    applied
+                        .failures
+                        .entry(update.source.uid.clone())
+                        .or_default()
+                        .push(format!("{}: {}", update.entry.spiffe_id, e.message));
+                }
+            }
+        }
+    }
+    Ok(())
+}

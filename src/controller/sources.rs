@@ -1,0 +1,198 @@
+//! Parsed forms of the resources, cached by generation so a spec is parsed once per change.
+
+use std::{collections::BTreeMap, sync::Arc};
+
+use kube::{Resource, ResourceExt};
+
+use crate::{
+    api::v1alpha1::{ClusterSPIFFEID, ClusterStaticEntry},
+    config::Config,
+    reconcile::{Declaration, IdentitySource, Scope, Source, SourceKind},
+    render::{PodIdentity, render_static_entry},
+    selection::handles_class,
+};
+
+/// The resource a declaration comes from, read off its metadata.
+pub fn source_of<K: Resource>(kind: SourceKind, object: &K) -> Source {
+    let meta = object.meta();
+    Source {
+        kind,
+        name: object.name_any(),
+        uid: meta.uid.clone().unwrap_or_default(),
+        created_at: meta
+            .creation_timestamp
+            .as_ref()
+            .map_or(0, |t| t.0.as_second()),
+        deleting_at: meta.deletion_timestamp.as_ref().map(|t| t.0.as_second()),
+    }
+}
+
+/// Every ClusterSPIFFEID this instance handles, parsed.
+#[derive(Default)]
+pub struct Identities {
+    by_uid: BTreeMap<String, (Option<i64>, IdentitySource)>,
+}
+
+impl Identities {
+    /// Brings the cache in line with the store. Returns the UIDs whose parsed form changed
+    /// (added, edited, removed, or their deletion started).
+    pub fn refresh(&mut self, objects: &[Arc<ClusterSPIFFEID>], config: &Config) -> Vec<String> {
+        let mut changed = Vec::new();
+        let mut seen = BTreeMap::new();
+        for object in objects {
+            if !handles_class(
+                object.spec.class_name.as_deref(),
+                config.class_name.as_deref(),
+                config.watch_classless,
+            ) {
+                continue;
+            }
+            let uid = object.uid().unwrap_or_default();
+            let generation = object.metadata.generation;
+            let source = source_of(SourceKind::ClusterSPIFFEID, object.as_ref());
+            let suspended = object.spec.suspend.unwrap_or(false);
+            let unchanged = self.by_uid.get(&uid).is_some_and(|(g, cached)| {
+                *g == generation && cached.source == source && cached.suspended == suspended
+            });
+            if !unchanged {
+                let identity = PodIdentity::parse(&object.spec)
+                    .map(Arc::new)
+                    .map_err(|e| e.to_string());
+                seen.insert(
+                    uid.clone(),
+                    (
+                        generation,
+                        IdentitySource {
+                            source,
+                            identity,
+                            suspended,
+                        },
+                    ),
+                );
+                changed.push(uid);
+            } else if let Some(entry) = self.by_uid.remove(&uid) {
+                seen.insert(uid, entry);
+            }
+        }
+        changed.extend(
+            self.by_uid
+                .keys()
+                .filter(|uid| !seen.contains_key(*uid))
+                .cloned(),
+        );
+        self.by_uid = seen;
+        changed
+    }
+
+    /// The identities in a stable order (oldest first).
+    pub fn list(&self) -> Vec<IdentitySource> {
+        let mut list: Vec<IdentitySource> = self.by_uid.values().map(|(_, i)| i.clone()).collect();
+        list.sort_by(|a, b| a.source.precedence(&b.source));
+        list
+    }
+
+    pub fn get(&self, uid: &str) -> Option<&IdentitySource> {
+        self.by_uid.get(uid).map(|(_, i)| i)
+    }
+
+    pub fn wants_service_names(&self) -> bool {
+        self.by_uid.values().any(|(_, i)| {
+            i.identity
+                .as_ref()
+                .is_ok_and(|id| id.auto_populate_dns_names)
+        })
+    }
+}
+
+/// One ClusterStaticEntry, rendered.
+#[derive(Clone, Debug)]
+pub struct StaticEntry {
+    pub source: Source,
+    pub entry: Result<crate::spiffe::Entry, String>,
+    /// The scope the entry belongs to, read off the raw selectors so that a spec that does not
+    /// render still holds the right scope.
+    pub scope: Scope,
+}
+
+/// Every ClusterStaticEntry this instance handles, rendered, by UID.
+#[derive(Default)]
+pub struct StaticEntries {
+    by_uid: BTreeMap<String, (Option<i64>, StaticEntry)>,
+}
+
+impl StaticEntries {
+    /// Brings the cache in line with the store; returns the scopes whose declarations changed.
+    pub fn refresh(&mut self, objects: &[Arc<ClusterStaticEntry>], config: &Config) -> Vec<Scope> {
+        let before: BTreeMap<String, Scope> = self
+            .by_uid
+            .iter()
+            .map(|(uid, (_, s))| (uid.clone(), scope_of(s)))
+            .collect();
+        let mut next = BTreeMap::new();
+        for object in objects {
+            if !handles_class(
+                object.spec.class_name.as_deref(),
+                config.class_name.as_deref(),
+                config.watch_classless,
+            ) {
+                continue;
+            }
+            let uid = object.uid().unwrap_or_default();
+            let entry = render_static_entry(&object.spec).map_err(|e| e.to_string());
+            let source = source_of(SourceKind::ClusterStaticEntry, object.as_ref());
+            let scope = object
+                .spec
+                .selectors
+                .iter()
+                .find_map(|s| s.strip_prefix("k8s:pod-uid:"))
+                .map_or(Scope::Cluster, |uid| Scope::Pod(uid.to_owned()));
+            next.insert(
+                uid,
+                (
+                    object.metadata.generation,
+                    StaticEntry {
+                        source,
+                        entry,
+                        scope,
+                    },
+                ),
+            );
+        }
+        let mut scopes: Vec<Scope> = before.into_values().collect();
+        scopes.extend(next.values().map(|(_, s)| scope_of(s)));
+        scopes.push(Scope::Cluster);
+        scopes.sort();
+        scopes.dedup();
+        self.by_uid = next;
+        scopes
+    }
+
+    /// The declarations that fall in `scope`, and why the scope is incomplete when a static entry
+    /// of that scope does not render.
+    pub fn declarations(&self, scope: &Scope) -> (Vec<Declaration>, Option<String>) {
+        let mut declarations = Vec::new();
+        let mut broken = None;
+        for (_, s) in self.by_uid.values().filter(|(_, s)| s.scope == *scope) {
+            match &s.entry {
+                Ok(entry) => declarations.push(Declaration {
+                    entry: entry.clone(),
+                    source: s.source.clone(),
+                }),
+                Err(e) => {
+                    broken.get_or_insert_with(|| {
+                        format!("ClusterStaticEntry {} is invalid: {e}", s.source.name)
+                    });
+                }
+            }
+        }
+        (declarations, broken)
+    }
+
+    pub fn list(&self) -> impl Iterator<Item = &StaticEntry> {
+        self.by_uid.values().map(|(_, s)| s)
+    }
+}
+
+fn scope_of(s: &StaticEntry) -> Scope {
+    s.scope.clone()
+}

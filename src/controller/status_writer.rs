@@ -1,0 +1,329 @@
+//! Publishing status: each resource's conditions and counters, computed from what the worker
+//! knows and written by server-side apply only when they changed.
+
+use std::collections::{BTreeMap, HashMap};
+
+use k8s_openapi::jiff::Timestamp;
+use kube::{
+    Api, Client, ResourceExt,
+    api::{Patch, PatchParams},
+};
+use serde_json::json;
+
+use super::worker::Worker;
+use crate::{
+    api::{
+        conditions::types,
+        v1alpha1::{ClusterSPIFFEID, ClusterSPIFFEIDStats, ClusterStaticEntry},
+    },
+    reconcile::{Claim, EntryKey, Ownership, PodOutcome},
+    selection::{handles_class, is_ignored_namespace, selects},
+    status::{Health, conditions_for, merge_conditions, same_conditions},
+};
+
+/// The field manager of every status write.
+pub const FIELD_MANAGER: &str = "spire-steward";
+
+/// Writes status, remembering what it wrote so an unchanged status is never written twice.
+pub struct StatusWriter {
+    client: Client,
+    written: HashMap<String, serde_json::Value>,
+}
+
+#[derive(Default)]
+struct Tally {
+    pods: i32,
+    render_failures: i32,
+    first_failure: Option<String>,
+    held: i32,
+    winners: i32,
+    masked: i32,
+}
+
+impl StatusWriter {
+    pub fn new(client: Client) -> Self {
+        Self {
+            client,
+            written: HashMap::new(),
+        }
+    }
+
+    pub async fn publish(&mut self, worker: &Worker) {
+        self.publish_identities(worker).await;
+        self.publish_static_entries(worker).await;
+    }
+
+    async fn publish_identities(&mut self, worker: &Worker) {
+        let mut tallies: BTreeMap<&str, Tally> = BTreeMap::new();
+        for record in worker.records.values() {
+            for (uid, outcome) in &record.outcomes {
+                let tally = tallies.entry(uid).or_default();
+                tally.pods += 1;
+                match outcome {
+                    PodOutcome::RenderFailed(why) => {
+                        tally.render_failures += 1;
+                        tally.first_failure.get_or_insert_with(|| {
+                            format!("pod {}/{}: {why}", record.namespace, record.name)
+                        });
+                    }
+                    PodOutcome::Held => tally.held += 1,
+                    PodOutcome::Rendered | PodOutcome::SkippedByFallback => {}
+                }
+            }
+            for uid in &record.winners {
+                tallies.entry(uid).or_default().winners += 1;
+            }
+            for uid in &record.masked {
+                tallies.entry(uid).or_default().masked += 1;
+            }
+        }
+        let api: Api<ClusterSPIFFEID> = Api::all(self.client.clone());
+        let config = &worker.config;
+        for object in worker.stores.identities.state() {
+            if !handles_class(
+                object.spec.class_name.as_deref(),
+                config.class_name.as_deref(),
+                config.watch_classless,
+            ) {
+                continue;
+            }
+            let uid = object.uid().unwrap_or_default();
+            let tally = tallies.remove(uid.as_str()).unwrap_or_default();
+            let parsed = worker.identities().get(&uid).map(|i| i.identity.clone());
+            let (selected, ignored) = match &parsed {
+                Some(Ok(identity)) => {
+                    worker
+                        .stores
+                        .namespaces
+                        .state()
+                        .iter()
+                        .fold((0, 0), |(s, i), ns| {
+                            if selects(
+                                identity.namespace_selector.as_ref(),
+                                ns.metadata.labels.as_ref(),
+                            ) {
+                                (
+                                    s + 1,
+                                    i + i32::from(is_ignored_namespace(
+                                        &ns.name_any(),
+                                        &config.ignore_namespaces,
+                                    )),
+                                )
+                            } else {
+                                (s, i)
+                            }
+                        })
+                }
+                _ => (0, 0),
+            };
+            let failures = worker.failures.get(&uid).map_or(&[][..], Vec::as_slice);
+            let health = match (&parsed, object.spec.suspend.unwrap_or(false)) {
+                (Some(Err(why)), _) => Health::InvalidSpec {
+                    message: format!("{why}; existing entries are kept until the spec is fixed"),
+                },
+                (_, true) => Health::Suspended,
+                _ if worker.spire_unavailable.is_some() => Health::SpireUnavailable {
+                    message: format!(
+                        "SPIRE is unreachable, retrying: {}",
+                        worker.spire_unavailable.as_deref().unwrap_or_default()
+                    ),
+                },
+                _ if tally.render_failures > 0 => Health::InvalidSpec {
+                    message: format!(
+                        "{} of {} selected pods failed to render; {}; their existing entries are kept",
+                        tally.render_failures,
+                        tally.pods,
+                        tally.first_failure.clone().unwrap_or_default()
+                    ),
+                },
+                _ if !failures.is_empty() => Health::SpireRejected {
+                    message: format!("SPIRE refused {} entries: {}", failures.len(), failures[0]),
+                },
+                _ => Health::Synced {
+                    message: format!(
+                        "{} entries in SPIRE for {} selected pods",
+                        tally.winners,
+                        tally.pods - tally.held
+                    ),
+                },
+            };
+            let stats = ClusterSPIFFEIDStats {
+                namespaces_selected: selected,
+                namespaces_ignored: ignored,
+                pods_selected: tally.pods,
+                pod_entry_render_failures: tally.render_failures,
+                entries_masked: tally.masked,
+                entries_to_set: tally.winners,
+                entry_failures: failures.len() as i32,
+            };
+            let previous = object
+                .status
+                .as_ref()
+                .map(|s| s.common.conditions.clone())
+                .unwrap_or_default();
+            let generation = object.metadata.generation;
+            let conditions = merge_conditions(
+                &previous,
+                &conditions_for(&health, types::ENTRIES_SYNCED),
+                generation,
+                Timestamp::now(),
+            );
+            let status = json!({ "observedGeneration": generation, "conditions": conditions, "stats": stats });
+            let unchanged = object.status.as_ref().is_some_and(|s| {
+                s.common.observed_generation == generation
+                    && s.stats.as_ref() == Some(&stats)
+                    && same_conditions(&s.common.conditions, &conditions)
+            });
+            self.write(
+                &api,
+                "ClusterSPIFFEID",
+                &object.name_any(),
+                &uid,
+                status,
+                unchanged,
+            )
+            .await;
+        }
+    }
+
+    async fn publish_static_entries(&mut self, worker: &Worker) {
+        let api: Api<ClusterStaticEntry> = Api::all(self.client.clone());
+        let config = &worker.config;
+        let ownership = Ownership::new(
+            config.entry_id_prefix.clone(),
+            config.adopt_entry_id_prefixes.clone(),
+        );
+        let rendered: HashMap<&str, _> = worker
+            .statics()
+            .list()
+            .map(|s| (s.source.uid.as_str(), s))
+            .collect();
+        for object in worker.stores.static_entries.state() {
+            if !handles_class(
+                object.spec.class_name.as_deref(),
+                config.class_name.as_deref(),
+                config.watch_classless,
+            ) {
+                continue;
+            }
+            let uid = object.uid().unwrap_or_default();
+            let Some(state) = rendered.get(uid.as_str()) else {
+                continue;
+            };
+            let winner = worker.static_winners.get(&uid).copied();
+            let stored = state.entry.as_ref().ok().and_then(|entry| {
+                let key = EntryKey::of(entry);
+                worker
+                    .index()
+                    .scope(&state.scope)
+                    .into_iter()
+                    .find(|e| EntryKey::of(e) == key && ownership.claim(e) != Claim::Foreign)
+            });
+            let in_sync =
+                stored
+                    .as_ref()
+                    .zip(state.entry.as_ref().ok())
+                    .is_some_and(|(stored, wanted)| {
+                        crate::reconcile::differing_fields(wanted, stored).is_empty()
+                    });
+            let failures = worker.failures.get(&uid).map_or(&[][..], Vec::as_slice);
+            let health = match &state.entry {
+                Err(why) => Health::InvalidSpec { message: why.clone() },
+                Ok(_) if winner == Some(false) => Health::Masked {
+                    message: "another resource declares the same entry (SPIFFE ID, parent ID and selectors) and is older".into(),
+                },
+                Ok(_) if !failures.is_empty() => Health::SpireRejected { message: format!("SPIRE refused the entry: {}", failures[0]) },
+                Ok(_) if worker.spire_unavailable.is_some() => Health::SpireUnavailable {
+                    message: format!("SPIRE is unreachable, retrying: {}", worker.spire_unavailable.as_deref().unwrap_or_default()),
+                },
+                Ok(_) if in_sync => Health::Synced { message: "the entry is in SPIRE as declared".into() },
+                Ok(_) => Health::Progressing { message: "writing the entry to SPIRE".into() },
+            };
+            let previous = object
+                .status
+                .as_ref()
+                .map(|s| s.common.conditions.clone())
+                .unwrap_or_default();
+            let generation = object.metadata.generation;
+            let conditions = merge_conditions(
+                &previous,
+                &conditions_for(&health, types::ENTRIES_SYNCED),
+                generation,
+                Timestamp::now(),
+            );
+            let entry_id = stored
+                .as_ref()
+                .and_then(|e| e.id.as_ref())
+                .map(|id| id.as_str().to_owned());
+            let status = json!({
+                "observedGeneration": generation,
+                "conditions": conditions,
+                "rendered": state.entry.is_ok(),
+                "masked": winner == Some(false),
+                "set": in_sync,
+                "entryID": entry_id,
+            });
+            let unchanged = object.status.as_ref().is_some_and(|s| {
+                s.common.observed_generation == generation
+                    && same_conditions(&s.common.conditions, &conditions)
+                    && s.rendered == Some(state.entry.is_ok())
+                    && s.masked == Some(winner == Some(false))
+                    && s.set == Some(in_sync)
+                    && s.entry_id == entry_id
+            });
+            self.write(
+                &api,
+                "ClusterStaticEntry",
+                &object.name_any(),
+                &uid,
+                status,
+                unchanged,
+            )
+            .await;
+        }
+    }
+
+    async fn write<K>(
+        &mut self,
+        api: &Api<K>,
+        kind: &str,
+        name: &str,
+        uid: &str,
+        status: serde_json::Value,
+        unchanged: bool,
+    ) where
+        K: kube::Resource<DynamicType = ()> + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
+    {
+        // Compare without transition times, which change on every computation of a new condition.
+        let mut comparable = status.clone();
+        if let Some(conditions) = comparable
+            .get_mut("conditions")
+            .and_then(|c| c.as_array_mut())
+        {
+            for c in conditions {
+                c.as_object_mut().map(|o| o.remove("lastTransitionTime"));
+            }
+        }
+        if unchanged || self.written.get(uid) == Some(&comparable) {
+            return;
+        }
+        let body = json!({
+            "apiVersion": "spire-steward.io/v1alpha1",
+            "kind": kind,
+            "status": status,
+        });
+        match api
+            .patch_status(
+                name,
+                &PatchParams::apply(FIELD_MANAGER).force(),
+                &Patch::Apply(&body),
+            )
+            .await
+        {
+            Ok(_) => {
+                self.written.insert(uid.to_owned(), comparable);
+            }
+            Err(e) => tracing::warn!(kind, name, error = %e, "failed to write status"),
+        }
+    }
+}

@@ -1,0 +1,504 @@
+//! The worker: turns queued changes into scopes, plans them, writes the plans to SPIRE and
+//! publishes status. It is the only writer to SPIRE, so plans never race each other.
+
+use std::{
+    collections::{BTreeMap, BTreeSet, HashMap},
+    sync::Arc,
+    time::Duration,
+};
+
+use k8s_openapi::api::core::v1::Pod;
+use kube::{ResourceExt, runtime::reflector::ObjectRef};
+
+use super::{
+    apply::{Applied, apply},
+    change::{Change, ChangeQueue},
+    sources::{Identities, StaticEntries},
+    status_writer::StatusWriter,
+    stores::Stores,
+};
+use crate::{
+    config::Config,
+    reconcile::{
+        EntryIndex, IdentitySource, NodeState, Ownership, Plan, PodDeclarations, PodOutcome, Scope,
+        declare_pod, plan_scope, resolve,
+    },
+    render::PodContext,
+    selection::{is_ignored_namespace, selects},
+    spire::{LIST_PAGE_SIZE, SpireClient},
+    template::Template,
+};
+
+/// What the last planning of a pod found, kept for status counters and to know which pods an
+/// identity covered.
+#[derive(Clone, Debug, Default)]
+pub struct PodRecord {
+    pub namespace: String,
+    pub name: String,
+    pub outcomes: BTreeMap<String, PodOutcome>,
+    /// Source UIDs of the declarations that won, one per entry.
+    pub winners: Vec<String>,
+    /// Source UIDs of masked declarations.
+    pub masked: Vec<String>,
+}
+
+/// Everything the worker knows between batches.
+pub struct Worker {
+    pub config: Arc<Config>,
+    pub stores: Stores,
+    pub spire: SpireClient,
+    pub queue: Arc<ChangeQueue>,
+    ownership: Ownership,
+    parent_id: Template,
+    index: EntryIndex,
+    identities: Identities,
+    statics: StaticEntries,
+    pods: HashMap<String, ObjectRef<Pod>>,
+    pub records: HashMap<String, PodRecord>,
+    pub static_winners: BTreeMap<String, bool>,
+    pub failures: BTreeMap<String, Vec<String>>,
+    pub spire_unavailable: Option<String>,
+    retry_delay: Duration,
+}
+
+const MIN_RETRY: Duration = Duration::from_secs(1);
+const MAX_RETRY: Duration = Duration::from_secs(60);
+
+impl Worker {
+    pub fn new(
+        config: Arc<Config>,
+        stores: Stores,
+        spire: SpireClient,
+        queue: Arc<ChangeQueue>,
+    ) -> Self {
+        let ownership = Ownership::new(
+            config.entry_id_prefix.clone(),
+            config.adopt_entry_id_prefixes.clone(),
+        );
+        let parent_id = Template::parse(&config.parent_id_template)
+            .expect("the configuration checked the parent ID template");
+        Self {
+            config,
+            stores,
+            spire,
+            queue,
+            ownership,
+            parent_id,
+            index: EntryIndex::default(),
+            identities: Identities::default(),
+            statics: StaticEntries::default(),
+            pods: HashMap::new(),
+            records: HashMap::new(),
+            static_winners: BTreeMap::new(),
+            failures: BTreeMap::new(),
+            spire_unavailable: None,
+            retry_delay: MIN_RETRY,
+        }
+    }
+
+    /// Loads the index with one paginated listing, retrying until SPIRE answers.
+    pub async fn load_index(&mut self) {
+        let mut delay = MIN_RETRY;
+        loop {
+            match self
+                .spire
+                .list_entries(&Default::default(), LIST_PAGE_SIZE)
+                .await
+            {
+                Ok(entries) => {
+                    self.index = EntryIndex::from_listing(entries, &self.ownership);
+                    tracing::info!(
+                        owned = self.index.len(),
+                        "loaded the entries this operator owns"
+                    );
+                    self.spire_unavailable = None;
+                    return;
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, retry_in = ?delay, "SPIRE is not reachable yet");
+                    self.spire_unavailable = Some(e.to_string());
+                    tokio::time::sleep(delay).await;
+                    delay = (delay * 2).min(MAX_RETRY);
+                }
+            }
+        }
+    }
+
+    /// Runs forever: take changes, plan, write, publish status.
+    pub async fn run(mut self, mut status: StatusWriter) {
+        self.queue.push(Change::Everything);
+        loop {
+            let changes = self.queue.take().await;
+            if changes.contains(&Change::Drift) {
+                self.check_drift().await;
+            }
+            let scopes = self.expand(changes);
+            let plans = self.plan(&scopes);
+            let applied = if plans.iter().all(|(_, p)| p.is_empty()) {
+                Applied::default()
+            } else {
+                apply(&self.spire, &mut self.index, &self.ownership, &plans).await
+            };
+            self.absorb(&plans, applied);
+            status.publish(&self).await;
+        }
+    }
+
+    /// Compares the index with SPIRE and plans again wherever they differ.
+    pub async fn check_drift(&mut self) {
+        match self
+            .spire
+            .list_entries(&Default::default(), LIST_PAGE_SIZE)
+            .await
+        {
+            Ok(listing) => {
+                let drift = self.index.drift(&listing, &self.ownership);
+                if !drift.is_empty() {
+                    tracing::warn!(
+                        missing = drift.missing.len(),
+                        modified = drift.modified.len(),
+                        unexpected = drift.unexpected.len(),
+                        "entries changed in SPIRE behind the operator's back; restoring them"
+                    );
+                    for scope in drift.scopes() {
+                        self.queue_scope(scope);
+                    }
+                    self.index.reload(listing, &self.ownership);
+                }
+                self.spire_unavailable = None;
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "periodic check could not list SPIRE entries");
+                self.spire_unavailable = Some(e.to_string());
+            }
+        }
+    }
+
+    fn queue_scope(&self, scope: Scope) {
+        match scope {
+            Scope::Cluster => self.queue.push(Change::StaticEntries),
+            Scope::Pod(uid) => {
+                let (namespace, name) = self
+                    .records
+                    .get(&uid)
+                    .map(|r| (r.namespace.clone(), r.name.clone()))
+                    .unwrap_or_default();
+                self.queue.push(Change::Pod {
+                    uid,
+                    namespace,
+                    name,
+                })
+            }
+        }
+    }
+
+    /// Turns changes into the scopes to plan.
+    fn expand(&mut self, changes: Vec<Change>) -> BTreeSet<Scope> {
+        let mut scopes = BTreeSet::new();
+        for change in changes {
+            match change {
+                Change::Pod {
+                    uid,
+                    namespace,
+                    name,
+                } => {
+                    let reference = ObjectRef::new(&name).within(&namespace);
+                    match self.stores.pods.get(&reference) {
+                        Some(pod) if pod.uid().as_deref() == Some(uid.as_str()) => {
+                            self.pods.insert(uid.clone(), reference);
+                        }
+                        _ => {
+                            self.pods.remove(&uid);
+                        }
+                    }
+                    scopes.insert(Scope::Pod(uid));
+                }
+                Change::Node(name) => scopes.extend(self.pods_where(|p| {
+                    p.spec.as_ref().and_then(|s| s.node_name.as_deref()) == Some(&name)
+                })),
+                Change::Namespace(name) => scopes
+                    .extend(self.pods_where(|p| p.metadata.namespace.as_deref() == Some(&name))),
+                Change::Endpoints(uids) => scopes.extend(uids.into_iter().map(Scope::Pod)),
+                Change::Drift | Change::Federation => {}
+                Change::Identity(_) => {
+                    for uid in self
+                        .identities
+                        .refresh(&self.stores.identities.state(), &self.config)
+                    {
+                        scopes.extend(self.pods_of_identity(&uid));
+                    }
+                }
+                Change::StaticEntries => scopes.extend(
+                    self.statics
+                        .refresh(&self.stores.static_entries.state(), &self.config),
+                ),
+                Change::Everything => {
+                    self.identities
+                        .refresh(&self.stores.identities.state(), &self.config);
+                    scopes.extend(
+                        self.statics
+                            .refresh(&self.stores.static_entries.state(), &self.config),
+                    );
+                    self.pods = self
+                        .stores
+                        .pods
+                        .state()
+                        .iter()
+                        .map(|p| (p.uid().unwrap_or_default(), ObjectRef::from_obj(p.as_ref())))
+                        .collect();
+                    scopes.extend(self.pods.keys().cloned().map(Scope::Pod));
+                    scopes.extend(self.records.keys().cloned().map(Scope::Pod));
+                    scopes.extend(self.index.scopes().cloned());
+                    scopes.insert(Scope::Cluster);
+                }
+            }
+        }
+        scopes
+    }
+
+    fn pods_where(&self, predicate: impl Fn(&Pod) -> bool) -> Vec<Scope> {
+        self.stores
+            .pods
+            .state_filter(|p| predicate(p))
+            .iter()
+            .map(|p| Scope::Pod(p.uid().unwrap_or_default()))
+            .collect()
+    }
+
+    /// The pods an identity selects now, and the pods it had an outcome for before.
+    fn pods_of_identity(&self, uid: &str) -> Vec<Scope> {
+        let mut scopes: Vec<Scope> = self
+            .records
+            .iter()
+            .filter(|(_, r)| r.outcomes.contains_key(uid))
+            .map(|(pod, _)| Scope::Pod(pod.clone()))
+            .collect();
+        match self.identities.get(uid).map(|i| &i.identity) {
+            Some(Ok(identity)) => {
+                let namespaces: BTreeSet<String> = self
+                    .stores
+                    .namespaces
+                    .state()
+                    .iter()
+                    .filter(|ns| {
+                        selects(
+                            identity.namespace_selector.as_ref(),
+                            ns.metadata.labels.as_ref(),
+                        )
+                    })
+                    .map(|ns| ns.name_any())
+                    .collect();
+                scopes.extend(self.pods_where(|p| {
+                    p.metadata
+                        .namespace
+                        .as_ref()
+                        .is_some_and(|ns| namespaces.contains(ns))
+                        && selects(identity.pod_selector.as_ref(), p.metadata.labels.as_ref())
+                }));
+            }
+            // An identity that does not parse holds every pod; an identity that is gone releases
+            // the pods it had.
+            Some(Err(_)) => scopes.extend(self.pods.keys().cloned().map(Scope::Pod)),
+            None => {}
+        }
+        scopes
+    }
+
+    /// Plans every scope (pure work on the caches).
+    fn plan(&mut self, scopes: &BTreeSet<Scope>) -> Vec<(Scope, Plan)> {
+        let identities = self.identities.list();
+        let wants_names = self.identities.wants_service_names();
+        let context = PodContext {
+            trust_domain: &self.config.trust_domain,
+            cluster_name: &self.config.cluster_name,
+            cluster_domain: &self.config.cluster_domain,
+            parent_id: &self.parent_id,
+        };
+        let mut plans = Vec::with_capacity(scopes.len());
+        for scope in scopes {
+            let (mut declarations, static_broken) = self.statics.declarations(scope);
+            let mut complete = static_broken.is_none();
+            let mut record = None;
+            if let Scope::Pod(uid) = scope
+                && let Some((pod_declarations, pod_record)) =
+                    self.declare(uid, &identities, wants_names, &context)
+            {
+                complete &= pod_declarations.complete;
+                declarations.extend(pod_declarations.declarations);
+                record = Some(pod_record);
+            }
+            let resolved = resolve(declarations);
+            let plan = plan_scope(
+                &resolved,
+                &self.index.scope(scope),
+                complete,
+                &self.ownership,
+            );
+            match (scope, record) {
+                (Scope::Pod(uid), Some(mut record)) => {
+                    record.winners = resolved
+                        .winners
+                        .values()
+                        .map(|d| d.source.uid.clone())
+                        .collect();
+                    record.masked = resolved
+                        .masked
+                        .iter()
+                        .map(|(d, _)| d.source.uid.clone())
+                        .collect();
+                    self.records.insert(uid.clone(), record);
+                }
+                (Scope::Pod(uid), None) => {
+                    self.records.remove(uid);
+                }
+                (Scope::Cluster, _) => {}
+            }
+            for declaration in resolved.winners.values() {
+                if declaration.source.kind == crate::reconcile::SourceKind::ClusterStaticEntry {
+                    self.static_winners
+                        .insert(declaration.source.uid.clone(), true);
+                }
+            }
+            for (declaration, _) in &resolved.masked {
+                if declaration.source.kind == crate::reconcile::SourceKind::ClusterStaticEntry {
+                    self.static_winners
+                        .insert(declaration.source.uid.clone(), false);
+                }
+            }
+            plans.push((scope.clone(), plan));
+        }
+        plans
+    }
+
+    /// Declares the entries of one pod, if the pod exists.
+    fn declare(
+        &self,
+        uid: &str,
+        identities: &[IdentitySource],
+        wants_names: bool,
+        context: &PodContext<'_>,
+    ) -> Option<(PodDeclarations, PodRecord)> {
+        let pod = self.pods.get(uid).and_then(|r| self.stores.pods.get(r))?;
+        let namespace = pod.namespace().unwrap_or_default();
+        let ns = self.stores.namespaces.get(&ObjectRef::new(&namespace));
+        let node_name = pod
+            .spec
+            .as_ref()
+            .and_then(|s| s.node_name.clone())
+            .filter(|n| !n.is_empty());
+        let node = node_name
+            .as_ref()
+            .and_then(|n| self.stores.nodes.get(&ObjectRef::new(n)));
+        let node_state = match (&node_name, &node) {
+            (None, _) => NodeState::Unscheduled,
+            (Some(_), Some(node)) => NodeState::Found(node.as_ref()),
+            (Some(name), None) => NodeState::Missing(name.clone()),
+        };
+        let slices = if wants_names {
+            self.stores
+                .endpoint_slices
+                .state_filter(|s| s.metadata.namespace.as_deref() == Some(namespace.as_str()))
+        } else {
+            Vec::new()
+        };
+        let namespace_labels = ns
+            .as_ref()
+            .map(|n| n.metadata.labels.clone().unwrap_or_default());
+        let declarations = declare_pod(
+            &pod,
+            node_state,
+            namespace_labels.as_ref(),
+            is_ignored_namespace(&namespace, &self.config.ignore_namespaces),
+            identities,
+            slices.iter().map(|s| s.as_ref()),
+            context,
+        );
+        let record = PodRecord {
+            namespace,
+            name: pod.name_any(),
+            outcomes: declarations.outcomes.clone(),
+            ..Default::default()
+        };
+        Some((declarations, record))
+    }
+
+    /// Takes in what the writes achieved and schedules retries.
+    fn absorb(&mut self, plans: &[(Scope, Plan)], applied: Applied) {
+        let written: BTreeSet<&str> = plans
+            .iter()
+            .flat_map(|(_, p)| {
+                p.creates
+                    .iter()
+                    .map(|c| &c.source)
+                    .chain(p.updates.iter().map(|u| &u.source))
+            })
+            .map(|s| s.uid.as_str())
+            .collect();
+        for uid in written {
+            self.failures.remove(uid);
+        }
+        self.failures.extend(applied.failures);
+        if applied.created + applied.updated + applied.deleted > 0 {
+            tracing::debug!(
+                created = applied.created,
+                updated = applied.updated,
+                deleted = applied.deleted,
+                "wrote to SPIRE"
+            );
+        }
+        match applied.unavailable {
+            Some(why) => {
+                self.spire_unavailable = Some(why);
+                let delay = self.retry_delay;
+                self.retry_delay = (delay * 2).min(MAX_RETRY);
+                let queue = self.queue.clone();
+                let retry: Vec<Scope> = applied.replan.into_iter().collect();
+                let records = self.records.clone();
+                tokio::spawn(async move {
+                    tokio::time::sleep(delay).await;
+                    for scope in retry {
+                        push_scope(&queue, &records, scope);
+                    }
+                });
+            }
+            None => {
+                if !plans.iter().all(|(_, p)| p.is_empty()) {
+                    self.spire_unavailable = None;
+                }
+                self.retry_delay = MIN_RETRY;
+                for scope in applied.replan {
+                    push_scope(&self.queue, &self.records, scope);
+                }
+            }
+        }
+    }
+
+    pub fn identities(&self) -> &Identities {
+        &self.identities
+    }
+
+    pub fn statics(&self) -> &StaticEntries {
+        &self.statics
+    }
+
+    pub fn index(&self) -> &EntryIndex {
+        &self.index
+    }
+}
+
+fn push_scope(queue: &ChangeQueue, records: &HashMap<String, PodRecord>, scope: Scope) {
+    match scope {
+        Scope::Cluster => queue.push(Change::StaticEntries),
+        Scope::Pod(uid) => {
+            let (namespace, name) = records
+                .get(&uid)
+                .map(|r| (r.namespace.clone(), r.name.clone()))
+                .unwrap_or_default();
+            queue.push(Change::Pod {
+                uid,
+                namespace,
+                name,
+            });
+        }
+    }
+}
