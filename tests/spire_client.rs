@@ -548,7 +548,24 @@ async fn a_stopped_server_fails_within_the_deadline() {
                 .success()
         );
     };
+    assert_eq!(
+        std::fs::read_to_string(format!("/proc/{pid}/comm"))
+            .unwrap()
+            .trim(),
+        "spire-server"
+    );
     signal("-STOP");
+    // Wait until every thread of the server has stopped before calling it.
+    let stopped = support::eventually(Duration::from_secs(5), || {
+        let state = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        let stopped = state
+            .rsplit(')')
+            .next()
+            .is_some_and(|rest| rest.trim_start().starts_with('T'));
+        async move { stopped.then_some(()) }
+    })
+    .await;
+    assert!(stopped.is_some(), "the server did not stop");
     let started = std::time::Instant::now();
     let hung = spire.get_bundle().await.unwrap_err();
     let took = started.elapsed();

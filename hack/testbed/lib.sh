@@ -109,10 +109,25 @@ tb_free_port() {
 # Starts a detached process (own session, stdin from /dev/null, output
 # appended to $1) and sets TB_PID. The testbed lock (fd 9) is not passed on.
 tb_spawn() {
-	local log="$1"
+	local log="$1" comm child i
 	shift
 	setsid "$@" </dev/null >>"$log" 2>&1 9>&- &
 	TB_PID="$!"
+	# setsid forks instead of exec'ing when it starts as a process-group leader (under job
+	# control); follow it to the real process so that signals reach the server itself.
+	for ((i = 0; i < 100; i++)); do
+		comm="$(cat "/proc/$TB_PID/comm" 2>/dev/null || true)"
+		if [[ "$comm" == setsid ]]; then
+			child="$(pgrep -P "$TB_PID" | head -n1 || true)"
+			if [[ -n "$child" ]]; then
+				TB_PID="$child"
+				break
+			fi
+		elif [[ "$comm" != bash ]]; then
+			break
+		fi
+		sleep 0.01
+	done
 }
 
 # Last lines of a log, indented, on stderr.
