@@ -5,6 +5,8 @@
 //! running. Otherwise it is started here and stopped by its watchdog when the test binary exits.
 #![allow(dead_code)]
 
+pub mod operator;
+
 use std::{
     collections::HashMap,
     io::Write,

@@ -1,0 +1,548 @@
+//! The operator binary against the real kube-apiserver and spire-server: pods and resources in,
+//! SPIRE entries and status out.
+
+mod support;
+
+use std::{collections::BTreeSet, time::Duration};
+
+use serde_json::json;
+use spire_steward::{
+    spiffe::{Entry, EntryId, Selector, SpiffeId},
+    spire::{CreateOutcome, EntryField, EntryMask},
+};
+use support::{
+    PrivateSpireServer, eventually,
+    operator::{Operator, World, entries},
+    testbed,
+};
+
+const WAIT: Duration = Duration::from_secs(30);
+
+fn ids(entries: &[Entry]) -> BTreeSet<String> {
+    entries
+        .iter()
+        .filter_map(|e| e.id.as_ref())
+        .map(|id| id.as_str().to_owned())
+        .collect()
+}
+
+fn selectors(entry: &Entry) -> Vec<String> {
+    entry.selectors.iter().map(ToString::to_string).collect()
+}
+
+/// Waits until the test's entries satisfy `check`, and returns them.
+async fn wait_for(
+    spire: &spire_steward::spire::SpireClient,
+    world: &World,
+    operator: &Operator,
+    what: &str,
+    check: impl Fn(&[Entry]) -> bool,
+) -> Vec<Entry> {
+    let found = eventually(WAIT, || async {
+        let now = entries(spire, &world.prefix).await;
+        check(&now).then_some(now)
+    })
+    .await;
+    match found {
+        Some(entries) => entries,
+        None => panic!(
+            "timed out waiting for {what}; entries: {:#?}\noperator log:\n{}",
+            entries(spire, &world.prefix).await,
+            operator.log_text()
+        ),
+    }
+}
+
+async fn wait_ready(
+    world: &World,
+    operator: &Operator,
+    kind: &str,
+    name: &str,
+    want: (&str, &str),
+) -> String {
+    let found = eventually(WAIT, || async {
+        let c = world.condition(kind, name, "Ready").await?;
+        (c.0 == want.0 && c.1 == want.1).then_some(c.2)
+    })
+    .await;
+    found.unwrap_or_else(|| {
+        panic!(
+            "{kind} {name} never reached Ready={want:?}; status: {}\nlog:\n{}",
+            futures_status(world, kind, name),
+            operator.log_text()
+        )
+    })
+}
+
+fn futures_status(_world: &World, kind: &str, name: &str) -> String {
+    format!("(see kubectl get {kind} {name} -o yaml)")
+}
+
+#[tokio::test]
+async fn pods_get_entries_that_follow_relabels_and_deletes() {
+    let bed = testbed();
+    let spire = bed.spire();
+    let mut world = World::new(bed).await;
+    let node_uid = world.node("node").await;
+    world
+        .apply(
+            "ClusterSPIFFEID",
+            &format!("web-{}", world.id),
+            json!({
+                "className": world.class,
+                "spiffeIDTemplate": "spiffe://{{ .TrustDomain }}/ns/{{ .PodMeta.Namespace }}/app/{{ index .PodMeta.Labels \"app\" }}",
+                "namespaceSelector": world.namespace_selector(),
+                "podSelector": { "matchExpressions": [{ "key": "app", "operator": "Exists" }] },
+                "workloadSelectorTemplates": ["k8s:ns:{{ .PodMeta.Namespace }}"],
+                "dnsNameTemplates": ["{{ .PodMeta.Name }}.{{ .PodMeta.Namespace }}.svc"],
+                "ttl": "1h",
+                "jwtTtl": "5m",
+                "hint": "web",
+            }),
+        )
+        .await;
+    let web1 = world.pod("web-1", &[("app", "web")], Some("node")).await;
+    let web2 = world.pod("web-2", &[("app", "api")], Some("node")).await;
+    let operator = Operator::start(bed, &world, &bed.spire_socket(), "");
+
+    let found = wait_for(&spire, &world, &operator, "two pod entries", |e| {
+        e.len() == 2
+    })
+    .await;
+    let ns = &world.namespace;
+    let web = found
+        .iter()
+        .find(|e| e.spiffe_id.path().ends_with("/app/web"))
+        .expect("the web entry");
+    assert_eq!(
+        web.spiffe_id.to_string(),
+        format!("spiffe://example.org/ns/{ns}/app/web")
+    );
+    assert_eq!(
+        web.parent_id.to_string(),
+        format!("spiffe://example.org/spire/agent/k8s_psat/test/{node_uid}")
+    );
+    assert_eq!(
+        selectors(web),
+        [format!("k8s:pod-uid:{web1}"), format!("k8s:ns:{ns}")].map(|s| s.to_string())
+    );
+    assert_eq!(web.dns_names, [format!("web-1.{ns}.svc")]);
+    assert_eq!((web.x509_svid_ttl, web.jwt_svid_ttl), (3600, 300));
+    assert_eq!(web.hint, "web");
+    assert!(
+        web.id
+            .as_ref()
+            .unwrap()
+            .as_str()
+            .starts_with(&format!("{}.", world.prefix))
+    );
+    let csid = format!("web-{}", world.id);
+    let message = wait_ready(
+        &world,
+        &operator,
+        "ClusterSPIFFEID",
+        &csid,
+        ("True", "Synced"),
+    )
+    .await;
+    assert!(message.contains("2 entries"), "{message}");
+    let status = world.status("ClusterSPIFFEID", &csid).await;
+    assert_eq!(status["stats"]["podsSelected"], 2, "{status}");
+    assert_eq!(status["stats"]["entriesToSet"], 2, "{status}");
+    assert_eq!(status["observedGeneration"], 1, "{status}");
+
+    // A label the SPIFFE ID depends on changes: the old entry goes, a new one comes.
+    world.relabel("web-2", &[("app", "api-v2")]).await;
+    let after = wait_for(&spire, &world, &operator, "the relabelled entry", |e| {
+        e.len() == 2
+            && e.iter()
+                .any(|e| e.spiffe_id.path().ends_with("/app/api-v2"))
+    })
+    .await;
+    assert!(
+        after
+            .iter()
+            .all(|e| !e.spiffe_id.path().ends_with("/app/api"))
+    );
+    assert!(
+        after
+            .iter()
+            .any(|e| selectors(e)[0] == format!("k8s:pod-uid:{web2}"))
+    );
+
+    // The pod is no longer selected: its entry goes.
+    world.relabel("web-2", &[("tier", "none")]).await;
+    wait_for(&spire, &world, &operator, "one entry left", |e| {
+        e.len() == 1
+    })
+    .await;
+
+    // The pod is deleted (at once: no kubelet confirms a graceful deletion): its entry goes.
+    world
+        .pods()
+        .delete(
+            "web-1",
+            &kube::api::DeleteParams {
+                grace_period_seconds: Some(0),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    wait_for(&spire, &world, &operator, "no entries", |e| e.is_empty()).await;
+    world.clean_up().await;
+}
+
+#[tokio::test]
+async fn static_entries_mask_by_age_and_report_it() {
+    let bed = testbed();
+    let spire = bed.spire();
+    let world = World::new(bed).await;
+    let spec = |hint: &str| {
+        json!({
+            "className": world.class,
+            "spiffeID": format!("spiffe://example.org/static/{}", world.id),
+            "parentID": "spiffe://example.org/spire/agent/x509pop/db-01",
+            "selectors": ["unix:uid:999", "unix:gid:999"],
+            "x509SVIDTTL": "12h",
+            "dnsNames": ["db.example.org"],
+            "hint": hint,
+        })
+    };
+    let first = format!("first-{}", world.id);
+    let second = format!("second-{}", world.id);
+    world
+        .apply("ClusterStaticEntry", &first, spec("first"))
+        .await;
+    let operator = Operator::start(bed, &world, &bed.spire_socket(), "");
+    let found = wait_for(&spire, &world, &operator, "the static entry", |e| {
+        e.len() == 1
+    })
+    .await;
+    assert_eq!(found[0].x509_svid_ttl, 43_200);
+    assert_eq!(found[0].hint, "first");
+    wait_ready(
+        &world,
+        &operator,
+        "ClusterStaticEntry",
+        &first,
+        ("True", "Synced"),
+    )
+    .await;
+    let status = world.status("ClusterStaticEntry", &first).await;
+    assert_eq!(status["set"], true, "{status}");
+    assert_eq!(
+        status["entryID"],
+        found[0].id.as_ref().unwrap().as_str(),
+        "{status}"
+    );
+
+    // A younger resource declaring the same entry is masked and says so.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    world
+        .apply("ClusterStaticEntry", &second, spec("second"))
+        .await;
+    wait_ready(
+        &world,
+        &operator,
+        "ClusterStaticEntry",
+        &second,
+        ("False", "Masked"),
+    )
+    .await;
+    assert_eq!(entries(&spire, &world.prefix).await[0].hint, "first");
+
+    // The older one goes: the younger one takes over the same entry in place.
+    world.delete("ClusterStaticEntry", &first).await;
+    let taken = wait_for(
+        &spire,
+        &world,
+        &operator,
+        "the second declaration's values",
+        |e| e.len() == 1 && e[0].hint == "second",
+    )
+    .await;
+    assert_eq!(taken[0].id, found[0].id, "updated in place, not re-created");
+    wait_ready(
+        &world,
+        &operator,
+        "ClusterStaticEntry",
+        &second,
+        ("True", "Synced"),
+    )
+    .await;
+
+    world.delete("ClusterStaticEntry", &second).await;
+    wait_for(&spire, &world, &operator, "no entries", |e| e.is_empty()).await;
+}
+
+#[tokio::test]
+async fn foreign_entries_are_left_alone_and_drift_is_restored() {
+    let bed = testbed();
+    let spire = bed.spire();
+    let world = World::new(bed).await;
+    let parent = format!("spiffe://example.org/spire/agent/x509pop/{}", world.id);
+    world
+        .apply(
+            "ClusterStaticEntry",
+            &format!("owned-{}", world.id),
+            json!({
+                "className": world.class,
+                "spiffeID": format!("spiffe://example.org/owned/{}", world.id),
+                "parentID": parent,
+                "selectors": ["unix:uid:1"],
+                "hint": "declared",
+            }),
+        )
+        .await;
+    // An entry another tool made under the same parent.
+    let mut foreign = Entry::new(
+        SpiffeId::parse(&format!("spiffe://example.org/manual/{}", world.id)).unwrap(),
+        SpiffeId::parse(&parent).unwrap(),
+        vec![Selector::parse("unix:uid:2").unwrap()],
+    );
+    foreign.id = Some(EntryId::parse(&format!("manual.{}", world.id)).unwrap());
+    assert!(matches!(
+        spire
+            .batch_create_entries(std::slice::from_ref(&foreign))
+            .await
+            .unwrap()[0],
+        CreateOutcome::Created(_)
+    ));
+
+    let operator = Operator::start(bed, &world, &bed.spire_socket(), "");
+    let owned = wait_for(&spire, &world, &operator, "the owned entry", |e| {
+        e.len() == 1
+    })
+    .await
+    .remove(0);
+
+    // Edited behind the operator's back: the periodic check restores it.
+    let mut edited = owned.clone();
+    edited.hint = "edited by hand".into();
+    let mask: EntryMask = [EntryField::Hint].into_iter().collect();
+    spire
+        .batch_update_entries(&[edited], mask)
+        .await
+        .unwrap()
+        .remove(0)
+        .unwrap();
+    wait_for(&spire, &world, &operator, "the hint restored", |e| {
+        e.len() == 1 && e[0].hint == "declared"
+    })
+    .await;
+
+    // Deleted behind the operator's back: the periodic check re-creates it under the same ID.
+    spire
+        .batch_delete_entries(&[owned.id.clone().unwrap()])
+        .await
+        .unwrap()
+        .remove(0)
+        .unwrap();
+    let restored = wait_for(&spire, &world, &operator, "the entry re-created", |e| {
+        e.len() == 1
+    })
+    .await;
+    assert_eq!(restored[0].id, owned.id);
+
+    // The foreign entry was never touched.
+    let still = spire.get_entry(foreign.id.as_ref().unwrap()).await.unwrap();
+    assert_eq!(still.revision_number, 0);
+    spire
+        .batch_delete_entries(&[foreign.id.clone().unwrap()])
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn a_broken_template_keeps_the_entries_and_reports_stalled() {
+    let bed = testbed();
+    let spire = bed.spire();
+    let mut world = World::new(bed).await;
+    world.node("node").await;
+    let csid = format!("tmpl-{}", world.id);
+    let spec = |template: &str| {
+        json!({
+            "className": world.class,
+            "spiffeIDTemplate": template,
+            "namespaceSelector": world.namespace_selector(),
+        })
+    };
+    world
+        .apply(
+            "ClusterSPIFFEID",
+            &csid,
+            spec("spiffe://{{ .TrustDomain }}/sa/{{ .PodSpec.ServiceAccountName }}"),
+        )
+        .await;
+    world.pod("p-1", &[("app", "x")], Some("node")).await;
+    let operator = Operator::start(bed, &world, &bed.spire_socket(), "");
+    let before = wait_for(&spire, &world, &operator, "the pod entry", |e| e.len() == 1).await;
+
+    // Fails to render for every pod: nothing is deleted, the resource is Stalled.
+    world
+        .apply(
+            "ClusterSPIFFEID",
+            &csid,
+            spec("spiffe://{{ .TrustDomain }}/c/{{ (index .PodSpec.Containers 5).Name }}"),
+        )
+        .await;
+    let message = wait_ready(
+        &world,
+        &operator,
+        "ClusterSPIFFEID",
+        &csid,
+        ("False", "InvalidSpec"),
+    )
+    .await;
+    assert!(
+        message.contains("1 of 1 selected pods failed to render"),
+        "{message}"
+    );
+    assert!(message.contains("index"), "{message}");
+    let stalled = world.condition("ClusterSPIFFEID", &csid, "Stalled").await;
+    assert_eq!(stalled.map(|c| c.0), Some("True".into()));
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(
+        ids(&entries(&spire, &world.prefix).await),
+        ids(&before),
+        "entries kept while the template is broken"
+    );
+
+    // Fixed: the new identity replaces the old, and Stalled goes away.
+    world
+        .apply(
+            "ClusterSPIFFEID",
+            &csid,
+            spec("spiffe://{{ .TrustDomain }}/pod/{{ .PodMeta.Name }}"),
+        )
+        .await;
+    wait_for(&spire, &world, &operator, "the new identity", |e| {
+        e.len() == 1 && e[0].spiffe_id.path() == "/pod/p-1"
+    })
+    .await;
+    wait_ready(
+        &world,
+        &operator,
+        "ClusterSPIFFEID",
+        &csid,
+        ("True", "Synced"),
+    )
+    .await;
+    assert_eq!(
+        world.condition("ClusterSPIFFEID", &csid, "Stalled").await,
+        None
+    );
+    world.clean_up().await;
+}
+
+#[tokio::test]
+async fn a_restarted_operator_rewrites_nothing() {
+    let bed = testbed();
+    let spire = bed.spire();
+    let mut world = World::new(bed).await;
+    world.node("node").await;
+    let csid = format!("restart-{}", world.id);
+    world
+        .apply(
+            "ClusterSPIFFEID",
+            &csid,
+            json!({
+                "className": world.class,
+                "spiffeIDTemplate": "spiffe://{{ .TrustDomain }}/pod/{{ .PodMeta.Name }}",
+                "namespaceSelector": world.namespace_selector(),
+                "dnsNameTemplates": ["b.example", "a.example"],
+                "federatesWith": [],
+            }),
+        )
+        .await;
+    for i in 0..3 {
+        world.pod(&format!("p-{i}"), &[], Some("node")).await;
+    }
+    let mut operator = Operator::start(bed, &world, &bed.spire_socket(), "");
+    let before = wait_for(&spire, &world, &operator, "three entries", |e| e.len() == 3).await;
+    wait_ready(
+        &world,
+        &operator,
+        "ClusterSPIFFEID",
+        &csid,
+        ("True", "Synced"),
+    )
+    .await;
+    operator.stop();
+
+    let operator = Operator::start(bed, &world, &bed.spire_socket(), "");
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let after = entries(&spire, &world.prefix).await;
+    assert_eq!(
+        after,
+        before,
+        "same IDs, same values, same revision numbers\nlog:\n{}",
+        operator.log_text()
+    );
+    assert!(
+        !operator.log_text().contains("created entry"),
+        "{}",
+        operator.log_text()
+    );
+    world.clean_up().await;
+}
+
+#[tokio::test]
+async fn spire_down_and_back_loses_nothing() {
+    let bed = testbed();
+    let server = PrivateSpireServer::start(bed);
+    let spire = spire_steward::spire::SpireClient::new(spire_steward::spire::ClientConfig::new(
+        server.socket(),
+    ));
+    let mut world = World::new(bed).await;
+    world.node("node").await;
+    world
+        .apply(
+            "ClusterSPIFFEID",
+            &format!("down-{}", world.id),
+            json!({
+                "className": world.class,
+                "spiffeIDTemplate": "spiffe://{{ .TrustDomain }}/pod/{{ .PodMeta.Name }}",
+                "namespaceSelector": world.namespace_selector(),
+            }),
+        )
+        .await;
+    world.pod("p-1", &[], Some("node")).await;
+    let operator = Operator::start(bed, &world, &server.socket(), "");
+    wait_for(&spire, &world, &operator, "the first entry", |e| {
+        e.len() == 1
+    })
+    .await;
+
+    server.run("stop");
+    world.pod("p-2", &[], Some("node")).await;
+    let csid = format!("down-{}", world.id);
+    wait_ready(
+        &world,
+        &operator,
+        "ClusterSPIFFEID",
+        &csid,
+        ("False", "SpireUnavailable"),
+    )
+    .await;
+    server.run("start");
+    let back = wait_for(
+        &spire,
+        &world,
+        &operator,
+        "both entries after SPIRE returns",
+        |e| e.len() == 2,
+    )
+    .await;
+    assert!(back.iter().any(|e| e.spiffe_id.path() == "/pod/p-2"));
+    wait_ready(
+        &world,
+        &operator,
+        "ClusterSPIFFEID",
+        &csid,
+        ("True", "Synced"),
+    )
+    .await;
+    world.clean_up().await;
+}

@@ -1,0 +1,296 @@
+//! Running the real operator binary against the testbed, one instance per test, and the objects
+//! a test needs: a namespace, nodes and pods of its own.
+
+use std::{
+    collections::BTreeMap,
+    path::PathBuf,
+    process::{Child, Command, Stdio},
+    time::Duration,
+};
+
+use k8s_openapi::api::core::v1::{Namespace, Node, Pod};
+use kube::{
+    Api, Client,
+    api::{DeleteParams, Patch, PatchParams, PostParams},
+};
+use serde_json::json;
+use spire_steward::{
+    spiffe::Entry,
+    spire::{LIST_PAGE_SIZE, SpireClient},
+};
+
+use super::{Testbed, repo_root, unique};
+
+/// One test's world: its operator class, entry ID prefix, namespace and nodes.
+pub struct World {
+    pub id: String,
+    pub class: String,
+    pub prefix: String,
+    pub namespace: String,
+    pub client: Client,
+    nodes: Vec<String>,
+}
+
+impl World {
+    /// Creates the test's namespace, labelled so the test's identities can select it.
+    pub async fn new(testbed: &Testbed) -> Self {
+        let id = unique("t");
+        let client = testbed.kube_admin().await;
+        super::install_crds(&client).await;
+        let world = Self {
+            class: format!("class-{id}"),
+            prefix: id.replace('-', "_"),
+            namespace: format!("ns-{id}"),
+            id,
+            client,
+            nodes: Vec::new(),
+        };
+        let ns: Namespace = serde_json::from_value(json!({
+            "metadata": { "name": world.namespace, "labels": { "spire-steward-test": world.id } }
+        }))
+        .unwrap();
+        Api::<Namespace>::all(world.client.clone())
+            .create(&PostParams::default(), &ns)
+            .await
+            .unwrap();
+        world
+    }
+
+    /// The namespace selector that picks this test's namespace.
+    pub fn namespace_selector(&self) -> serde_json::Value {
+        json!({ "matchLabels": { "spire-steward-test": self.id } })
+    }
+
+    /// Creates a node and returns its UID.
+    pub async fn node(&mut self, name: &str) -> String {
+        let name = format!("{name}-{}", self.id);
+        let node: Node = serde_json::from_value(json!({ "metadata": { "name": name } })).unwrap();
+        let created = Api::<Node>::all(self.client.clone())
+            .create(&PostParams::default(), &node)
+            .await
+            .unwrap();
+        self.nodes.push(name);
+        created.metadata.uid.unwrap()
+    }
+
+    pub fn node_name(&self, name: &str) -> String {
+        format!("{name}-{}", self.id)
+    }
+
+    /// Creates a pod on a node (or unscheduled) and returns its UID.
+    pub async fn pod(&self, name: &str, labels: &[(&str, &str)], node: Option<&str>) -> String {
+        let labels: BTreeMap<&str, &str> = labels.iter().copied().collect();
+        let mut spec = json!({ "containers": [{ "name": "app", "image": "registry.invalid/app" }], "serviceAccountName": "app" });
+        if let Some(node) = node {
+            spec["nodeName"] = json!(self.node_name(node));
+        }
+        let pod: Pod = serde_json::from_value(json!({
+            "metadata": { "name": name, "namespace": self.namespace, "labels": labels },
+            "spec": spec,
+        }))
+        .unwrap();
+        let created = self
+            .pods()
+            .create(&PostParams::default(), &pod)
+            .await
+            .unwrap();
+        created.metadata.uid.unwrap()
+    }
+
+    pub fn pods(&self) -> Api<Pod> {
+        Api::namespaced(self.client.clone(), &self.namespace)
+    }
+
+    /// Replaces a pod's labels.
+    pub async fn relabel(&self, name: &str, labels: &[(&str, &str)]) {
+        let labels: BTreeMap<&str, &str> = labels.iter().copied().collect();
+        let patch = json!({ "metadata": { "labels": serde_json::Value::Null } });
+        self.pods()
+            .patch(name, &PatchParams::default(), &Patch::Merge(&patch))
+            .await
+            .unwrap();
+        let patch = json!({ "metadata": { "labels": labels } });
+        self.pods()
+            .patch(name, &PatchParams::default(), &Patch::Merge(&patch))
+            .await
+            .unwrap();
+    }
+
+    /// Applies a resource of this test by server-side apply.
+    pub async fn apply(&self, kind: &str, name: &str, spec: serde_json::Value) {
+        let api = dynamic(&self.client, kind);
+        let body = json!({
+            "apiVersion": "spire-steward.io/v1alpha1",
+            "kind": kind,
+            "metadata": { "name": name },
+            "spec": spec,
+        });
+        api.patch(
+            name,
+            &PatchParams::apply("spire-steward-tests").force(),
+            &Patch::Apply(&body),
+        )
+        .await
+        .unwrap();
+    }
+
+    pub async fn delete(&self, kind: &str, name: &str) {
+        dynamic(&self.client, kind)
+            .delete(name, &DeleteParams::default())
+            .await
+            .unwrap();
+    }
+
+    /// The status of a resource of this test, if any.
+    pub async fn status(&self, kind: &str, name: &str) -> serde_json::Value {
+        let object = dynamic(&self.client, kind).get(name).await.unwrap();
+        object
+            .data
+            .get("status")
+            .cloned()
+            .unwrap_or(serde_json::Value::Null)
+    }
+
+    /// The condition `type_` of a resource: (status, reason, message).
+    pub async fn condition(
+        &self,
+        kind: &str,
+        name: &str,
+        type_: &str,
+    ) -> Option<(String, String, String)> {
+        let status = self.status(kind, name).await;
+        status["conditions"]
+            .as_array()?
+            .iter()
+            .find(|c| c["type"] == type_)
+            .map(|c| {
+                (
+                    c["status"].as_str().unwrap_or_default().to_owned(),
+                    c["reason"].as_str().unwrap_or_default().to_owned(),
+                    c["message"].as_str().unwrap_or_default().to_owned(),
+                )
+            })
+    }
+
+    /// Removes the test's cluster-scoped objects. The namespace is left: without a controller
+    /// manager it would stay Terminating anyway, and its name is unique.
+    pub async fn clean_up(&self) {
+        for node in &self.nodes {
+            let _ = Api::<Node>::all(self.client.clone())
+                .delete(node, &DeleteParams::default())
+                .await;
+        }
+        for pod in self
+            .pods()
+            .list(&Default::default())
+            .await
+            .map(|l| l.items)
+            .unwrap_or_default()
+        {
+            let immediately = DeleteParams {
+                grace_period_seconds: Some(0),
+                ..Default::default()
+            };
+            let _ = self
+                .pods()
+                .delete(
+                    pod.metadata.name.as_deref().unwrap_or_default(),
+                    &immediately,
+                )
+                .await;
+        }
+    }
+}
+
+pub fn dynamic(client: &Client, kind: &str) -> Api<kube::api::DynamicObject> {
+    let gvk = kube::core::GroupVersionKind::gvk("spire-steward.io", "v1alpha1", kind);
+    Api::all_with(client.clone(), &kube::core::ApiResource::from_gvk(&gvk))
+}
+
+/// Every entry under an ID prefix.
+pub async fn entries(spire: &SpireClient, prefix: &str) -> Vec<Entry> {
+    let mut entries: Vec<Entry> = spire
+        .list_entries(&Default::default(), LIST_PAGE_SIZE)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|e| {
+            e.id.as_ref()
+                .is_some_and(|id| id.as_str().starts_with(&format!("{prefix}.")))
+        })
+        .collect();
+    entries.sort_by(|a, b| a.spiffe_id.cmp(&b.spiffe_id));
+    entries
+}
+
+/// The operator binary, running until dropped.
+pub struct Operator {
+    child: Child,
+    pub log: PathBuf,
+}
+
+impl Operator {
+    /// Starts the operator for `world`, talking to the SPIRE server at `socket`.
+    pub fn start(
+        testbed: &Testbed,
+        world: &World,
+        socket: &std::path::Path,
+        extra_config: &str,
+    ) -> Self {
+        let dir = repo_root().join("target/operator-tests");
+        std::fs::create_dir_all(&dir).unwrap();
+        let config = dir.join(format!("{}.yaml", world.id));
+        std::fs::write(
+            &config,
+            format!(
+                "apiVersion: spire-steward.io/v1alpha1\nkind: OperatorConfig\ntrustDomain: {}\nclusterName: test\n\
+                 className: {}\nentryIDPrefix: {}\nspireServerSocketPath: {}\ngcInterval: 2s\nspireCallTimeout: 2s\n\
+                 metrics: {{bindAddress: '0'}}\nhealth: {{healthProbeBindAddress: '0'}}\nlogLevel: debug\n{extra_config}",
+                testbed.trust_domain(),
+                world.class,
+                world.prefix,
+                socket.display()
+            ),
+        )
+        .unwrap();
+        let log = dir.join(format!("{}.log", world.id));
+        let child = Command::new(env!("CARGO_BIN_EXE_spire-steward"))
+            .args(["run", "--config", config.to_str().unwrap()])
+            .env("KUBECONFIG", testbed.var("KUBECONFIG_ADMIN"))
+            .env("NO_COLOR", "1")
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .expect("starting spire-steward");
+        Self { child, log }
+    }
+
+    /// Stops the operator and waits for it to exit.
+    pub fn stop(&mut self) {
+        if self.child.try_wait().ok().flatten().is_some() {
+            return;
+        }
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        for _ in 0..50 {
+            if self.child.try_wait().ok().flatten().is_some() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// The operator's log so far, for failure messages.
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for Operator {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
