@@ -38,6 +38,11 @@ test: verify ## Run every test: verify, unit tests, and the integration tests on
 demo: ## Bring up the testbed, install the CRDs, apply the examples and show them
 	hack/demo.sh
 
+.PHONY: demo-down
+demo-down: ## Stop the demo's operator and the testbed
+	-[ -f target/testbed/operator.pid ] && kill $$(cat target/testbed/operator.pid)
+	hack/testbed/down.sh
+
 .PHONY: testbed-build
 testbed-build: ## Build the testbed binaries (kube-apiserver, kubectl, etcd, spire-server, spire-agent)
 	hack/testbed/build.sh

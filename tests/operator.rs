@@ -274,6 +274,7 @@ async fn static_entries_mask_by_age_and_report_it() {
 
     world.delete("ClusterStaticEntry", &second).await;
     wait_for(&spire, &world, &operator, "no entries", |e| e.is_empty()).await;
+    world.clean_up().await;
 }
 
 #[tokio::test]

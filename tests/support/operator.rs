@@ -29,6 +29,7 @@ pub struct World {
     pub namespace: String,
     pub client: Client,
     nodes: Vec<String>,
+    applied: std::sync::Mutex<Vec<(String, String)>>,
 }
 
 impl World {
@@ -44,6 +45,7 @@ impl World {
             id,
             client,
             nodes: Vec::new(),
+            applied: Default::default(),
         };
         let ns: Namespace = serde_json::from_value(json!({
             "metadata": { "name": world.namespace, "labels": { "spire-steward-test": world.id } }
@@ -175,6 +177,12 @@ impl World {
     /// Removes the test's cluster-scoped objects. The namespace is left: without a controller
     /// manager it would stay Terminating anyway, and its name is unique.
     pub async fn clean_up(&self) {
+        let applied = std::mem::take(&mut *self.applied.lock().unwrap());
+        for (kind, name) in applied {
+            let _ = dynamic(&self.client, &kind)
+                .delete(&name, &DeleteParams::default())
+                .await;
+        }
         for node in &self.nodes {
             let _ = Api::<Node>::all(self.client.clone())
                 .delete(node, &DeleteParams::default())
