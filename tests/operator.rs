@@ -547,3 +547,144 @@ async fn spire_down_and_back_loses_nothing() {
     .await;
     world.clean_up().await;
 }
+
+#[tokio::test]
+async fn federation_relationships_follow_their_resources() {
+    use base64::Engine;
+    use spire_steward::spiffe::TrustDomain;
+
+    let bed = testbed();
+    let spire = bed.spire();
+    let world = World::new(bed).await;
+    let td = format!("{}.test", world.id);
+    let name = format!("fed-{}", world.id);
+    // A relationship another tool made: never touched.
+    let foreign_td = TrustDomain::parse(&format!("foreign-{}.test", world.id)).unwrap();
+    let foreign = spire_steward::spire::FederationRelationship {
+        trust_domain: foreign_td.clone(),
+        bundle_endpoint_url: "https://127.0.0.1:7/bundle".into(),
+        profile: spire_steward::spire::BundleEndpointProfile::HttpsWeb,
+        trust_domain_bundle: None,
+    };
+    spire
+        .batch_create_federation_relationships(&[foreign])
+        .await
+        .unwrap()
+        .remove(0)
+        .unwrap();
+
+    let spec = |url: &str, bundle: Option<String>| {
+        let mut spec = json!({
+            "className": world.class,
+            "trustDomain": td,
+            "bundleEndpointURL": url,
+            "bundleEndpointProfile": { "type": "https_web" },
+        });
+        if let Some(bundle) = bundle {
+            spec["trustDomainBundle"] = json!(bundle);
+        }
+        spec
+    };
+    world
+        .apply(
+            "ClusterFederatedTrustDomain",
+            &name,
+            spec("https://127.0.0.1:8443/a", None),
+        )
+        .await;
+    let operator = Operator::start(bed, &world, &bed.spire_socket(), "");
+    let td_parsed = TrustDomain::parse(&td).unwrap();
+    let get = || {
+        let spire = spire.clone();
+        let td = td_parsed.clone();
+        async move { spire.get_federation_relationship(&td).await.ok() }
+    };
+    let found = eventually(WAIT, || async { get().await }).await;
+    assert_eq!(
+        found.expect(&operator.log_text()).bundle_endpoint_url,
+        "https://127.0.0.1:8443/a"
+    );
+    wait_ready(
+        &world,
+        &operator,
+        "ClusterFederatedTrustDomain",
+        &name,
+        ("True", "Synced"),
+    )
+    .await;
+    let object = support::operator::dynamic(&world.client, "ClusterFederatedTrustDomain")
+        .get(&name)
+        .await
+        .unwrap();
+    assert!(
+        object
+            .metadata
+            .finalizers
+            .unwrap_or_default()
+            .contains(&"spire-steward.io/federation-relationship".to_owned())
+    );
+
+    // An endpoint edit reaches SPIRE.
+    world
+        .apply(
+            "ClusterFederatedTrustDomain",
+            &name,
+            spec("https://127.0.0.1:8443/b", None),
+        )
+        .await;
+    let moved = eventually(WAIT, || async {
+        get()
+            .await
+            .filter(|r| r.bundle_endpoint_url.ends_with("/b"))
+    })
+    .await;
+    assert!(moved.is_some(), "{}", operator.log_text());
+
+    // A bundle-only edit reaches SPIRE too.
+    let ca = spire.get_bundle().await.unwrap().x509_authorities.remove(0);
+    let bundle = json!({
+        "keys": [{ "use": "x509-svid", "kty": "EC", "x5c": [base64::engine::general_purpose::STANDARD.encode(&ca)] }],
+        "spiffe_sequence": 1
+    })
+    .to_string();
+    world
+        .apply(
+            "ClusterFederatedTrustDomain",
+            &name,
+            spec("https://127.0.0.1:8443/b", Some(bundle)),
+        )
+        .await;
+    let bundled = eventually(WAIT, || async {
+        get()
+            .await
+            .and_then(|r| r.trust_domain_bundle)
+            .filter(|b| b.x509_authorities.contains(&ca))
+    })
+    .await;
+    assert!(bundled.is_some(), "{}", operator.log_text());
+
+    // Deleting the resource deletes its relationship, then releases the resource.
+    world.delete("ClusterFederatedTrustDomain", &name).await;
+    let gone = eventually(WAIT, || async { get().await.is_none().then_some(()) }).await;
+    assert!(gone.is_some(), "{}", operator.log_text());
+    let released = eventually(WAIT, || async {
+        support::operator::dynamic(&world.client, "ClusterFederatedTrustDomain")
+            .get_opt(&name)
+            .await
+            .unwrap()
+            .is_none()
+            .then_some(())
+    })
+    .await;
+    assert!(released.is_some(), "the finalizer was not released");
+
+    assert!(
+        spire.get_federation_relationship(&foreign_td).await.is_ok(),
+        "the foreign relationship stays"
+    );
+    spire
+        .batch_delete_federation_relationships(&[foreign_td])
+        .await
+        .unwrap();
+    world.clean_up().await;
+}

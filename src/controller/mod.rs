@@ -2,6 +2,7 @@
 
 mod apply;
 mod change;
+mod federation;
 mod sources;
 mod status_writer;
 mod stores;
@@ -45,7 +46,8 @@ pub async fn run(config: Config, client: kube::Client) -> Result<(), Error> {
         .map_err(|_| Error::CachesNotReady)?;
     tracing::info!("caches filled");
 
-    let mut worker = worker::Worker::new(config.clone(), stores, spire, queue.clone());
+    let mut worker =
+        worker::Worker::new(config.clone(), stores, spire, queue.clone(), client.clone());
     worker.load_index().await;
 
     let interval = config.gc_interval;

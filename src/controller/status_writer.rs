@@ -14,9 +14,11 @@ use super::worker::Worker;
 use crate::{
     api::{
         conditions::types,
-        v1alpha1::{ClusterSPIFFEID, ClusterSPIFFEIDStats, ClusterStaticEntry},
+        v1alpha1::{
+            ClusterFederatedTrustDomain, ClusterSPIFFEID, ClusterSPIFFEIDStats, ClusterStaticEntry,
+        },
     },
-    reconcile::{Claim, EntryKey, Ownership, PodOutcome},
+    reconcile::{Claim, EntryKey, Ownership, PodOutcome, RelationshipOutcome},
     selection::{handles_class, is_ignored_namespace, selects},
     status::{Health, conditions_for, merge_conditions, same_conditions},
 };
@@ -51,6 +53,76 @@ impl StatusWriter {
     pub async fn publish(&mut self, worker: &Worker) {
         self.publish_identities(worker).await;
         self.publish_static_entries(worker).await;
+        self.publish_federations(worker).await;
+    }
+
+    async fn publish_federations(&mut self, worker: &Worker) {
+        let api: Api<ClusterFederatedTrustDomain> = Api::all(self.client.clone());
+        let config = &worker.config;
+        let federation = &worker.federation;
+        for object in worker.stores.federations.state() {
+            if !handles_class(
+                object.spec.class_name.as_deref(),
+                config.class_name.as_deref(),
+                config.watch_classless,
+            ) || object.metadata.deletion_timestamp.is_some()
+            {
+                continue;
+            }
+            let uid = object.uid().unwrap_or_default();
+            let health = match federation.outcomes.get(&uid) {
+                None => Health::Pending,
+                Some(RelationshipOutcome::Invalid(why)) => Health::InvalidSpec {
+                    message: why.clone(),
+                },
+                Some(RelationshipOutcome::Conflict { winner }) => Health::Masked {
+                    message: format!(
+                        "ClusterFederatedTrustDomain {winner} declares the same trust domain and is older"
+                    ),
+                },
+                Some(_) if federation.failures.contains_key(&uid) => Health::SpireRejected {
+                    message: format!(
+                        "SPIRE refused the relationship: {}",
+                        federation.failures[&uid]
+                    ),
+                },
+                Some(_) if federation.unavailable.is_some() => Health::SpireUnavailable {
+                    message: format!(
+                        "SPIRE is unreachable, retrying: {}",
+                        federation.unavailable.as_deref().unwrap_or_default()
+                    ),
+                },
+                Some(_) => Health::Synced {
+                    message: "the federation relationship is in SPIRE as declared".into(),
+                },
+            };
+            let previous = object
+                .status
+                .as_ref()
+                .map(|s| s.common.conditions.clone())
+                .unwrap_or_default();
+            let generation = object.metadata.generation;
+            let conditions = merge_conditions(
+                &previous,
+                &conditions_for(&health, types::RELATIONSHIP_SYNCED),
+                generation,
+                Timestamp::now(),
+            );
+            let status = json!({ "observedGeneration": generation, "conditions": conditions });
+            let unchanged = object.status.as_ref().is_some_and(|s| {
+                s.common.observed_generation == generation
+                    && same_conditions(&s.common.conditions, &conditions)
+            });
+            self.write(
+                &api,
+                "ClusterFederatedTrustDomain",
+                &object.name_any(),
+                &uid,
+                status,
+                unchanged,
+            )
+            .await;
+        }
     }
 
     async fn publish_identities(&mut self, worker: &Worker) {

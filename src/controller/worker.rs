@@ -13,6 +13,7 @@ use kube::{ResourceExt, runtime::reflector::ObjectRef};
 use super::{
     apply::{Applied, apply},
     change::{Change, ChangeQueue},
+    federation::Federation,
     sources::{Identities, StaticEntries},
     status_writer::StatusWriter,
     stores::Stores,
@@ -58,6 +59,8 @@ pub struct Worker {
     pub static_winners: BTreeMap<String, bool>,
     pub failures: BTreeMap<String, Vec<String>>,
     pub spire_unavailable: Option<String>,
+    pub federation: Federation,
+    client: kube::Client,
     retry_delay: Duration,
 }
 
@@ -70,6 +73,7 @@ impl Worker {
         stores: Stores,
         spire: SpireClient,
         queue: Arc<ChangeQueue>,
+        client: kube::Client,
     ) -> Self {
         let ownership = Ownership::new(
             config.entry_id_prefix.clone(),
@@ -92,6 +96,8 @@ impl Worker {
             static_winners: BTreeMap::new(),
             failures: BTreeMap::new(),
             spire_unavailable: None,
+            federation: Federation::default(),
+            client,
             retry_delay: MIN_RETRY,
         }
     }
@@ -131,6 +137,15 @@ impl Worker {
             let changes = self.queue.take().await;
             if changes.contains(&Change::Drift) {
                 self.check_drift().await;
+            }
+            if self.config.reconcile.cluster_federated_trust_domains
+                && changes
+                    .iter()
+                    .any(|c| matches!(c, Change::Federation | Change::Drift | Change::Everything))
+            {
+                self.federation
+                    .reconcile(&self.client, &self.stores, &self.config, &self.spire)
+                    .await;
             }
             let scopes = self.expand(changes);
             let plans = self.plan(&scopes);

@@ -11,6 +11,7 @@ use crate::spiffe::Entry;
 pub enum SourceKind {
     ClusterSPIFFEID,
     ClusterStaticEntry,
+    ClusterFederatedTrustDomain,
 }
 
 /// The resource that declared an entry.

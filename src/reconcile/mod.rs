@@ -6,6 +6,7 @@
 //! are incomplete (a template failed to render, a node is missing) never loses an entry.
 
 mod declaration;
+mod federation;
 mod index;
 mod key;
 mod ownership;
@@ -13,6 +14,7 @@ mod plan;
 mod pod_scope;
 
 pub use declaration::{Declaration, Resolved, Source, SourceKind, resolve};
+pub use federation::{DeclaredRelationship, FederationPlan, RelationshipOutcome, plan_federation};
 pub use index::{Drift, EntryIndex};
 pub use key::{EntryKey, Scope};
 pub use ownership::{Claim, Ownership};

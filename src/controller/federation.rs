@@ -1,0 +1,213 @@
+//! Federation relationships at run time: finalizers on ClusterFederatedTrustDomains, the SPIRE
+//! writes their plan calls for, and the outcomes status reports.
+
+use std::collections::BTreeMap;
+
+use kube::{
+    Api, Client, ResourceExt,
+    api::{Patch, PatchParams},
+};
+use serde_json::json;
+
+use super::{sources::source_of, stores::Stores};
+use crate::{
+    api::v1alpha1::ClusterFederatedTrustDomain,
+    config::Config,
+    reconcile::{DeclaredRelationship, RelationshipOutcome, SourceKind, plan_federation},
+    render::render_federation,
+    selection::handles_class,
+    spire::SpireClient,
+};
+
+/// The finalizer that lets the operator delete a relationship before its resource goes.
+pub const FINALIZER: &str = "spire-steward.io/federation-relationship";
+
+/// What the operator knows about federation between passes.
+#[derive(Default)]
+pub struct Federation {
+    /// Per resource UID, the bundle document last written to SPIRE.
+    pushed: BTreeMap<String, String>,
+    pub outcomes: BTreeMap<String, RelationshipOutcome>,
+    /// Per resource UID, why SPIRE refused its relationship.
+    pub failures: BTreeMap<String, String>,
+    pub unavailable: Option<String>,
+}
+
+impl Federation {
+    /// One pass: finalizers, plan, SPIRE writes, finalizer release.
+    pub async fn reconcile(
+        &mut self,
+        client: &Client,
+        stores: &Stores,
+        config: &Config,
+        spire: &SpireClient,
+    ) {
+        let api: Api<ClusterFederatedTrustDomain> = Api::all(client.clone());
+        let objects: Vec<_> = stores
+            .federations
+            .state()
+            .into_iter()
+            .filter(|o| {
+                handles_class(
+                    o.spec.class_name.as_deref(),
+                    config.class_name.as_deref(),
+                    config.watch_classless,
+                )
+            })
+            .collect();
+        for object in objects
+            .iter()
+            .filter(|o| o.metadata.deletion_timestamp.is_none())
+        {
+            if !object.finalizers().iter().any(|f| f == FINALIZER) {
+                let mut finalizers = object.finalizers().to_vec();
+                finalizers.push(FINALIZER.to_owned());
+                set_finalizers(&api, object, finalizers).await;
+            }
+        }
+        let declared: Vec<DeclaredRelationship> = objects
+            .iter()
+            .map(|o| DeclaredRelationship {
+                source: source_of(SourceKind::ClusterFederatedTrustDomain, o.as_ref()),
+                relationship: render_federation(&o.spec).map_err(|e| e.to_string()),
+                bundle_document: o.spec.trust_domain_bundle.clone(),
+            })
+            .collect();
+        let actual = match spire.list_federation_relationships().await {
+            Ok(actual) => actual,
+            Err(e) => {
+                self.unavailable = Some(e.to_string());
+                return;
+            }
+        };
+        self.unavailable = None;
+        let plan = plan_federation(&declared, &actual, &self.pushed);
+        let by_trust_domain: BTreeMap<String, &DeclaredRelationship> = declared
+            .iter()
+            .filter(|d| d.source.deleting_at.is_none())
+            .filter_map(|d| {
+                d.relationship
+                    .as_ref()
+                    .ok()
+                    .map(|r| (r.trust_domain.to_string(), d))
+            })
+            .collect();
+        self.failures.clear();
+        let record = |result: Result<
+            crate::spire::FederationRelationship,
+            crate::spire::ItemError,
+        >,
+                      td: &str,
+                      this: &mut Self| {
+            let Some(d) = by_trust_domain.get(td) else {
+                return;
+            };
+            match result {
+                Ok(_) => {
+                    tracing::info!(trust_domain = td, owner = %d.source.name, "wrote federation relationship");
+                    if let Some(doc) = &d.bundle_document {
+                        this.pushed.insert(d.source.uid.clone(), doc.clone());
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(trust_domain = td, error = %e, "SPIRE refused the federation relationship");
+                    this.failures.insert(d.source.uid.clone(), e.message);
+                }
+            }
+        };
+        if !plan.creates.is_empty() {
+            match spire
+                .batch_create_federation_relationships(&plan.creates)
+                .await
+            {
+                Ok(results) => {
+                    for (r, result) in plan.creates.iter().zip(results) {
+                        record(result, r.trust_domain.as_str(), self);
+                    }
+                }
+                Err(e) => return self.unavailable = Some(e.to_string()),
+            }
+        }
+        for (relationship, mask) in &plan.updates {
+            match spire
+                .batch_update_federation_relationships(std::slice::from_ref(relationship), *mask)
+                .await
+            {
+                Ok(mut results) => {
+                    record(results.remove(0), relationship.trust_domain.as_str(), self)
+                }
+                Err(e) => return self.unavailable = Some(e.to_string()),
+            }
+        }
+        let mut deleted = true;
+        if !plan.deletes.is_empty() {
+            match spire
+                .batch_delete_federation_relationships(&plan.deletes)
+                .await
+            {
+                Ok(results) => {
+                    for (td, result) in plan.deletes.iter().zip(results) {
+                        match result {
+                            Ok(()) => {
+                                tracing::info!(trust_domain = %td, "deleted federation relationship")
+                            }
+                            Err(e) if e.code == tonic::Code::NotFound => {}
+                            Err(e) => {
+                                tracing::warn!(trust_domain = %td, error = %e, "failed to delete federation relationship");
+                                deleted = false;
+                            }
+                        }
+                    }
+                }
+                Err(e) => {
+                    self.unavailable = Some(e.to_string());
+                    deleted = false;
+                }
+            }
+        }
+        for object in objects
+            .iter()
+            .filter(|o| o.metadata.deletion_timestamp.is_some())
+        {
+            let uid = object.uid().unwrap_or_default();
+            let releasable = match plan.outcomes.get(&uid) {
+                Some(RelationshipOutcome::Release) => true,
+                Some(RelationshipOutcome::Delete) => deleted,
+                // A resource that does not render never had a relationship this operator wrote.
+                Some(RelationshipOutcome::Invalid(_)) => true,
+                _ => false,
+            };
+            if releasable && object.finalizers().iter().any(|f| f == FINALIZER) {
+                let finalizers = object
+                    .finalizers()
+                    .iter()
+                    .filter(|f| *f != FINALIZER)
+                    .cloned()
+                    .collect();
+                set_finalizers(&api, object, finalizers).await;
+                self.pushed.remove(&uid);
+            }
+        }
+        self.outcomes = plan.outcomes;
+    }
+}
+
+async fn set_finalizers(
+    api: &Api<ClusterFederatedTrustDomain>,
+    object: &ClusterFederatedTrustDomain,
+    finalizers: Vec<String>,
+) {
+    let patch = json!({
+        "metadata": { "finalizers": finalizers, "resourceVersion": object.resource_version() }
+    });
+    if let Err(e) = api
+        .patch(
+            &object.name_any(),
+            &PatchParams::default(),
+            &Patch::Merge(&patch),
+        )
+        .await
+    {
+        tracing::warn!(name = %object.name_any(), error = %e, "failed to update finalizers");
+    }
+}
