@@ -7,11 +7,13 @@
 //! - [`config`]: the operator configuration file, validated at start-up;
 //! - [`duration`]: Go duration strings, as users write TTLs and intervals.
 
+pub mod admin;
 pub mod api;
 pub mod config;
 pub mod controller;
 pub mod crdgen;
 pub mod duration;
+pub mod metrics;
 pub mod reconcile;
 pub mod render;
 pub mod selection;

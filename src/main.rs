@@ -96,9 +96,7 @@ fn main() -> anyhow::Result<()> {
 }
 
 async fn run(config: config::Config) -> anyhow::Result<()> {
-    let client = kube::Client::try_default()
-        .await
-        .context("connecting to Kubernetes")?;
+    let client = kube::Client::try_default().await.context("connecting to Kubernetes")?;
     tracing::info!(
         trust_domain = %config.trust_domain,
         cluster = %config.cluster_name,
@@ -127,9 +125,7 @@ async fn shutdown_signal() {
 fn init_logging(config: &config::Config) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(config.log_level.as_str()));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
     match config.log_encoding {
         LogEncoding::Json => builder.json().init(),
         LogEncoding::Console => builder.init(),
@@ -147,8 +143,7 @@ fn write_crds(out_dir: Option<PathBuf>) -> anyhow::Result<()> {
             std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
             for crd in crds {
                 let path = dir.join(&crd.file_name);
-                std::fs::write(&path, crd.yaml)
-                    .with_context(|| format!("writing {}", path.display()))?;
+                std::fs::write(&path, crd.yaml).with_context(|| format!("writing {}", path.display()))?;
             }
         }
     }

@@ -19,11 +19,7 @@ use support::{
 const WAIT: Duration = Duration::from_secs(30);
 
 fn ids(entries: &[Entry]) -> BTreeSet<String> {
-    entries
-        .iter()
-        .filter_map(|e| e.id.as_ref())
-        .map(|id| id.as_str().to_owned())
-        .collect()
+    entries.iter().filter_map(|e| e.id.as_ref()).map(|id| id.as_str().to_owned()).collect()
 }
 
 fn selectors(entry: &Entry) -> Vec<String> {
@@ -53,13 +49,7 @@ async fn wait_for(
     }
 }
 
-async fn wait_ready(
-    world: &World,
-    operator: &Operator,
-    kind: &str,
-    name: &str,
-    want: (&str, &str),
-) -> String {
+async fn wait_ready(world: &World, operator: &Operator, kind: &str, name: &str, want: (&str, &str)) -> String {
     let found = eventually(WAIT, || async {
         let c = world.condition(kind, name, "Ready").await?;
         (c.0 == want.0 && c.1 == want.1).then_some(c.2)
@@ -105,46 +95,18 @@ async fn pods_get_entries_that_follow_relabels_and_deletes() {
     let web2 = world.pod("web-2", &[("app", "api")], Some("node")).await;
     let operator = Operator::start(bed, &world, &bed.spire_socket(), "");
 
-    let found = wait_for(&spire, &world, &operator, "two pod entries", |e| {
-        e.len() == 2
-    })
-    .await;
+    let found = wait_for(&spire, &world, &operator, "two pod entries", |e| e.len() == 2).await;
     let ns = &world.namespace;
-    let web = found
-        .iter()
-        .find(|e| e.spiffe_id.path().ends_with("/app/web"))
-        .expect("the web entry");
-    assert_eq!(
-        web.spiffe_id.to_string(),
-        format!("spiffe://example.org/ns/{ns}/app/web")
-    );
-    assert_eq!(
-        web.parent_id.to_string(),
-        format!("spiffe://example.org/spire/agent/k8s_psat/test/{node_uid}")
-    );
-    assert_eq!(
-        selectors(web),
-        [format!("k8s:pod-uid:{web1}"), format!("k8s:ns:{ns}")].map(|s| s.to_string())
-    );
+    let web = found.iter().find(|e| e.spiffe_id.path().ends_with("/app/web")).expect("the web entry");
+    assert_eq!(web.spiffe_id.to_string(), format!("spiffe://example.org/ns/{ns}/app/web"));
+    assert_eq!(web.parent_id.to_string(), format!("spiffe://example.org/spire/agent/k8s_psat/test/{node_uid}"));
+    assert_eq!(selectors(web), [format!("k8s:pod-uid:{web1}"), format!("k8s:ns:{ns}")].map(|s| s.to_string()));
     assert_eq!(web.dns_names, [format!("web-1.{ns}.svc")]);
     assert_eq!((web.x509_svid_ttl, web.jwt_svid_ttl), (3600, 300));
     assert_eq!(web.hint, "web");
-    assert!(
-        web.id
-            .as_ref()
-            .unwrap()
-            .as_str()
-            .starts_with(&format!("{}.", world.prefix))
-    );
+    assert!(web.id.as_ref().unwrap().as_str().starts_with(&format!("{}.", world.prefix)));
     let csid = format!("web-{}", world.id);
-    let message = wait_ready(
-        &world,
-        &operator,
-        "ClusterSPIFFEID",
-        &csid,
-        ("True", "Synced"),
-    )
-    .await;
+    let message = wait_ready(&world, &operator, "ClusterSPIFFEID", &csid, ("True", "Synced")).await;
     assert!(message.contains("2 entries"), "{message}");
     let status = world.status("ClusterSPIFFEID", &csid).await;
     assert_eq!(status["stats"]["podsSelected"], 2, "{status}");
@@ -154,39 +116,20 @@ async fn pods_get_entries_that_follow_relabels_and_deletes() {
     // A label the SPIFFE ID depends on changes: the old entry goes, a new one comes.
     world.relabel("web-2", &[("app", "api-v2")]).await;
     let after = wait_for(&spire, &world, &operator, "the relabelled entry", |e| {
-        e.len() == 2
-            && e.iter()
-                .any(|e| e.spiffe_id.path().ends_with("/app/api-v2"))
+        e.len() == 2 && e.iter().any(|e| e.spiffe_id.path().ends_with("/app/api-v2"))
     })
     .await;
-    assert!(
-        after
-            .iter()
-            .all(|e| !e.spiffe_id.path().ends_with("/app/api"))
-    );
-    assert!(
-        after
-            .iter()
-            .any(|e| selectors(e)[0] == format!("k8s:pod-uid:{web2}"))
-    );
+    assert!(after.iter().all(|e| !e.spiffe_id.path().ends_with("/app/api")));
+    assert!(after.iter().any(|e| selectors(e)[0] == format!("k8s:pod-uid:{web2}")));
 
     // The pod is no longer selected: its entry goes.
     world.relabel("web-2", &[("tier", "none")]).await;
-    wait_for(&spire, &world, &operator, "one entry left", |e| {
-        e.len() == 1
-    })
-    .await;
+    wait_for(&spire, &world, &operator, "one entry left", |e| e.len() == 1).await;
 
     // The pod is deleted (at once: no kubelet confirms a graceful deletion): its entry goes.
     world
         .pods()
-        .delete(
-            "web-1",
-            &kube::api::DeleteParams {
-                grace_period_seconds: Some(0),
-                ..Default::default()
-            },
-        )
+        .delete("web-1", &kube::api::DeleteParams { grace_period_seconds: Some(0), ..Default::default() })
         .await
         .unwrap();
     wait_for(&spire, &world, &operator, "no entries", |e| e.is_empty()).await;
@@ -211,66 +154,30 @@ async fn static_entries_mask_by_age_and_report_it() {
     };
     let first = format!("first-{}", world.id);
     let second = format!("second-{}", world.id);
-    world
-        .apply("ClusterStaticEntry", &first, spec("first"))
-        .await;
+    world.apply("ClusterStaticEntry", &first, spec("first")).await;
     let operator = Operator::start(bed, &world, &bed.spire_socket(), "");
-    let found = wait_for(&spire, &world, &operator, "the static entry", |e| {
-        e.len() == 1
-    })
-    .await;
+    let found = wait_for(&spire, &world, &operator, "the static entry", |e| e.len() == 1).await;
     assert_eq!(found[0].x509_svid_ttl, 43_200);
     assert_eq!(found[0].hint, "first");
-    wait_ready(
-        &world,
-        &operator,
-        "ClusterStaticEntry",
-        &first,
-        ("True", "Synced"),
-    )
-    .await;
+    wait_ready(&world, &operator, "ClusterStaticEntry", &first, ("True", "Synced")).await;
     let status = world.status("ClusterStaticEntry", &first).await;
     assert_eq!(status["set"], true, "{status}");
-    assert_eq!(
-        status["entryID"],
-        found[0].id.as_ref().unwrap().as_str(),
-        "{status}"
-    );
+    assert_eq!(status["entryID"], found[0].id.as_ref().unwrap().as_str(), "{status}");
 
     // A younger resource declaring the same entry is masked and says so.
     tokio::time::sleep(Duration::from_millis(1100)).await;
-    world
-        .apply("ClusterStaticEntry", &second, spec("second"))
-        .await;
-    wait_ready(
-        &world,
-        &operator,
-        "ClusterStaticEntry",
-        &second,
-        ("False", "Masked"),
-    )
-    .await;
+    world.apply("ClusterStaticEntry", &second, spec("second")).await;
+    wait_ready(&world, &operator, "ClusterStaticEntry", &second, ("False", "Masked")).await;
     assert_eq!(entries(&spire, &world.prefix).await[0].hint, "first");
 
     // The older one goes: the younger one takes over the same entry in place.
     world.delete("ClusterStaticEntry", &first).await;
-    let taken = wait_for(
-        &spire,
-        &world,
-        &operator,
-        "the second declaration's values",
-        |e| e.len() == 1 && e[0].hint == "second",
-    )
+    let taken = wait_for(&spire, &world, &operator, "the second declaration's values", |e| {
+        e.len() == 1 && e[0].hint == "second"
+    })
     .await;
     assert_eq!(taken[0].id, found[0].id, "updated in place, not re-created");
-    wait_ready(
-        &world,
-        &operator,
-        "ClusterStaticEntry",
-        &second,
-        ("True", "Synced"),
-    )
-    .await;
+    wait_ready(&world, &operator, "ClusterStaticEntry", &second, ("True", "Synced")).await;
 
     world.delete("ClusterStaticEntry", &second).await;
     wait_for(&spire, &world, &operator, "no entries", |e| e.is_empty()).await;
@@ -304,55 +211,29 @@ async fn foreign_entries_are_left_alone_and_drift_is_restored() {
     );
     foreign.id = Some(EntryId::parse(&format!("manual.{}", world.id)).unwrap());
     assert!(matches!(
-        spire
-            .batch_create_entries(std::slice::from_ref(&foreign))
-            .await
-            .unwrap()[0],
+        spire.batch_create_entries(std::slice::from_ref(&foreign)).await.unwrap()[0],
         CreateOutcome::Created(_)
     ));
 
     let operator = Operator::start(bed, &world, &bed.spire_socket(), "");
-    let owned = wait_for(&spire, &world, &operator, "the owned entry", |e| {
-        e.len() == 1
-    })
-    .await
-    .remove(0);
+    let owned = wait_for(&spire, &world, &operator, "the owned entry", |e| e.len() == 1).await.remove(0);
 
     // Edited behind the operator's back: the periodic check restores it.
     let mut edited = owned.clone();
     edited.hint = "edited by hand".into();
     let mask: EntryMask = [EntryField::Hint].into_iter().collect();
-    spire
-        .batch_update_entries(&[edited], mask)
-        .await
-        .unwrap()
-        .remove(0)
-        .unwrap();
-    wait_for(&spire, &world, &operator, "the hint restored", |e| {
-        e.len() == 1 && e[0].hint == "declared"
-    })
-    .await;
+    spire.batch_update_entries(&[edited], mask).await.unwrap().remove(0).unwrap();
+    wait_for(&spire, &world, &operator, "the hint restored", |e| e.len() == 1 && e[0].hint == "declared").await;
 
     // Deleted behind the operator's back: the periodic check re-creates it under the same ID.
-    spire
-        .batch_delete_entries(&[owned.id.clone().unwrap()])
-        .await
-        .unwrap()
-        .remove(0)
-        .unwrap();
-    let restored = wait_for(&spire, &world, &operator, "the entry re-created", |e| {
-        e.len() == 1
-    })
-    .await;
+    spire.batch_delete_entries(&[owned.id.clone().unwrap()]).await.unwrap().remove(0).unwrap();
+    let restored = wait_for(&spire, &world, &operator, "the entry re-created", |e| e.len() == 1).await;
     assert_eq!(restored[0].id, owned.id);
 
     // The foreign entry was never touched.
     let still = spire.get_entry(foreign.id.as_ref().unwrap()).await.unwrap();
     assert_eq!(still.revision_number, 0);
-    spire
-        .batch_delete_entries(&[foreign.id.clone().unwrap()])
-        .await
-        .unwrap();
+    spire.batch_delete_entries(&[foreign.id.clone().unwrap()]).await.unwrap();
 }
 
 #[tokio::test]
@@ -370,11 +251,7 @@ async fn a_broken_template_keeps_the_entries_and_reports_stalled() {
         })
     };
     world
-        .apply(
-            "ClusterSPIFFEID",
-            &csid,
-            spec("spiffe://{{ .TrustDomain }}/sa/{{ .PodSpec.ServiceAccountName }}"),
-        )
+        .apply("ClusterSPIFFEID", &csid, spec("spiffe://{{ .TrustDomain }}/sa/{{ .PodSpec.ServiceAccountName }}"))
         .await;
     world.pod("p-1", &[("app", "x")], Some("node")).await;
     let operator = Operator::start(bed, &world, &bed.spire_socket(), "");
@@ -382,58 +259,22 @@ async fn a_broken_template_keeps_the_entries_and_reports_stalled() {
 
     // Fails to render for every pod: nothing is deleted, the resource is Stalled.
     world
-        .apply(
-            "ClusterSPIFFEID",
-            &csid,
-            spec("spiffe://{{ .TrustDomain }}/c/{{ (index .PodSpec.Containers 5).Name }}"),
-        )
+        .apply("ClusterSPIFFEID", &csid, spec("spiffe://{{ .TrustDomain }}/c/{{ (index .PodSpec.Containers 5).Name }}"))
         .await;
-    let message = wait_ready(
-        &world,
-        &operator,
-        "ClusterSPIFFEID",
-        &csid,
-        ("False", "InvalidSpec"),
-    )
-    .await;
-    assert!(
-        message.contains("1 of 1 selected pods failed to render"),
-        "{message}"
-    );
+    let message = wait_ready(&world, &operator, "ClusterSPIFFEID", &csid, ("False", "InvalidSpec")).await;
+    assert!(message.contains("1 of 1 selected pods failed to render"), "{message}");
     assert!(message.contains("index"), "{message}");
     let stalled = world.condition("ClusterSPIFFEID", &csid, "Stalled").await;
     assert_eq!(stalled.map(|c| c.0), Some("True".into()));
     tokio::time::sleep(Duration::from_secs(3)).await;
-    assert_eq!(
-        ids(&entries(&spire, &world.prefix).await),
-        ids(&before),
-        "entries kept while the template is broken"
-    );
+    assert_eq!(ids(&entries(&spire, &world.prefix).await), ids(&before), "entries kept while the template is broken");
 
     // Fixed: the new identity replaces the old, and Stalled goes away.
-    world
-        .apply(
-            "ClusterSPIFFEID",
-            &csid,
-            spec("spiffe://{{ .TrustDomain }}/pod/{{ .PodMeta.Name }}"),
-        )
+    world.apply("ClusterSPIFFEID", &csid, spec("spiffe://{{ .TrustDomain }}/pod/{{ .PodMeta.Name }}")).await;
+    wait_for(&spire, &world, &operator, "the new identity", |e| e.len() == 1 && e[0].spiffe_id.path() == "/pod/p-1")
         .await;
-    wait_for(&spire, &world, &operator, "the new identity", |e| {
-        e.len() == 1 && e[0].spiffe_id.path() == "/pod/p-1"
-    })
-    .await;
-    wait_ready(
-        &world,
-        &operator,
-        "ClusterSPIFFEID",
-        &csid,
-        ("True", "Synced"),
-    )
-    .await;
-    assert_eq!(
-        world.condition("ClusterSPIFFEID", &csid, "Stalled").await,
-        None
-    );
+    wait_ready(&world, &operator, "ClusterSPIFFEID", &csid, ("True", "Synced")).await;
+    assert_eq!(world.condition("ClusterSPIFFEID", &csid, "Stalled").await, None);
     world.clean_up().await;
 }
 
@@ -462,30 +303,14 @@ async fn a_restarted_operator_rewrites_nothing() {
     }
     let mut operator = Operator::start(bed, &world, &bed.spire_socket(), "");
     let before = wait_for(&spire, &world, &operator, "three entries", |e| e.len() == 3).await;
-    wait_ready(
-        &world,
-        &operator,
-        "ClusterSPIFFEID",
-        &csid,
-        ("True", "Synced"),
-    )
-    .await;
+    wait_ready(&world, &operator, "ClusterSPIFFEID", &csid, ("True", "Synced")).await;
     operator.stop();
 
     let operator = Operator::start(bed, &world, &bed.spire_socket(), "");
     tokio::time::sleep(Duration::from_secs(4)).await;
     let after = entries(&spire, &world.prefix).await;
-    assert_eq!(
-        after,
-        before,
-        "same IDs, same values, same revision numbers\nlog:\n{}",
-        operator.log_text()
-    );
-    assert!(
-        !operator.log_text().contains("created entry"),
-        "{}",
-        operator.log_text()
-    );
+    assert_eq!(after, before, "same IDs, same values, same revision numbers\nlog:\n{}", operator.log_text());
+    assert!(!operator.log_text().contains("created entry"), "{}", operator.log_text());
     world.clean_up().await;
 }
 
@@ -493,9 +318,7 @@ async fn a_restarted_operator_rewrites_nothing() {
 async fn spire_down_and_back_loses_nothing() {
     let bed = testbed();
     let server = PrivateSpireServer::start(bed);
-    let spire = spire_steward::spire::SpireClient::new(spire_steward::spire::ClientConfig::new(
-        server.socket(),
-    ));
+    let spire = spire_steward::spire::SpireClient::new(spire_steward::spire::ClientConfig::new(server.socket()));
     let mut world = World::new(bed).await;
     world.node("node").await;
     world
@@ -511,40 +334,16 @@ async fn spire_down_and_back_loses_nothing() {
         .await;
     world.pod("p-1", &[], Some("node")).await;
     let operator = Operator::start(bed, &world, &server.socket(), "");
-    wait_for(&spire, &world, &operator, "the first entry", |e| {
-        e.len() == 1
-    })
-    .await;
+    wait_for(&spire, &world, &operator, "the first entry", |e| e.len() == 1).await;
 
     server.run("stop");
     world.pod("p-2", &[], Some("node")).await;
     let csid = format!("down-{}", world.id);
-    wait_ready(
-        &world,
-        &operator,
-        "ClusterSPIFFEID",
-        &csid,
-        ("False", "SpireUnavailable"),
-    )
-    .await;
+    wait_ready(&world, &operator, "ClusterSPIFFEID", &csid, ("False", "SpireUnavailable")).await;
     server.run("start");
-    let back = wait_for(
-        &spire,
-        &world,
-        &operator,
-        "both entries after SPIRE returns",
-        |e| e.len() == 2,
-    )
-    .await;
+    let back = wait_for(&spire, &world, &operator, "both entries after SPIRE returns", |e| e.len() == 2).await;
     assert!(back.iter().any(|e| e.spiffe_id.path() == "/pod/p-2"));
-    wait_ready(
-        &world,
-        &operator,
-        "ClusterSPIFFEID",
-        &csid,
-        ("True", "Synced"),
-    )
-    .await;
+    wait_ready(&world, &operator, "ClusterSPIFFEID", &csid, ("True", "Synced")).await;
     world.clean_up().await;
 }
 
@@ -566,12 +365,7 @@ async fn federation_relationships_follow_their_resources() {
         profile: spire_steward::spire::BundleEndpointProfile::HttpsWeb,
         trust_domain_bundle: None,
     };
-    spire
-        .batch_create_federation_relationships(&[foreign])
-        .await
-        .unwrap()
-        .remove(0)
-        .unwrap();
+    spire.batch_create_federation_relationships(&[foreign]).await.unwrap().remove(0).unwrap();
 
     let spec = |url: &str, bundle: Option<String>| {
         let mut spec = json!({
@@ -585,13 +379,7 @@ async fn federation_relationships_follow_their_resources() {
         }
         spec
     };
-    world
-        .apply(
-            "ClusterFederatedTrustDomain",
-            &name,
-            spec("https://127.0.0.1:8443/a", None),
-        )
-        .await;
+    world.apply("ClusterFederatedTrustDomain", &name, spec("https://127.0.0.1:8443/a", None)).await;
     let operator = Operator::start(bed, &world, &bed.spire_socket(), "");
     let td_parsed = TrustDomain::parse(&td).unwrap();
     let get = || {
@@ -600,44 +388,16 @@ async fn federation_relationships_follow_their_resources() {
         async move { spire.get_federation_relationship(&td).await.ok() }
     };
     let found = eventually(WAIT, || async { get().await }).await;
-    assert_eq!(
-        found.expect(&operator.log_text()).bundle_endpoint_url,
-        "https://127.0.0.1:8443/a"
-    );
-    wait_ready(
-        &world,
-        &operator,
-        "ClusterFederatedTrustDomain",
-        &name,
-        ("True", "Synced"),
-    )
-    .await;
-    let object = support::operator::dynamic(&world.client, "ClusterFederatedTrustDomain")
-        .get(&name)
-        .await
-        .unwrap();
+    assert_eq!(found.expect(&operator.log_text()).bundle_endpoint_url, "https://127.0.0.1:8443/a");
+    wait_ready(&world, &operator, "ClusterFederatedTrustDomain", &name, ("True", "Synced")).await;
+    let object = support::operator::dynamic(&world.client, "ClusterFederatedTrustDomain").get(&name).await.unwrap();
     assert!(
-        object
-            .metadata
-            .finalizers
-            .unwrap_or_default()
-            .contains(&"spire-steward.io/federation-relationship".to_owned())
+        object.metadata.finalizers.unwrap_or_default().contains(&"spire-steward.io/federation-relationship".to_owned())
     );
 
     // An endpoint edit reaches SPIRE.
-    world
-        .apply(
-            "ClusterFederatedTrustDomain",
-            &name,
-            spec("https://127.0.0.1:8443/b", None),
-        )
-        .await;
-    let moved = eventually(WAIT, || async {
-        get()
-            .await
-            .filter(|r| r.bundle_endpoint_url.ends_with("/b"))
-    })
-    .await;
+    world.apply("ClusterFederatedTrustDomain", &name, spec("https://127.0.0.1:8443/b", None)).await;
+    let moved = eventually(WAIT, || async { get().await.filter(|r| r.bundle_endpoint_url.ends_with("/b")) }).await;
     assert!(moved.is_some(), "{}", operator.log_text());
 
     // A bundle-only edit reaches SPIRE too.
@@ -647,18 +407,9 @@ async fn federation_relationships_follow_their_resources() {
         "spiffe_sequence": 1
     })
     .to_string();
-    world
-        .apply(
-            "ClusterFederatedTrustDomain",
-            &name,
-            spec("https://127.0.0.1:8443/b", Some(bundle)),
-        )
-        .await;
+    world.apply("ClusterFederatedTrustDomain", &name, spec("https://127.0.0.1:8443/b", Some(bundle))).await;
     let bundled = eventually(WAIT, || async {
-        get()
-            .await
-            .and_then(|r| r.trust_domain_bundle)
-            .filter(|b| b.x509_authorities.contains(&ca))
+        get().await.and_then(|r| r.trust_domain_bundle).filter(|b| b.x509_authorities.contains(&ca))
     })
     .await;
     assert!(bundled.is_some(), "{}", operator.log_text());
@@ -678,13 +429,50 @@ async fn federation_relationships_follow_their_resources() {
     .await;
     assert!(released.is_some(), "the finalizer was not released");
 
-    assert!(
-        spire.get_federation_relationship(&foreign_td).await.is_ok(),
-        "the foreign relationship stays"
+    assert!(spire.get_federation_relationship(&foreign_td).await.is_ok(), "the foreign relationship stays");
+    spire.batch_delete_federation_relationships(&[foreign_td]).await.unwrap();
+    world.clean_up().await;
+}
+
+#[tokio::test]
+async fn metrics_and_probes_report_the_work() {
+    use support::operator::{free_port, http_get};
+
+    let bed = testbed();
+    let spire = bed.spire();
+    let mut world = World::new(bed).await;
+    world.node("node").await;
+    world
+        .apply(
+            "ClusterSPIFFEID",
+            &format!("metrics-{}", world.id),
+            json!({
+                "className": world.class,
+                "spiffeIDTemplate": "spiffe://{{ .TrustDomain }}/pod/{{ .PodMeta.Name }}",
+                "namespaceSelector": world.namespace_selector(),
+            }),
+        )
+        .await;
+    world.pod("p-1", &[], Some("node")).await;
+    let (metrics_port, health_port) = (free_port(), free_port());
+    let operator = Operator::start(
+        bed,
+        &world,
+        &bed.spire_socket(),
+        &format!(
+            "metrics: {{bindAddress: '127.0.0.1:{metrics_port}'}}\nhealth: {{healthProbeBindAddress: '127.0.0.1:{health_port}'}}\n"
+        ),
     );
-    spire
-        .batch_delete_federation_relationships(&[foreign_td])
-        .await
-        .unwrap();
+    wait_for(&spire, &world, &operator, "the entry", |e| e.len() == 1).await;
+    let ready =
+        eventually(WAIT, || async { http_get(health_port, "/readyz").await.filter(|(code, _)| *code == 200) }).await;
+    assert!(ready.is_some(), "{}", operator.log_text());
+    assert_eq!(http_get(health_port, "/healthz").await.map(|r| r.0), Some(200));
+    let (code, body) = http_get(metrics_port, "/metrics").await.expect("metrics answer");
+    assert_eq!(code, 200);
+    assert!(body.contains(r#"spire_steward_entries_written_total{operation="create"} 1"#), "{body}");
+    assert!(body.contains(r#"spire_steward_spire_requests_total{method="ListEntries",code="Ok"}"#), "{body}");
+    assert!(body.contains("spire_steward_pod_to_entry_seconds_count 1"), "{body}");
+    assert!(body.contains("spire_steward_managed_entries 1"), "{body}");
     world.clean_up().await;
 }

@@ -20,6 +20,8 @@ pub struct Applied {
     /// SPIRE could not be reached; the message says why.
     pub unavailable: Option<String>,
     pub created: usize,
+    /// The scopes of the entries created, for the pod-to-entry latency.
+    pub created_in: Vec<Scope>,
     pub updated: usize,
     pub deleted: usize,
 }
@@ -36,9 +38,7 @@ pub async fn apply(
     if let Err(e) = write(spire, index, ownership, plans, &mut applied).await {
         tracing::warn!(error = %e, "SPIRE write failed; will retry");
         applied.unavailable = Some(e.to_string());
-        applied
-            .replan
-            .extend(plans.iter().map(|(scope, _)| scope.clone()));
+        applied.replan.extend(plans.iter().map(|(scope, _)| scope.clone()));
     }
     applied
 }
@@ -72,15 +72,13 @@ async fn write(
     let creates: Vec<_> = plans.iter().flat_map(|(_, p)| &p.creates).collect();
     if !creates.is_empty() {
         let entries: Vec<_> = creates.iter().map(|c| c.entry.clone()).collect();
-        for (create, outcome) in creates
-            .iter()
-            .zip(spire.batch_create_entries(&entries).await?)
-        {
+        for (create, outcome) in creates.iter().zip(spire.batch_create_entries(&entries).await?) {
             let owner = &create.source;
             match outcome {
                 CreateOutcome::Created(entry) => {
                     tracing::info!(entry_id = %entry.id.as_ref().map(|i| i.as_str()).unwrap_or_default(), spiffe_id = %entry.spiffe_id,
                         owner_kind = ?owner.kind, owner = %owner.name, "created entry");
+                    applied.created_in.push(Scope::of(&entry));
                     index.insert(entry);
                     applied.created += 1;
                 }
@@ -111,10 +109,7 @@ async fn write(
     }
     for (mask, updates) in updates_by_mask {
         let entries: Vec<_> = updates.iter().map(|u| u.entry.clone()).collect();
-        for (update, result) in updates
-            .iter()
-            .zip(spire.batch_update_entries(&entries, mask).await?)
-        {
+        for (update, result) in updates.iter().zip(spire.batch_update_entries(&entries, mask).await?) {
             match result {
                 Ok(entry) => {
                     tracing::info!(entry_id = %entry.id.as_ref().map(|i| i.as_str()).unwrap_or_default(), spiffe_id = %entry.spiffe_id,

@@ -9,11 +9,7 @@ use tokio::sync::Notify;
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Change {
     /// A pod was added, changed or removed.
-    Pod {
-        uid: String,
-        namespace: String,
-        name: String,
-    },
+    Pod { uid: String, namespace: String, name: String },
     /// A node changed: the pods on it are planned again.
     Node(String),
     /// A namespace changed: the pods in it are planned again.
@@ -79,10 +75,7 @@ mod tests {
         queue.push(Change::Node("n".into()));
         queue.push(Change::StaticEntries);
         assert_eq!(queue.len(), 3);
-        assert_eq!(
-            queue.take().await,
-            vec![Change::Node("n".into()), Change::StaticEntries]
-        );
+        assert_eq!(queue.take().await, vec![Change::Node("n".into()), Change::StaticEntries]);
         assert!(queue.is_empty());
     }
 }

@@ -35,30 +35,17 @@ pub struct Federation {
 
 impl Federation {
     /// One pass: finalizers, plan, SPIRE writes, finalizer release.
-    pub async fn reconcile(
-        &mut self,
-        client: &Client,
-        stores: &Stores,
-        config: &Config,
-        spire: &SpireClient,
-    ) {
+    pub async fn reconcile(&mut self, client: &Client, stores: &Stores, config: &Config, spire: &SpireClient) {
         let api: Api<ClusterFederatedTrustDomain> = Api::all(client.clone());
         let objects: Vec<_> = stores
             .federations
             .state()
             .into_iter()
             .filter(|o| {
-                handles_class(
-                    o.spec.class_name.as_deref(),
-                    config.class_name.as_deref(),
-                    config.watch_classless,
-                )
+                handles_class(o.spec.class_name.as_deref(), config.class_name.as_deref(), config.watch_classless)
             })
             .collect();
-        for object in objects
-            .iter()
-            .filter(|o| o.metadata.deletion_timestamp.is_none())
-        {
+        for object in objects.iter().filter(|o| o.metadata.deletion_timestamp.is_none()) {
             if !object.finalizers().iter().any(|f| f == FINALIZER) {
                 let mut finalizers = object.finalizers().to_vec();
                 finalizers.push(FINALIZER.to_owned());
@@ -85,18 +72,10 @@ impl Federation {
         let by_trust_domain: BTreeMap<String, &DeclaredRelationship> = declared
             .iter()
             .filter(|d| d.source.deleting_at.is_none())
-            .filter_map(|d| {
-                d.relationship
-                    .as_ref()
-                    .ok()
-                    .map(|r| (r.trust_domain.to_string(), d))
-            })
+            .filter_map(|d| d.relationship.as_ref().ok().map(|r| (r.trust_domain.to_string(), d)))
             .collect();
         self.failures.clear();
-        let record = |result: Result<
-            crate::spire::FederationRelationship,
-            crate::spire::ItemError,
-        >,
+        let record = |result: Result<crate::spire::FederationRelationship, crate::spire::ItemError>,
                       td: &str,
                       this: &mut Self| {
             let Some(d) = by_trust_domain.get(td) else {
@@ -116,10 +95,7 @@ impl Federation {
             }
         };
         if !plan.creates.is_empty() {
-            match spire
-                .batch_create_federation_relationships(&plan.creates)
-                .await
-            {
+            match spire.batch_create_federation_relationships(&plan.creates).await {
                 Ok(results) => {
                     for (r, result) in plan.creates.iter().zip(results) {
                         record(result, r.trust_domain.as_str(), self);
@@ -129,22 +105,14 @@ impl Federation {
             }
         }
         for (relationship, mask) in &plan.updates {
-            match spire
-                .batch_update_federation_relationships(std::slice::from_ref(relationship), *mask)
-                .await
-            {
-                Ok(mut results) => {
-                    record(results.remove(0), relationship.trust_domain.as_str(), self)
-                }
+            match spire.batch_update_federation_relationships(std::slice::from_ref(relationship), *mask).await {
+                Ok(mut results) => record(results.remove(0), relationship.trust_domain.as_str(), self),
                 Err(e) => return self.unavailable = Some(e.to_string()),
             }
         }
         let mut deleted = true;
         if !plan.deletes.is_empty() {
-            match spire
-                .batch_delete_federation_relationships(&plan.deletes)
-                .await
-            {
+            match spire.batch_delete_federation_relationships(&plan.deletes).await {
                 Ok(results) => {
                     for (td, result) in plan.deletes.iter().zip(results) {
                         match result {
@@ -165,10 +133,7 @@ impl Federation {
                 }
             }
         }
-        for object in objects
-            .iter()
-            .filter(|o| o.metadata.deletion_timestamp.is_some())
-        {
+        for object in objects.iter().filter(|o| o.metadata.deletion_timestamp.is_some()) {
             let uid = object.uid().unwrap_or_default();
             let releasable = match plan.outcomes.get(&uid) {
                 Some(RelationshipOutcome::Release) => true,
@@ -178,12 +143,7 @@ impl Federation {
                 _ => false,
             };
             if releasable && object.finalizers().iter().any(|f| f == FINALIZER) {
-                let finalizers = object
-                    .finalizers()
-                    .iter()
-                    .filter(|f| *f != FINALIZER)
-                    .cloned()
-                    .collect();
+                let finalizers = object.finalizers().iter().filter(|f| *f != FINALIZER).cloned().collect();
                 set_finalizers(&api, object, finalizers).await;
                 self.pushed.remove(&uid);
             }
@@ -200,14 +160,7 @@ async fn set_finalizers(
     let patch = json!({
         "metadata": { "finalizers": finalizers, "resourceVersion": object.resource_version() }
     });
-    if let Err(e) = api
-        .patch(
-            &object.name_any(),
-            &PatchParams::default(),
-            &Patch::Merge(&patch),
-        )
-        .await
-    {
+    if let Err(e) = api.patch(&object.name_any(), &PatchParams::default(), &Patch::Merge(&patch)).await {
         tracing::warn!(name = %object.name_any(), error = %e, "failed to update finalizers");
     }
 }

@@ -19,10 +19,7 @@ pub fn source_of<K: Resource>(kind: SourceKind, object: &K) -> Source {
         kind,
         name: object.name_any(),
         uid: meta.uid.clone().unwrap_or_default(),
-        created_at: meta
-            .creation_timestamp
-            .as_ref()
-            .map_or(0, |t| t.0.as_second()),
+        created_at: meta.creation_timestamp.as_ref().map_or(0, |t| t.0.as_second()),
         deleting_at: meta.deletion_timestamp.as_ref().map(|t| t.0.as_second()),
     }
 }
@@ -40,11 +37,7 @@ impl Identities {
         let mut changed = Vec::new();
         let mut seen = BTreeMap::new();
         for object in objects {
-            if !handles_class(
-                object.spec.class_name.as_deref(),
-                config.class_name.as_deref(),
-                config.watch_classless,
-            ) {
+            if !handles_class(object.spec.class_name.as_deref(), config.class_name.as_deref(), config.watch_classless) {
                 continue;
             }
             let uid = object.uid().unwrap_or_default();
@@ -55,31 +48,14 @@ impl Identities {
                 *g == generation && cached.source == source && cached.suspended == suspended
             });
             if !unchanged {
-                let identity = PodIdentity::parse(&object.spec)
-                    .map(Arc::new)
-                    .map_err(|e| e.to_string());
-                seen.insert(
-                    uid.clone(),
-                    (
-                        generation,
-                        IdentitySource {
-                            source,
-                            identity,
-                            suspended,
-                        },
-                    ),
-                );
+                let identity = PodIdentity::parse(&object.spec).map(Arc::new).map_err(|e| e.to_string());
+                seen.insert(uid.clone(), (generation, IdentitySource { source, identity, suspended }));
                 changed.push(uid);
             } else if let Some(entry) = self.by_uid.remove(&uid) {
                 seen.insert(uid, entry);
             }
         }
-        changed.extend(
-            self.by_uid
-                .keys()
-                .filter(|uid| !seen.contains_key(*uid))
-                .cloned(),
-        );
+        changed.extend(self.by_uid.keys().filter(|uid| !seen.contains_key(*uid)).cloned());
         self.by_uid = seen;
         changed
     }
@@ -96,11 +72,7 @@ impl Identities {
     }
 
     pub fn wants_service_names(&self) -> bool {
-        self.by_uid.values().any(|(_, i)| {
-            i.identity
-                .as_ref()
-                .is_ok_and(|id| id.auto_populate_dns_names)
-        })
+        self.by_uid.values().any(|(_, i)| i.identity.as_ref().is_ok_and(|id| id.auto_populate_dns_names))
     }
 }
 
@@ -123,18 +95,11 @@ pub struct StaticEntries {
 impl StaticEntries {
     /// Brings the cache in line with the store; returns the scopes whose declarations changed.
     pub fn refresh(&mut self, objects: &[Arc<ClusterStaticEntry>], config: &Config) -> Vec<Scope> {
-        let before: BTreeMap<String, Scope> = self
-            .by_uid
-            .iter()
-            .map(|(uid, (_, s))| (uid.clone(), scope_of(s)))
-            .collect();
+        let before: BTreeMap<String, Scope> =
+            self.by_uid.iter().map(|(uid, (_, s))| (uid.clone(), scope_of(s))).collect();
         let mut next = BTreeMap::new();
         for object in objects {
-            if !handles_class(
-                object.spec.class_name.as_deref(),
-                config.class_name.as_deref(),
-                config.watch_classless,
-            ) {
+            if !handles_class(object.spec.class_name.as_deref(), config.class_name.as_deref(), config.watch_classless) {
                 continue;
             }
             let uid = object.uid().unwrap_or_default();
@@ -146,17 +111,7 @@ impl StaticEntries {
                 .iter()
                 .find_map(|s| s.strip_prefix("k8s:pod-uid:"))
                 .map_or(Scope::Cluster, |uid| Scope::Pod(uid.to_owned()));
-            next.insert(
-                uid,
-                (
-                    object.metadata.generation,
-                    StaticEntry {
-                        source,
-                        entry,
-                        scope,
-                    },
-                ),
-            );
+            next.insert(uid, (object.metadata.generation, StaticEntry { source, entry, scope }));
         }
         let mut scopes: Vec<Scope> = before.into_values().collect();
         scopes.extend(next.values().map(|(_, s)| scope_of(s)));
@@ -174,14 +129,9 @@ impl StaticEntries {
         let mut broken = None;
         for (_, s) in self.by_uid.values().filter(|(_, s)| s.scope == *scope) {
             match &s.entry {
-                Ok(entry) => declarations.push(Declaration {
-                    entry: entry.clone(),
-                    source: s.source.clone(),
-                }),
+                Ok(entry) => declarations.push(Declaration { entry: entry.clone(), source: s.source.clone() }),
                 Err(e) => {
-                    broken.get_or_insert_with(|| {
-                        format!("ClusterStaticEntry {} is invalid: {e}", s.source.name)
-                    });
+                    broken.get_or_insert_with(|| format!("ClusterStaticEntry {} is invalid: {e}", s.source.name));
                 }
             }
         }

@@ -14,9 +14,7 @@ use super::worker::Worker;
 use crate::{
     api::{
         conditions::types,
-        v1alpha1::{
-            ClusterFederatedTrustDomain, ClusterSPIFFEID, ClusterSPIFFEIDStats, ClusterStaticEntry,
-        },
+        v1alpha1::{ClusterFederatedTrustDomain, ClusterSPIFFEID, ClusterSPIFFEIDStats, ClusterStaticEntry},
     },
     reconcile::{Claim, EntryKey, Ownership, PodOutcome, RelationshipOutcome},
     selection::{handles_class, is_ignored_namespace, selects},
@@ -44,10 +42,7 @@ struct Tally {
 
 impl StatusWriter {
     pub fn new(client: Client) -> Self {
-        Self {
-            client,
-            written: HashMap::new(),
-        }
+        Self { client, written: HashMap::new() }
     }
 
     pub async fn publish(&mut self, worker: &Worker) {
@@ -61,30 +56,22 @@ impl StatusWriter {
         let config = &worker.config;
         let federation = &worker.federation;
         for object in worker.stores.federations.state() {
-            if !handles_class(
-                object.spec.class_name.as_deref(),
-                config.class_name.as_deref(),
-                config.watch_classless,
-            ) || object.metadata.deletion_timestamp.is_some()
+            if !handles_class(object.spec.class_name.as_deref(), config.class_name.as_deref(), config.watch_classless)
+                || object.metadata.deletion_timestamp.is_some()
             {
                 continue;
             }
             let uid = object.uid().unwrap_or_default();
             let health = match federation.outcomes.get(&uid) {
                 None => Health::Pending,
-                Some(RelationshipOutcome::Invalid(why)) => Health::InvalidSpec {
-                    message: why.clone(),
-                },
+                Some(RelationshipOutcome::Invalid(why)) => Health::InvalidSpec { message: why.clone() },
                 Some(RelationshipOutcome::Conflict { winner }) => Health::Masked {
                     message: format!(
                         "ClusterFederatedTrustDomain {winner} declares the same trust domain and is older"
                     ),
                 },
                 Some(_) if federation.failures.contains_key(&uid) => Health::SpireRejected {
-                    message: format!(
-                        "SPIRE refused the relationship: {}",
-                        federation.failures[&uid]
-                    ),
+                    message: format!("SPIRE refused the relationship: {}", federation.failures[&uid]),
                 },
                 Some(_) if federation.unavailable.is_some() => Health::SpireUnavailable {
                     message: format!(
@@ -92,15 +79,9 @@ impl StatusWriter {
                         federation.unavailable.as_deref().unwrap_or_default()
                     ),
                 },
-                Some(_) => Health::Synced {
-                    message: "the federation relationship is in SPIRE as declared".into(),
-                },
+                Some(_) => Health::Synced { message: "the federation relationship is in SPIRE as declared".into() },
             };
-            let previous = object
-                .status
-                .as_ref()
-                .map(|s| s.common.conditions.clone())
-                .unwrap_or_default();
+            let previous = object.status.as_ref().map(|s| s.common.conditions.clone()).unwrap_or_default();
             let generation = object.metadata.generation;
             let conditions = merge_conditions(
                 &previous,
@@ -110,18 +91,9 @@ impl StatusWriter {
             );
             let status = json!({ "observedGeneration": generation, "conditions": conditions });
             let unchanged = object.status.as_ref().is_some_and(|s| {
-                s.common.observed_generation == generation
-                    && same_conditions(&s.common.conditions, &conditions)
+                s.common.observed_generation == generation && same_conditions(&s.common.conditions, &conditions)
             });
-            self.write(
-                &api,
-                "ClusterFederatedTrustDomain",
-                &object.name_any(),
-                &uid,
-                status,
-                unchanged,
-            )
-            .await;
+            self.write(&api, "ClusterFederatedTrustDomain", &object.name_any(), &uid, status, unchanged).await;
         }
     }
 
@@ -134,9 +106,9 @@ impl StatusWriter {
                 match outcome {
                     PodOutcome::RenderFailed(why) => {
                         tally.render_failures += 1;
-                        tally.first_failure.get_or_insert_with(|| {
-                            format!("pod {}/{}: {why}", record.namespace, record.name)
-                        });
+                        tally
+                            .first_failure
+                            .get_or_insert_with(|| format!("pod {}/{}: {why}", record.namespace, record.name));
                     }
                     PodOutcome::Held => tally.held += 1,
                     PodOutcome::Rendered | PodOutcome::SkippedByFallback => {}
@@ -152,47 +124,27 @@ impl StatusWriter {
         let api: Api<ClusterSPIFFEID> = Api::all(self.client.clone());
         let config = &worker.config;
         for object in worker.stores.identities.state() {
-            if !handles_class(
-                object.spec.class_name.as_deref(),
-                config.class_name.as_deref(),
-                config.watch_classless,
-            ) {
+            if !handles_class(object.spec.class_name.as_deref(), config.class_name.as_deref(), config.watch_classless) {
                 continue;
             }
             let uid = object.uid().unwrap_or_default();
             let tally = tallies.remove(uid.as_str()).unwrap_or_default();
             let parsed = worker.identities().get(&uid).map(|i| i.identity.clone());
             let (selected, ignored) = match &parsed {
-                Some(Ok(identity)) => {
-                    worker
-                        .stores
-                        .namespaces
-                        .state()
-                        .iter()
-                        .fold((0, 0), |(s, i), ns| {
-                            if selects(
-                                identity.namespace_selector.as_ref(),
-                                ns.metadata.labels.as_ref(),
-                            ) {
-                                (
-                                    s + 1,
-                                    i + i32::from(is_ignored_namespace(
-                                        &ns.name_any(),
-                                        &config.ignore_namespaces,
-                                    )),
-                                )
-                            } else {
-                                (s, i)
-                            }
-                        })
-                }
+                Some(Ok(identity)) => worker.stores.namespaces.state().iter().fold((0, 0), |(s, i), ns| {
+                    if selects(identity.namespace_selector.as_ref(), ns.metadata.labels.as_ref()) {
+                        (s + 1, i + i32::from(is_ignored_namespace(&ns.name_any(), &config.ignore_namespaces)))
+                    } else {
+                        (s, i)
+                    }
+                }),
                 _ => (0, 0),
             };
             let failures = worker.failures.get(&uid).map_or(&[][..], Vec::as_slice);
             let health = match (&parsed, object.spec.suspend.unwrap_or(false)) {
-                (Some(Err(why)), _) => Health::InvalidSpec {
-                    message: format!("{why}; existing entries are kept until the spec is fixed"),
-                },
+                (Some(Err(why)), _) => {
+                    Health::InvalidSpec { message: format!("{why}; existing entries are kept until the spec is fixed") }
+                }
                 (_, true) => Health::Suspended,
                 _ if worker.spire_unavailable.is_some() => Health::SpireUnavailable {
                     message: format!(
@@ -228,11 +180,7 @@ impl StatusWriter {
                 entries_to_set: tally.winners,
                 entry_failures: failures.len() as i32,
             };
-            let previous = object
-                .status
-                .as_ref()
-                .map(|s| s.common.conditions.clone())
-                .unwrap_or_default();
+            let previous = object.status.as_ref().map(|s| s.common.conditions.clone()).unwrap_or_default();
             let generation = object.metadata.generation;
             let conditions = merge_conditions(
                 &previous,
@@ -246,36 +194,17 @@ impl StatusWriter {
                     && s.stats.as_ref() == Some(&stats)
                     && same_conditions(&s.common.conditions, &conditions)
             });
-            self.write(
-                &api,
-                "ClusterSPIFFEID",
-                &object.name_any(),
-                &uid,
-                status,
-                unchanged,
-            )
-            .await;
+            self.write(&api, "ClusterSPIFFEID", &object.name_any(), &uid, status, unchanged).await;
         }
     }
 
     async fn publish_static_entries(&mut self, worker: &Worker) {
         let api: Api<ClusterStaticEntry> = Api::all(self.client.clone());
         let config = &worker.config;
-        let ownership = Ownership::new(
-            config.entry_id_prefix.clone(),
-            config.adopt_entry_id_prefixes.clone(),
-        );
-        let rendered: HashMap<&str, _> = worker
-            .statics()
-            .list()
-            .map(|s| (s.source.uid.as_str(), s))
-            .collect();
+        let ownership = Ownership::new(config.entry_id_prefix.clone(), config.adopt_entry_id_prefixes.clone());
+        let rendered: HashMap<&str, _> = worker.statics().list().map(|s| (s.source.uid.as_str(), s)).collect();
         for object in worker.stores.static_entries.state() {
-            if !handles_class(
-                object.spec.class_name.as_deref(),
-                config.class_name.as_deref(),
-                config.watch_classless,
-            ) {
+            if !handles_class(object.spec.class_name.as_deref(), config.class_name.as_deref(), config.watch_classless) {
                 continue;
             }
             let uid = object.uid().unwrap_or_default();
@@ -291,31 +220,31 @@ impl StatusWriter {
                     .into_iter()
                     .find(|e| EntryKey::of(e) == key && ownership.claim(e) != Claim::Foreign)
             });
-            let in_sync =
-                stored
-                    .as_ref()
-                    .zip(state.entry.as_ref().ok())
-                    .is_some_and(|(stored, wanted)| {
-                        crate::reconcile::differing_fields(wanted, stored).is_empty()
-                    });
+            let in_sync = stored
+                .as_ref()
+                .zip(state.entry.as_ref().ok())
+                .is_some_and(|(stored, wanted)| crate::reconcile::differing_fields(wanted, stored).is_empty());
             let failures = worker.failures.get(&uid).map_or(&[][..], Vec::as_slice);
             let health = match &state.entry {
                 Err(why) => Health::InvalidSpec { message: why.clone() },
                 Ok(_) if winner == Some(false) => Health::Masked {
-                    message: "another resource declares the same entry (SPIFFE ID, parent ID and selectors) and is older".into(),
+                    message:
+                        "another resource declares the same entry (SPIFFE ID, parent ID and selectors) and is older"
+                            .into(),
                 },
-                Ok(_) if !failures.is_empty() => Health::SpireRejected { message: format!("SPIRE refused the entry: {}", failures[0]) },
+                Ok(_) if !failures.is_empty() => {
+                    Health::SpireRejected { message: format!("SPIRE refused the entry: {}", failures[0]) }
+                }
                 Ok(_) if worker.spire_unavailable.is_some() => Health::SpireUnavailable {
-                    message: format!("SPIRE is unreachable, retrying: {}", worker.spire_unavailable.as_deref().unwrap_or_default()),
+                    message: format!(
+                        "SPIRE is unreachable, retrying: {}",
+                        worker.spire_unavailable.as_deref().unwrap_or_default()
+                    ),
                 },
                 Ok(_) if in_sync => Health::Synced { message: "the entry is in SPIRE as declared".into() },
                 Ok(_) => Health::Progressing { message: "writing the entry to SPIRE".into() },
             };
-            let previous = object
-                .status
-                .as_ref()
-                .map(|s| s.common.conditions.clone())
-                .unwrap_or_default();
+            let previous = object.status.as_ref().map(|s| s.common.conditions.clone()).unwrap_or_default();
             let generation = object.metadata.generation;
             let conditions = merge_conditions(
                 &previous,
@@ -323,10 +252,7 @@ impl StatusWriter {
                 generation,
                 Timestamp::now(),
             );
-            let entry_id = stored
-                .as_ref()
-                .and_then(|e| e.id.as_ref())
-                .map(|id| id.as_str().to_owned());
+            let entry_id = stored.as_ref().and_then(|e| e.id.as_ref()).map(|id| id.as_str().to_owned());
             let status = json!({
                 "observedGeneration": generation,
                 "conditions": conditions,
@@ -343,15 +269,7 @@ impl StatusWriter {
                     && s.set == Some(in_sync)
                     && s.entry_id == entry_id
             });
-            self.write(
-                &api,
-                "ClusterStaticEntry",
-                &object.name_any(),
-                &uid,
-                status,
-                unchanged,
-            )
-            .await;
+            self.write(&api, "ClusterStaticEntry", &object.name_any(), &uid, status, unchanged).await;
         }
     }
 
@@ -368,10 +286,7 @@ impl StatusWriter {
     {
         // Compare without transition times, which change on every computation of a new condition.
         let mut comparable = status.clone();
-        if let Some(conditions) = comparable
-            .get_mut("conditions")
-            .and_then(|c| c.as_array_mut())
-        {
+        if let Some(conditions) = comparable.get_mut("conditions").and_then(|c| c.as_array_mut()) {
             for c in conditions {
                 c.as_object_mut().map(|o| o.remove("lastTransitionTime"));
             }
@@ -384,14 +299,7 @@ impl StatusWriter {
             "kind": kind,
             "status": status,
         });
-        match api
-            .patch_status(
-                name,
-                &PatchParams::apply(FIELD_MANAGER).force(),
-                &Patch::Apply(&body),
-            )
-            .await
-        {
+        match api.patch_status(name, &PatchParams::apply(FIELD_MANAGER).force(), &Patch::Apply(&body)).await {
             Ok(_) => {
                 self.written.insert(uid.to_owned(), comparable);
             }

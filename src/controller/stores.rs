@@ -169,13 +169,5 @@ pub fn start(client: &Client, queue: Arc<ChangeQueue>, tasks: &mut JoinSet<()>) 
         |o: &mut ClusterFederatedTrustDomain| strip_metadata(o),
         |_, queue| queue.push(Change::Federation),
     );
-    Stores {
-        pods,
-        nodes,
-        namespaces,
-        endpoint_slices,
-        identities,
-        static_entries,
-        federations,
-    }
+    Stores { pods, nodes, namespaces, endpoint_slices, identities, static_entries, federations }
 }

@@ -20,9 +20,10 @@ use super::{
 };
 use crate::{
     config::Config,
+    metrics::Metrics,
     reconcile::{
-        EntryIndex, IdentitySource, NodeState, Ownership, Plan, PodDeclarations, PodOutcome, Scope,
-        declare_pod, plan_scope, resolve,
+        EntryIndex, IdentitySource, NodeState, Ownership, Plan, PodDeclarations, PodOutcome, Scope, declare_pod,
+        plan_scope, resolve,
     },
     render::PodContext,
     selection::{is_ignored_namespace, selects},
@@ -61,6 +62,7 @@ pub struct Worker {
     pub spire_unavailable: Option<String>,
     pub federation: Federation,
     client: kube::Client,
+    pub metrics: Arc<Metrics>,
     retry_delay: Duration,
 }
 
@@ -74,13 +76,11 @@ impl Worker {
         spire: SpireClient,
         queue: Arc<ChangeQueue>,
         client: kube::Client,
+        metrics: Arc<Metrics>,
     ) -> Self {
-        let ownership = Ownership::new(
-            config.entry_id_prefix.clone(),
-            config.adopt_entry_id_prefixes.clone(),
-        );
-        let parent_id = Template::parse(&config.parent_id_template)
-            .expect("the configuration checked the parent ID template");
+        let ownership = Ownership::new(config.entry_id_prefix.clone(), config.adopt_entry_id_prefixes.clone());
+        let parent_id =
+            Template::parse(&config.parent_id_template).expect("the configuration checked the parent ID template");
         Self {
             config,
             stores,
@@ -98,6 +98,7 @@ impl Worker {
             spire_unavailable: None,
             federation: Federation::default(),
             client,
+            metrics,
             retry_delay: MIN_RETRY,
         }
     }
@@ -106,17 +107,10 @@ impl Worker {
     pub async fn load_index(&mut self) {
         let mut delay = MIN_RETRY;
         loop {
-            match self
-                .spire
-                .list_entries(&Default::default(), LIST_PAGE_SIZE)
-                .await
-            {
+            match self.spire.list_entries(&Default::default(), LIST_PAGE_SIZE).await {
                 Ok(entries) => {
                     self.index = EntryIndex::from_listing(entries, &self.ownership);
-                    tracing::info!(
-                        owned = self.index.len(),
-                        "loaded the entries this operator owns"
-                    );
+                    tracing::info!(owned = self.index.len(), "loaded the entries this operator owns");
                     self.spire_unavailable = None;
                     return;
                 }
@@ -135,17 +129,14 @@ impl Worker {
         self.queue.push(Change::Everything);
         loop {
             let changes = self.queue.take().await;
+            self.metrics.queue_depth(self.queue.len());
             if changes.contains(&Change::Drift) {
                 self.check_drift().await;
             }
             if self.config.reconcile.cluster_federated_trust_domains
-                && changes
-                    .iter()
-                    .any(|c| matches!(c, Change::Federation | Change::Drift | Change::Everything))
+                && changes.iter().any(|c| matches!(c, Change::Federation | Change::Drift | Change::Everything))
             {
-                self.federation
-                    .reconcile(&self.client, &self.stores, &self.config, &self.spire)
-                    .await;
+                self.federation.reconcile(&self.client, &self.stores, &self.config, &self.spire).await;
             }
             let scopes = self.expand(changes);
             let plans = self.plan(&scopes);
@@ -161,14 +152,13 @@ impl Worker {
 
     /// Compares the index with SPIRE and plans again wherever they differ.
     pub async fn check_drift(&mut self) {
-        match self
-            .spire
-            .list_entries(&Default::default(), LIST_PAGE_SIZE)
-            .await
-        {
+        match self.spire.list_entries(&Default::default(), LIST_PAGE_SIZE).await {
             Ok(listing) => {
                 let drift = self.index.drift(&listing, &self.ownership);
                 if !drift.is_empty() {
+                    self.metrics.drift("missing", drift.missing.len());
+                    self.metrics.drift("modified", drift.modified.len());
+                    self.metrics.drift("unexpected", drift.unexpected.len());
                     tracing::warn!(
                         missing = drift.missing.len(),
                         modified = drift.modified.len(),
@@ -193,16 +183,9 @@ impl Worker {
         match scope {
             Scope::Cluster => self.queue.push(Change::StaticEntries),
             Scope::Pod(uid) => {
-                let (namespace, name) = self
-                    .records
-                    .get(&uid)
-                    .map(|r| (r.namespace.clone(), r.name.clone()))
-                    .unwrap_or_default();
-                self.queue.push(Change::Pod {
-                    uid,
-                    namespace,
-                    name,
-                })
+                let (namespace, name) =
+                    self.records.get(&uid).map(|r| (r.namespace.clone(), r.name.clone())).unwrap_or_default();
+                self.queue.push(Change::Pod { uid, namespace, name })
             }
         }
     }
@@ -212,11 +195,7 @@ impl Worker {
         let mut scopes = BTreeSet::new();
         for change in changes {
             match change {
-                Change::Pod {
-                    uid,
-                    namespace,
-                    name,
-                } => {
+                Change::Pod { uid, namespace, name } => {
                     let reference = ObjectRef::new(&name).within(&namespace);
                     match self.stores.pods.get(&reference) {
                         Some(pod) if pod.uid().as_deref() == Some(uid.as_str()) => {
@@ -228,32 +207,24 @@ impl Worker {
                     }
                     scopes.insert(Scope::Pod(uid));
                 }
-                Change::Node(name) => scopes.extend(self.pods_where(|p| {
-                    p.spec.as_ref().and_then(|s| s.node_name.as_deref()) == Some(&name)
-                })),
-                Change::Namespace(name) => scopes
-                    .extend(self.pods_where(|p| p.metadata.namespace.as_deref() == Some(&name))),
+                Change::Node(name) => scopes
+                    .extend(self.pods_where(|p| p.spec.as_ref().and_then(|s| s.node_name.as_deref()) == Some(&name))),
+                Change::Namespace(name) => {
+                    scopes.extend(self.pods_where(|p| p.metadata.namespace.as_deref() == Some(&name)))
+                }
                 Change::Endpoints(uids) => scopes.extend(uids.into_iter().map(Scope::Pod)),
                 Change::Drift | Change::Federation => {}
                 Change::Identity(_) => {
-                    for uid in self
-                        .identities
-                        .refresh(&self.stores.identities.state(), &self.config)
-                    {
+                    for uid in self.identities.refresh(&self.stores.identities.state(), &self.config) {
                         scopes.extend(self.pods_of_identity(&uid));
                     }
                 }
-                Change::StaticEntries => scopes.extend(
-                    self.statics
-                        .refresh(&self.stores.static_entries.state(), &self.config),
-                ),
+                Change::StaticEntries => {
+                    scopes.extend(self.statics.refresh(&self.stores.static_entries.state(), &self.config))
+                }
                 Change::Everything => {
-                    self.identities
-                        .refresh(&self.stores.identities.state(), &self.config);
-                    scopes.extend(
-                        self.statics
-                            .refresh(&self.stores.static_entries.state(), &self.config),
-                    );
+                    self.identities.refresh(&self.stores.identities.state(), &self.config);
+                    scopes.extend(self.statics.refresh(&self.stores.static_entries.state(), &self.config));
                     self.pods = self
                         .stores
                         .pods
@@ -295,19 +266,11 @@ impl Worker {
                     .namespaces
                     .state()
                     .iter()
-                    .filter(|ns| {
-                        selects(
-                            identity.namespace_selector.as_ref(),
-                            ns.metadata.labels.as_ref(),
-                        )
-                    })
+                    .filter(|ns| selects(identity.namespace_selector.as_ref(), ns.metadata.labels.as_ref()))
                     .map(|ns| ns.name_any())
                     .collect();
                 scopes.extend(self.pods_where(|p| {
-                    p.metadata
-                        .namespace
-                        .as_ref()
-                        .is_some_and(|ns| namespaces.contains(ns))
+                    p.metadata.namespace.as_ref().is_some_and(|ns| namespaces.contains(ns))
                         && selects(identity.pod_selector.as_ref(), p.metadata.labels.as_ref())
                 }));
             }
@@ -335,32 +298,18 @@ impl Worker {
             let mut complete = static_broken.is_none();
             let mut record = None;
             if let Scope::Pod(uid) = scope
-                && let Some((pod_declarations, pod_record)) =
-                    self.declare(uid, &identities, wants_names, &context)
+                && let Some((pod_declarations, pod_record)) = self.declare(uid, &identities, wants_names, &context)
             {
                 complete &= pod_declarations.complete;
                 declarations.extend(pod_declarations.declarations);
                 record = Some(pod_record);
             }
             let resolved = resolve(declarations);
-            let plan = plan_scope(
-                &resolved,
-                &self.index.scope(scope),
-                complete,
-                &self.ownership,
-            );
+            let plan = plan_scope(&resolved, &self.index.scope(scope), complete, &self.ownership);
             match (scope, record) {
                 (Scope::Pod(uid), Some(mut record)) => {
-                    record.winners = resolved
-                        .winners
-                        .values()
-                        .map(|d| d.source.uid.clone())
-                        .collect();
-                    record.masked = resolved
-                        .masked
-                        .iter()
-                        .map(|(d, _)| d.source.uid.clone())
-                        .collect();
+                    record.winners = resolved.winners.values().map(|d| d.source.uid.clone()).collect();
+                    record.masked = resolved.masked.iter().map(|(d, _)| d.source.uid.clone()).collect();
                     self.records.insert(uid.clone(), record);
                 }
                 (Scope::Pod(uid), None) => {
@@ -370,14 +319,12 @@ impl Worker {
             }
             for declaration in resolved.winners.values() {
                 if declaration.source.kind == crate::reconcile::SourceKind::ClusterStaticEntry {
-                    self.static_winners
-                        .insert(declaration.source.uid.clone(), true);
+                    self.static_winners.insert(declaration.source.uid.clone(), true);
                 }
             }
             for (declaration, _) in &resolved.masked {
                 if declaration.source.kind == crate::reconcile::SourceKind::ClusterStaticEntry {
-                    self.static_winners
-                        .insert(declaration.source.uid.clone(), false);
+                    self.static_winners.insert(declaration.source.uid.clone(), false);
                 }
             }
             plans.push((scope.clone(), plan));
@@ -396,29 +343,19 @@ impl Worker {
         let pod = self.pods.get(uid).and_then(|r| self.stores.pods.get(r))?;
         let namespace = pod.namespace().unwrap_or_default();
         let ns = self.stores.namespaces.get(&ObjectRef::new(&namespace));
-        let node_name = pod
-            .spec
-            .as_ref()
-            .and_then(|s| s.node_name.clone())
-            .filter(|n| !n.is_empty());
-        let node = node_name
-            .as_ref()
-            .and_then(|n| self.stores.nodes.get(&ObjectRef::new(n)));
+        let node_name = pod.spec.as_ref().and_then(|s| s.node_name.clone()).filter(|n| !n.is_empty());
+        let node = node_name.as_ref().and_then(|n| self.stores.nodes.get(&ObjectRef::new(n)));
         let node_state = match (&node_name, &node) {
             (None, _) => NodeState::Unscheduled,
             (Some(_), Some(node)) => NodeState::Found(node.as_ref()),
             (Some(name), None) => NodeState::Missing(name.clone()),
         };
         let slices = if wants_names {
-            self.stores
-                .endpoint_slices
-                .state_filter(|s| s.metadata.namespace.as_deref() == Some(namespace.as_str()))
+            self.stores.endpoint_slices.state_filter(|s| s.metadata.namespace.as_deref() == Some(namespace.as_str()))
         } else {
             Vec::new()
         };
-        let namespace_labels = ns
-            .as_ref()
-            .map(|n| n.metadata.labels.clone().unwrap_or_default());
+        let namespace_labels = ns.as_ref().map(|n| n.metadata.labels.clone().unwrap_or_default());
         let declarations = declare_pod(
             &pod,
             node_state,
@@ -441,18 +378,33 @@ impl Worker {
     fn absorb(&mut self, plans: &[(Scope, Plan)], applied: Applied) {
         let written: BTreeSet<&str> = plans
             .iter()
-            .flat_map(|(_, p)| {
-                p.creates
-                    .iter()
-                    .map(|c| &c.source)
-                    .chain(p.updates.iter().map(|u| &u.source))
-            })
+            .flat_map(|(_, p)| p.creates.iter().map(|c| &c.source).chain(p.updates.iter().map(|u| &u.source)))
             .map(|s| s.uid.as_str())
             .collect();
         for uid in written {
             self.failures.remove(uid);
         }
         self.failures.extend(applied.failures);
+        self.metrics.written("create", applied.created);
+        self.metrics.written("update", applied.updated);
+        self.metrics.written("delete", applied.deleted);
+        self.metrics.managed_entries(self.index.len());
+        if !self.failures.is_empty() {
+            self.metrics.error("spire_rejected");
+        }
+        let now = k8s_openapi::jiff::Timestamp::now();
+        for scope in &applied.created_in {
+            let Scope::Pod(uid) = scope else { continue };
+            let created = self
+                .pods
+                .get(uid)
+                .and_then(|r| self.stores.pods.get(r))
+                .and_then(|p| p.metadata.creation_timestamp.clone());
+            if let Some(created) = created {
+                let elapsed = now.duration_since(created.0);
+                self.metrics.pod_to_entry(Duration::try_from(elapsed).unwrap_or_default());
+            }
+        }
         if applied.created + applied.updated + applied.deleted > 0 {
             tracing::debug!(
                 created = applied.created,
@@ -463,6 +415,7 @@ impl Worker {
         }
         match applied.unavailable {
             Some(why) => {
+                self.metrics.error("spire_unavailable");
                 self.spire_unavailable = Some(why);
                 let delay = self.retry_delay;
                 self.retry_delay = (delay * 2).min(MAX_RETRY);
@@ -505,15 +458,9 @@ fn push_scope(queue: &ChangeQueue, records: &HashMap<String, PodRecord>, scope: 
     match scope {
         Scope::Cluster => queue.push(Change::StaticEntries),
         Scope::Pod(uid) => {
-            let (namespace, name) = records
-                .get(&uid)
-                .map(|r| (r.namespace.clone(), r.name.clone()))
-                .unwrap_or_default();
-            queue.push(Change::Pod {
-                uid,
-                namespace,
-                name,
-            });
+            let (namespace, name) =
+                records.get(&uid).map(|r| (r.namespace.clone(), r.name.clone())).unwrap_or_default();
+            queue.push(Change::Pod { uid, namespace, name });
         }
     }
 }

@@ -62,19 +62,14 @@ pub struct Resolved {
 pub fn resolve(declarations: impl IntoIterator<Item = Declaration>) -> Resolved {
     let mut groups: BTreeMap<EntryKey, Vec<Declaration>> = BTreeMap::new();
     for declaration in declarations {
-        groups
-            .entry(EntryKey::of(&declaration.entry))
-            .or_default()
-            .push(declaration);
+        groups.entry(EntryKey::of(&declaration.entry)).or_default().push(declaration);
     }
     let mut resolved = Resolved::default();
     for (key, mut group) in groups {
         group.sort_by(|a, b| a.source.precedence(&b.source));
         let mut group = group.into_iter();
         let winner = group.next().expect("groups are never empty");
-        resolved
-            .masked
-            .extend(group.map(|loser| (loser, winner.source.clone())));
+        resolved.masked.extend(group.map(|loser| (loser, winner.source.clone())));
         resolved.winners.insert(key, winner);
     }
     resolved
@@ -86,13 +81,7 @@ mod tests {
     use crate::spiffe::{Selector, SpiffeId};
 
     fn source(uid: &str, created_at: i64, deleting_at: Option<i64>) -> Source {
-        Source {
-            kind: SourceKind::ClusterSPIFFEID,
-            name: uid.into(),
-            uid: uid.into(),
-            created_at,
-            deleting_at,
-        }
+        Source { kind: SourceKind::ClusterSPIFFEID, name: uid.into(), uid: uid.into(), created_at, deleting_at }
     }
 
     fn declaration(path: &str, source: Source) -> Declaration {
@@ -107,36 +96,11 @@ mod tests {
     #[test]
     fn precedence_rules_in_order() {
         let cases = [
-            (
-                "older wins",
-                source("b", 1, None),
-                source("a", 2, None),
-                Ordering::Less,
-            ),
-            (
-                "not deleting wins",
-                source("b", 1, None),
-                source("a", 1, Some(5)),
-                Ordering::Less,
-            ),
-            (
-                "later deletion wins",
-                source("b", 1, Some(9)),
-                source("a", 1, Some(5)),
-                Ordering::Less,
-            ),
-            (
-                "lower uid wins",
-                source("a", 1, None),
-                source("b", 1, None),
-                Ordering::Less,
-            ),
-            (
-                "age beats deletion",
-                source("b", 1, Some(5)),
-                source("a", 2, None),
-                Ordering::Less,
-            ),
+            ("older wins", source("b", 1, None), source("a", 2, None), Ordering::Less),
+            ("not deleting wins", source("b", 1, None), source("a", 1, Some(5)), Ordering::Less),
+            ("later deletion wins", source("b", 1, Some(9)), source("a", 1, Some(5)), Ordering::Less),
+            ("lower uid wins", source("a", 1, None), source("b", 1, None), Ordering::Less),
+            ("age beats deletion", source("b", 1, Some(5)), source("a", 2, None), Ordering::Less),
         ];
         for (name, first, second, want) in cases {
             assert_eq!(first.precedence(&second), want, "{name}");
@@ -152,11 +116,7 @@ mod tests {
             declaration("other", source("young", 5, None)),
         ]);
         assert_eq!(resolved.winners.len(), 2);
-        let winner = resolved
-            .winners
-            .values()
-            .find(|d| d.entry.spiffe_id.path() == "/w")
-            .unwrap();
+        let winner = resolved.winners.values().find(|d| d.entry.spiffe_id.path() == "/w").unwrap();
         assert_eq!(winner.source.uid, "old");
         assert_eq!(resolved.masked.len(), 1);
         assert_eq!(resolved.masked[0].0.source.uid, "young");

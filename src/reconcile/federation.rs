@@ -65,20 +65,14 @@ pub fn plan_federation(
     pushed: &BTreeMap<String, String>,
 ) -> FederationPlan {
     let mut plan = FederationPlan::default();
-    let actual: BTreeMap<&TrustDomain, &FederationRelationship> =
-        actual.iter().map(|r| (&r.trust_domain, r)).collect();
+    let actual: BTreeMap<&TrustDomain, &FederationRelationship> = actual.iter().map(|r| (&r.trust_domain, r)).collect();
     let mut live: BTreeMap<&TrustDomain, Vec<&DeclaredRelationship>> = BTreeMap::new();
     for d in declared {
         match &d.relationship {
             Err(why) => {
-                plan.outcomes.insert(
-                    d.source.uid.clone(),
-                    RelationshipOutcome::Invalid(why.clone()),
-                );
+                plan.outcomes.insert(d.source.uid.clone(), RelationshipOutcome::Invalid(why.clone()));
             }
-            Ok(r) if d.source.deleting_at.is_none() => {
-                live.entry(&r.trust_domain).or_default().push(d)
-            }
+            Ok(r) if d.source.deleting_at.is_none() => live.entry(&r.trust_domain).or_default().push(d),
             Ok(_) => {}
         }
     }
@@ -86,19 +80,12 @@ pub fn plan_federation(
         group.sort_by(|a, b| a.source.precedence(&b.source));
         let winner = group[0];
         for loser in &group[1..] {
-            plan.outcomes.insert(
-                loser.source.uid.clone(),
-                RelationshipOutcome::Conflict {
-                    winner: winner.source.name.clone(),
-                },
-            );
+            plan.outcomes
+                .insert(loser.source.uid.clone(), RelationshipOutcome::Conflict { winner: winner.source.name.clone() });
         }
-        let wanted = winner
-            .relationship
-            .as_ref()
-            .expect("live declarations rendered");
-        let bundle_changed = winner.bundle_document.is_some()
-            && winner.bundle_document.as_ref() != pushed.get(&winner.source.uid);
+        let wanted = winner.relationship.as_ref().expect("live declarations rendered");
+        let bundle_changed =
+            winner.bundle_document.is_some() && winner.bundle_document.as_ref() != pushed.get(&winner.source.uid);
         let outcome = match actual.get(trust_domain) {
             None => {
                 plan.creates.push(wanted.clone());
@@ -122,8 +109,7 @@ pub fn plan_federation(
     }
     for d in declared.iter().filter(|d| d.source.deleting_at.is_some()) {
         let Ok(r) = &d.relationship else { continue };
-        let outcome = if live.contains_key(&r.trust_domain) || !actual.contains_key(&r.trust_domain)
-        {
+        let outcome = if live.contains_key(&r.trust_domain) || !actual.contains_key(&r.trust_domain) {
             RelationshipOutcome::Release
         } else {
             if !plan.deletes.contains(&r.trust_domain) {
@@ -172,31 +158,19 @@ mod tests {
                 declared("b", 1, relationship("b.org", "https://127.0.0.1:2")),
                 declared("c", 1, relationship("c.org", "https://127.0.0.1:3")),
             ],
-            &[
-                relationship("b.org", "https://127.0.0.1:9"),
-                relationship("c.org", "https://127.0.0.1:3"),
-            ],
+            &[relationship("b.org", "https://127.0.0.1:9"), relationship("c.org", "https://127.0.0.1:3")],
             &BTreeMap::new(),
         );
-        assert_eq!(
-            plan.creates,
-            vec![relationship("a.org", "https://127.0.0.1:1")]
-        );
+        assert_eq!(plan.creates, vec![relationship("a.org", "https://127.0.0.1:1")]);
         assert_eq!(plan.updates.len(), 1);
-        assert!(
-            plan.updates[0].1.bundle_endpoint_url && !plan.updates[0].1.bundle_endpoint_profile
-        );
+        assert!(plan.updates[0].1.bundle_endpoint_url && !plan.updates[0].1.bundle_endpoint_profile);
         assert_eq!(plan.outcomes["c"], RelationshipOutcome::InSync);
         assert!(plan.deletes.is_empty());
     }
 
     #[test]
     fn undeclared_relationships_are_never_deleted() {
-        let plan = plan_federation(
-            &[],
-            &[relationship("other.org", "https://127.0.0.1:1")],
-            &BTreeMap::new(),
-        );
+        let plan = plan_federation(&[], &[relationship("other.org", "https://127.0.0.1:1")], &BTreeMap::new());
         assert!(plan.is_empty());
     }
 
@@ -210,16 +184,8 @@ mod tests {
             &[],
             &BTreeMap::new(),
         );
-        assert_eq!(
-            plan.creates,
-            vec![relationship("a.org", "https://127.0.0.1:1")]
-        );
-        assert_eq!(
-            plan.outcomes["young"],
-            RelationshipOutcome::Conflict {
-                winner: "old".into()
-            }
-        );
+        assert_eq!(plan.creates, vec![relationship("a.org", "https://127.0.0.1:1")]);
+        assert_eq!(plan.outcomes["young"], RelationshipOutcome::Conflict { winner: "old".into() });
     }
 
     #[test]
@@ -231,16 +197,10 @@ mod tests {
         let plan = plan_federation(std::slice::from_ref(&d), &actual, &stale);
         assert_eq!(
             plan.outcomes["a"],
-            RelationshipOutcome::Update(RelationshipMask {
-                trust_domain_bundle: true,
-                ..Default::default()
-            })
+            RelationshipOutcome::Update(RelationshipMask { trust_domain_bundle: true, ..Default::default() })
         );
         let current = BTreeMap::from([("a".to_owned(), "v2".to_owned())]);
-        assert_eq!(
-            plan_federation(&[d], &actual, &current).outcomes["a"],
-            RelationshipOutcome::InSync
-        );
+        assert_eq!(plan_federation(&[d], &actual, &current).outcomes["a"], RelationshipOutcome::InSync);
     }
 
     #[test]
@@ -252,10 +212,7 @@ mod tests {
         assert_eq!(alone.deletes, vec![TrustDomain::parse("a.org").unwrap()]);
         assert_eq!(alone.outcomes["going"], RelationshipOutcome::Delete);
         let shared = plan_federation(
-            &[
-                going.clone(),
-                declared("stays", 2, relationship("a.org", "https://127.0.0.1:1")),
-            ],
+            &[going.clone(), declared("stays", 2, relationship("a.org", "https://127.0.0.1:1"))],
             &actual,
             &BTreeMap::new(),
         );
@@ -269,15 +226,8 @@ mod tests {
     fn an_invalid_declaration_changes_nothing() {
         let mut d = declared("bad", 1, relationship("a.org", "https://127.0.0.1:1"));
         d.relationship = Err("trustDomain: bad".into());
-        let plan = plan_federation(
-            &[d],
-            &[relationship("a.org", "https://127.0.0.1:1")],
-            &BTreeMap::new(),
-        );
+        let plan = plan_federation(&[d], &[relationship("a.org", "https://127.0.0.1:1")], &BTreeMap::new());
         assert!(plan.is_empty());
-        assert_eq!(
-            plan.outcomes["bad"],
-            RelationshipOutcome::Invalid("trustDomain: bad".into())
-        );
+        assert_eq!(plan.outcomes["bad"], RelationshipOutcome::Invalid("trustDomain: bad".into()));
     }
 }

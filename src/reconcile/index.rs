@@ -50,11 +50,7 @@ impl EntryIndex {
         let mut index = Self::default();
         for entry in entries {
             match ownership.claim(&entry) {
-                Claim::Foreign => index
-                    .foreign
-                    .entry(Scope::of(&entry))
-                    .or_default()
-                    .push(entry),
+                Claim::Foreign => index.foreign.entry(Scope::of(&entry)).or_default().push(entry),
                 Claim::Owned | Claim::Adoptable => index.insert(entry),
             }
         }
@@ -75,15 +71,8 @@ impl EntryIndex {
 
     /// Every entry of a scope, the foreign ones included, as the planner takes them.
     pub fn scope(&self, scope: &Scope) -> Vec<Entry> {
-        let mine = self
-            .by_scope
-            .get(scope)
-            .into_iter()
-            .flatten()
-            .filter_map(|id| self.entries.get(id));
-        mine.chain(self.foreign.get(scope).into_iter().flatten())
-            .cloned()
-            .collect()
+        let mine = self.by_scope.get(scope).into_iter().flatten().filter_map(|id| self.entries.get(id));
+        mine.chain(self.foreign.get(scope).into_iter().flatten()).cloned().collect()
     }
 
     /// Every scope that holds an entry the operator may touch.
@@ -103,10 +92,7 @@ impl EntryIndex {
                 }
             }
         }
-        self.by_scope
-            .entry(Scope::of(&entry))
-            .or_default()
-            .insert(id.clone());
+        self.by_scope.entry(Scope::of(&entry)).or_default().insert(id.clone());
         self.entries.insert(id, entry);
     }
 
@@ -128,10 +114,7 @@ impl EntryIndex {
     pub fn drift(&self, listing: &[Entry], ownership: &Ownership) -> Drift {
         let mut drift = Drift::default();
         let mut seen = BTreeSet::new();
-        for now in listing
-            .iter()
-            .filter(|e| ownership.claim(e) != Claim::Foreign)
-        {
+        for now in listing.iter().filter(|e| ownership.claim(e) != Claim::Foreign) {
             let id = now.id.clone().expect("listed entries have IDs");
             match self.entries.get(&id) {
                 None => drift.unexpected.push(now.clone()),
@@ -140,12 +123,7 @@ impl EntryIndex {
             }
             seen.insert(id);
         }
-        drift.missing = self
-            .entries
-            .iter()
-            .filter(|(id, _)| !seen.contains(*id))
-            .map(|(_, e)| e.clone())
-            .collect();
+        drift.missing = self.entries.iter().filter(|(id, _)| !seen.contains(*id)).map(|(_, e)| e.clone()).collect();
         drift
     }
 
@@ -176,10 +154,8 @@ mod tests {
 
     #[test]
     fn listing_splits_owned_and_foreign_by_scope() {
-        let index = EntryIndex::from_listing(
-            [entry("ss.1", "p1"), entry("ss.2", "p2"), entry("x.3", "p1")],
-            &ownership(),
-        );
+        let index =
+            EntryIndex::from_listing([entry("ss.1", "p1"), entry("ss.2", "p2"), entry("x.3", "p1")], &ownership());
         assert_eq!(index.len(), 2);
         let p1 = index.scope(&Scope::Pod("p1".into()));
         assert_eq!(p1.len(), 2, "the foreign entry is visible to the planner");
@@ -202,8 +178,7 @@ mod tests {
 
     #[test]
     fn drift_finds_missing_modified_and_unexpected_entries() {
-        let index =
-            EntryIndex::from_listing([entry("ss.1", "p1"), entry("ss.2", "p2")], &ownership());
+        let index = EntryIndex::from_listing([entry("ss.1", "p1"), entry("ss.2", "p2")], &ownership());
         let mut edited = entry("ss.2", "p2");
         edited.x509_svid_ttl = 1;
         edited.revision_number = 1;
@@ -213,14 +188,7 @@ mod tests {
         assert_eq!(drift.modified, vec![(entry("ss.2", "p2"), edited)]);
         assert_eq!(drift.unexpected, vec![entry("ss.9", "p9")]);
         let scopes: Vec<Scope> = drift.scopes().into_iter().collect();
-        assert_eq!(
-            scopes,
-            [
-                Scope::Pod("p1".into()),
-                Scope::Pod("p2".into()),
-                Scope::Pod("p9".into())
-            ]
-        );
+        assert_eq!(scopes, [Scope::Pod("p1".into()), Scope::Pod("p2".into()), Scope::Pod("p9".into())]);
     }
 
     #[test]

@@ -18,17 +18,10 @@ pub struct EntryKey {
 
 impl EntryKey {
     pub fn of(entry: &Entry) -> Self {
-        let mut selectors: Vec<(String, String)> = entry
-            .selectors
-            .iter()
-            .map(|s| (s.kind().to_owned(), s.value().to_owned()))
-            .collect();
+        let mut selectors: Vec<(String, String)> =
+            entry.selectors.iter().map(|s| (s.kind().to_owned(), s.value().to_owned())).collect();
         selectors.sort();
-        Self {
-            spiffe_id: entry.spiffe_id.clone(),
-            parent_id: entry.parent_id.clone(),
-            selectors,
-        }
+        Self { spiffe_id: entry.spiffe_id.clone(), parent_id: entry.parent_id.clone(), selectors }
     }
 
     /// An unambiguous byte form of the key, for deriving entry IDs.
@@ -82,19 +75,13 @@ mod tests {
         Entry::new(
             SpiffeId::parse("spiffe://example.org/a").unwrap(),
             SpiffeId::parse("spiffe://example.org/spire/agent/n").unwrap(),
-            selectors
-                .iter()
-                .map(|s| Selector::parse(s).unwrap())
-                .collect(),
+            selectors.iter().map(|s| Selector::parse(s).unwrap()).collect(),
         )
     }
 
     #[test]
     fn selector_order_does_not_change_the_key() {
-        assert_eq!(
-            EntryKey::of(&entry(&["k8s:ns:a", "k8s:sa:b"])),
-            EntryKey::of(&entry(&["k8s:sa:b", "k8s:ns:a"]))
-        );
+        assert_eq!(EntryKey::of(&entry(&["k8s:ns:a", "k8s:sa:b"])), EntryKey::of(&entry(&["k8s:sa:b", "k8s:ns:a"])));
     }
 
     #[test]
@@ -123,10 +110,7 @@ mod tests {
 
     #[test]
     fn scope_follows_the_pod_uid_selector() {
-        assert_eq!(
-            Scope::of(&entry(&["k8s:ns:a", "k8s:pod-uid:123"])),
-            Scope::Pod("123".into())
-        );
+        assert_eq!(Scope::of(&entry(&["k8s:ns:a", "k8s:pod-uid:123"])), Scope::Pod("123".into()));
         assert_eq!(Scope::of(&entry(&["k8s:ns:a"])), Scope::Cluster);
         assert_eq!(Scope::of(&entry(&["unix:pod-uid:123"])), Scope::Cluster);
     }

@@ -29,10 +29,7 @@ pub struct Ownership {
 impl Ownership {
     /// `prefix` and `adopt` are given without the trailing `.`.
     pub fn new(prefix: impl Into<String>, adopt: Vec<String>) -> Self {
-        Self {
-            prefix: prefix.into(),
-            adopt,
-        }
+        Self { prefix: prefix.into(), adopt }
     }
 
     /// Decides whether the operator may touch an entry. Join-token agent entries are foreign
@@ -44,10 +41,7 @@ impl Ownership {
         let Some(id) = entry.id.as_ref().map(EntryId::as_str) else {
             return Claim::Foreign;
         };
-        let under = |prefix: &str| {
-            id.strip_prefix(prefix)
-                .is_some_and(|rest| rest.starts_with('.') && rest.len() > 1)
-        };
+        let under = |prefix: &str| id.strip_prefix(prefix).is_some_and(|rest| rest.starts_with('.') && rest.len() > 1);
         if under(&self.prefix) {
             Claim::Owned
         } else if self.adopt.iter().any(|p| under(p)) {
@@ -61,18 +55,14 @@ impl Ownership {
     /// the same ID, so a create repeated after a crash finds its own entry.
     pub fn entry_id(&self, key: &EntryKey) -> EntryId {
         let uuid = Uuid::new_v5(&ID_NAMESPACE, &key.to_bytes());
-        EntryId::parse(&format!("{}.{uuid}", self.prefix))
-            .expect("a validated prefix and a UUID form a valid entry ID")
+        EntryId::parse(&format!("{}.{uuid}", self.prefix)).expect("a validated prefix and a UUID form a valid entry ID")
     }
 }
 
 /// Entries SPIRE creates for agents attested by join token: a parent under
 /// `/spire/agent/join_token/` and a `spiffe_id` selector.
 fn is_join_token_entry(entry: &Entry) -> bool {
-    entry
-        .parent_id
-        .path()
-        .starts_with("/spire/agent/join_token/")
+    entry.parent_id.path().starts_with("/spire/agent/join_token/")
         && entry.selectors.iter().any(|s| s.kind() == "spiffe_id")
 }
 
@@ -105,28 +95,17 @@ mod tests {
             ("other.1", Claim::Foreign),
         ];
         for (id, want) in cases {
-            assert_eq!(
-                ownership.claim(&entry(id, parent, "k8s:ns:a")),
-                want,
-                "{id}"
-            );
+            assert_eq!(ownership.claim(&entry(id, parent, "k8s:ns:a")), want, "{id}");
         }
     }
 
     #[test]
     fn join_token_entries_are_never_claimed() {
         let ownership = Ownership::new("prod", vec![]);
-        let agent = entry(
-            "prod.1",
-            "spiffe://example.org/spire/agent/join_token/abc",
-            "spiffe_id:spiffe://example.org/x",
-        );
+        let agent =
+            entry("prod.1", "spiffe://example.org/spire/agent/join_token/abc", "spiffe_id:spiffe://example.org/x");
         assert_eq!(ownership.claim(&agent), Claim::Foreign);
-        let not_token = entry(
-            "prod.1",
-            "spiffe://example.org/spire/agent/join_token/abc",
-            "k8s:ns:a",
-        );
+        let not_token = entry("prod.1", "spiffe://example.org/spire/agent/join_token/abc", "k8s:ns:a");
         assert_eq!(ownership.claim(&not_token), Claim::Owned);
     }
 
@@ -141,11 +120,7 @@ mod tests {
         let mut claimed = e.clone();
         claimed.id = Some(id.clone());
         assert_eq!(ownership.claim(&claimed), Claim::Owned);
-        let other = EntryKey::of(&entry(
-            "prod.1",
-            "spiffe://example.org/spire/agent/n",
-            "k8s:ns:b",
-        ));
+        let other = EntryKey::of(&entry("prod.1", "spiffe://example.org/spire/agent/n", "k8s:ns:b"));
         assert_ne!(id, ownership.entry_id(&other));
     }
 }

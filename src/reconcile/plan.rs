@@ -75,118 +75,63 @@ pub fn differing_fields(desired: &Entry, actual: &Entry) -> EntryMask {
         v
     }
     let checks = [
-        (
-            EntryField::X509SvidTtl,
-            desired.x509_svid_ttl != actual.x509_svid_ttl,
-        ),
-        (
-            EntryField::JwtSvidTtl,
-            desired.jwt_svid_ttl != actual.jwt_svid_ttl,
-        ),
-        (
-            EntryField::FederatesWith,
-            federation(desired) != federation(actual),
-        ),
+        (EntryField::X509SvidTtl, desired.x509_svid_ttl != actual.x509_svid_ttl),
+        (EntryField::JwtSvidTtl, desired.jwt_svid_ttl != actual.jwt_svid_ttl),
+        (EntryField::FederatesWith, federation(desired) != federation(actual)),
         (EntryField::Admin, desired.admin != actual.admin),
-        (
-            EntryField::Downstream,
-            desired.downstream != actual.downstream,
-        ),
-        (
-            EntryField::DnsNames,
-            sorted(&desired.dns_names) != sorted(&actual.dns_names),
-        ),
-        (
-            EntryField::StoreSvid,
-            desired.store_svid != actual.store_svid,
-        ),
+        (EntryField::Downstream, desired.downstream != actual.downstream),
+        (EntryField::DnsNames, sorted(&desired.dns_names) != sorted(&actual.dns_names)),
+        (EntryField::StoreSvid, desired.store_svid != actual.store_svid),
         (EntryField::Hint, desired.hint != actual.hint),
-        (
-            EntryField::ExpiresAt,
-            desired.expires_at != actual.expires_at,
-        ),
+        (EntryField::ExpiresAt, desired.expires_at != actual.expires_at),
     ];
-    checks
-        .into_iter()
-        .filter(|(_, differs)| *differs)
-        .map(|(field, _)| field)
-        .collect()
+    checks.into_iter().filter(|(_, differs)| *differs).map(|(field, _)| field).collect()
 }
 
 /// Plans one scope. `actual` holds every SPIRE entry of the scope, whoever owns it; entries the
 /// operator does not own are never changed. When `complete` is false, an input needed to compute
 /// the scope's declarations is missing, so no entry is deleted for lack of a declaration.
-pub fn plan_scope(
-    resolved: &Resolved,
-    actual: &[Entry],
-    complete: bool,
-    ownership: &Ownership,
-) -> Plan {
+pub fn plan_scope(resolved: &Resolved, actual: &[Entry], complete: bool, ownership: &Ownership) -> Plan {
     let mut by_key: BTreeMap<EntryKey, Vec<(&Entry, Claim)>> = BTreeMap::new();
     for entry in actual {
-        by_key
-            .entry(EntryKey::of(entry))
-            .or_default()
-            .push((entry, ownership.claim(entry)));
+        by_key.entry(EntryKey::of(entry)).or_default().push((entry, ownership.claim(entry)));
     }
     let mut plan = Plan::default();
     for (key, declaration) in &resolved.winners {
         let mut existing = by_key.remove(key).unwrap_or_default();
         // Keep an owned entry over an adopted one, then the lowest ID, so the choice is stable.
         existing.sort_by_key(|(entry, claim)| (*claim != Claim::Owned, entry.id.clone()));
-        let (mine, foreign): (Vec<_>, Vec<_>) = existing
-            .into_iter()
-            .partition(|(_, c)| *c != Claim::Foreign);
+        let (mine, foreign): (Vec<_>, Vec<_>) = existing.into_iter().partition(|(_, c)| *c != Claim::Foreign);
         let mut mine = mine.into_iter();
         match mine.next() {
             Some((current, _)) => {
-                let id = current
-                    .id
-                    .clone()
-                    .expect("entries read from SPIRE have IDs");
+                let id = current.id.clone().expect("entries read from SPIRE have IDs");
                 let mask = differing_fields(&declaration.entry, current);
                 if mask.is_empty() {
                     plan.in_sync.push((id, declaration.source.clone()));
                 } else {
                     let mut entry = declaration.entry.clone();
                     entry.id = Some(id);
-                    plan.updates.push(Update {
-                        entry,
-                        mask,
-                        source: declaration.source.clone(),
-                    });
+                    plan.updates.push(Update { entry, mask, source: declaration.source.clone() });
                 }
             }
             None => match foreign.first() {
-                Some((entry, _)) => plan.foreign_conflicts.push((
-                    declaration.clone(),
-                    entry.id.clone().expect("entries read from SPIRE have IDs"),
-                )),
+                Some((entry, _)) => plan
+                    .foreign_conflicts
+                    .push((declaration.clone(), entry.id.clone().expect("entries read from SPIRE have IDs"))),
                 None => {
                     let mut entry = declaration.entry.clone();
                     entry.id = Some(ownership.entry_id(key));
-                    plan.creates.push(Create {
-                        entry,
-                        source: declaration.source.clone(),
-                    });
+                    plan.creates.push(Create { entry, source: declaration.source.clone() });
                 }
             },
         }
-        plan.deletes.extend(mine.map(|(entry, _)| Delete {
-            entry: entry.clone(),
-            reason: DeleteReason::Duplicate,
-        }));
+        plan.deletes.extend(mine.map(|(entry, _)| Delete { entry: entry.clone(), reason: DeleteReason::Duplicate }));
     }
-    let undeclared = by_key
-        .into_values()
-        .flatten()
-        .filter(|(_, claim)| *claim != Claim::Foreign);
+    let undeclared = by_key.into_values().flatten().filter(|(_, claim)| *claim != Claim::Foreign);
     for (entry, _) in undeclared {
         if complete {
-            plan.deletes.push(Delete {
-                entry: entry.clone(),
-                reason: DeleteReason::Undeclared,
-            });
+            plan.deletes.push(Delete { entry: entry.clone(), reason: DeleteReason::Undeclared });
         } else {
             plan.kept.push(entry.clone());
         }
@@ -233,10 +178,7 @@ mod tests {
     }
 
     fn declared(paths: &[&str]) -> Resolved {
-        resolve(paths.iter().map(|p| Declaration {
-            entry: entry(p),
-            source: source("csid"),
-        }))
+        resolve(paths.iter().map(|p| Declaration { entry: entry(p), source: source("csid") }))
     }
 
     #[test]
@@ -250,17 +192,9 @@ mod tests {
 
     #[test]
     fn an_entry_as_declared_is_left_alone() {
-        let plan = plan_scope(
-            &declared(&["web"]),
-            &[stored("web", "ss.1")],
-            true,
-            &ownership(),
-        );
+        let plan = plan_scope(&declared(&["web"]), &[stored("web", "ss.1")], true, &ownership());
         assert!(plan.is_empty(), "{plan:?}");
-        assert_eq!(
-            plan.in_sync,
-            vec![(EntryId::parse("ss.1").unwrap(), source("csid"))]
-        );
+        assert_eq!(plan.in_sync, vec![(EntryId::parse("ss.1").unwrap(), source("csid"))]);
     }
 
     #[test]
@@ -273,9 +207,7 @@ mod tests {
         assert_eq!(plan.updates.len(), 1);
         let update = &plan.updates[0];
         assert_eq!(update.entry.id.as_ref().unwrap().as_str(), "ss.1");
-        let want: EntryMask = [EntryField::Hint, EntryField::X509SvidTtl]
-            .into_iter()
-            .collect();
+        let want: EntryMask = [EntryField::Hint, EntryField::X509SvidTtl].into_iter().collect();
         assert_eq!(update.mask, want);
     }
 
@@ -283,10 +215,7 @@ mod tests {
     fn reordered_sets_are_not_differences() {
         let mut desired = entry("w");
         desired.dns_names = vec!["a".into(), "b".into()];
-        desired.federates_with = vec![
-            TrustDomain::parse("x.org").unwrap(),
-            TrustDomain::parse("y.org").unwrap(),
-        ];
+        desired.federates_with = vec![TrustDomain::parse("x.org").unwrap(), TrustDomain::parse("y.org").unwrap()];
         let mut actual = desired.clone();
         actual.dns_names.reverse();
         actual.federates_with.reverse();
@@ -294,36 +223,17 @@ mod tests {
         actual.created_at = 5;
         assert!(differing_fields(&desired, &actual).is_empty());
         actual.dns_names.push("a".into());
-        assert!(
-            differing_fields(&desired, &actual).contains(EntryField::DnsNames),
-            "a multiset, not a set"
-        );
+        assert!(differing_fields(&desired, &actual).contains(EntryField::DnsNames), "a multiset, not a set");
     }
 
     #[test]
     fn undeclared_owned_entries_are_deleted_when_the_scope_is_complete() {
-        let actual = [
-            stored("old", "ss.1"),
-            stored("adopted", "scm.2"),
-            stored("manual", "other.3"),
-        ];
+        let actual = [stored("old", "ss.1"), stored("adopted", "scm.2"), stored("manual", "other.3")];
         let plan = plan_scope(&declared(&[]), &actual, true, &ownership());
-        let mut deleted: Vec<&str> = plan
-            .deletes
-            .iter()
-            .map(|d| d.entry.id.as_ref().unwrap().as_str())
-            .collect();
+        let mut deleted: Vec<&str> = plan.deletes.iter().map(|d| d.entry.id.as_ref().unwrap().as_str()).collect();
         deleted.sort_unstable();
-        assert_eq!(
-            deleted,
-            ["scm.2", "ss.1"],
-            "a foreign entry is never deleted"
-        );
-        assert!(
-            plan.deletes
-                .iter()
-                .all(|d| d.reason == DeleteReason::Undeclared)
-        );
+        assert_eq!(deleted, ["scm.2", "ss.1"], "a foreign entry is never deleted");
+        assert!(plan.deletes.iter().all(|d| d.reason == DeleteReason::Undeclared));
     }
 
     #[test]
@@ -337,24 +247,15 @@ mod tests {
 
     #[test]
     fn an_adoptable_entry_is_taken_over_in_place() {
-        let plan = plan_scope(
-            &declared(&["web"]),
-            &[stored("web", "scm.7")],
-            true,
-            &ownership(),
-        );
+        let plan = plan_scope(&declared(&["web"]), &[stored("web", "scm.7")], true, &ownership());
         assert!(plan.creates.is_empty() && plan.deletes.is_empty());
         assert_eq!(plan.in_sync[0].0.as_str(), "scm.7");
     }
 
     #[test]
     fn duplicates_keep_the_owned_entry() {
-        let plan = plan_scope(
-            &declared(&["web"]),
-            &[stored("web", "scm.7"), stored("web", "ss.9")],
-            true,
-            &ownership(),
-        );
+        let plan =
+            plan_scope(&declared(&["web"]), &[stored("web", "scm.7"), stored("web", "ss.9")], true, &ownership());
         assert_eq!(plan.in_sync[0].0.as_str(), "ss.9");
         assert_eq!(plan.deletes.len(), 1);
         assert_eq!(plan.deletes[0].entry.id.as_ref().unwrap().as_str(), "scm.7");

@@ -66,10 +66,7 @@ pub fn declare_pod<'a>(
     slices: impl IntoIterator<Item = &'a EndpointSlice> + Clone,
     context: &PodContext<'_>,
 ) -> PodDeclarations {
-    let mut out = PodDeclarations {
-        complete: true,
-        ..Default::default()
-    };
+    let mut out = PodDeclarations { complete: true, ..Default::default() };
     if ignored {
         return out;
     }
@@ -96,19 +93,11 @@ pub fn declare_pod<'a>(
         let uid = source.source.uid.clone();
         let identity = match (&source.identity, source.suspended) {
             (Err(why), _) => {
-                hold(
-                    &mut out,
-                    uid,
-                    format!("ClusterSPIFFEID {} is invalid: {why}", source.source.name),
-                );
+                hold(&mut out, uid, format!("ClusterSPIFFEID {} is invalid: {why}", source.source.name));
                 continue;
             }
             (Ok(_), true) => {
-                hold(
-                    &mut out,
-                    uid,
-                    format!("ClusterSPIFFEID {} is suspended", source.source.name),
-                );
+                hold(&mut out, uid, format!("ClusterSPIFFEID {} is suspended", source.source.name));
                 covered = true;
                 continue;
             }
@@ -121,18 +110,13 @@ pub fn declare_pod<'a>(
         let node = match &node {
             NodeState::Found(node) => *node,
             NodeState::Unscheduled => {
-                hold(
-                    &mut out,
-                    uid,
-                    "the pod is not scheduled to a node yet".into(),
-                );
+                hold(&mut out, uid, "the pod is not scheduled to a node yet".into());
                 covered |= !identity.fallback;
                 continue;
             }
             NodeState::Missing(name) => {
                 let why = format!("node {name} is not known");
-                out.outcomes
-                    .insert(uid, PodOutcome::RenderFailed(why.clone()));
+                out.outcomes.insert(uid, PodOutcome::RenderFailed(why.clone()));
                 mark_incomplete(&mut out, why);
                 covered |= !identity.fallback;
                 continue;
@@ -140,15 +124,11 @@ pub fn declare_pod<'a>(
         };
         match identity.render(context, pod, node, slices.clone()) {
             Ok(entry) => {
-                out.declarations.push(Declaration {
-                    entry,
-                    source: source.source.clone(),
-                });
+                out.declarations.push(Declaration { entry, source: source.source.clone() });
                 out.outcomes.insert(uid, PodOutcome::Rendered);
             }
             Err(e) => {
-                out.outcomes
-                    .insert(uid, PodOutcome::RenderFailed(e.to_string()));
+                out.outcomes.insert(uid, PodOutcome::RenderFailed(e.to_string()));
                 mark_incomplete(&mut out, e.to_string());
             }
         }
@@ -170,20 +150,14 @@ fn hold(out: &mut PodDeclarations, uid: String, why: String) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{
-        api::v1alpha1::ClusterSPIFFEIDSpec, reconcile::SourceKind, spiffe::TrustDomain,
-        template::Template,
-    };
+    use crate::{api::v1alpha1::ClusterSPIFFEIDSpec, reconcile::SourceKind, spiffe::TrustDomain, template::Template};
     use k8s_openapi::{
         api::core::v1::PodSpec,
         apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta},
     };
 
     fn labels(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
     }
 
     fn pod(app: &str) -> Pod {
@@ -206,11 +180,7 @@ mod tests {
 
     fn node() -> Node {
         Node {
-            metadata: ObjectMeta {
-                name: Some("n1".into()),
-                uid: Some("node-1".into()),
-                ..Default::default()
-            },
+            metadata: ObjectMeta { name: Some("n1".into()), uid: Some("node-1".into()), ..Default::default() },
             ..Default::default()
         }
     }
@@ -218,10 +188,8 @@ mod tests {
     fn identity(uid: &str, template: &str, app: Option<&str>, fallback: bool) -> IdentitySource {
         let spec = ClusterSPIFFEIDSpec {
             spiffe_id_template: template.into(),
-            pod_selector: app.map(|a| LabelSelector {
-                match_labels: Some(labels(&[("app", a)])),
-                ..Default::default()
-            }),
+            pod_selector: app
+                .map(|a| LabelSelector { match_labels: Some(labels(&[("app", a)])), ..Default::default() }),
             fallback: Some(fallback),
             ..Default::default()
         };
@@ -233,33 +201,21 @@ mod tests {
                 created_at: 1,
                 deleting_at: None,
             },
-            identity: PodIdentity::parse(&spec)
-                .map(Arc::new)
-                .map_err(|e| e.to_string()),
+            identity: PodIdentity::parse(&spec).map(Arc::new).map_err(|e| e.to_string()),
             suspended: false,
         }
     }
 
     fn declare(pod: &Pod, node: NodeState<'_>, identities: &[IdentitySource]) -> PodDeclarations {
         let td = TrustDomain::parse("example.org").unwrap();
-        let parent =
-            Template::parse("spiffe://example.org/spire/agent/k8s_psat/c/{{ .NodeMeta.UID }}")
-                .unwrap();
-        let context = PodContext {
-            trust_domain: &td,
-            cluster_name: "c",
-            cluster_domain: "",
-            parent_id: &parent,
-        };
+        let parent = Template::parse("spiffe://example.org/spire/agent/k8s_psat/c/{{ .NodeMeta.UID }}").unwrap();
+        let context = PodContext { trust_domain: &td, cluster_name: "c", cluster_domain: "", parent_id: &parent };
         let ns = labels(&[("team", "shop")]);
         declare_pod(pod, node, Some(&ns), false, identities, &[], &context)
     }
 
     fn paths(d: &PodDeclarations) -> Vec<&str> {
-        d.declarations
-            .iter()
-            .map(|d| d.entry.spiffe_id.path())
-            .collect()
+        d.declarations.iter().map(|d| d.entry.spiffe_id.path()).collect()
     }
 
     #[test]
@@ -285,10 +241,7 @@ mod tests {
         ];
         let covered = declare(&pod("web"), NodeState::Found(&n), &ids);
         assert_eq!(paths(&covered), ["/a"]);
-        assert_eq!(
-            covered.outcomes.get("fb"),
-            Some(&PodOutcome::SkippedByFallback)
-        );
+        assert_eq!(covered.outcomes.get("fb"), Some(&PodOutcome::SkippedByFallback));
         let uncovered = declare(&pod("other"), NodeState::Found(&n), &ids);
         assert_eq!(paths(&uncovered), ["/fallback"]);
     }
@@ -297,21 +250,13 @@ mod tests {
     fn a_render_failure_makes_the_scope_incomplete_and_keeps_the_fallback_out() {
         let n = node();
         let ids = [
-            identity(
-                "broken",
-                "spiffe://example.org/{{ .PodSpec.SecurityContext.RunAsUser }}",
-                None,
-                false,
-            ),
+            identity("broken", "spiffe://example.org/{{ .PodSpec.SecurityContext.RunAsUser }}", None, false),
             identity("fb", "spiffe://example.org/fallback", None, true),
         ];
         let d = declare(&pod("web"), NodeState::Found(&n), &ids);
         assert!(d.declarations.is_empty());
         assert!(!d.complete);
-        assert!(matches!(
-            d.outcomes.get("broken"),
-            Some(PodOutcome::RenderFailed(_))
-        ));
+        assert!(matches!(d.outcomes.get("broken"), Some(PodOutcome::RenderFailed(_))));
         assert_eq!(d.outcomes.get("fb"), Some(&PodOutcome::SkippedByFallback));
     }
 
@@ -323,10 +268,7 @@ mod tests {
         assert_eq!(pending.outcomes.get("a"), Some(&PodOutcome::Held));
         let missing = declare(&pod("web"), NodeState::Missing("n9".into()), &ids);
         assert!(!missing.complete);
-        assert_eq!(
-            missing.outcomes.get("a"),
-            Some(&PodOutcome::RenderFailed("node n9 is not known".into()))
-        );
+        assert_eq!(missing.outcomes.get("a"), Some(&PodOutcome::RenderFailed("node n9 is not known".into())));
     }
 
     #[test]
@@ -347,33 +289,12 @@ mod tests {
     fn ignored_namespaces_declare_nothing_and_are_complete() {
         let td = TrustDomain::parse("example.org").unwrap();
         let parent = Template::parse("spiffe://example.org/spire/agent/x").unwrap();
-        let context = PodContext {
-            trust_domain: &td,
-            cluster_name: "c",
-            cluster_domain: "",
-            parent_id: &parent,
-        };
+        let context = PodContext { trust_domain: &td, cluster_name: "c", cluster_domain: "", parent_id: &parent };
         let n = node();
         let ids = [identity("a", "spiffe://example.org/a", None, false)];
-        let d = declare_pod(
-            &pod("web"),
-            NodeState::Found(&n),
-            Some(&BTreeMap::new()),
-            true,
-            &ids,
-            &[],
-            &context,
-        );
+        let d = declare_pod(&pod("web"), NodeState::Found(&n), Some(&BTreeMap::new()), true, &ids, &[], &context);
         assert!(d.complete && d.declarations.is_empty());
-        let unknown_ns = declare_pod(
-            &pod("web"),
-            NodeState::Found(&n),
-            None,
-            false,
-            &ids,
-            &[],
-            &context,
-        );
+        let unknown_ns = declare_pod(&pod("web"), NodeState::Found(&n), None, false, &ids, &[], &context);
         assert!(!unknown_ns.complete);
     }
 }

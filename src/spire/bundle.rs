@@ -31,18 +31,11 @@ pub struct JwtKey {
 impl Bundle {
     pub(super) fn to_proto(&self) -> types::Bundle {
         types::Bundle {
-            trust_domain: self
-                .trust_domain
-                .as_ref()
-                .map(|td| td.as_str().to_owned())
-                .unwrap_or_default(),
+            trust_domain: self.trust_domain.as_ref().map(|td| td.as_str().to_owned()).unwrap_or_default(),
             x509_authorities: self
                 .x509_authorities
                 .iter()
-                .map(|der| types::X509Certificate {
-                    asn1: der.clone(),
-                    tainted: false,
-                })
+                .map(|der| types::X509Certificate { asn1: der.clone(), tainted: false })
                 .collect(),
             jwt_authorities: self
                 .jwt_authorities
@@ -64,26 +57,15 @@ impl Bundle {
         let trust_domain = if bundle.trust_domain.is_empty() {
             None
         } else {
-            Some(
-                TrustDomain::parse(&bundle.trust_domain)
-                    .map_err(|e| format!("bundle trust domain: {e}"))?,
-            )
+            Some(TrustDomain::parse(&bundle.trust_domain).map_err(|e| format!("bundle trust domain: {e}"))?)
         };
         Ok(Self {
             trust_domain,
-            x509_authorities: bundle
-                .x509_authorities
-                .into_iter()
-                .map(|c| c.asn1)
-                .collect(),
+            x509_authorities: bundle.x509_authorities.into_iter().map(|c| c.asn1).collect(),
             jwt_authorities: bundle
                 .jwt_authorities
                 .into_iter()
-                .map(|k| JwtKey {
-                    public_key: k.public_key,
-                    key_id: k.key_id,
-                    expires_at: k.expires_at,
-                })
+                .map(|k| JwtKey { public_key: k.public_key, key_id: k.key_id, expires_at: k.expires_at })
                 .collect(),
             refresh_hint: bundle.refresh_hint,
             sequence_number: bundle.sequence_number,
@@ -97,16 +79,8 @@ impl SpireClient {
     pub async fn get_bundle(&self) -> Result<Bundle, Error> {
         const METHOD: &str = "GetBundle";
         let request = self.request(rpc::GetBundleRequest { output_mask: None });
-        let bundle = self
-            .call(
-                METHOD,
-                BundleClient::new(self.channel.clone()).get_bundle(request),
-            )
-            .await?;
-        Bundle::from_proto(bundle).map_err(|detail| Error::InvalidResponse {
-            method: METHOD,
-            detail,
-        })
+        let bundle = self.call(METHOD, BundleClient::new(self.channel.clone()).get_bundle(request)).await?;
+        Bundle::from_proto(bundle).map_err(|detail| Error::InvalidResponse { method: METHOD, detail })
     }
 }
 
@@ -119,11 +93,7 @@ mod tests {
         let bundle = Bundle {
             trust_domain: Some(TrustDomain::parse("other.org").unwrap()),
             x509_authorities: vec![vec![1, 2, 3]],
-            jwt_authorities: vec![JwtKey {
-                public_key: vec![4],
-                key_id: "k1".into(),
-                expires_at: 9,
-            }],
+            jwt_authorities: vec![JwtKey { public_key: vec![4], key_id: "k1".into(), expires_at: 9 }],
             refresh_hint: 300,
             sequence_number: 2,
         };

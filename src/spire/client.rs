@@ -23,16 +23,19 @@ impl ClientConfig {
     pub const DEFAULT_CALL_TIMEOUT: Duration = Duration::from_secs(30);
 
     pub fn new(socket_path: impl Into<PathBuf>) -> Self {
-        Self {
-            socket_path: socket_path.into(),
-            call_timeout: Self::DEFAULT_CALL_TIMEOUT,
-        }
+        Self { socket_path: socket_path.into(), call_timeout: Self::DEFAULT_CALL_TIMEOUT }
     }
 
     pub fn with_call_timeout(mut self, timeout: Duration) -> Self {
         self.call_timeout = timeout;
         self
     }
+}
+
+/// Receives the outcome of every call, for metrics.
+pub trait CallObserver: Send + Sync + std::fmt::Debug {
+    /// `code` is the gRPC code of the whole call (`Ok` when it succeeded).
+    fn observe(&self, method: &'static str, code: tonic::Code, elapsed: Duration);
 }
 
 /// A client of the SPIRE Server API. Cloning is cheap and shares the connection.
@@ -43,6 +46,7 @@ impl ClientConfig {
 pub struct SpireClient {
     pub(super) channel: Channel,
     pub(super) call_timeout: Duration,
+    observer: Option<std::sync::Arc<dyn CallObserver>>,
 }
 
 impl SpireClient {
@@ -56,10 +60,13 @@ impl SpireClient {
                 let socket = socket.clone();
                 async move { UnixStream::connect(socket).await.map(TokioIo::new) }
             }));
-        Self {
-            channel,
-            call_timeout: config.call_timeout,
-        }
+        Self { channel, call_timeout: config.call_timeout, observer: None }
+    }
+
+    /// Reports every call's outcome to `observer`.
+    pub fn with_observer(mut self, observer: std::sync::Arc<dyn CallObserver>) -> Self {
+        self.observer = Some(observer);
+        self
     }
 
     /// The underlying connection, for calls this client does not wrap.
@@ -80,30 +87,30 @@ impl SpireClient {
         method: &'static str,
         rpc: impl Future<Output = Result<tonic::Response<R>, tonic::Status>>,
     ) -> Result<R, Error> {
-        match tokio::time::timeout(self.call_timeout, rpc).await {
-            Err(_) => Err(Error::DeadlineExceeded {
-                method,
-                timeout: self.call_timeout,
-            }),
-            Ok(Err(status)) if is_deadline(&status) => Err(Error::DeadlineExceeded {
-                method,
-                timeout: self.call_timeout,
-            }),
-            Ok(Err(status)) if is_connection_failure(&status) => Err(Error::Unavailable {
-                method,
-                detail: error_chain(&status),
-            }),
+        let started = std::time::Instant::now();
+        let result = match tokio::time::timeout(self.call_timeout, rpc).await {
+            Err(_) => Err(Error::DeadlineExceeded { method, timeout: self.call_timeout }),
+            Ok(Err(status)) if is_deadline(&status) => {
+                Err(Error::DeadlineExceeded { method, timeout: self.call_timeout })
+            }
+            Ok(Err(status)) if is_connection_failure(&status) => {
+                Err(Error::Unavailable { method, detail: error_chain(&status) })
+            }
             Ok(Err(status)) => Err(Error::Rpc { method, status }),
             Ok(Ok(response)) => Ok(response.into_inner()),
+        };
+        if let Some(observer) = &self.observer {
+            let code = result.as_ref().map_or_else(Error::code, |_| tonic::Code::Ok);
+            observer.observe(method, code, started.elapsed());
         }
+        result
     }
 }
 
 /// The client side of the gRPC deadline ends a call with CANCELLED "Timeout expired".
 fn is_deadline(status: &tonic::Status) -> bool {
     status.code() == tonic::Code::DeadlineExceeded
-        || (status.code() == tonic::Code::Cancelled
-            && status.message() == tonic::TimeoutExpired(()).to_string())
+        || (status.code() == tonic::Code::Cancelled && status.message() == tonic::TimeoutExpired(()).to_string())
 }
 
 /// A call that failed before reaching the server (no socket, connection refused) comes back as

@@ -6,10 +6,7 @@ use crate::{
 };
 
 pub(super) fn spiffe_id_to_proto(id: &SpiffeId) -> types::Spiffeid {
-    types::Spiffeid {
-        trust_domain: id.trust_domain().as_str().to_owned(),
-        path: id.path().to_owned(),
-    }
+    types::Spiffeid { trust_domain: id.trust_domain().as_str().to_owned(), path: id.path().to_owned() }
 }
 
 fn spiffe_id_from_proto(id: Option<types::Spiffeid>, field: &str) -> Result<SpiffeId, String> {
@@ -18,28 +15,17 @@ fn spiffe_id_from_proto(id: Option<types::Spiffeid>, field: &str) -> Result<Spif
 }
 
 pub(super) fn selector_to_proto(selector: &Selector) -> types::Selector {
-    types::Selector {
-        r#type: selector.kind().to_owned(),
-        value: selector.value().to_owned(),
-    }
+    types::Selector { r#type: selector.kind().to_owned(), value: selector.value().to_owned() }
 }
 
 pub(super) fn entry_to_proto(entry: &Entry) -> types::Entry {
     types::Entry {
-        id: entry
-            .id
-            .as_ref()
-            .map(|id| id.as_str().to_owned())
-            .unwrap_or_default(),
+        id: entry.id.as_ref().map(|id| id.as_str().to_owned()).unwrap_or_default(),
         spiffe_id: Some(spiffe_id_to_proto(&entry.spiffe_id)),
         parent_id: Some(spiffe_id_to_proto(&entry.parent_id)),
         selectors: entry.selectors.iter().map(selector_to_proto).collect(),
         x509_svid_ttl: entry.x509_svid_ttl,
-        federates_with: entry
-            .federates_with
-            .iter()
-            .map(|td| td.as_str().to_owned())
-            .collect(),
+        federates_with: entry.federates_with.iter().map(|td| td.as_str().to_owned()).collect(),
         admin: entry.admin,
         downstream: entry.downstream,
         expires_at: entry.expires_at,
@@ -64,19 +50,13 @@ pub(super) fn entry_from_proto(entry: types::Entry) -> Result<Entry, String> {
         .map(|s| Selector::new(&s.r#type, &s.value))
         .collect::<Result<Vec<_>, _>>()
         .map_err(context)?;
-    let federates_with = entry
-        .federates_with
-        .iter()
-        .map(|td| TrustDomain::parse(td))
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(context)?;
+    let federates_with =
+        entry.federates_with.iter().map(|td| TrustDomain::parse(td)).collect::<Result<Vec<_>, _>>().map_err(context)?;
     let field_context = |e: String| format!("entry {:?}: {e}", entry.id);
     Ok(Entry {
         id: Some(id),
-        spiffe_id: spiffe_id_from_proto(entry.spiffe_id.clone(), "spiffe_id")
-            .map_err(field_context)?,
-        parent_id: spiffe_id_from_proto(entry.parent_id.clone(), "parent_id")
-            .map_err(field_context)?,
+        spiffe_id: spiffe_id_from_proto(entry.spiffe_id.clone(), "spiffe_id").map_err(field_context)?,
+        parent_id: spiffe_id_from_proto(entry.parent_id.clone(), "parent_id").map_err(field_context)?,
         selectors,
         x509_svid_ttl: entry.x509_svid_ttl,
         jwt_svid_ttl: entry.jwt_svid_ttl,
@@ -100,10 +80,7 @@ mod tests {
         let mut entry = Entry::new(
             SpiffeId::parse("spiffe://example.org/web").unwrap(),
             SpiffeId::parse("spiffe://example.org/spire/agent/x").unwrap(),
-            vec![
-                Selector::parse("k8s:ns:default").unwrap(),
-                Selector::parse("k8s:sa:web").unwrap(),
-            ],
+            vec![Selector::parse("k8s:ns:default").unwrap(), Selector::parse("k8s:sa:web").unwrap()],
         );
         entry.id = Some(EntryId::parse("spire-steward.1").unwrap());
         entry.x509_svid_ttl = 3600;
@@ -130,19 +107,13 @@ mod tests {
     fn federates_with_is_read_in_either_form() {
         let mut wire = entry_to_proto(&sample());
         wire.federates_with = vec!["spiffe://other.org".into()];
-        assert_eq!(
-            entry_from_proto(wire).unwrap().federates_with,
-            sample().federates_with
-        );
+        assert_eq!(entry_from_proto(wire).unwrap().federates_with, sample().federates_with);
     }
 
     #[test]
     fn a_missing_spiffe_id_is_reported() {
         let mut wire = entry_to_proto(&sample());
         wire.spiffe_id = None;
-        assert_eq!(
-            entry_from_proto(wire),
-            Err("entry \"spire-steward.1\": spiffe_id is missing".into())
-        );
+        assert_eq!(entry_from_proto(wire), Err("entry \"spire-steward.1\": spiffe_id is missing".into()));
     }
 }

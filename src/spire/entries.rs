@@ -52,18 +52,13 @@ impl EntryFilter {
         rpc::list_entries_request::Filter {
             by_spiffe_id: self.by_spiffe_id.as_ref().map(spiffe_id_to_proto),
             by_parent_id: self.by_parent_id.as_ref().map(spiffe_id_to_proto),
-            by_selectors: self
-                .by_selectors
-                .as_ref()
-                .map(|(selectors, how)| types::SelectorMatch {
-                    selectors: selectors.iter().map(selector_to_proto).collect(),
-                    r#match: how.to_proto(),
-                }),
-            by_federates_with: self.by_federates_with.as_ref().map(|(tds, how)| {
-                types::FederatesWithMatch {
-                    trust_domains: tds.iter().map(|td| td.as_str().to_owned()).collect(),
-                    r#match: how.to_proto(),
-                }
+            by_selectors: self.by_selectors.as_ref().map(|(selectors, how)| types::SelectorMatch {
+                selectors: selectors.iter().map(selector_to_proto).collect(),
+                r#match: how.to_proto(),
+            }),
+            by_federates_with: self.by_federates_with.as_ref().map(|(tds, how)| types::FederatesWithMatch {
+                trust_domains: tds.iter().map(|td| td.as_str().to_owned()).collect(),
+                r#match: how.to_proto(),
             }),
             by_hint: self.by_hint.clone(),
             by_downstream: self.by_downstream,
@@ -181,10 +176,7 @@ pub enum CreateOutcome {
 }
 
 fn parse_entry(method: &'static str, entry: Option<types::Entry>) -> Result<Entry, Error> {
-    let entry = entry.ok_or_else(|| Error::InvalidResponse {
-        method,
-        detail: "result without entry".into(),
-    })?;
+    let entry = entry.ok_or_else(|| Error::InvalidResponse { method, detail: "result without entry".into() })?;
     entry_from_proto(entry).map_err(|detail| Error::InvalidResponse { method, detail })
 }
 
@@ -195,12 +187,8 @@ impl SpireClient {
 
     /// Counts the entries that match `filter`.
     pub async fn count_entries(&self, filter: &EntryFilter) -> Result<u32, Error> {
-        let request = self.request(rpc::CountEntriesRequest {
-            filter: Some(filter.to_count_proto()),
-        });
-        let response = self
-            .call("CountEntries", self.entry_client().count_entries(request))
-            .await?;
+        let request = self.request(rpc::CountEntriesRequest { filter: Some(filter.to_count_proto()) });
+        let response = self.call("CountEntries", self.entry_client().count_entries(request)).await?;
         Ok(u32::try_from(response.count).unwrap_or_default())
     }
 
@@ -218,23 +206,14 @@ impl SpireClient {
             page_size,
             page_token,
         });
-        let response = self
-            .call(METHOD, self.entry_client().list_entries(request))
-            .await?;
-        let entries = response
-            .entries
-            .into_iter()
-            .map(|e| parse_entry(METHOD, Some(e)))
-            .collect::<Result<Vec<_>, _>>()?;
+        let response = self.call(METHOD, self.entry_client().list_entries(request)).await?;
+        let entries =
+            response.entries.into_iter().map(|e| parse_entry(METHOD, Some(e))).collect::<Result<Vec<_>, _>>()?;
         Ok((entries, response.next_page_token))
     }
 
     /// Lists every entry that matches `filter`, `page_size` entries per call.
-    pub async fn list_entries(
-        &self,
-        filter: &EntryFilter,
-        page_size: i32,
-    ) -> Result<Vec<Entry>, Error> {
+    pub async fn list_entries(&self, filter: &EntryFilter, page_size: i32) -> Result<Vec<Entry>, Error> {
         let mut all = Vec::new();
         let mut token = String::new();
         loop {
@@ -250,31 +229,18 @@ impl SpireClient {
     /// Reads one entry; a missing entry fails with code NOT_FOUND.
     pub async fn get_entry(&self, id: &EntryId) -> Result<Entry, Error> {
         const METHOD: &str = "GetEntry";
-        let request = self.request(rpc::GetEntryRequest {
-            id: id.as_str().to_owned(),
-            output_mask: None,
-        });
-        let entry = self
-            .call(METHOD, self.entry_client().get_entry(request))
-            .await?;
+        let request = self.request(rpc::GetEntryRequest { id: id.as_str().to_owned(), output_mask: None });
+        let entry = self.call(METHOD, self.entry_client().get_entry(request)).await?;
         parse_entry(METHOD, Some(entry))
     }
 
     /// Creates entries, [`CREATE_BATCH_SIZE`] per call. Outcomes are in the order of `entries`.
-    pub async fn batch_create_entries(
-        &self,
-        entries: &[Entry],
-    ) -> Result<Vec<CreateOutcome>, Error> {
+    pub async fn batch_create_entries(&self, entries: &[Entry]) -> Result<Vec<CreateOutcome>, Error> {
         const METHOD: &str = "BatchCreateEntry";
         let wire: Vec<types::Entry> = entries.iter().map(entry_to_proto).collect();
         in_batches(METHOD, wire, CREATE_BATCH_SIZE, |batch| async move {
-            let request = self.request(rpc::BatchCreateEntryRequest {
-                entries: batch,
-                output_mask: None,
-            });
-            let response = self
-                .call(METHOD, self.entry_client().batch_create_entry(request))
-                .await?;
+            let request = self.request(rpc::BatchCreateEntryRequest { entries: batch, output_mask: None });
+            let response = self.call(METHOD, self.entry_client().batch_create_entry(request)).await?;
             response
                 .results
                 .into_iter()
@@ -305,9 +271,7 @@ impl SpireClient {
                 input_mask: Some(mask.to_proto()),
                 output_mask: None,
             });
-            let response = self
-                .call(METHOD, self.entry_client().batch_update_entry(request))
-                .await?;
+            let response = self.call(METHOD, self.entry_client().batch_update_entry(request)).await?;
             response
                 .results
                 .into_iter()
@@ -321,22 +285,13 @@ impl SpireClient {
     }
 
     /// Deletes entries by ID, [`DELETE_BATCH_SIZE`] per call. Results are in the order of `ids`.
-    pub async fn batch_delete_entries(
-        &self,
-        ids: &[EntryId],
-    ) -> Result<Vec<Result<(), ItemError>>, Error> {
+    pub async fn batch_delete_entries(&self, ids: &[EntryId]) -> Result<Vec<Result<(), ItemError>>, Error> {
         const METHOD: &str = "BatchDeleteEntry";
         let wire: Vec<String> = ids.iter().map(|id| id.as_str().to_owned()).collect();
         in_batches(METHOD, wire, DELETE_BATCH_SIZE, |batch| async move {
             let request = self.request(rpc::BatchDeleteEntryRequest { ids: batch });
-            let response = self
-                .call(METHOD, self.entry_client().batch_delete_entry(request))
-                .await?;
-            Ok(response
-                .results
-                .into_iter()
-                .map(|r| item_status(r.status))
-                .collect())
+            let response = self.call(METHOD, self.entry_client().batch_delete_entry(request)).await?;
+            Ok(response.results.into_iter().map(|r| item_status(r.status)).collect())
         })
         .await
     }
@@ -348,9 +303,7 @@ mod tests {
 
     #[test]
     fn mask_sets_only_the_named_bits() {
-        let mask: EntryMask = [EntryField::Hint, EntryField::DnsNames]
-            .into_iter()
-            .collect();
+        let mask: EntryMask = [EntryField::Hint, EntryField::DnsNames].into_iter().collect();
         let wire = mask.to_proto();
         assert!(wire.hint && wire.dns_names);
         assert!(!wire.spiffe_id && !wire.selectors && !wire.admin && !wire.x509_svid_ttl);
@@ -369,36 +322,20 @@ mod tests {
     #[test]
     fn item_status_reads_ok_and_errors() {
         assert_eq!(item_status(None), Ok(()));
+        assert_eq!(item_status(Some(types::Status { code: 0, message: "OK".into() })), Ok(()));
         assert_eq!(
-            item_status(Some(types::Status {
-                code: 0,
-                message: "OK".into()
-            })),
-            Ok(())
-        );
-        assert_eq!(
-            item_status(Some(types::Status {
-                code: 5,
-                message: "entry not found".into()
-            })),
-            Err(ItemError {
-                code: Code::NotFound,
-                message: "entry not found".into()
-            })
+            item_status(Some(types::Status { code: 5, message: "entry not found".into() })),
+            Err(ItemError { code: Code::NotFound, message: "entry not found".into() })
         );
     }
 
     #[test]
     fn match_behaviours_have_the_wire_numbers() {
-        let numbers: Vec<i32> = [
-            MatchBehavior::Exact,
-            MatchBehavior::Subset,
-            MatchBehavior::Superset,
-            MatchBehavior::Any,
-        ]
-        .into_iter()
-        .map(MatchBehavior::to_proto)
-        .collect();
+        let numbers: Vec<i32> =
+            [MatchBehavior::Exact, MatchBehavior::Subset, MatchBehavior::Superset, MatchBehavior::Any]
+                .into_iter()
+                .map(MatchBehavior::to_proto)
+                .collect();
         assert_eq!(numbers, [0, 1, 2, 3]);
     }
 }

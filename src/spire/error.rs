@@ -9,28 +9,16 @@ use tonic::Code;
 pub enum Error {
     /// The server answered with a gRPC error; the status keeps its code.
     #[error("SPIRE {method} failed with {}: {}", .status.code(), .status.message())]
-    Rpc {
-        method: &'static str,
-        status: tonic::Status,
-    },
+    Rpc { method: &'static str, status: tonic::Status },
     /// The server could not be reached: no socket, or the connection was refused or dropped.
     #[error("SPIRE {method} could not reach the server: {detail}")]
-    Unavailable {
-        method: &'static str,
-        detail: String,
-    },
+    Unavailable { method: &'static str, detail: String },
     /// No answer arrived before the call's deadline.
     #[error("SPIRE {method} did not answer within {timeout:?}")]
-    DeadlineExceeded {
-        method: &'static str,
-        timeout: Duration,
-    },
+    DeadlineExceeded { method: &'static str, timeout: Duration },
     /// The server answered with something the client cannot use.
     #[error("SPIRE {method} returned an invalid response: {detail}")]
-    InvalidResponse {
-        method: &'static str,
-        detail: String,
-    },
+    InvalidResponse { method: &'static str, detail: String },
 }
 
 impl Error {
@@ -71,14 +59,9 @@ pub struct ItemError {
 
 /// Reads a per-item status of a batch call: `Ok` for code OK (or no status), the item's error
 /// otherwise.
-pub(super) fn item_status(
-    status: Option<crate::spire::proto::types::Status>,
-) -> Result<(), ItemError> {
+pub(super) fn item_status(status: Option<crate::spire::proto::types::Status>) -> Result<(), ItemError> {
     match status {
-        Some(s) if s.code != Code::Ok as i32 => Err(ItemError {
-            code: Code::from_i32(s.code),
-            message: s.message,
-        }),
+        Some(s) if s.code != Code::Ok as i32 => Err(ItemError { code: Code::from_i32(s.code), message: s.message }),
         _ => Ok(()),
     }
 }

@@ -37,11 +37,7 @@ pub struct RelationshipMask {
 
 impl RelationshipMask {
     pub fn all() -> Self {
-        Self {
-            bundle_endpoint_url: true,
-            bundle_endpoint_profile: true,
-            trust_domain_bundle: true,
-        }
+        Self { bundle_endpoint_url: true, bundle_endpoint_profile: true, trust_domain_bundle: true }
     }
 
     fn to_proto(self) -> types::FederationRelationshipMask {
@@ -62,9 +58,7 @@ impl FederationRelationship {
             bundle_endpoint_profile: Some(match &self.profile {
                 BundleEndpointProfile::HttpsWeb => Wire::HttpsWeb(types::HttpsWebProfile {}),
                 BundleEndpointProfile::HttpsSpiffe { endpoint_spiffe_id } => {
-                    Wire::HttpsSpiffe(types::HttpsspiffeProfile {
-                        endpoint_spiffe_id: endpoint_spiffe_id.to_string(),
-                    })
+                    Wire::HttpsSpiffe(types::HttpsspiffeProfile { endpoint_spiffe_id: endpoint_spiffe_id.to_string() })
                 }
             }),
             trust_domain_bundle: self.trust_domain_bundle.as_ref().map(Bundle::to_proto),
@@ -74,28 +68,17 @@ impl FederationRelationship {
     fn from_proto(wire: types::FederationRelationship) -> Result<Self, String> {
         use types::federation_relationship::BundleEndpointProfile as Wire;
         let context = |e: String| format!("relationship {:?}: {e}", wire.trust_domain);
-        let trust_domain =
-            TrustDomain::parse(&wire.trust_domain).map_err(|e| context(e.to_string()))?;
+        let trust_domain = TrustDomain::parse(&wire.trust_domain).map_err(|e| context(e.to_string()))?;
         let profile = match &wire.bundle_endpoint_profile {
             Some(Wire::HttpsWeb(_)) => BundleEndpointProfile::HttpsWeb,
             Some(Wire::HttpsSpiffe(p)) => BundleEndpointProfile::HttpsSpiffe {
-                endpoint_spiffe_id: SpiffeId::parse(&p.endpoint_spiffe_id)
-                    .map_err(|e| context(e.to_string()))?,
+                endpoint_spiffe_id: SpiffeId::parse(&p.endpoint_spiffe_id).map_err(|e| context(e.to_string()))?,
             },
             None => return Err(context("no bundle endpoint profile".into())),
         };
-        let trust_domain_bundle = wire
-            .trust_domain_bundle
-            .clone()
-            .map(Bundle::from_proto)
-            .transpose()
-            .map_err(context)?;
-        Ok(Self {
-            trust_domain,
-            bundle_endpoint_url: wire.bundle_endpoint_url,
-            profile,
-            trust_domain_bundle,
-        })
+        let trust_domain_bundle =
+            wire.trust_domain_bundle.clone().map(Bundle::from_proto).transpose().map_err(context)?;
+        Ok(Self { trust_domain, bundle_endpoint_url: wire.bundle_endpoint_url, profile, trust_domain_bundle })
     }
 }
 
@@ -109,9 +92,7 @@ fn item_result(
         return Ok(Err(e));
     }
     let wire = relationship.ok_or_else(|| invalid("result without relationship".into()))?;
-    FederationRelationship::from_proto(wire)
-        .map(Ok)
-        .map_err(invalid)
+    FederationRelationship::from_proto(wire).map(Ok).map_err(invalid)
 }
 
 impl SpireClient {
@@ -120,9 +101,7 @@ impl SpireClient {
     }
 
     /// Lists every federation relationship, [`RELATIONSHIP_PAGE_SIZE`] per call.
-    pub async fn list_federation_relationships(
-        &self,
-    ) -> Result<Vec<FederationRelationship>, Error> {
+    pub async fn list_federation_relationships(&self) -> Result<Vec<FederationRelationship>, Error> {
         const METHOD: &str = "ListFederationRelationships";
         let mut all = Vec::new();
         let mut page_token = String::new();
@@ -132,20 +111,12 @@ impl SpireClient {
                 page_size: RELATIONSHIP_PAGE_SIZE,
                 page_token,
             });
-            let response = self
-                .call(
-                    METHOD,
-                    self.trust_domain_client()
-                        .list_federation_relationships(request),
-                )
-                .await?;
+            let response = self.call(METHOD, self.trust_domain_client().list_federation_relationships(request)).await?;
             for wire in response.federation_relationships {
-                all.push(FederationRelationship::from_proto(wire).map_err(|detail| {
-                    Error::InvalidResponse {
-                        method: METHOD,
-                        detail,
-                    }
-                })?);
+                all.push(
+                    FederationRelationship::from_proto(wire)
+                        .map_err(|detail| Error::InvalidResponse { method: METHOD, detail })?,
+                );
             }
             if response.next_page_token.is_empty() {
                 return Ok(all);
@@ -164,17 +135,8 @@ impl SpireClient {
             trust_domain: trust_domain.as_str().to_owned(),
             output_mask: None,
         });
-        let wire = self
-            .call(
-                METHOD,
-                self.trust_domain_client()
-                    .get_federation_relationship(request),
-            )
-            .await?;
-        FederationRelationship::from_proto(wire).map_err(|detail| Error::InvalidResponse {
-            method: METHOD,
-            detail,
-        })
+        let wire = self.call(METHOD, self.trust_domain_client().get_federation_relationship(request)).await?;
+        FederationRelationship::from_proto(wire).map_err(|detail| Error::InvalidResponse { method: METHOD, detail })
     }
 
     /// Creates relationships; an existing one for the same trust domain fails with
@@ -184,27 +146,15 @@ impl SpireClient {
         relationships: &[FederationRelationship],
     ) -> Result<Vec<Result<FederationRelationship, ItemError>>, Error> {
         const METHOD: &str = "BatchCreateFederationRelationship";
-        let wire = relationships
-            .iter()
-            .map(FederationRelationship::to_proto)
-            .collect();
+        let wire = relationships.iter().map(FederationRelationship::to_proto).collect();
         in_batches(METHOD, wire, RELATIONSHIP_BATCH_SIZE, |batch| async move {
             let request = self.request(rpc::BatchCreateFederationRelationshipRequest {
                 federation_relationship: batch,
                 output_mask: None,
             });
-            let response = self
-                .call(
-                    METHOD,
-                    self.trust_domain_client()
-                        .batch_create_federation_relationship(request),
-                )
-                .await?;
-            response
-                .results
-                .into_iter()
-                .map(|r| item_result(METHOD, r.status, r.federation_relationship))
-                .collect()
+            let response =
+                self.call(METHOD, self.trust_domain_client().batch_create_federation_relationship(request)).await?;
+            response.results.into_iter().map(|r| item_result(METHOD, r.status, r.federation_relationship)).collect()
         })
         .await
     }
@@ -217,28 +167,16 @@ impl SpireClient {
         mask: RelationshipMask,
     ) -> Result<Vec<Result<FederationRelationship, ItemError>>, Error> {
         const METHOD: &str = "BatchUpdateFederationRelationship";
-        let wire = relationships
-            .iter()
-            .map(FederationRelationship::to_proto)
-            .collect();
+        let wire = relationships.iter().map(FederationRelationship::to_proto).collect();
         in_batches(METHOD, wire, RELATIONSHIP_BATCH_SIZE, |batch| async move {
             let request = self.request(rpc::BatchUpdateFederationRelationshipRequest {
                 federation_relationships: batch,
                 input_mask: Some(mask.to_proto()),
                 output_mask: None,
             });
-            let response = self
-                .call(
-                    METHOD,
-                    self.trust_domain_client()
-                        .batch_update_federation_relationship(request),
-                )
-                .await?;
-            response
-                .results
-                .into_iter()
-                .map(|r| item_result(METHOD, r.status, r.federation_relationship))
-                .collect()
+            let response =
+                self.call(METHOD, self.trust_domain_client().batch_update_federation_relationship(request)).await?;
+            response.results.into_iter().map(|r| item_result(METHOD, r.status, r.federation_relationship)).collect()
         })
         .await
     }
@@ -250,26 +188,12 @@ impl SpireClient {
         trust_domains: &[TrustDomain],
     ) -> Result<Vec<Result<(), ItemError>>, Error> {
         const METHOD: &str = "BatchDeleteFederationRelationship";
-        let wire = trust_domains
-            .iter()
-            .map(|td| td.as_str().to_owned())
-            .collect();
+        let wire = trust_domains.iter().map(|td| td.as_str().to_owned()).collect();
         in_batches(METHOD, wire, RELATIONSHIP_BATCH_SIZE, |batch| async move {
-            let request = self.request(rpc::BatchDeleteFederationRelationshipRequest {
-                trust_domains: batch,
-            });
-            let response = self
-                .call(
-                    METHOD,
-                    self.trust_domain_client()
-                        .batch_delete_federation_relationship(request),
-                )
-                .await?;
-            Ok(response
-                .results
-                .into_iter()
-                .map(|r| item_status(r.status))
-                .collect())
+            let request = self.request(rpc::BatchDeleteFederationRelationshipRequest { trust_domains: batch });
+            let response =
+                self.call(METHOD, self.trust_domain_client().batch_delete_federation_relationship(request)).await?;
+            Ok(response.results.into_iter().map(|r| item_status(r.status)).collect())
         })
         .await
     }
@@ -293,10 +217,7 @@ mod tests {
                 profile,
                 trust_domain_bundle: None,
             };
-            assert_eq!(
-                FederationRelationship::from_proto(relationship.to_proto()),
-                Ok(relationship)
-            );
+            assert_eq!(FederationRelationship::from_proto(relationship.to_proto()), Ok(relationship));
         }
     }
 }

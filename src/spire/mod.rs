@@ -12,7 +12,7 @@ mod federation;
 pub mod proto;
 
 pub use bundle::{Bundle, JwtKey};
-pub use client::{ClientConfig, SpireClient};
+pub use client::{CallObserver, ClientConfig, SpireClient};
 pub use entries::{CreateOutcome, EntryField, EntryFilter, EntryMask, MatchBehavior};
 pub use error::{Error, ItemError};
 pub use federation::{BundleEndpointProfile, FederationRelationship, RelationshipMask};

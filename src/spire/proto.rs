@@ -26,7 +26,5 @@ pub mod spire {
     }
 }
 
-pub use spire::api::server::{
-    bundle::v1 as bundle, entry::v1 as entry, trustdomain::v1 as trustdomain,
-};
+pub use spire::api::server::{bundle::v1 as bundle, entry::v1 as entry, trustdomain::v1 as trustdomain};
 pub use spire::api::types;

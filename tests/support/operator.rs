@@ -51,10 +51,7 @@ impl World {
             "metadata": { "name": world.namespace, "labels": { "spire-steward-test": world.id } }
         }))
         .unwrap();
-        Api::<Namespace>::all(world.client.clone())
-            .create(&PostParams::default(), &ns)
-            .await
-            .unwrap();
+        Api::<Namespace>::all(world.client.clone()).create(&PostParams::default(), &ns).await.unwrap();
         world
     }
 
@@ -67,10 +64,7 @@ impl World {
     pub async fn node(&mut self, name: &str) -> String {
         let name = format!("{name}-{}", self.id);
         let node: Node = serde_json::from_value(json!({ "metadata": { "name": name } })).unwrap();
-        let created = Api::<Node>::all(self.client.clone())
-            .create(&PostParams::default(), &node)
-            .await
-            .unwrap();
+        let created = Api::<Node>::all(self.client.clone()).create(&PostParams::default(), &node).await.unwrap();
         self.nodes.push(name);
         created.metadata.uid.unwrap()
     }
@@ -82,7 +76,8 @@ impl World {
     /// Creates a pod on a node (or unscheduled) and returns its UID.
     pub async fn pod(&self, name: &str, labels: &[(&str, &str)], node: Option<&str>) -> String {
         let labels: BTreeMap<&str, &str> = labels.iter().copied().collect();
-        let mut spec = json!({ "containers": [{ "name": "app", "image": "registry.invalid/app" }], "serviceAccountName": "app" });
+        let mut spec =
+            json!({ "containers": [{ "name": "app", "image": "registry.invalid/app" }], "serviceAccountName": "app" });
         if let Some(node) = node {
             spec["nodeName"] = json!(self.node_name(node));
         }
@@ -91,11 +86,7 @@ impl World {
             "spec": spec,
         }))
         .unwrap();
-        let created = self
-            .pods()
-            .create(&PostParams::default(), &pod)
-            .await
-            .unwrap();
+        let created = self.pods().create(&PostParams::default(), &pod).await.unwrap();
         created.metadata.uid.unwrap()
     }
 
@@ -107,15 +98,9 @@ impl World {
     pub async fn relabel(&self, name: &str, labels: &[(&str, &str)]) {
         let labels: BTreeMap<&str, &str> = labels.iter().copied().collect();
         let patch = json!({ "metadata": { "labels": serde_json::Value::Null } });
-        self.pods()
-            .patch(name, &PatchParams::default(), &Patch::Merge(&patch))
-            .await
-            .unwrap();
+        self.pods().patch(name, &PatchParams::default(), &Patch::Merge(&patch)).await.unwrap();
         let patch = json!({ "metadata": { "labels": labels } });
-        self.pods()
-            .patch(name, &PatchParams::default(), &Patch::Merge(&patch))
-            .await
-            .unwrap();
+        self.pods().patch(name, &PatchParams::default(), &Patch::Merge(&patch)).await.unwrap();
     }
 
     /// Applies a resource of this test by server-side apply.
@@ -127,51 +112,29 @@ impl World {
             "metadata": { "name": name },
             "spec": spec,
         });
-        api.patch(
-            name,
-            &PatchParams::apply("spire-steward-tests").force(),
-            &Patch::Apply(&body),
-        )
-        .await
-        .unwrap();
+        api.patch(name, &PatchParams::apply("spire-steward-tests").force(), &Patch::Apply(&body)).await.unwrap();
     }
 
     pub async fn delete(&self, kind: &str, name: &str) {
-        dynamic(&self.client, kind)
-            .delete(name, &DeleteParams::default())
-            .await
-            .unwrap();
+        dynamic(&self.client, kind).delete(name, &DeleteParams::default()).await.unwrap();
     }
 
     /// The status of a resource of this test, if any.
     pub async fn status(&self, kind: &str, name: &str) -> serde_json::Value {
         let object = dynamic(&self.client, kind).get(name).await.unwrap();
-        object
-            .data
-            .get("status")
-            .cloned()
-            .unwrap_or(serde_json::Value::Null)
+        object.data.get("status").cloned().unwrap_or(serde_json::Value::Null)
     }
 
     /// The condition `type_` of a resource: (status, reason, message).
-    pub async fn condition(
-        &self,
-        kind: &str,
-        name: &str,
-        type_: &str,
-    ) -> Option<(String, String, String)> {
+    pub async fn condition(&self, kind: &str, name: &str, type_: &str) -> Option<(String, String, String)> {
         let status = self.status(kind, name).await;
-        status["conditions"]
-            .as_array()?
-            .iter()
-            .find(|c| c["type"] == type_)
-            .map(|c| {
-                (
-                    c["status"].as_str().unwrap_or_default().to_owned(),
-                    c["reason"].as_str().unwrap_or_default().to_owned(),
-                    c["message"].as_str().unwrap_or_default().to_owned(),
-                )
-            })
+        status["conditions"].as_array()?.iter().find(|c| c["type"] == type_).map(|c| {
+            (
+                c["status"].as_str().unwrap_or_default().to_owned(),
+                c["reason"].as_str().unwrap_or_default().to_owned(),
+                c["message"].as_str().unwrap_or_default().to_owned(),
+            )
+        })
     }
 
     /// Removes the test's cluster-scoped objects. The namespace is left: without a controller
@@ -179,33 +142,14 @@ impl World {
     pub async fn clean_up(&self) {
         let applied = std::mem::take(&mut *self.applied.lock().unwrap());
         for (kind, name) in applied {
-            let _ = dynamic(&self.client, &kind)
-                .delete(&name, &DeleteParams::default())
-                .await;
+            let _ = dynamic(&self.client, &kind).delete(&name, &DeleteParams::default()).await;
         }
         for node in &self.nodes {
-            let _ = Api::<Node>::all(self.client.clone())
-                .delete(node, &DeleteParams::default())
-                .await;
+            let _ = Api::<Node>::all(self.client.clone()).delete(node, &DeleteParams::default()).await;
         }
-        for pod in self
-            .pods()
-            .list(&Default::default())
-            .await
-            .map(|l| l.items)
-            .unwrap_or_default()
-        {
-            let immediately = DeleteParams {
-                grace_period_seconds: Some(0),
-                ..Default::default()
-            };
-            let _ = self
-                .pods()
-                .delete(
-                    pod.metadata.name.as_deref().unwrap_or_default(),
-                    &immediately,
-                )
-                .await;
+        for pod in self.pods().list(&Default::default()).await.map(|l| l.items).unwrap_or_default() {
+            let immediately = DeleteParams { grace_period_seconds: Some(0), ..Default::default() };
+            let _ = self.pods().delete(pod.metadata.name.as_deref().unwrap_or_default(), &immediately).await;
         }
     }
 }
@@ -222,10 +166,7 @@ pub async fn entries(spire: &SpireClient, prefix: &str) -> Vec<Entry> {
         .await
         .unwrap()
         .into_iter()
-        .filter(|e| {
-            e.id.as_ref()
-                .is_some_and(|id| id.as_str().starts_with(&format!("{prefix}.")))
-        })
+        .filter(|e| e.id.as_ref().is_some_and(|id| id.as_str().starts_with(&format!("{prefix}."))))
         .collect();
     entries.sort_by(|a, b| a.spiffe_id.cmp(&b.spiffe_id));
     entries
@@ -239,12 +180,7 @@ pub struct Operator {
 
 impl Operator {
     /// Starts the operator for `world`, talking to the SPIRE server at `socket`.
-    pub fn start(
-        testbed: &Testbed,
-        world: &World,
-        socket: &std::path::Path,
-        extra_config: &str,
-    ) -> Self {
+    pub fn start(testbed: &Testbed, world: &World, socket: &std::path::Path, extra_config: &str) -> Self {
         let dir = repo_root().join("target/operator-tests");
         std::fs::create_dir_all(&dir).unwrap();
         let config = dir.join(format!("{}.yaml", world.id));
@@ -253,11 +189,17 @@ impl Operator {
             format!(
                 "apiVersion: spire-steward.io/v1alpha1\nkind: OperatorConfig\ntrustDomain: {}\nclusterName: test\n\
                  className: {}\nentryIDPrefix: {}\nspireServerSocketPath: {}\ngcInterval: 2s\nspireCallTimeout: 2s\n\
-                 metrics: {{bindAddress: '0'}}\nhealth: {{healthProbeBindAddress: '0'}}\nlogLevel: debug\n{extra_config}",
+                 logLevel: debug\n{}{extra_config}",
                 testbed.trust_domain(),
                 world.class,
                 world.prefix,
-                socket.display()
+                socket.display(),
+                // Admin endpoints are off unless the test asks for them.
+                if extra_config.contains("metrics:") {
+                    ""
+                } else {
+                    "metrics: {bindAddress: '0'}\nhealth: {healthProbeBindAddress: '0'}\n"
+                },
             ),
         )
         .unwrap();
@@ -278,9 +220,7 @@ impl Operator {
         if self.child.try_wait().ok().flatten().is_some() {
             return;
         }
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status();
+        let _ = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status();
         for _ in 0..50 {
             if self.child.try_wait().ok().flatten().is_some() {
                 return;
@@ -301,4 +241,21 @@ impl Drop for Operator {
     fn drop(&mut self) {
         self.stop();
     }
+}
+
+/// A free loopback port.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// A plain HTTP/1.0 GET on loopback: (status code, body).
+pub async fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.ok()?;
+    stream.write_all(format!("GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").as_bytes()).await.ok()?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response).await.ok()?;
+    let code = response.split_whitespace().nth(1)?.parse().ok()?;
+    let body = response.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default();
+    Some((code, body))
 }

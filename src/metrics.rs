@@ -1,0 +1,178 @@
+//! Prometheus metrics. Labels are low-cardinality by construction: RPC method and gRPC code,
+//! write operation, drift kind and error category; never an object or entry name.
+
+use std::{sync::Arc, time::Duration};
+
+use prometheus_client::{
+    encoding::{EncodeLabelSet, text::encode},
+    metrics::{counter::Counter, family::Family, gauge::Gauge, histogram::Histogram},
+    registry::Registry,
+};
+
+use crate::spire::CallObserver;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RpcLabels {
+    method: &'static str,
+    code: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct MethodLabels {
+    method: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct OperationLabels {
+    operation: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct KindLabels {
+    kind: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct CategoryLabels {
+    category: &'static str,
+}
+
+fn latency_buckets() -> impl Iterator<Item = f64> {
+    [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0].into_iter()
+}
+
+/// Every metric the operator exports.
+#[derive(Debug)]
+pub struct Metrics {
+    registry: Registry,
+    spire_requests: Family<RpcLabels, Counter>,
+    spire_latency: Family<MethodLabels, Histogram>,
+    entries_written: Family<OperationLabels, Counter>,
+    pod_to_entry: Histogram,
+    queue_depth: Gauge,
+    managed_entries: Gauge,
+    drift: Family<KindLabels, Counter>,
+    errors: Family<CategoryLabels, Counter>,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    pub fn new() -> Self {
+        let mut registry = Registry::with_prefix("spire_steward");
+        let spire_requests = Family::<RpcLabels, Counter>::default();
+        registry.register("spire_requests", "SPIRE Server API calls by method and gRPC code", spire_requests.clone());
+        let spire_latency =
+            Family::<MethodLabels, Histogram>::new_with_constructor(|| Histogram::new(latency_buckets()));
+        registry.register(
+            "spire_request_duration_seconds",
+            "SPIRE Server API call latency by method",
+            spire_latency.clone(),
+        );
+        let entries_written = Family::<OperationLabels, Counter>::default();
+        registry.register(
+            "entries_written",
+            "Registration entries created, updated and deleted",
+            entries_written.clone(),
+        );
+        let pod_to_entry = Histogram::new(latency_buckets());
+        registry.register(
+            "pod_to_entry_seconds",
+            "Time from a pod's creation to its entry's creation in SPIRE",
+            pod_to_entry.clone(),
+        );
+        let queue_depth = Gauge::default();
+        registry.register("queue_depth", "Changes waiting for the worker", queue_depth.clone());
+        let managed_entries = Gauge::default();
+        registry.register("managed_entries", "Entries the operator owns in SPIRE", managed_entries.clone());
+        let drift = Family::<KindLabels, Counter>::default();
+        registry.register(
+            "drift_detected",
+            "Owned entries found changed in SPIRE behind the operator's back",
+            drift.clone(),
+        );
+        let errors = Family::<CategoryLabels, Counter>::default();
+        registry.register("reconcile_errors", "Reconciliation errors by category", errors.clone());
+        Self {
+            registry,
+            spire_requests,
+            spire_latency,
+            entries_written,
+            pod_to_entry,
+            queue_depth,
+            managed_entries,
+            drift,
+            errors,
+        }
+    }
+
+    /// The text exposition of every metric.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        encode(&mut out, &self.registry).expect("writing to a String cannot fail");
+        out
+    }
+
+    /// Counts writes: `operation` is `create`, `update` or `delete`.
+    pub fn written(&self, operation: &'static str, count: usize) {
+        self.entries_written.get_or_create(&OperationLabels { operation }).inc_by(count as u64);
+    }
+
+    pub fn pod_to_entry(&self, elapsed: Duration) {
+        self.pod_to_entry.observe(elapsed.as_secs_f64());
+    }
+
+    pub fn queue_depth(&self, depth: usize) {
+        self.queue_depth.set(depth as i64);
+    }
+
+    pub fn managed_entries(&self, count: usize) {
+        self.managed_entries.set(count as i64);
+    }
+
+    /// Counts drift: `kind` is `missing`, `modified` or `unexpected`.
+    pub fn drift(&self, kind: &'static str, count: usize) {
+        self.drift.get_or_create(&KindLabels { kind }).inc_by(count as u64);
+    }
+
+    /// Counts an error: `category` is one of `spire_unavailable`, `spire_rejected`,
+    /// `render_failed`, `status_write`.
+    pub fn error(&self, category: &'static str) {
+        self.errors.get_or_create(&CategoryLabels { category }).inc();
+    }
+}
+
+/// SPIRE client calls feed the RPC metrics.
+#[derive(Debug, Clone)]
+pub struct SpireCalls(pub Arc<Metrics>);
+
+impl CallObserver for SpireCalls {
+    fn observe(&self, method: &'static str, code: tonic::Code, elapsed: Duration) {
+        self.0.spire_requests.get_or_create(&RpcLabels { method, code: format!("{code:?}") }).inc();
+        self.0.spire_latency.get_or_create(&MethodLabels { method }).observe(elapsed.as_secs_f64());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn metrics_render_with_their_labels() {
+        let metrics = Arc::new(Metrics::new());
+        SpireCalls(metrics.clone()).observe("ListEntries", tonic::Code::Ok, Duration::from_millis(3));
+        metrics.written("create", 2);
+        metrics.drift("missing", 1);
+        metrics.error("spire_unavailable");
+        let text = metrics.render();
+        assert!(text.contains(r#"spire_steward_spire_requests_total{method="ListEntries",code="Ok"} 1"#), "{text}");
+        assert!(text.contains(r#"spire_steward_entries_written_total{operation="create"} 2"#), "{text}");
+        assert!(text.contains(r#"spire_steward_drift_detected_total{kind="missing"} 1"#), "{text}");
+        assert!(text.contains("spire_steward_spire_request_duration_seconds_bucket"), "{text}");
+        assert!(text.contains(r#"spire_steward_reconcile_errors_total{category="spire_unavailable"} 1"#), "{text}");
+    }
+}
