@@ -264,6 +264,17 @@ async fn a_broken_template_keeps_the_entries_and_reports_stalled() {
     let message = wait_ready(&world, &operator, "ClusterSPIFFEID", &csid, ("False", "InvalidSpec")).await;
     assert!(message.contains("1 of 1 selected pods failed to render"), "{message}");
     assert!(message.contains("index"), "{message}");
+    // kubectl describe tells the story: a Warning Event with the condition's reason.
+    let events: kube::Api<k8s_openapi::api::events::v1::Event> = kube::Api::all(world.client.clone());
+    let selector = format!("regarding.name={csid}");
+    let event = eventually(WAIT, || async {
+        let list = events.list(&kube::api::ListParams::default().fields(&selector)).await.ok()?;
+        list.items.into_iter().find(|e| e.reason.as_deref() == Some("InvalidSpec"))
+    })
+    .await
+    .expect("an InvalidSpec event");
+    assert_eq!(event.type_.as_deref(), Some("Warning"));
+    assert!(event.note.unwrap_or_default().contains("failed to render"));
     let stalled = world.condition("ClusterSPIFFEID", &csid, "Stalled").await;
     assert_eq!(stalled.map(|c| c.0), Some("True".into()));
     tokio::time::sleep(Duration::from_secs(3)).await;

@@ -3,10 +3,11 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use k8s_openapi::jiff::Timestamp;
+use k8s_openapi::{apimachinery::pkg::apis::meta::v1::Condition, jiff::Timestamp};
 use kube::{
-    Api, Client, ResourceExt,
+    Api, Client, Resource, ResourceExt,
     api::{Patch, PatchParams},
+    runtime::events::{Event, EventType, Recorder, Reporter},
 };
 use serde_json::json;
 
@@ -28,6 +29,7 @@ pub const FIELD_MANAGER: &str = "spire-steward";
 pub struct StatusWriter {
     client: Client,
     written: HashMap<String, serde_json::Value>,
+    recorder: Recorder,
 }
 
 #[derive(Default)]
@@ -42,7 +44,36 @@ struct Tally {
 
 impl StatusWriter {
     pub fn new(client: Client) -> Self {
-        Self { client, written: HashMap::new() }
+        let reporter = Reporter { controller: FIELD_MANAGER.into(), instance: std::env::var("POD_NAME").ok() };
+        Self { recorder: Recorder::new(client.clone(), reporter), client, written: HashMap::new() }
+    }
+
+    /// Publishes an Event when a resource's Ready reason changes, so `kubectl describe` tells the
+    /// story. The Event's reason is the condition's reason.
+    async fn announce<K>(&self, object: &K, previous: &[Condition], health: &Health)
+    where
+        K: kube::Resource<DynamicType = ()>,
+    {
+        let wanted = conditions_for(health, types::ENTRIES_SYNCED);
+        let Some(ready) = wanted.iter().find(|c| c.type_ == types::READY) else { return };
+        let before = previous.iter().find(|c| c.type_ == types::READY).map(|c| c.reason.as_str());
+        if before == Some(ready.reason) || matches!(health, Health::Pending) {
+            return;
+        }
+        let type_ = match health {
+            Health::Synced { .. } | Health::Progressing { .. } | Health::Suspended => EventType::Normal,
+            _ => EventType::Warning,
+        };
+        let event = Event {
+            type_,
+            reason: ready.reason.to_owned(),
+            note: Some(ready.message.chars().take(1024).collect()),
+            action: "Reconcile".into(),
+            secondary: None,
+        };
+        if let Err(e) = self.recorder.publish(&event, &object.object_ref(&())).await {
+            tracing::warn!(error = %e, "failed to publish an event");
+        }
     }
 
     pub async fn publish(&mut self, worker: &Worker) {
@@ -93,6 +124,9 @@ impl StatusWriter {
             let unchanged = object.status.as_ref().is_some_and(|s| {
                 s.common.observed_generation == generation && same_conditions(&s.common.conditions, &conditions)
             });
+            if !unchanged {
+                self.announce(object.as_ref(), &previous, &health).await;
+            }
             self.write(&api, "ClusterFederatedTrustDomain", &object.name_any(), &uid, status, unchanged).await;
         }
     }
@@ -194,6 +228,9 @@ impl StatusWriter {
                     && s.stats.as_ref() == Some(&stats)
                     && same_conditions(&s.common.conditions, &conditions)
             });
+            if !unchanged {
+                self.announce(object.as_ref(), &previous, &health).await;
+            }
             self.write(&api, "ClusterSPIFFEID", &object.name_any(), &uid, status, unchanged).await;
         }
     }
@@ -269,6 +306,9 @@ impl StatusWriter {
                     && s.set == Some(in_sync)
                     && s.entry_id == entry_id
             });
+            if !unchanged {
+                self.announce(object.as_ref(), &previous, &health).await;
+            }
             self.write(&api, "ClusterStaticEntry", &object.name_any(), &uid, status, unchanged).await;
         }
     }
