@@ -34,6 +34,11 @@ test-unit: ## Run the unit tests (no servers needed)
 test: verify ## Run every test: verify, unit tests, and the integration tests on the testbed
 	hack/test.sh
 
+.PHONY: bench
+bench: ## Benchmark convergence on the testbed (BENCH_PODS=N, default 1000; not part of test)
+	hack/testbed/up.sh
+	BENCH_PODS=$${BENCH_PODS:-1000} $(CARGO) test --locked --release --test bench -- --ignored --nocapture
+
 .PHONY: demo
 demo: ## Bring up the testbed, install the CRDs, apply the examples and show them
 	hack/demo.sh

@@ -1,0 +1,159 @@
+//! `make bench`: the operator converging N pods on the testbed, measured against SPIRE's own
+//! write ceiling. Ignored by `cargo test`; run with
+//! `cargo test --release --test bench -- --ignored --nocapture` (BENCH_PODS=N, default 1000).
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use futures::{StreamExt, stream};
+use serde_json::json;
+use spire_steward::{
+    spiffe::{Entry, EntryId, Selector, SpiffeId},
+    spire::{ClientConfig, CreateOutcome, SpireClient},
+};
+use support::{
+    PrivateSpireServer,
+    operator::{Operator, World, entries, free_port, http_get},
+    testbed,
+};
+
+fn metric(body: &str, name: &str) -> f64 {
+    body.lines().filter(|l| l.starts_with(name)).filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok()).sum()
+}
+
+/// The upper bound of the bucket holding quantile `q` of a histogram.
+fn quantile(body: &str, name: &str, q: f64) -> String {
+    let buckets: Vec<(String, f64)> = body
+        .lines()
+        .filter(|l| l.starts_with(&format!("{name}_bucket")))
+        .filter_map(|l| {
+            let le = l.split("le=\"").nth(1)?.split('"').next()?.to_owned();
+            Some((le, l.rsplit(' ').next()?.parse().ok()?))
+        })
+        .collect();
+    let total = buckets.last().map_or(0.0, |b| b.1);
+    buckets.iter().find(|(_, count)| *count >= q * total).map_or("n/a".into(), |(le, _)| format!("<= {le} s"))
+}
+
+fn process_figures(pid: u32) -> (u64, f64) {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let peak_kib = status
+        .lines()
+        .find(|l| l.starts_with("VmHWM:"))
+        .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        .unwrap_or(0);
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let fields: Vec<&str> = stat.rsplit(')').next().unwrap_or_default().split_whitespace().collect();
+    let ticks: f64 = fields.get(11).and_then(|u| u.parse::<f64>().ok()).unwrap_or(0.0)
+        + fields.get(12).and_then(|s| s.parse::<f64>().ok()).unwrap_or(0.0);
+    (peak_kib / 1024, ticks / 100.0)
+}
+
+#[tokio::test]
+#[ignore = "a benchmark: run with make bench"]
+async fn bench_converge_pods() {
+    let pods: usize = std::env::var("BENCH_PODS").ok().and_then(|n| n.parse().ok()).unwrap_or(1000);
+    let quiet =
+        Duration::from_secs(std::env::var("BENCH_QUIET_SECONDS").ok().and_then(|n| n.parse().ok()).unwrap_or(60));
+    let bed = testbed();
+    let server = PrivateSpireServer::start(bed);
+    let spire = SpireClient::new(ClientConfig::new(server.socket()));
+
+    // SPIRE's own ceiling: the same batches the operator sends, straight from a client.
+    let parent = SpiffeId::parse("spiffe://example.org/spire/agent/bench/ceiling").unwrap();
+    let direct: Vec<Entry> = (0..pods)
+        .map(|i| {
+            let mut e = Entry::new(
+                SpiffeId::parse(&format!("spiffe://example.org/ceiling/{i}")).unwrap(),
+                parent.clone(),
+                vec![Selector::parse(&format!("k8s:pod-uid:ceiling-{i}")).unwrap()],
+            );
+            e.id = Some(EntryId::parse(&format!("ceiling.{i}")).unwrap());
+            e
+        })
+        .collect();
+    let started = Instant::now();
+    let outcomes = spire.batch_create_entries(&direct).await.unwrap();
+    let ceiling = started.elapsed();
+    assert!(outcomes.iter().all(|o| matches!(o, CreateOutcome::Created(_))));
+    let ids: Vec<EntryId> = direct.iter().filter_map(|e| e.id.clone()).collect();
+    spire.batch_delete_entries(&ids).await.unwrap();
+
+    let mut world = World::new(bed).await;
+    world.node("node").await;
+    world
+        .apply(
+            "ClusterSPIFFEID",
+            &format!("bench-{}", world.id),
+            json!({
+                "className": world.class,
+                "spiffeIDTemplate": "spiffe://{{ .TrustDomain }}/ns/{{ .PodMeta.Namespace }}/pod/{{ .PodMeta.Name }}",
+                "namespaceSelector": world.namespace_selector(),
+                "dnsNameTemplates": ["{{ .PodMeta.Name }}.{{ .PodMeta.Namespace }}.svc"],
+            }),
+        )
+        .await;
+    let metrics_port = free_port();
+    let operator = Operator::start(
+        bed,
+        &world,
+        &server.socket(),
+        &format!(
+            "metrics: {{bindAddress: '127.0.0.1:{metrics_port}'}}\nhealth: {{healthProbeBindAddress: '0'}}\ngcInterval: 10m\n"
+        ),
+    );
+    let pid = operator.pid();
+    // Let the operator start and fill its caches before the pods arrive.
+    let up = support::eventually(Duration::from_secs(30), || async { http_get(metrics_port, "/metrics").await }).await;
+    assert!(up.is_some(), "{}", operator.log_text());
+
+    let started = Instant::now();
+    let world_ref = &world;
+    stream::iter(0..pods)
+        .map(|i| async move { world_ref.pod(&format!("p-{i}"), &[("app", "bench")], Some("node")).await })
+        .buffer_unordered(32)
+        .collect::<Vec<_>>()
+        .await;
+    let created = started.elapsed();
+    loop {
+        if entries(&spire, &world.prefix).await.len() == pods {
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(1800), "did not converge\n{}", operator.log_text());
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    let converged = started.elapsed();
+    let (_, body) = http_get(metrics_port, "/metrics").await.unwrap();
+    let calls_before = metric(&body, "spire_steward_spire_requests_total");
+    tokio::time::sleep(quiet).await;
+    let (_, body_after) = http_get(metrics_port, "/metrics").await.unwrap();
+    let calls_quiet = metric(&body_after, "spire_steward_spire_requests_total") - calls_before;
+    let (peak_mib, cpu_seconds) = process_figures(pid);
+
+    println!("\n== spire-steward benchmark: {pods} pods ==");
+    println!(
+        "SPIRE batch-create ceiling: {pods} entries in {:.2} s ({:.0} entries/s)",
+        ceiling.as_secs_f64(),
+        pods as f64 / ceiling.as_secs_f64()
+    );
+    println!("pods created through the API in {:.2} s", created.as_secs_f64());
+    println!(
+        "converged: all {pods} entries in SPIRE {:.2} s after the first pod was created ({:.2}x the SPIRE ceiling)",
+        converged.as_secs_f64(),
+        converged.as_secs_f64() / ceiling.as_secs_f64()
+    );
+    println!(
+        "pod-to-entry latency: p50 {}, p99 {}",
+        quantile(&body, "spire_steward_pod_to_entry_seconds", 0.5),
+        quantile(&body, "spire_steward_pod_to_entry_seconds", 0.99)
+    );
+    println!("SPIRE calls during a quiet {} s: {calls_quiet}", quiet.as_secs());
+    println!("operator peak RSS: {peak_mib} MiB; CPU: {cpu_seconds:.1} s");
+    assert_eq!(calls_quiet, 0.0, "no SPIRE calls at steady state between periodic checks");
+
+    drop(operator);
+    let ids: Vec<EntryId> = entries(&spire, &world.prefix).await.into_iter().filter_map(|e| e.id).collect();
+    spire.batch_delete_entries(&ids).await.unwrap();
+    world.clean_up().await;
+}
