@@ -487,3 +487,59 @@ async fn metrics_and_probes_report_the_work() {
     assert!(body.contains("spire_steward_managed_entries 1"), "{body}");
     world.clean_up().await;
 }
+
+#[tokio::test]
+async fn entries_of_an_adopted_prefix_are_taken_over_in_place() {
+    let bed = testbed();
+    let spire = bed.spire();
+    let mut world = World::new(bed).await;
+    let node_uid = world.node("node").await;
+    let pod_uid = world.pod("p-1", &[], Some("node")).await;
+    let old_prefix = format!("scm_{}", world.prefix);
+    // What the previous operator left: the same entry this operator will declare (same key,
+    // another hint), and one nothing declares any more.
+    let parent = SpiffeId::parse(&format!("spiffe://example.org/spire/agent/k8s_psat/test/{node_uid}")).unwrap();
+    let mut same = Entry::new(
+        SpiffeId::parse("spiffe://example.org/pod/p-1").unwrap(),
+        parent.clone(),
+        vec![Selector::parse(&format!("k8s:pod-uid:{pod_uid}")).unwrap()],
+    );
+    same.id = Some(EntryId::parse(&format!("{old_prefix}.1")).unwrap());
+    same.hint = "old".into();
+    let mut stale = Entry::new(
+        SpiffeId::parse("spiffe://example.org/pod/p-1/old").unwrap(),
+        parent,
+        vec![Selector::parse(&format!("k8s:pod-uid:{pod_uid}")).unwrap()],
+    );
+    stale.id = Some(EntryId::parse(&format!("{old_prefix}.2")).unwrap());
+    for outcome in spire.batch_create_entries(&[same.clone(), stale.clone()]).await.unwrap() {
+        assert!(matches!(outcome, CreateOutcome::Created(_)));
+    }
+    world
+        .apply(
+            "ClusterSPIFFEID",
+            &format!("adopt-{}", world.id),
+            json!({
+                "className": world.class,
+                "spiffeIDTemplate": "spiffe://{{ .TrustDomain }}/pod/{{ .PodMeta.Name }}",
+                "namespaceSelector": world.namespace_selector(),
+                "hint": "new",
+            }),
+        )
+        .await;
+    let operator =
+        Operator::start(bed, &world, &bed.spire_socket(), &format!("adoptEntryIDPrefixes: [{old_prefix}]\n"));
+    let adopted = eventually(WAIT, || async {
+        let e = spire.get_entry(same.id.as_ref().unwrap()).await.ok()?;
+        (e.hint == "new").then_some(e)
+    })
+    .await;
+    assert!(adopted.is_some(), "the adopted entry was updated in place\n{}", operator.log_text());
+    let gone =
+        eventually(WAIT, || async { spire.get_entry(stale.id.as_ref().unwrap()).await.is_err().then_some(()) }).await;
+    assert!(gone.is_some(), "the undeclared adopted entry is removed\n{}", operator.log_text());
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert!(entries(&spire, &world.prefix).await.is_empty(), "nothing re-created under the new prefix");
+    spire.batch_delete_entries(&[same.id.clone().unwrap()]).await.unwrap();
+    world.clean_up().await;
+}
