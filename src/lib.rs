@@ -13,6 +13,7 @@ pub mod config;
 pub mod controller;
 pub mod crdgen;
 pub mod duration;
+pub mod lease;
 pub mod metrics;
 pub mod reconcile;
 pub mod render;

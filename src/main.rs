@@ -104,13 +104,12 @@ async fn run(config: config::Config) -> anyhow::Result<()> {
         socket = %config.spire_server_socket_path.display(),
         "starting spire-steward"
     );
-    tokio::select! {
-        result = spire_steward::controller::run(config, client) => Ok(result?),
-        _ = shutdown_signal() => {
-            tracing::info!("stopping");
-            Ok(())
-        }
-    }
+    spire_steward::controller::run(config, client, async {
+        shutdown_signal().await;
+        tracing::info!("stopping");
+    })
+    .await?;
+    Ok(())
 }
 
 async fn shutdown_signal() {

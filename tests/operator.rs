@@ -399,7 +399,8 @@ async fn federation_relationships_follow_their_resources() {
         async move { spire.get_federation_relationship(&td).await.ok() }
     };
     let found = eventually(WAIT, || async { get().await }).await;
-    assert_eq!(found.expect(&operator.log_text()).bundle_endpoint_url, "https://127.0.0.1:8443/a");
+    let found = found.unwrap_or_else(|| panic!("no relationship\n{}", operator.log_text()));
+    assert_eq!(found.bundle_endpoint_url, "https://127.0.0.1:8443/a");
     wait_ready(&world, &operator, "ClusterFederatedTrustDomain", &name, ("True", "Synced")).await;
     let object = support::operator::dynamic(&world.client, "ClusterFederatedTrustDomain").get(&name).await.unwrap();
     assert!(
@@ -541,5 +542,54 @@ async fn entries_of_an_adopted_prefix_are_taken_over_in_place() {
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert!(entries(&spire, &world.prefix).await.is_empty(), "nothing re-created under the new prefix");
     spire.batch_delete_entries(&[same.id.clone().unwrap()]).await.unwrap();
+    world.clean_up().await;
+}
+
+#[tokio::test]
+async fn a_standby_takes_over_when_the_leader_dies() {
+    let bed = testbed();
+    let spire = bed.spire();
+    let mut world = World::new(bed).await;
+    world.node("node").await;
+    world
+        .apply(
+            "ClusterSPIFFEID",
+            &format!("ha-{}", world.id),
+            json!({
+                "className": world.class,
+                "spiffeIDTemplate": "spiffe://{{ .TrustDomain }}/pod/{{ .PodMeta.Name }}",
+                "namespaceSelector": world.namespace_selector(),
+            }),
+        )
+        .await;
+    world.pod("p-1", &[], Some("node")).await;
+    let lease = format!("lease-{}", world.id);
+    let election = format!(
+        "leaderElection: {{leaderElect: true, resourceName: {lease}, resourceNamespace: {}, leaseDuration: 3s, renewDeadline: 2s, retryPeriod: 500ms}}\n",
+        world.namespace
+    );
+    let mut first = Operator::start_replica(bed, &world, &bed.spire_socket(), &election, "a");
+    wait_for(&spire, &world, &first, "the first entry", |e| e.len() == 1).await;
+    let mut second = Operator::start_replica(bed, &world, &bed.spire_socket(), &election, "b");
+
+    let leases: kube::Api<k8s_openapi::api::coordination::v1::Lease> =
+        kube::Api::namespaced(world.client.clone(), &world.namespace);
+    let holder = || async { leases.get_opt(&lease).await.ok().flatten().and_then(|l| l.spec?.holder_identity) };
+    assert_eq!(holder().await.as_deref(), Some(format!("{}-a", world.id).as_str()));
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert!(second.log_text().contains("standing by"), "{}", second.log_text());
+    assert!(!second.log_text().contains("created entry"), "the standby writes nothing");
+
+    // The leader dies without releasing its lease: the standby takes over after it expires.
+    first.kill();
+    world.pod("p-2", &[], Some("node")).await;
+    wait_for(&spire, &world, &second, "the entry written by the new leader", |e| e.len() == 2).await;
+    assert_eq!(holder().await.as_deref(), Some(format!("{}-b", world.id).as_str()));
+
+    // A graceful stop releases the lease.
+    second.stop();
+    let released =
+        eventually(WAIT, || async { holder().await.filter(|h| !h.is_empty()).is_none().then_some(()) }).await;
+    assert!(released.is_some(), "the lease was not released\n{}", second.log_text());
     world.clean_up().await;
 }

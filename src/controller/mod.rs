@@ -8,7 +8,7 @@ mod status_writer;
 mod stores;
 mod worker;
 
-use std::sync::Arc;
+use std::{future::Future, sync::Arc};
 
 use tokio::task::JoinSet;
 
@@ -18,6 +18,7 @@ pub use status_writer::FIELD_MANAGER;
 use crate::{
     admin::{self, Readiness},
     config::Config,
+    lease::LeaderElector,
     metrics::{Metrics, SpireCalls},
     spire::{ClientConfig, SpireClient},
 };
@@ -29,10 +30,14 @@ pub enum Error {
     Kube(#[from] kube::Error),
     #[error("the watches stopped before their caches filled")]
     CachesNotReady,
+    #[error("leadership was lost; restarting as a standby")]
+    LeadershipLost,
 }
 
-/// Runs the operator until the process is stopped.
-pub async fn run(config: Config, client: kube::Client) -> Result<(), Error> {
+/// Runs the operator until `shutdown` completes. Every replica keeps its caches warm; only the
+/// leader writes to SPIRE and status. A leader that loses its lease stops with
+/// [`Error::LeadershipLost`], so that it comes back as a standby.
+pub async fn run(config: Config, client: kube::Client, shutdown: impl Future<Output = ()>) -> Result<(), Error> {
     let config = Arc::new(config);
     let metrics = Arc::new(Metrics::new());
     let readiness = Readiness::default();
@@ -49,27 +54,50 @@ pub async fn run(config: Config, client: kube::Client) -> Result<(), Error> {
             tracing::error!(error = %e, "the admin endpoints stopped");
         }
     });
+    let leadership = LeaderElector::new(&config.leader_election).spawn(client.clone());
 
-    let stores = stores::start(&client, queue.clone(), &mut tasks);
-    tracing::info!("waiting for the caches to fill");
-    stores.wait_until_ready().await.map_err(|_| Error::CachesNotReady)?;
-    tracing::info!("caches filled");
+    let work = async {
+        let stores = stores::start(&client, queue.clone(), &mut tasks);
+        tracing::info!("waiting for the caches to fill");
+        stores.wait_until_ready().await.map_err(|_| Error::CachesNotReady)?;
+        tracing::info!("caches filled");
+        wait_for_spire(&spire).await;
+        readiness.set(true);
 
-    let mut worker = worker::Worker::new(config.clone(), stores, spire, queue.clone(), client.clone(), metrics);
-    worker.load_index().await;
-    readiness.set(true);
+        leadership.acquired().await.map_err(|_| Error::LeadershipLost)?;
+        let mut worker = worker::Worker::new(config.clone(), stores, spire, queue.clone(), client.clone(), metrics);
+        worker.load_index().await;
 
-    let interval = config.gc_interval;
-    let drift_queue = queue.clone();
-    tasks.spawn(async move {
-        let mut ticker = tokio::time::interval(interval);
-        ticker.tick().await;
-        loop {
+        let interval = config.gc_interval;
+        let drift_queue = queue.clone();
+        tasks.spawn(async move {
+            let mut ticker = tokio::time::interval(interval);
             ticker.tick().await;
-            drift_queue.push(Change::Drift);
+            loop {
+                ticker.tick().await;
+                drift_queue.push(Change::Drift);
+            }
+        });
+        tokio::select! {
+            _ = worker.run(status_writer::StatusWriter::new(client.clone())) => Ok(()),
+            _ = leadership.lost() => Err(Error::LeadershipLost),
         }
-    });
+    };
+    let result = tokio::select! {
+        result = work => result,
+        _ = shutdown => Ok(()),
+    };
+    tasks.abort_all();
+    leadership.release().await;
+    result
+}
 
-    worker.run(status_writer::StatusWriter::new(client)).await;
-    Ok(())
+/// Waits until SPIRE answers, reporting while it does not: start-up never fails for lack of it.
+async fn wait_for_spire(spire: &SpireClient) {
+    let mut delay = std::time::Duration::from_secs(1);
+    while let Err(e) = spire.get_bundle().await {
+        tracing::warn!(error = %e, retry_in = ?delay, "waiting for the SPIRE server");
+        tokio::time::sleep(delay).await;
+        delay = (delay * 2).min(std::time::Duration::from_secs(30));
+    }
 }

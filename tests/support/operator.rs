@@ -181,9 +181,20 @@ pub struct Operator {
 impl Operator {
     /// Starts the operator for `world`, talking to the SPIRE server at `socket`.
     pub fn start(testbed: &Testbed, world: &World, socket: &std::path::Path, extra_config: &str) -> Self {
+        Self::start_replica(testbed, world, socket, extra_config, "0")
+    }
+
+    /// Starts one of several replicas of the same operator; `replica` tells their files apart.
+    pub fn start_replica(
+        testbed: &Testbed,
+        world: &World,
+        socket: &std::path::Path,
+        extra_config: &str,
+        replica: &str,
+    ) -> Self {
         let dir = repo_root().join("target/operator-tests");
         std::fs::create_dir_all(&dir).unwrap();
-        let config = dir.join(format!("{}.yaml", world.id));
+        let config = dir.join(format!("{}-{replica}.yaml", world.id));
         std::fs::write(
             &config,
             format!(
@@ -203,11 +214,12 @@ impl Operator {
             ),
         )
         .unwrap();
-        let log = dir.join(format!("{}.log", world.id));
+        let log = dir.join(format!("{}-{replica}.log", world.id));
         let child = Command::new(env!("CARGO_BIN_EXE_spire-steward"))
             .args(["run", "--config", config.to_str().unwrap()])
             .env("KUBECONFIG", testbed.var("KUBECONFIG_ADMIN"))
             .env("NO_COLOR", "1")
+            .env("POD_NAME", format!("{}-{replica}", world.id))
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&log).unwrap())
             .spawn()
@@ -227,6 +239,12 @@ impl Operator {
             }
             std::thread::sleep(Duration::from_millis(100));
         }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Kills the operator without letting it clean up, as a crash would.
+    pub fn kill(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
