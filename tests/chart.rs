@@ -1,0 +1,794 @@
+//! The Helm chart in `charts/spire-steward`: it lints, renders with default and non-default
+//! values into the objects and configuration the operator needs, passes the testbed's
+//! kube-apiserver in a server-side dry run, and its RBAC grants the operator's identity exactly
+//! the calls the operator makes.
+//!
+//! helm is built from the pinned Go module in `hack/tools/helm` by `hack/tools/build-helm.sh`.
+
+mod support;
+
+use std::{
+    collections::BTreeSet,
+    io::Write,
+    path::{Path, PathBuf},
+    process::{Command, Stdio},
+    sync::OnceLock,
+    time::Duration,
+};
+
+use k8s_openapi::api::{
+    authorization::v1::{ResourceAttributes, SelfSubjectAccessReview, SelfSubjectAccessReviewSpec},
+    core::v1::Namespace,
+    rbac::v1::{ClusterRole, ClusterRoleBinding, Role, RoleBinding},
+};
+use kube::api::{Api, PostParams};
+use serde_json::{Value, json};
+use support::{repo_root, testbed, unique};
+
+const CHART: &str = "charts/spire-steward";
+const NON_DEFAULT_VALUES: &str = "charts/spire-steward/ci/non-default-values.yaml";
+/// The testbed's unprivileged operator identity.
+const OPERATOR_USER: &str = "spire-steward-operator";
+const GROUP: &str = "spire-steward.io";
+
+// --- helm -------------------------------------------------------------------------------------
+
+/// The helm binary, built on first use (or found in the cache) by `hack/tools/build-helm.sh`.
+fn helm_bin() -> &'static Path {
+    static HELM: OnceLock<PathBuf> = OnceLock::new();
+    HELM.get_or_init(|| {
+        let out = Command::new(repo_root().join("hack/tools/build-helm.sh"))
+            .stderr(Stdio::inherit())
+            .output()
+            .expect("running hack/tools/build-helm.sh");
+        assert!(out.status.success(), "hack/tools/build-helm.sh failed");
+        let path = PathBuf::from(String::from_utf8(out.stdout).unwrap().trim());
+        assert!(path.is_file(), "build-helm.sh printed {path:?}, not a file");
+        path
+    })
+}
+
+/// A helm command that runs in the repository with its own, empty configuration and cache, and
+/// no kubeconfig: rendering and linting never talk to a cluster.
+fn helm(args: &[&str]) -> Command {
+    let home = Path::new(env!("CARGO_TARGET_TMPDIR")).join("chart-helm-home");
+    let mut cmd = Command::new(helm_bin());
+    cmd.current_dir(repo_root())
+        .args(args)
+        .env("HELM_CONFIG_HOME", home.join("config"))
+        .env("HELM_CACHE_HOME", home.join("cache"))
+        .env("HELM_DATA_HOME", home.join("data"))
+        .env("KUBECONFIG", "/dev/null");
+    cmd
+}
+
+fn run(mut cmd: Command, what: &str) -> String {
+    let out = cmd.output().unwrap_or_else(|e| panic!("{what}: {e}"));
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(out.status.success(), "{what} failed:\n{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    stdout
+}
+
+/// The chart rendered by `helm template`, as text and as objects.
+struct Rendered {
+    text: String,
+    objects: Vec<Value>,
+}
+
+impl Rendered {
+    fn new(release: &str, namespace: &str, extra: &[&str]) -> Self {
+        let mut args = vec!["template", release, CHART, "--namespace", namespace];
+        args.extend_from_slice(extra);
+        let text = run(helm(&args), &format!("helm {}", args.join(" ")));
+        let objects = serde_yaml_ng::Deserializer::from_str(&text)
+            .map(|doc| <Value as serde::Deserialize>::deserialize(doc).expect("helm rendered bad YAML"))
+            .filter(|v| !v.is_null())
+            .collect();
+        Self { text, objects }
+    }
+
+    fn defaults(release: &str, namespace: &str) -> Self {
+        Self::new(release, namespace, &[])
+    }
+
+    fn non_default(release: &str, namespace: &str) -> Self {
+        Self::new(release, namespace, &["--values", NON_DEFAULT_VALUES])
+    }
+
+    fn kinds(&self) -> BTreeSet<String> {
+        self.objects.iter().map(|o| o["kind"].as_str().unwrap().to_owned()).collect()
+    }
+
+    fn all(&self, kind: &str) -> Vec<&Value> {
+        self.objects.iter().filter(|o| o["kind"] == kind).collect()
+    }
+
+    fn one(&self, kind: &str) -> &Value {
+        let all = self.all(kind);
+        assert_eq!(all.len(), 1, "expected one {kind}, got {}", all.len());
+        all[0]
+    }
+
+    fn typed<T: serde::de::DeserializeOwned>(&self, kind: &str) -> T {
+        serde_json::from_value(self.one(kind).clone()).unwrap_or_else(|e| panic!("rendered {kind} does not parse: {e}"))
+    }
+
+    /// The operator's configuration file from the ConfigMap, as text.
+    fn config_text(&self) -> String {
+        self.one("ConfigMap")["data"]["config.yaml"].as_str().expect("the ConfigMap has no config.yaml").to_owned()
+    }
+
+    fn config(&self) -> Value {
+        serde_yaml_ng::from_str(&self.config_text()).expect("config.yaml is not YAML")
+    }
+
+    fn container(&self) -> &Value {
+        let containers =
+            self.one("Deployment")["spec"]["template"]["spec"]["containers"].as_array().expect("no containers");
+        assert_eq!(containers.len(), 1);
+        &containers[0]
+    }
+}
+
+// --- the rules the operator needs ---------------------------------------------------------------
+
+/// One permission: verb on group/resource[/subresource], optionally in a namespace and on a name.
+#[derive(Clone, Debug)]
+struct Access {
+    verb: &'static str,
+    group: &'static str,
+    resource: &'static str,
+    subresource: &'static str,
+    namespace: Option<String>,
+    name: Option<String>,
+}
+
+fn access(verb: &'static str, group: &'static str, resource: &'static str) -> Access {
+    Access { verb, group, resource, subresource: "", namespace: None, name: None }
+}
+
+impl Access {
+    fn sub(self, subresource: &'static str) -> Self {
+        Self { subresource, ..self }
+    }
+
+    fn ns(self, namespace: &str) -> Self {
+        Self { namespace: Some(namespace.to_owned()), ..self }
+    }
+
+    fn named(self, name: &str) -> Self {
+        Self { name: Some(name.to_owned()), ..self }
+    }
+
+    /// Asks the API server whether the client's own identity may make this call.
+    async fn allowed(&self, client: &kube::Client) -> bool {
+        let review = SelfSubjectAccessReview {
+            spec: SelfSubjectAccessReviewSpec {
+                resource_attributes: Some(ResourceAttributes {
+                    verb: Some(self.verb.into()),
+                    group: Some(self.group.into()),
+                    resource: Some(self.resource.into()),
+                    subresource: Some(self.subresource.into()),
+                    namespace: self.namespace.clone(),
+                    name: self.name.clone(),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        let review = Api::<SelfSubjectAccessReview>::all(client.clone())
+            .create(&PostParams::default(), &review)
+            .await
+            .unwrap_or_else(|e| panic!("SelfSubjectAccessReview for {self}: {e}"));
+        review.status.expect("review without status").allowed
+    }
+}
+
+impl std::fmt::Display for Access {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let group = if self.group.is_empty() { "core" } else { self.group };
+        write!(f, "{} {group}/{}", self.verb, self.resource)?;
+        if !self.subresource.is_empty() {
+            write!(f, "/{}", self.subresource)?;
+        }
+        if let Some(name) = &self.name {
+            write!(f, " {name:?}")?;
+        }
+        match &self.namespace {
+            Some(ns) => write!(f, " in {ns}"),
+            None => write!(f, " (cluster-wide)"),
+        }
+    }
+}
+
+const READ: [&str; 3] = ["get", "list", "watch"];
+const CUSTOM_RESOURCES: [&str; 3] = ["clusterspiffeids", "clusterstaticentries", "clusterfederatedtrustdomains"];
+
+/// Every cluster-wide call the operator makes; namespaced reads are cluster-wide (all
+/// namespaces) and also checked in one namespace.
+fn cluster_calls() -> Vec<Access> {
+    let mut calls = Vec::new();
+    for verb in READ {
+        for resource in ["pods", "nodes", "namespaces"] {
+            calls.push(access(verb, "", resource));
+        }
+        calls.push(access(verb, "", "pods").ns("default"));
+        calls.push(access(verb, "discovery.k8s.io", "endpointslices"));
+        calls.push(access(verb, "discovery.k8s.io", "endpointslices").ns("default"));
+        for resource in CUSTOM_RESOURCES {
+            calls.push(access(verb, GROUP, resource));
+        }
+    }
+    for resource in CUSTOM_RESOURCES {
+        calls.push(access("patch", GROUP, resource).sub("status"));
+    }
+    calls.push(access("patch", GROUP, "clusterfederatedtrustdomains"));
+    for verb in ["update", "patch"] {
+        calls.push(access(verb, GROUP, "clusterfederatedtrustdomains").sub("finalizers"));
+    }
+    for verb in ["create", "patch"] {
+        // Events about cluster-scoped objects land in "default".
+        calls.push(access(verb, "events.k8s.io", "events").ns("default"));
+        calls.push(access(verb, "events.k8s.io", "events").ns("kube-system"));
+    }
+    calls
+}
+
+/// Calls the operator never makes, which its role must refuse.
+fn refused_calls() -> Vec<Access> {
+    let mut calls = vec![
+        access("delete", "", "pods").ns("default"),
+        access("create", "", "pods").ns("default"),
+        access("patch", "", "pods").ns("default"),
+        access("create", "", "pods").sub("exec").ns("default"),
+        access("patch", "", "nodes"),
+        access("delete", "", "namespaces"),
+        access("list", "", "secrets"),
+        access("get", "", "secrets").ns("default"),
+        access("list", "", "configmaps").ns("default"),
+        access("list", "", "serviceaccounts"),
+        access("create", "", "serviceaccounts").sub("token").ns("default"),
+        access("create", "", "events").ns("default"),
+        access("delete", "events.k8s.io", "events").ns("default"),
+        access("list", "events.k8s.io", "events"),
+        access("create", "discovery.k8s.io", "endpointslices").ns("default"),
+        access("create", "apiextensions.k8s.io", "customresourcedefinitions"),
+        access("update", "apiextensions.k8s.io", "customresourcedefinitions"),
+        access("create", "rbac.authorization.k8s.io", "clusterrolebindings"),
+        access("escalate", "rbac.authorization.k8s.io", "clusterroles"),
+        access("list", "coordination.k8s.io", "leases"),
+        access("create", "coordination.k8s.io", "leases").ns("kube-system"),
+        access("update", "coordination.k8s.io", "leases").ns("default"),
+        // The spec of the operator's resources belongs to their authors: a ClusterFederatedTrustDomain
+        // may be patched (for its finalizer) but not replaced.
+        access("update", GROUP, "clusterfederatedtrustdomains"),
+        access("update", GROUP, "clusterfederatedtrustdomains").sub("status"),
+        access("delete", GROUP, "clusterfederatedtrustdomains"),
+        access("deletecollection", GROUP, "clusterfederatedtrustdomains"),
+    ];
+    for resource in ["clusterspiffeids", "clusterstaticentries"] {
+        for verb in ["update", "patch", "delete"] {
+            calls.push(access(verb, GROUP, resource));
+        }
+        calls.push(access("update", GROUP, resource).sub("status"));
+        calls.push(access("update", GROUP, resource).sub("finalizers"));
+        calls.push(access("patch", GROUP, resource).sub("finalizers"));
+    }
+    for resource in CUSTOM_RESOURCES {
+        calls.push(access("create", GROUP, resource));
+    }
+    calls
+}
+
+/// The ClusterRole's rules as (group, resource, verb) triples, sorted.
+fn rule_triples(role: &ClusterRole) -> BTreeSet<(String, String, String)> {
+    let mut triples = BTreeSet::new();
+    for rule in role.rules.as_deref().unwrap_or_default() {
+        assert!(rule.resource_names.is_none() && rule.non_resource_urls.is_none(), "unexpected rule {rule:?}");
+        for group in rule.api_groups.as_deref().unwrap_or_default() {
+            for resource in rule.resources.as_deref().unwrap_or_default() {
+                for verb in &rule.verbs {
+                    triples.insert((group.clone(), resource.clone(), verb.clone()));
+                }
+            }
+        }
+    }
+    triples
+}
+
+fn expected_triples() -> BTreeSet<(String, String, String)> {
+    let mut t = BTreeSet::new();
+    let mut add = |g: &str, r: &str, verbs: &[&str]| {
+        for v in verbs {
+            t.insert((g.to_owned(), r.to_owned(), (*v).to_owned()));
+        }
+    };
+    for r in ["pods", "nodes", "namespaces"] {
+        add("", r, &READ);
+    }
+    add("discovery.k8s.io", "endpointslices", &READ);
+    for r in CUSTOM_RESOURCES {
+        add(GROUP, r, &READ);
+        add(GROUP, &format!("{r}/status"), &["patch"]);
+    }
+    add(GROUP, "clusterfederatedtrustdomains", &["patch"]);
+    add(GROUP, "clusterfederatedtrustdomains/finalizers", &["update", "patch"]);
+    add("events.k8s.io", "events", &["create", "patch"]);
+    t
+}
+
+// --- offline checks ------------------------------------------------------------------------------
+
+#[test]
+fn chart_lints_with_default_and_non_default_values() {
+    run(helm(&["lint", "--strict", CHART]), "helm lint (defaults)");
+    run(helm(&["lint", "--strict", CHART, "--values", NON_DEFAULT_VALUES]), "helm lint (non-default values)");
+}
+
+#[test]
+fn default_values_render_a_two_replica_leader_elected_operator() {
+    let r = Rendered::defaults("spire-steward", "spire-system");
+    assert_eq!(
+        r.kinds(),
+        [
+            "ClusterRole",
+            "ClusterRoleBinding",
+            "ConfigMap",
+            "Deployment",
+            "Role",
+            "RoleBinding",
+            "Service",
+            "ServiceAccount",
+        ]
+        .map(String::from)
+        .into(),
+        "{}",
+        r.text
+    );
+    assert!(r.all("CustomResourceDefinition").is_empty(), "the chart must not template the CRDs");
+    for object in &r.objects {
+        if !["ClusterRole", "ClusterRoleBinding"].contains(&object["kind"].as_str().unwrap()) {
+            assert_eq!(object["metadata"]["namespace"], "spire-system", "{object:#}");
+        }
+    }
+
+    let deployment = r.one("Deployment");
+    assert_eq!(deployment["metadata"]["name"], "spire-steward");
+    assert_eq!(deployment["spec"]["replicas"], 2);
+    let pod = &deployment["spec"]["template"]["spec"];
+    assert_eq!(pod["serviceAccountName"], "spire-steward");
+    assert_eq!(pod["securityContext"]["runAsNonRoot"], true);
+    let c = r.container();
+    assert_eq!(c["image"], "spire-steward:0.1.0");
+    assert_eq!(c["args"], json!(["run", "--config", "/etc/spire-steward/config.yaml"]));
+    assert_eq!(c["livenessProbe"]["httpGet"]["path"], "/healthz");
+    assert_eq!(c["livenessProbe"]["httpGet"]["port"], "health");
+    assert_eq!(c["readinessProbe"]["httpGet"]["path"], "/readyz");
+    assert_eq!(c["readinessProbe"]["httpGet"]["port"], "health");
+    assert_eq!(ports(c), [("health".into(), 8081), ("metrics".into(), 8080)].into());
+    assert_eq!(c["securityContext"]["readOnlyRootFilesystem"], true);
+    assert_eq!(
+        mounts(c),
+        [("config".into(), "/etc/spire-steward".into()), ("spire-server-socket".into(), "/spire-server".into()),]
+            .into()
+    );
+    assert_eq!(
+        volume(pod, "spire-server-socket")["hostPath"],
+        json!({ "path": "/run/spire/server-sockets", "type": "Directory" })
+    );
+    assert_eq!(volume(pod, "config")["configMap"]["name"], "spire-steward");
+
+    // The configuration file: the operator's own parser accepts it, and it elects a leader.
+    let config = r.config();
+    assert_eq!(config["apiVersion"], "spire-steward.io/v1alpha1");
+    assert_eq!(config["kind"], "OperatorConfig");
+    assert_eq!(config["leaderElection"]["leaderElect"], true);
+    assert_eq!(config["leaderElection"]["resourceName"], "spire-steward");
+    assert_eq!(config["leaderElection"]["resourceNamespace"], "spire-system");
+    assert_eq!(config["spireServerSocketPath"], "/spire-server/api.sock");
+    assert_eq!(config["metrics"]["bindAddress"], ":8080");
+    assert_eq!(config["health"]["healthProbeBindAddress"], ":8081");
+    let parsed = operator_config(&r.config_text());
+    assert!(parsed.leader_election.enabled);
+    assert_eq!(parsed.leader_election.lease_name, "spire-steward");
+    assert_eq!(parsed.leader_election.lease_namespace.as_deref(), Some("spire-system"));
+    assert_eq!(parsed.trust_domain.as_str(), "example.org");
+    assert_eq!(parsed.cluster_name, "example-cluster");
+    assert_eq!(parsed.entry_id_prefix, "spire-steward");
+    assert_eq!(parsed.gc_interval, Duration::from_secs(60));
+    assert_eq!(parsed.health_address, Some("0.0.0.0:8081".parse().unwrap()));
+    assert_eq!(parsed.metrics_address, Some("0.0.0.0:8080".parse().unwrap()));
+    assert_eq!(parsed.spire_server_socket_path, Path::new("/spire-server/api.sock"));
+
+    // RBAC: exactly the operator's calls, no wildcards, bound to the ServiceAccount.
+    let role: ClusterRole = r.typed("ClusterRole");
+    assert_eq!(rule_triples(&role), expected_triples());
+    assert!(!r.one("ClusterRole").to_string().contains('*'), "wildcard in the ClusterRole");
+    let binding: ClusterRoleBinding = r.typed("ClusterRoleBinding");
+    assert_eq!(binding.role_ref.name, "spire-steward");
+    let subjects = binding.subjects.unwrap();
+    assert_eq!(subjects.len(), 1);
+    assert_eq!((subjects[0].kind.as_str(), subjects[0].name.as_str()), ("ServiceAccount", "spire-steward"));
+    assert_eq!(subjects[0].namespace.as_deref(), Some("spire-system"));
+    let lease_role: Role = r.typed("Role");
+    assert_eq!(lease_role.metadata.namespace.as_deref(), Some("spire-system"));
+    let rules = lease_role.rules.unwrap();
+    assert!(rules.iter().all(|rule| {
+        rule.api_groups.as_deref() == Some(&["coordination.k8s.io".to_owned()][..])
+            && rule.resources.as_deref() == Some(&["leases".to_owned()][..])
+    }));
+    let verbs: BTreeSet<_> = rules.iter().flat_map(|r| r.verbs.clone()).collect();
+    assert_eq!(verbs, ["create", "get", "update"].map(String::from).into());
+    for rule in &rules {
+        if rule.verbs != ["create"] {
+            assert_eq!(rule.resource_names.as_deref(), Some(&["spire-steward".to_owned()][..]));
+        }
+    }
+
+    let service = r.one("Service");
+    assert_eq!(service["spec"]["ports"][0]["targetPort"], "metrics");
+    assert_eq!(service["spec"]["ports"][0]["port"], 8080);
+    assert_eq!(service["spec"]["selector"], deployment["spec"]["selector"]["matchLabels"]);
+}
+
+#[test]
+fn non_default_values_reach_the_deployment_and_the_configuration() {
+    let r = Rendered::non_default("platform", "identity");
+    // No metrics: no Service and no metrics port.
+    assert!(r.all("Service").is_empty(), "{}", r.text);
+    let deployment = r.one("Deployment");
+    assert_eq!(deployment["metadata"]["name"], "steward");
+    assert_eq!(deployment["spec"]["replicas"], 3);
+    let pod = &deployment["spec"]["template"]["spec"];
+    assert_eq!(pod["serviceAccountName"], "steward-operator");
+    assert_eq!(pod["priorityClassName"], "system-cluster-critical");
+    assert_eq!(pod["nodeSelector"], json!({ "node-role.kubernetes.io/control-plane": "" }));
+    assert_eq!(pod["tolerations"][0]["operator"], "Exists");
+    assert!(pod["affinity"]["podAntiAffinity"].is_object());
+    assert_eq!(pod["imagePullSecrets"], json!([{ "name": "registry-credentials" }]));
+    assert_eq!(deployment["spec"]["template"]["metadata"]["labels"]["team"], "platform");
+    let c = r.container();
+    assert_eq!(
+        c["image"],
+        "registry.example.com/platform/spire-steward@sha256:\
+         0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+    );
+    assert_eq!(c["imagePullPolicy"], "Always");
+    assert_eq!(ports(c), [("health".into(), 9440)].into());
+    assert_eq!(c["livenessProbe"]["failureThreshold"], 5);
+    assert_eq!(c["resources"]["limits"]["memory"], "512Mi");
+    assert_eq!(mounts(c)["spire-server-socket"], "/run/spire/admin/", "mounted where the values say");
+    assert_eq!(volume(pod, "spire-server-socket")["hostPath"]["path"], "/var/run/spire/admin");
+    assert_eq!(r.one("ServiceAccount")["metadata"]["name"], "steward-operator");
+
+    let config = r.operator_config_checked();
+    assert_eq!(config.trust_domain.as_str(), "prod.example.com");
+    assert_eq!(config.cluster_name, "prod-eu-1");
+    assert_eq!(config.cluster_domain, "cluster.local");
+    assert_eq!(config.class_name.as_deref(), Some("blue"));
+    assert!(config.watch_classless);
+    assert_eq!(config.entry_id_prefix, "prod");
+    assert_eq!(config.adopt_entry_id_prefixes, ["scm"]);
+    assert_eq!(config.parent_id_template, "spiffe://{{ .TrustDomain }}/spire/agent/x509pop/{{ .NodeMeta.Name }}");
+    assert_eq!(config.spire_server_socket_path, Path::new("/run/spire/admin/server.sock"));
+    assert_eq!(config.spire_call_timeout, Duration::from_secs(10));
+    assert_eq!(config.gc_interval, Duration::from_secs(30), "nanoseconds");
+    assert!(config.reconcile.cluster_spiffe_ids && config.reconcile.cluster_static_entries);
+    assert!(!config.reconcile.cluster_federated_trust_domains);
+    assert!(config.leader_election.enabled);
+    assert_eq!(config.leader_election.lease_name, "steward-leader");
+    assert_eq!(config.leader_election.lease_duration, Duration::from_secs(30));
+    assert_eq!(config.metrics_address, None, "metrics off");
+    assert_eq!(config.health_address, Some("0.0.0.0:9440".parse().unwrap()));
+    assert_eq!(config.ignore_namespaces.len(), 2);
+    assert_eq!(config.log_level, tracing::Level::DEBUG);
+    let lease_role: Role = r.typed("Role");
+    assert!(
+        lease_role
+            .rules
+            .unwrap()
+            .iter()
+            .any(|rule| rule.resource_names.as_deref() == Some(&["steward-leader".to_owned()][..]))
+    );
+
+    // A Lease in another namespace moves the leader-election Role there; turning leader
+    // election off removes it.
+    let moved = Rendered::new("platform", "identity", &["--set", "config.leaderElection.resourceNamespace=leases"]);
+    assert_eq!(moved.one("Role")["metadata"]["namespace"], "leases");
+    assert_eq!(moved.one("RoleBinding")["metadata"]["namespace"], "leases");
+    assert_eq!(moved.one("RoleBinding")["subjects"][0]["namespace"], "identity");
+    assert_eq!(moved.config()["leaderElection"]["resourceNamespace"], "leases");
+    let single = Rendered::new(
+        "platform",
+        "identity",
+        &["--set", "config.leaderElection.leaderElect=false", "--set", "replicaCount=1"],
+    );
+    assert!(single.all("Role").is_empty() && single.all("RoleBinding").is_empty());
+    assert!(!single.operator_config_checked().leader_election.enabled);
+}
+
+#[test]
+fn a_missing_trust_domain_is_refused_at_render_time() {
+    let out = helm(&["template", "x", CHART, "--set", "config.trustDomain="]).output().unwrap();
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("config.trustDomain is required"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+impl Rendered {
+    fn operator_config_checked(&self) -> spire_steward::config::Config {
+        operator_config(&self.config_text())
+    }
+}
+
+/// Loads a configuration file with the operator's own parser and validation.
+fn operator_config(text: &str) -> spire_steward::config::Config {
+    spire_steward::config::File::parse(text)
+        .unwrap_or_else(|e| panic!("the operator refuses the rendered config: {e}\n{text}"))
+        .validate()
+        .unwrap_or_else(|e| panic!("the operator refuses the rendered config: {e}\n{text}"))
+}
+
+fn ports(container: &Value) -> std::collections::BTreeMap<String, i64> {
+    container["ports"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| (p["name"].as_str().unwrap().to_owned(), p["containerPort"].as_i64().unwrap()))
+        .collect()
+}
+
+fn mounts(container: &Value) -> std::collections::BTreeMap<String, String> {
+    container["volumeMounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            assert_eq!(m["readOnly"], true, "{m}");
+            (m["name"].as_str().unwrap().to_owned(), m["mountPath"].as_str().unwrap().to_owned())
+        })
+        .collect()
+}
+
+fn volume<'a>(pod: &'a Value, name: &str) -> &'a Value {
+    pod["volumes"].as_array().unwrap().iter().find(|v| v["name"] == name).unwrap_or_else(|| panic!("no volume {name}"))
+}
+
+// --- on the testbed ----------------------------------------------------------------------------
+
+/// What a test created on the testbed, deleted in reverse order when dropped (also when the test
+/// fails). The testbed runs no namespace controller, so a namespace, emptied of the test's objects
+/// by then, is finalized here as that controller would.
+struct Created {
+    kubectl: String,
+    kubeconfig: String,
+    objects: Vec<(&'static str, String, Option<String>)>,
+}
+
+impl Created {
+    fn new(bed: &support::Testbed) -> Self {
+        Self {
+            kubectl: bed.var("KUBECTL_BIN").to_owned(),
+            kubeconfig: bed.var("KUBECONFIG_ADMIN").to_owned(),
+            objects: Vec::new(),
+        }
+    }
+
+    fn push(&mut self, kind: &'static str, name: &str, namespace: Option<&str>) {
+        self.objects.push((kind, name.to_owned(), namespace.map(str::to_owned)));
+    }
+
+    /// Creates a namespace of the test's own.
+    async fn namespace(&mut self, client: &kube::Client) -> String {
+        let name = unique("chart");
+        let ns: Namespace = serde_json::from_value(json!({
+            "metadata": { "name": name, "labels": { "spire-steward-test": "chart" } }
+        }))
+        .unwrap();
+        Api::<Namespace>::all(client.clone())
+            .create(&PostParams::default(), &ns)
+            .await
+            .expect("creating the test namespace");
+        self.push("namespace", &name, None);
+        name
+    }
+}
+
+impl Created {
+    fn finalize_namespace(&self, name: &str) {
+        let finalized = json!({
+            "apiVersion": "v1",
+            "kind": "Namespace",
+            "metadata": { "name": name },
+            "spec": { "finalizers": [] },
+        });
+        let out = kubectl_with(
+            &self.kubectl,
+            &self.kubeconfig,
+            &["replace", "--raw", &format!("/api/v1/namespaces/{name}/finalize"), "-f", "-"],
+            &finalized.to_string(),
+        );
+        if !out.status.success() {
+            eprintln!("finalizing namespace {name}: {}", String::from_utf8_lossy(&out.stderr));
+        }
+    }
+}
+
+impl Drop for Created {
+    fn drop(&mut self) {
+        for (kind, name, namespace) in std::mem::take(&mut self.objects).into_iter().rev() {
+            let mut cmd = Command::new(&self.kubectl);
+            cmd.args(["--kubeconfig", &self.kubeconfig, "delete", kind, &name])
+                .args(["--ignore-not-found", "--wait=false"])
+                .stdout(Stdio::null());
+            if let Some(ns) = namespace {
+                cmd.args(["--namespace", &ns]);
+            }
+            match cmd.status() {
+                Ok(s) if s.success() => {}
+                other => eprintln!("cleaning up {kind} {name}: {other:?}"),
+            }
+            if kind == "namespace" {
+                self.finalize_namespace(&name);
+            }
+        }
+    }
+}
+
+/// Runs kubectl as the testbed's admin with `input` on stdin.
+fn kubectl_admin(bed: &support::Testbed, args: &[&str], input: &str) -> std::process::Output {
+    kubectl_with(bed.var("KUBECTL_BIN"), bed.var("KUBECONFIG_ADMIN"), args, input)
+}
+
+fn kubectl_with(kubectl: &str, kubeconfig: &str, args: &[&str], input: &str) -> std::process::Output {
+    let mut child = Command::new(kubectl)
+        .args(["--kubeconfig", kubeconfig])
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("running kubectl");
+    child.stdin.take().unwrap().write_all(input.as_bytes()).expect("writing to kubectl");
+    child.wait_with_output().expect("waiting for kubectl")
+}
+
+#[tokio::test]
+async fn rendered_manifests_pass_a_server_side_dry_run() {
+    let bed = testbed();
+    let admin = bed.kube_admin().await;
+    let mut created = Created::new(bed);
+    let ns = created.namespace(&admin).await;
+
+    for rendered in [Rendered::defaults(&unique("steward"), &ns), Rendered::non_default(&unique("steward"), &ns)] {
+        let out = kubectl_admin(bed, &["apply", "--server-side", "--dry-run=server", "-f", "-"], &rendered.text);
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "server-side dry run refused the chart:\n{stdout}\n{}\n--- manifests ---\n{}",
+            String::from_utf8_lossy(&out.stderr),
+            rendered.text
+        );
+        assert_eq!(stdout.matches("(server dry run)").count(), rendered.objects.len(), "{stdout}");
+        // Nothing was stored.
+        let name = rendered.one("ClusterRole")["metadata"]["name"].as_str().unwrap();
+        assert!(
+            Api::<ClusterRole>::all(admin.clone()).get_opt(name).await.unwrap().is_none(),
+            "the dry run stored ClusterRole {name}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn the_chart_rbac_grants_the_operator_exactly_its_calls() {
+    let bed = testbed();
+    let admin = bed.kube_admin().await;
+    let operator = bed.kube_operator().await;
+    let mut created = Created::new(bed);
+    let ns = created.namespace(&admin).await;
+    let release = unique("rbac");
+    let rendered = Rendered::defaults(&release, &ns);
+    let lease = rendered.config()["leaderElection"]["resourceName"].as_str().unwrap().to_owned();
+    assert_eq!(lease, format!("{release}-spire-steward"));
+
+    let mut needed = cluster_calls();
+    needed.push(access("create", "coordination.k8s.io", "leases").ns(&ns));
+    for verb in ["get", "update"] {
+        needed.push(access(verb, "coordination.k8s.io", "leases").ns(&ns).named(&lease));
+    }
+    let mut refused = refused_calls();
+    for verb in ["get", "update", "patch", "delete"] {
+        refused.push(access(verb, "coordination.k8s.io", "leases").ns(&ns).named("another-lease"));
+    }
+    refused.push(access("delete", "coordination.k8s.io", "leases").ns(&ns).named(&lease));
+    refused.push(access("list", "coordination.k8s.io", "leases").ns(&ns));
+    refused.push(access("watch", "coordination.k8s.io", "leases").ns(&ns));
+    refused.push(access("create", "coordination.k8s.io", "leases").ns("default"));
+
+    // Before the chart's roles are bound, the operator identity can make none of the calls.
+    for call in &needed {
+        assert!(
+            !call.allowed(&operator).await,
+            "the operator identity is already allowed to {call}; the testbed is not clean"
+        );
+    }
+
+    // The rendered ClusterRole and leader-election Role, bound to the operator's user.
+    let role: ClusterRole = rendered.typed("ClusterRole");
+    let role_name = role.metadata.name.clone().unwrap();
+    Api::<ClusterRole>::all(admin.clone())
+        .create(&PostParams::default(), &role)
+        .await
+        .expect("creating the ClusterRole");
+    created.push("clusterrole", &role_name, None);
+    let binding_name = unique("chart-operator");
+    let binding: ClusterRoleBinding = serde_json::from_value(json!({
+        "metadata": { "name": binding_name },
+        "roleRef": { "apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": role_name },
+        "subjects": [{ "apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": OPERATOR_USER }],
+    }))
+    .unwrap();
+    Api::<ClusterRoleBinding>::all(admin.clone())
+        .create(&PostParams::default(), &binding)
+        .await
+        .expect("creating the ClusterRoleBinding");
+    created.push("clusterrolebinding", &binding_name, None);
+
+    let lease_role: Role = rendered.typed("Role");
+    let lease_role_name = lease_role.metadata.name.clone().unwrap();
+    Api::<Role>::namespaced(admin.clone(), &ns)
+        .create(&PostParams::default(), &lease_role)
+        .await
+        .expect("creating the leader-election Role");
+    created.push("role", &lease_role_name, Some(&ns));
+    let lease_binding: RoleBinding = serde_json::from_value(json!({
+        "metadata": { "name": binding_name, "namespace": ns },
+        "roleRef": { "apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": lease_role_name },
+        "subjects": [{ "apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": OPERATOR_USER }],
+    }))
+    .unwrap();
+    Api::<RoleBinding>::namespaced(admin.clone(), &ns)
+        .create(&PostParams::default(), &lease_binding)
+        .await
+        .expect("creating the leader-election RoleBinding");
+    created.push("rolebinding", &binding_name, Some(&ns));
+
+    // The authorizer sees new bindings a moment later.
+    let probes = [needed[0].clone(), needed.last().unwrap().clone()];
+    let seen = support::eventually(Duration::from_secs(30), || {
+        let operator = operator.clone();
+        let probes = probes.clone();
+        async move {
+            for probe in &probes {
+                if !probe.allowed(&operator).await {
+                    return None;
+                }
+            }
+            Some(())
+        }
+    })
+    .await;
+    assert!(seen.is_some(), "the new bindings never took effect");
+
+    let mut wrong = Vec::new();
+    for call in &needed {
+        if !call.allowed(&operator).await {
+            wrong.push(format!("denied, but the operator needs it: {call}"));
+        }
+    }
+    for call in &refused {
+        if call.allowed(&operator).await {
+            wrong.push(format!("allowed, but the operator never needs it: {call}"));
+        }
+    }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+    drop(created);
+
+    // Cleaned up: the ClusterRole and its binding are gone.
+    assert!(Api::<ClusterRole>::all(admin.clone()).get_opt(&role_name).await.unwrap().is_none());
+    assert!(Api::<ClusterRoleBinding>::all(admin).get_opt(&binding_name).await.unwrap().is_none());
+}
