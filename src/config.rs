@@ -22,35 +22,24 @@ const DEFAULT_ENTRY_ID_PREFIX: &str = "spire-steward";
 const DEFAULT_PARENT_ID_TEMPLATE: &str =
     "spiffe://{{ .TrustDomain }}/spire/agent/k8s_psat/{{ .ClusterName }}/{{ .NodeMeta.UID }}";
 const DEFAULT_GC_INTERVAL: Duration = Duration::from_secs(60);
-const GC_INTERVAL_RANGE: (Duration, Duration) =
-    (Duration::from_secs(1), Duration::from_secs(24 * 3600));
+const GC_INTERVAL_RANGE: (Duration, Duration) = (Duration::from_secs(1), Duration::from_secs(24 * 3600));
 const DEFAULT_SPIRE_CALL_TIMEOUT: Duration = Duration::from_secs(30);
-const SPIRE_CALL_TIMEOUT_RANGE: (Duration, Duration) =
-    (Duration::from_millis(100), Duration::from_secs(600));
+const SPIRE_CALL_TIMEOUT_RANGE: (Duration, Duration) = (Duration::from_millis(100), Duration::from_secs(600));
 const LEASE_RANGE: (Duration, Duration) = (Duration::from_millis(100), Duration::from_secs(3600));
 
 /// A configuration value that cannot be used, and the key it came from.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error("reading {path}: {source}")]
-    Read {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    Read { path: PathBuf, source: std::io::Error },
     #[error("{path}: {source}")]
-    Syntax {
-        path: PathBuf,
-        source: serde_yaml_ng::Error,
-    },
+    Syntax { path: PathBuf, source: serde_yaml_ng::Error },
     #[error("{key}: {message}")]
     Invalid { key: &'static str, message: String },
 }
 
 fn invalid(key: &'static str, message: impl Into<String>) -> Error {
-    Error::Invalid {
-        key,
-        message: message.into(),
-    }
+    Error::Invalid { key, message: message.into() }
 }
 
 /// The configuration file, as written.
@@ -193,14 +182,8 @@ pub struct Config {
 impl File {
     /// Reads a configuration file; unknown keys are refused.
     pub fn read(path: &std::path::Path) -> Result<Self, Error> {
-        let text = std::fs::read_to_string(path).map_err(|source| Error::Read {
-            path: path.into(),
-            source,
-        })?;
-        Self::parse(&text).map_err(|source| Error::Syntax {
-            path: path.into(),
-            source,
-        })
+        let text = std::fs::read_to_string(path).map_err(|source| Error::Read { path: path.into(), source })?;
+        Self::parse(&text).map_err(|source| Error::Syntax { path: path.into(), source })
     }
 
     pub fn parse(text: &str) -> Result<Self, serde_yaml_ng::Error> {
@@ -213,107 +196,64 @@ impl File {
     /// Checks every value and builds the configuration.
     pub fn validate(self) -> Result<Config, Error> {
         if let Some(v) = self.api_version.as_deref().filter(|v| *v != API_VERSION) {
-            return Err(invalid(
-                "apiVersion",
-                format!("{v:?} is not {API_VERSION:?}"),
-            ));
+            return Err(invalid("apiVersion", format!("{v:?} is not {API_VERSION:?}")));
         }
         if let Some(k) = self.kind.as_deref().filter(|k| *k != KIND) {
             return Err(invalid("kind", format!("{k:?} is not {KIND:?}")));
         }
-        let trust_domain = self
-            .trust_domain
-            .ok_or_else(|| invalid("trustDomain", "is required"))?;
-        let trust_domain =
-            TrustDomain::parse(&trust_domain).map_err(|e| invalid("trustDomain", e.to_string()))?;
-        let cluster_name = self
-            .cluster_name
-            .ok_or_else(|| invalid("clusterName", "is required"))?;
+        let trust_domain = self.trust_domain.ok_or_else(|| invalid("trustDomain", "is required"))?;
+        let trust_domain = TrustDomain::parse(&trust_domain).map_err(|e| invalid("trustDomain", e.to_string()))?;
+        let cluster_name = self.cluster_name.ok_or_else(|| invalid("clusterName", "is required"))?;
         check_path_segment("clusterName", &cluster_name)?;
         let ignore_namespaces = self
             .ignore_namespaces
             .unwrap_or_else(|| DEFAULT_IGNORE_NAMESPACES.map(String::from).to_vec())
             .iter()
-            .map(|re| {
-                Regex::new(re).map_err(|e| invalid("ignoreNamespaces", format!("{re:?}: {e}")))
-            })
+            .map(|re| Regex::new(re).map_err(|e| invalid("ignoreNamespaces", format!("{re:?}: {e}"))))
             .collect::<Result<_, _>>()?;
-        let entry_id_prefix = self
-            .entry_id_prefix
-            .unwrap_or_else(|| DEFAULT_ENTRY_ID_PREFIX.into());
-        let entry_id_prefix = entry_id_prefix
-            .strip_suffix('.')
-            .unwrap_or(&entry_id_prefix)
-            .to_owned();
+        let entry_id_prefix = self.entry_id_prefix.unwrap_or_else(|| DEFAULT_ENTRY_ID_PREFIX.into());
+        let entry_id_prefix = entry_id_prefix.strip_suffix('.').unwrap_or(&entry_id_prefix).to_owned();
         check_prefix("entryIDPrefix", &entry_id_prefix)?;
         let mut adopt = Vec::new();
         for prefix in self.adopt_entry_id_prefixes.unwrap_or_default() {
             let prefix = prefix.strip_suffix('.').unwrap_or(&prefix).to_owned();
             check_prefix("adoptEntryIDPrefixes", &prefix)?;
             if prefix == entry_id_prefix {
-                return Err(invalid(
-                    "adoptEntryIDPrefixes",
-                    format!("{prefix:?} is the operator's own entryIDPrefix"),
-                ));
+                return Err(invalid("adoptEntryIDPrefixes", format!("{prefix:?} is the operator's own entryIDPrefix")));
             }
             adopt.push(prefix);
         }
-        let parent_id_template = self
-            .parent_id_template
-            .unwrap_or_else(|| DEFAULT_PARENT_ID_TEMPLATE.into());
+        let parent_id_template = self.parent_id_template.unwrap_or_else(|| DEFAULT_PARENT_ID_TEMPLATE.into());
         if !parent_id_template.starts_with("spiffe://") {
             return Err(invalid("parentIDTemplate", "must start with spiffe://"));
         }
         let reconcile = self.reconcile.unwrap_or_default();
-        let gc_interval = bounded(
-            "gcInterval",
-            self.gc_interval,
-            DEFAULT_GC_INTERVAL,
-            GC_INTERVAL_RANGE,
-        )?;
-        let spire_call_timeout = bounded(
-            "spireCallTimeout",
-            self.spire_call_timeout,
-            DEFAULT_SPIRE_CALL_TIMEOUT,
-            SPIRE_CALL_TIMEOUT_RANGE,
-        )?;
+        let gc_interval = bounded("gcInterval", self.gc_interval, DEFAULT_GC_INTERVAL, GC_INTERVAL_RANGE)?;
+        let spire_call_timeout =
+            bounded("spireCallTimeout", self.spire_call_timeout, DEFAULT_SPIRE_CALL_TIMEOUT, SPIRE_CALL_TIMEOUT_RANGE)?;
         let leader_election = leader_election(self.leader_election.unwrap_or_default())?;
-        let metrics_address = address(
-            "metrics.bindAddress",
-            self.metrics.and_then(|m| m.bind_address),
-            "0.0.0.0:8080",
-        )?;
+        let metrics_address =
+            address("metrics.bindAddress", self.metrics.and_then(|m| m.bind_address), "0.0.0.0:8080")?;
         let health_address = address(
             "health.healthProbeBindAddress",
             self.health.and_then(|h| h.health_probe_bind_address),
             "0.0.0.0:8081",
         )?;
-        let log_level = match self
-            .log_level
-            .as_deref()
-            .map(str::to_ascii_lowercase)
-            .as_deref()
-        {
+        let log_level = match self.log_level.as_deref().map(str::to_ascii_lowercase).as_deref() {
             None | Some("info") => tracing::Level::INFO,
             Some("debug") => tracing::Level::DEBUG,
             Some("warn") => tracing::Level::WARN,
             Some("error") => tracing::Level::ERROR,
             Some("trace") => tracing::Level::TRACE,
             Some(other) => {
-                return Err(invalid(
-                    "logLevel",
-                    format!("{other:?} is not one of debug, info, warn, error"),
-                ));
+                return Err(invalid("logLevel", format!("{other:?} is not one of debug, info, warn, error")));
             }
         };
         let log_encoding = match self.log_encoding.as_deref() {
             None | Some("console") => LogEncoding::Console,
             Some("json") => LogEncoding::Json,
             Some(other) => {
-                return Err(invalid(
-                    "logEncoding",
-                    format!("{other:?} is not console or json"),
-                ));
+                return Err(invalid("logEncoding", format!("{other:?} is not console or json")));
             }
         };
         Ok(Config {
@@ -326,16 +266,12 @@ impl File {
             parent_id_template,
             entry_id_prefix,
             adopt_entry_id_prefixes: adopt,
-            spire_server_socket_path: self
-                .spire_server_socket_path
-                .unwrap_or_else(|| DEFAULT_SOCKET.into()),
+            spire_server_socket_path: self.spire_server_socket_path.unwrap_or_else(|| DEFAULT_SOCKET.into()),
             spire_call_timeout,
             reconcile: ReconcileToggles {
                 cluster_spiffe_ids: reconcile.cluster_spiffe_ids.unwrap_or(true),
                 cluster_static_entries: reconcile.cluster_static_entries.unwrap_or(true),
-                cluster_federated_trust_domains: reconcile
-                    .cluster_federated_trust_domains
-                    .unwrap_or(true),
+                cluster_federated_trust_domains: reconcile.cluster_federated_trust_domains.unwrap_or(true),
             },
             gc_interval,
             leader_election,
@@ -351,35 +287,19 @@ fn check_path_segment(key: &'static str, value: &str) -> Result<(), Error> {
     let ok = !value.is_empty()
         && value != "."
         && value != ".."
-        && value
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'));
+        && value.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'));
     if ok {
         Ok(())
     } else {
-        Err(invalid(
-            key,
-            format!(
-                "{value:?} must be letters, digits, '.', '-' or '_' (it becomes part of SPIFFE IDs)"
-            ),
-        ))
+        Err(invalid(key, format!("{value:?} must be letters, digits, '.', '-' or '_' (it becomes part of SPIFFE IDs)")))
     }
 }
 
 fn check_prefix(key: &'static str, prefix: &str) -> Result<(), Error> {
     let ok = !prefix.is_empty()
         && prefix.len() <= 64
-        && prefix
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_'));
-    if ok {
-        Ok(())
-    } else {
-        Err(invalid(
-            key,
-            format!("{prefix:?} must be 1 to 64 letters, digits, '-' or '_'"),
-        ))
-    }
+        && prefix.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_'));
+    if ok { Ok(()) } else { Err(invalid(key, format!("{prefix:?} must be 1 to 64 letters, digits, '-' or '_'"))) }
 }
 
 fn bounded(
@@ -395,47 +315,23 @@ fn bounded(
     if d < min || d > max {
         return Err(invalid(
             key,
-            format!(
-                "{} is outside {}..{}",
-                duration::format(d),
-                duration::format(min),
-                duration::format(max)
-            ),
+            format!("{} is outside {}..{}", duration::format(d), duration::format(min), duration::format(max)),
         ));
     }
     Ok(d)
 }
 
 fn leader_election(file: LeaderElectionFile) -> Result<LeaderElection, Error> {
-    let lease_duration = bounded(
-        "leaderElection.leaseDuration",
-        file.lease_duration,
-        Duration::from_secs(15),
-        LEASE_RANGE,
-    )?;
-    let renew_deadline = bounded(
-        "leaderElection.renewDeadline",
-        file.renew_deadline,
-        Duration::from_secs(10),
-        LEASE_RANGE,
-    )?;
-    let retry_period = bounded(
-        "leaderElection.retryPeriod",
-        file.retry_period,
-        Duration::from_secs(2),
-        LEASE_RANGE,
-    )?;
+    let lease_duration =
+        bounded("leaderElection.leaseDuration", file.lease_duration, Duration::from_secs(15), LEASE_RANGE)?;
+    let renew_deadline =
+        bounded("leaderElection.renewDeadline", file.renew_deadline, Duration::from_secs(10), LEASE_RANGE)?;
+    let retry_period = bounded("leaderElection.retryPeriod", file.retry_period, Duration::from_secs(2), LEASE_RANGE)?;
     if renew_deadline >= lease_duration {
-        return Err(invalid(
-            "leaderElection.renewDeadline",
-            "must be shorter than leaseDuration",
-        ));
+        return Err(invalid("leaderElection.renewDeadline", "must be shorter than leaseDuration"));
     }
     if retry_period >= renew_deadline {
-        return Err(invalid(
-            "leaderElection.retryPeriod",
-            "must be shorter than renewDeadline",
-        ));
+        return Err(invalid("leaderElection.retryPeriod", "must be shorter than renewDeadline"));
     }
     let lease_name = file.resource_name.unwrap_or_else(|| "spire-steward".into());
     if lease_name.is_empty() {
@@ -453,23 +349,13 @@ fn leader_election(file: LeaderElectionFile) -> Result<LeaderElection, Error> {
 
 /// Parses a listen address; `"0"` turns the endpoint off, as in spire-controller-manager, and a
 /// bare `:port` listens on every interface.
-fn address(
-    key: &'static str,
-    value: Option<String>,
-    default: &str,
-) -> Result<Option<SocketAddr>, Error> {
+fn address(key: &'static str, value: Option<String>, default: &str) -> Result<Option<SocketAddr>, Error> {
     let value = value.unwrap_or_else(|| default.into());
     if value == "0" {
         return Ok(None);
     }
-    let full = if value.starts_with(':') {
-        format!("0.0.0.0{value}")
-    } else {
-        value.clone()
-    };
-    full.parse()
-        .map(Some)
-        .map_err(|_| invalid(key, format!("{value:?} is not host:port or \"0\"")))
+    let full = if value.starts_with(':') { format!("0.0.0.0{value}") } else { value.clone() };
+    full.parse().map(Some).map_err(|_| invalid(key, format!("{value:?} is not host:port or \"0\"")))
 }
 
 #[cfg(test)]
@@ -477,10 +363,7 @@ mod tests {
     use super::*;
 
     fn load(yaml: &str) -> Result<Config, String> {
-        File::parse(yaml)
-            .map_err(|e| e.to_string())?
-            .validate()
-            .map_err(|e| e.to_string())
+        File::parse(yaml).map_err(|e| e.to_string())?.validate().map_err(|e| e.to_string())
     }
 
     const MINIMAL: &str = "trustDomain: example.org\nclusterName: demo\n";
@@ -519,10 +402,7 @@ mod tests {
         assert_eq!(c.adopt_entry_id_prefixes, ["scm"]);
         assert_eq!(c.gc_interval, Duration::from_secs(10));
         assert!(!c.reconcile.cluster_static_entries);
-        assert!(
-            c.reconcile.cluster_federated_trust_domains,
-            "a kind left out stays on"
-        );
+        assert!(c.reconcile.cluster_federated_trust_domains, "a kind left out stays on");
         assert_eq!(c.leader_election.lease_duration, Duration::from_secs(20));
         assert_eq!(c.metrics_address, Some("0.0.0.0:9090".parse().unwrap()));
         assert_eq!(c.health_address, None);
@@ -536,62 +416,32 @@ mod tests {
         let cases = [
             ("clusterName: demo\n", "trustDomain: is required"),
             ("trustDomain: example.org\n", "clusterName: is required"),
-            (
-                "trustDomain: Example.org\nclusterName: d\n",
-                "trustDomain: ",
-            ),
-            (
-                "trustDomain: example.org\nclusterName: 'a/b'\n",
-                "clusterName: ",
-            ),
+            ("trustDomain: Example.org\nclusterName: d\n", "trustDomain: "),
+            ("trustDomain: example.org\nclusterName: 'a/b'\n", "clusterName: "),
             ("unknownKey: 1\n", "unknown field `unknownKey`"),
             ("gcinterval: 10s\n", "unknown field `gcinterval`"),
-            (
-                "reconcile: {clusterSpiffeIDs: true}\n",
-                "unknown field `clusterSpiffeIDs`",
-            ),
+            ("reconcile: {clusterSpiffeIDs: true}\n", "unknown field `clusterSpiffeIDs`"),
             ("gcInterval: 0s\n", "gcInterval: 0s is outside 1s..24h0m0s"),
             ("gcInterval: 0\n", "gcInterval: 0s is outside"),
             ("gcInterval: 400h\n", "gcInterval: 400h0m0s is outside"),
-            (
-                "gcInterval: ten seconds\n",
-                "gcInterval: \"ten seconds\" is not a duration",
-            ),
-            (
-                "ignoreNamespaces: ['(']\n",
-                "ignoreNamespaces: \"(\": regex parse error",
-            ),
+            ("gcInterval: ten seconds\n", "gcInterval: \"ten seconds\" is not a duration"),
+            ("ignoreNamespaces: ['(']\n", "ignoreNamespaces: \"(\": regex parse error"),
             ("entryIDPrefix: ''\n", "entryIDPrefix: "),
             ("entryIDPrefix: 'a b'\n", "entryIDPrefix: "),
             (
                 "adoptEntryIDPrefixes: [spire-steward]\n",
                 "adoptEntryIDPrefixes: \"spire-steward\" is the operator's own",
             ),
-            (
-                "parentIDTemplate: '{{ .NodeMeta.UID }}'\n",
-                "parentIDTemplate: must start with spiffe://",
-            ),
-            (
-                "spireCallTimeout: 1ms\n",
-                "spireCallTimeout: 1ms is outside",
-            ),
+            ("parentIDTemplate: '{{ .NodeMeta.UID }}'\n", "parentIDTemplate: must start with spiffe://"),
+            ("spireCallTimeout: 1ms\n", "spireCallTimeout: 1ms is outside"),
             (
                 "leaderElection: {renewDeadline: 20s}\n",
                 "leaderElection.renewDeadline: must be shorter than leaseDuration",
             ),
-            (
-                "metrics: {bindAddress: nowhere}\n",
-                "metrics.bindAddress: \"nowhere\" is not host:port",
-            ),
+            ("metrics: {bindAddress: nowhere}\n", "metrics.bindAddress: \"nowhere\" is not host:port"),
             ("logLevel: loud\n", "logLevel: \"loud\" is not one of"),
-            (
-                "logEncoding: xml\n",
-                "logEncoding: \"xml\" is not console or json",
-            ),
-            (
-                "kind: ControllerManagerConfig\n",
-                "kind: \"ControllerManagerConfig\" is not \"OperatorConfig\"",
-            ),
+            ("logEncoding: xml\n", "logEncoding: \"xml\" is not console or json"),
+            ("kind: ControllerManagerConfig\n", "kind: \"ControllerManagerConfig\" is not \"OperatorConfig\""),
         ];
         for (extra, want) in cases {
             let yaml = if extra.starts_with("trustDomain") || extra.starts_with("clusterName") {

@@ -6,9 +6,7 @@ use std::time::Duration;
 /// Why a duration string does not parse.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum Error {
-    #[error(
-        "{0:?} is not a duration: use a number and a unit (ns, us, ms, s, m, h), such as 90s or 1h30m"
-    )]
+    #[error("{0:?} is not a duration: use a number and a unit (ns, us, ms, s, m, h), such as 90s or 1h30m")]
     Syntax(String),
     #[error("{0:?} is negative")]
     Negative(String),
@@ -34,13 +32,9 @@ pub fn parse(s: &str) -> Result<Duration, Error> {
     let mut total: u128 = 0;
     let mut rest = body;
     while !rest.is_empty() {
-        let number_len = rest
-            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-            .ok_or_else(syntax)?;
+        let number_len = rest.find(|c: char| !(c.is_ascii_digit() || c == '.')).ok_or_else(syntax)?;
         let (number, tail) = rest.split_at(number_len);
-        let unit_len = tail
-            .find(|c: char| c.is_ascii_digit() || c == '.')
-            .unwrap_or(tail.len());
+        let unit_len = tail.find(|c: char| c.is_ascii_digit() || c == '.').unwrap_or(tail.len());
         let (unit, tail) = tail.split_at(unit_len);
         let unit_nanos: u128 = match unit {
             "ns" => 1,
@@ -55,22 +49,15 @@ pub fn parse(s: &str) -> Result<Duration, Error> {
         if (whole.is_empty() && fraction.is_empty()) || fraction.contains('.') {
             return Err(syntax());
         }
-        let whole: u128 = if whole.is_empty() {
-            0
-        } else {
-            whole.parse().map_err(|_| Error::Overflow(s.to_owned()))?
-        };
-        let mut nanos = whole
-            .checked_mul(unit_nanos)
-            .ok_or_else(|| Error::Overflow(s.to_owned()))?;
+        let whole: u128 =
+            if whole.is_empty() { 0 } else { whole.parse().map_err(|_| Error::Overflow(s.to_owned()))? };
+        let mut nanos = whole.checked_mul(unit_nanos).ok_or_else(|| Error::Overflow(s.to_owned()))?;
         let mut scale = unit_nanos;
         for digit in fraction.bytes() {
             scale /= 10;
             nanos += u128::from(digit - b'0') * scale;
         }
-        total = total
-            .checked_add(nanos)
-            .ok_or_else(|| Error::Overflow(s.to_owned()))?;
+        total = total.checked_add(nanos).ok_or_else(|| Error::Overflow(s.to_owned()))?;
         rest = tail;
     }
     let nanos = u64::try_from(total).map_err(|_| Error::Overflow(s.to_owned()))?;
@@ -102,11 +89,8 @@ pub fn format(d: Duration) -> String {
     }
     let (h, m, s) = (secs / 3600, secs / 60 % 60, secs % 60);
     let frac = d.subsec_nanos();
-    let seconds = if frac == 0 {
-        format!("{s}s")
-    } else {
-        format!("{s}.{}s", format!("{frac:09}").trim_end_matches('0'))
-    };
+    let seconds =
+        if frac == 0 { format!("{s}s") } else { format!("{s}.{}s", format!("{frac:09}").trim_end_matches('0')) };
     match (h, m) {
         (0, 0) => seconds,
         (0, m) => format!("{m}m{seconds}"),
@@ -142,16 +126,11 @@ mod tests {
 
     #[test]
     fn refuses_what_go_refuses() {
-        for bad in [
-            "", "s", "1", "10", "1d", "1 h", "one hour", "1h30", ".s", "1.2.3s", "5m ",
-        ] {
+        for bad in ["", "s", "1", "10", "1d", "1 h", "one hour", "1h30", ".s", "1.2.3s", "5m "] {
             assert_eq!(parse(bad), Err(Error::Syntax(bad.into())), "{bad:?}");
         }
         assert_eq!(parse("-1s"), Err(Error::Negative("-1s".into())));
-        assert!(matches!(
-            parse("99999999999999999999h"),
-            Err(Error::Overflow(_))
-        ));
+        assert!(matches!(parse("99999999999999999999h"), Err(Error::Overflow(_))));
     }
 
     #[test]
@@ -159,10 +138,7 @@ mod tests {
         assert_eq!(parse_ttl_seconds("1h"), Ok(3600));
         assert_eq!(parse_ttl_seconds("1500ms"), Ok(1));
         assert_eq!(parse_ttl_seconds("596523h"), Ok(2_147_482_800));
-        assert_eq!(
-            parse_ttl_seconds("596524h"),
-            Err(Error::Overflow("596524h".into()))
-        );
+        assert_eq!(parse_ttl_seconds("596524h"), Err(Error::Overflow("596524h".into())));
     }
 
     #[test]

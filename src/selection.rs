@@ -23,16 +23,10 @@ pub fn check_selector(selector: &LabelSelector) -> Result<(), Error> {
         let has_values = expr.values.as_ref().is_some_and(|v| !v.is_empty());
         match expr.operator.as_str() {
             "In" | "NotIn" if !has_values => {
-                return Err(Error::MissingValues {
-                    operator: expr.operator.clone(),
-                    key: expr.key.clone(),
-                });
+                return Err(Error::MissingValues { operator: expr.operator.clone(), key: expr.key.clone() });
             }
             "Exists" | "DoesNotExist" if has_values => {
-                return Err(Error::UnexpectedValues {
-                    operator: expr.operator.clone(),
-                    key: expr.key.clone(),
-                });
+                return Err(Error::UnexpectedValues { operator: expr.operator.clone(), key: expr.key.clone() });
             }
             "In" | "NotIn" | "Exists" | "DoesNotExist" => {}
             other => return Err(Error::Operator(other.to_owned())),
@@ -43,19 +37,12 @@ pub fn check_selector(selector: &LabelSelector) -> Result<(), Error> {
 
 /// Whether `labels` satisfy `selector`. An absent or empty selector selects everything. The
 /// selector must have passed [`check_selector`]; an unknown operator selects nothing.
-pub fn selects(
-    selector: Option<&LabelSelector>,
-    labels: Option<&BTreeMap<String, String>>,
-) -> bool {
+pub fn selects(selector: Option<&LabelSelector>, labels: Option<&BTreeMap<String, String>>) -> bool {
     let Some(selector) = selector else {
         return true;
     };
     let label = |key: &str| labels.and_then(|l| l.get(key));
-    let labels_match = selector
-        .match_labels
-        .iter()
-        .flatten()
-        .all(|(k, v)| label(k) == Some(v));
+    let labels_match = selector.match_labels.iter().flatten().all(|(k, v)| label(k) == Some(v));
     labels_match
         && selector.match_expressions.iter().flatten().all(|expr| {
             let values = expr.values.as_deref().unwrap_or_default();
@@ -90,10 +77,7 @@ mod tests {
     use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelectorRequirement;
 
     fn labels(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
     }
 
     fn expr(key: &str, operator: &str, values: &[&str]) -> LabelSelectorRequirement {
@@ -111,18 +95,12 @@ mod tests {
             ("empty selects all", LabelSelector::default(), true),
             (
                 "matchLabels hit",
-                LabelSelector {
-                    match_labels: Some(labels(&[("app", "web")])),
-                    ..Default::default()
-                },
+                LabelSelector { match_labels: Some(labels(&[("app", "web")])), ..Default::default() },
                 true,
             ),
             (
                 "matchLabels miss",
-                LabelSelector {
-                    match_labels: Some(labels(&[("app", "db")])),
-                    ..Default::default()
-                },
+                LabelSelector { match_labels: Some(labels(&[("app", "db")])), ..Default::default() },
                 false,
             ),
             (
@@ -135,34 +113,22 @@ mod tests {
             ),
             (
                 "In absent",
-                LabelSelector {
-                    match_expressions: Some(vec![expr("x", "In", &["a"])]),
-                    ..Default::default()
-                },
+                LabelSelector { match_expressions: Some(vec![expr("x", "In", &["a"])]), ..Default::default() },
                 false,
             ),
             (
                 "NotIn",
-                LabelSelector {
-                    match_expressions: Some(vec![expr("app", "NotIn", &["web"])]),
-                    ..Default::default()
-                },
+                LabelSelector { match_expressions: Some(vec![expr("app", "NotIn", &["web"])]), ..Default::default() },
                 false,
             ),
             (
                 "NotIn absent",
-                LabelSelector {
-                    match_expressions: Some(vec![expr("x", "NotIn", &["a"])]),
-                    ..Default::default()
-                },
+                LabelSelector { match_expressions: Some(vec![expr("x", "NotIn", &["a"])]), ..Default::default() },
                 true,
             ),
             (
                 "Exists",
-                LabelSelector {
-                    match_expressions: Some(vec![expr("tier", "Exists", &[])]),
-                    ..Default::default()
-                },
+                LabelSelector { match_expressions: Some(vec![expr("tier", "Exists", &[])]), ..Default::default() },
                 true,
             ),
             (
@@ -188,40 +154,22 @@ mod tests {
         }
         assert!(selects(None, None));
         assert!(!selects(
-            Some(&LabelSelector {
-                match_labels: Some(labels(&[("a", "b")])),
-                ..Default::default()
-            }),
+            Some(&LabelSelector { match_labels: Some(labels(&[("a", "b")])), ..Default::default() }),
             None
         ));
     }
 
     #[test]
     fn invalid_selectors_are_reported() {
-        let bad = |e| LabelSelector {
-            match_expressions: Some(vec![e]),
-            ..Default::default()
-        };
-        assert_eq!(
-            check_selector(&bad(expr("a", "Equals", &["b"]))),
-            Err(Error::Operator("Equals".into()))
-        );
-        assert!(matches!(
-            check_selector(&bad(expr("a", "In", &[]))),
-            Err(Error::MissingValues { .. })
-        ));
-        assert!(matches!(
-            check_selector(&bad(expr("a", "Exists", &["b"]))),
-            Err(Error::UnexpectedValues { .. })
-        ));
+        let bad = |e| LabelSelector { match_expressions: Some(vec![e]), ..Default::default() };
+        assert_eq!(check_selector(&bad(expr("a", "Equals", &["b"]))), Err(Error::Operator("Equals".into())));
+        assert!(matches!(check_selector(&bad(expr("a", "In", &[]))), Err(Error::MissingValues { .. })));
+        assert!(matches!(check_selector(&bad(expr("a", "Exists", &["b"]))), Err(Error::UnexpectedValues { .. })));
     }
 
     #[test]
     fn ignored_namespaces_match_anywhere_unless_anchored() {
-        let ignore = [
-            Regex::new("kube-system").unwrap(),
-            Regex::new("^spire$").unwrap(),
-        ];
+        let ignore = [Regex::new("kube-system").unwrap(), Regex::new("^spire$").unwrap()];
         assert!(is_ignored_namespace("kube-system", &ignore));
         assert!(is_ignored_namespace("my-kube-system-copy", &ignore));
         assert!(is_ignored_namespace("spire", &ignore));
@@ -236,9 +184,6 @@ mod tests {
         assert!(handles_class(Some("blue"), Some("blue"), false));
         assert!(!handles_class(Some("red"), Some("blue"), true));
         assert!(!handles_class(Some("red"), None, true));
-        assert!(
-            handles_class(Some(""), None, false),
-            "an empty class is no class"
-        );
+        assert!(handles_class(Some(""), None, false), "an empty class is no class");
     }
 }

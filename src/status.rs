@@ -44,18 +44,8 @@ pub struct Wanted {
     pub message: String,
 }
 
-fn wanted(
-    type_: &'static str,
-    status: &'static str,
-    reason: &'static str,
-    message: impl Into<String>,
-) -> Wanted {
-    Wanted {
-        type_,
-        status,
-        reason,
-        message: message.into(),
-    }
+fn wanted(type_: &'static str, status: &'static str, reason: &'static str, message: impl Into<String>) -> Wanted {
+    Wanted { type_, status, reason, message: message.into() }
 }
 
 /// The conditions for a health, with `synced_type` naming the resource's domain condition
@@ -63,100 +53,35 @@ fn wanted(
 pub fn conditions_for(health: &Health, synced_type: &'static str) -> Vec<Wanted> {
     use Health::*;
     match health {
-        Pending => vec![wanted(
-            types::READY,
-            "Unknown",
-            reasons::PENDING,
-            "Waiting for the first reconciliation",
-        )],
+        Pending => vec![wanted(types::READY, "Unknown", reasons::PENDING, "Waiting for the first reconciliation")],
         Synced { message } => vec![
             wanted(types::READY, "True", reasons::SYNCED, message.clone()),
             wanted(synced_type, "True", reasons::SYNCED, message.clone()),
         ],
         Progressing { message } => vec![
             wanted(types::READY, "False", reasons::PROGRESSING, message.clone()),
-            wanted(
-                types::RECONCILING,
-                "True",
-                reasons::PROGRESSING,
-                message.clone(),
-            ),
+            wanted(types::RECONCILING, "True", reasons::PROGRESSING, message.clone()),
             wanted(synced_type, "False", reasons::PROGRESSING, message.clone()),
         ],
         SpireUnavailable { message } => vec![
-            wanted(
-                types::READY,
-                "False",
-                reasons::SPIRE_UNAVAILABLE,
-                message.clone(),
-            ),
-            wanted(
-                types::RECONCILING,
-                "True",
-                reasons::SPIRE_UNAVAILABLE,
-                message.clone(),
-            ),
-            wanted(
-                synced_type,
-                "Unknown",
-                reasons::SPIRE_UNAVAILABLE,
-                message.clone(),
-            ),
+            wanted(types::READY, "False", reasons::SPIRE_UNAVAILABLE, message.clone()),
+            wanted(types::RECONCILING, "True", reasons::SPIRE_UNAVAILABLE, message.clone()),
+            wanted(synced_type, "Unknown", reasons::SPIRE_UNAVAILABLE, message.clone()),
         ],
         InvalidSpec { message } => vec![
-            wanted(
-                types::READY,
-                "False",
-                reasons::INVALID_SPEC,
-                message.clone(),
-            ),
-            wanted(
-                types::STALLED,
-                "True",
-                reasons::INVALID_SPEC,
-                message.clone(),
-            ),
+            wanted(types::READY, "False", reasons::INVALID_SPEC, message.clone()),
+            wanted(types::STALLED, "True", reasons::INVALID_SPEC, message.clone()),
             wanted(synced_type, "False", reasons::INVALID_SPEC, message.clone()),
         ],
         SpireRejected { message } => vec![
-            wanted(
-                types::READY,
-                "False",
-                reasons::SPIRE_REJECTED,
-                message.clone(),
-            ),
-            wanted(
-                types::STALLED,
-                "True",
-                reasons::SPIRE_REJECTED,
-                message.clone(),
-            ),
-            wanted(
-                synced_type,
-                "False",
-                reasons::SPIRE_REJECTED,
-                message.clone(),
-            ),
+            wanted(types::READY, "False", reasons::SPIRE_REJECTED, message.clone()),
+            wanted(types::STALLED, "True", reasons::SPIRE_REJECTED, message.clone()),
+            wanted(synced_type, "False", reasons::SPIRE_REJECTED, message.clone()),
         ],
         InputsIncomplete { message } => vec![
-            wanted(
-                types::READY,
-                "False",
-                reasons::INPUTS_INCOMPLETE,
-                message.clone(),
-            ),
-            wanted(
-                types::RECONCILING,
-                "True",
-                reasons::INPUTS_INCOMPLETE,
-                message.clone(),
-            ),
-            wanted(
-                synced_type,
-                "Unknown",
-                reasons::INPUTS_INCOMPLETE,
-                message.clone(),
-            ),
+            wanted(types::READY, "False", reasons::INPUTS_INCOMPLETE, message.clone()),
+            wanted(types::RECONCILING, "True", reasons::INPUTS_INCOMPLETE, message.clone()),
+            wanted(synced_type, "Unknown", reasons::INPUTS_INCOMPLETE, message.clone()),
         ],
         Masked { message } => vec![
             wanted(types::READY, "False", reasons::MASKED, message.clone()),
@@ -203,15 +128,8 @@ pub fn merge_conditions(
 /// Whether two condition lists say the same thing, ignoring transition times; a status write is
 /// skipped when they do.
 pub fn same_conditions(a: &[Condition], b: &[Condition]) -> bool {
-    let key = |c: &Condition| {
-        (
-            c.type_.clone(),
-            c.status.clone(),
-            c.reason.clone(),
-            c.message.clone(),
-            c.observed_generation,
-        )
-    };
+    let key =
+        |c: &Condition| (c.type_.clone(), c.status.clone(), c.reason.clone(), c.message.clone(), c.observed_generation);
     let mut a: Vec<_> = a.iter().map(key).collect();
     let mut b: Vec<_> = b.iter().map(key).collect();
     a.sort();
@@ -230,52 +148,28 @@ mod tests {
     }
 
     fn types_of(conditions: &[Condition]) -> Vec<(&str, &str)> {
-        conditions
-            .iter()
-            .map(|c| (c.type_.as_str(), c.status.as_str()))
-            .collect()
+        conditions.iter().map(|c| (c.type_.as_str(), c.status.as_str())).collect()
     }
 
     #[test]
     fn ready_is_always_present_and_transient_conditions_only_while_true() {
         let cases = [
             (Health::Pending, vec![("Ready", "Unknown")]),
+            (Health::Synced { message: "m".into() }, vec![("Ready", "True"), (SYNCED, "True")]),
             (
-                Health::Synced {
-                    message: "m".into(),
-                },
-                vec![("Ready", "True"), (SYNCED, "True")],
+                Health::Progressing { message: "m".into() },
+                vec![("Ready", "False"), ("Reconciling", "True"), (SYNCED, "False")],
             ),
             (
-                Health::Progressing {
-                    message: "m".into(),
-                },
-                vec![
-                    ("Ready", "False"),
-                    ("Reconciling", "True"),
-                    (SYNCED, "False"),
-                ],
+                Health::SpireUnavailable { message: "m".into() },
+                vec![("Ready", "False"), ("Reconciling", "True"), (SYNCED, "Unknown")],
             ),
             (
-                Health::SpireUnavailable {
-                    message: "m".into(),
-                },
-                vec![
-                    ("Ready", "False"),
-                    ("Reconciling", "True"),
-                    (SYNCED, "Unknown"),
-                ],
-            ),
-            (
-                Health::InvalidSpec {
-                    message: "m".into(),
-                },
+                Health::InvalidSpec { message: "m".into() },
                 vec![("Ready", "False"), ("Stalled", "True"), (SYNCED, "False")],
             ),
             (
-                Health::SpireRejected {
-                    message: "m".into(),
-                },
+                Health::SpireRejected { message: "m".into() },
                 vec![("Ready", "False"), ("Stalled", "True"), (SYNCED, "False")],
             ),
             (Health::Suspended, vec![("Ready", "True")]),
@@ -288,83 +182,38 @@ mod tests {
 
     #[test]
     fn reasons_match_the_health() {
-        let got = conditions_for(
-            &Health::SpireUnavailable {
-                message: "down".into(),
-            },
-            SYNCED,
-        );
-        assert!(
-            got.iter()
-                .all(|c| c.reason == reasons::SPIRE_UNAVAILABLE && c.message == "down")
-        );
+        let got = conditions_for(&Health::SpireUnavailable { message: "down".into() }, SYNCED);
+        assert!(got.iter().all(|c| c.reason == reasons::SPIRE_UNAVAILABLE && c.message == "down"));
     }
 
     #[test]
     fn transition_time_moves_only_when_status_changes() {
-        let first = merge_conditions(
-            &[],
-            &conditions_for(
-                &Health::Synced {
-                    message: "a".into(),
-                },
-                SYNCED,
-            ),
-            Some(1),
-            at(10),
-        );
-        let same = merge_conditions(
-            &first,
-            &conditions_for(
-                &Health::Synced {
-                    message: "b".into(),
-                },
-                SYNCED,
-            ),
-            Some(2),
-            at(20),
-        );
+        let first =
+            merge_conditions(&[], &conditions_for(&Health::Synced { message: "a".into() }, SYNCED), Some(1), at(10));
+        let same =
+            merge_conditions(&first, &conditions_for(&Health::Synced { message: "b".into() }, SYNCED), Some(2), at(20));
         assert!(same.iter().all(|c| c.last_transition_time == Time(at(10))));
         assert!(same.iter().all(|c| c.observed_generation == Some(2)));
         let broken = merge_conditions(
             &same,
-            &conditions_for(
-                &Health::InvalidSpec {
-                    message: "x".into(),
-                },
-                SYNCED,
-            ),
+            &conditions_for(&Health::InvalidSpec { message: "x".into() }, SYNCED),
             Some(3),
             at(30),
         );
-        assert!(
-            broken
-                .iter()
-                .all(|c| c.last_transition_time == Time(at(30)))
-        );
+        assert!(broken.iter().all(|c| c.last_transition_time == Time(at(30))));
     }
 
     #[test]
     fn recovering_drops_stalled() {
         let broken = merge_conditions(
             &[],
-            &conditions_for(
-                &Health::InvalidSpec {
-                    message: "x".into(),
-                },
-                SYNCED,
-            ),
+            &conditions_for(&Health::InvalidSpec { message: "x".into() }, SYNCED),
             Some(1),
             at(0),
         );
         let fixed = merge_conditions(
             &broken,
-            &conditions_for(
-                &Health::Synced {
-                    message: "ok".into(),
-                },
-                SYNCED,
-            ),
+            &conditions_for(&Health::Synced { message: "ok".into() }, SYNCED),
             Some(2),
             at(5),
         );
@@ -373,41 +222,12 @@ mod tests {
 
     #[test]
     fn comparison_ignores_time_and_order() {
-        let a = merge_conditions(
-            &[],
-            &conditions_for(
-                &Health::Synced {
-                    message: "m".into(),
-                },
-                SYNCED,
-            ),
-            Some(1),
-            at(1),
-        );
-        let mut b = merge_conditions(
-            &[],
-            &conditions_for(
-                &Health::Synced {
-                    message: "m".into(),
-                },
-                SYNCED,
-            ),
-            Some(1),
-            at(9),
-        );
+        let a = merge_conditions(&[], &conditions_for(&Health::Synced { message: "m".into() }, SYNCED), Some(1), at(1));
+        let mut b =
+            merge_conditions(&[], &conditions_for(&Health::Synced { message: "m".into() }, SYNCED), Some(1), at(9));
         b.reverse();
         assert!(same_conditions(&a, &b));
-        let c = merge_conditions(
-            &[],
-            &conditions_for(
-                &Health::Synced {
-                    message: "n".into(),
-                },
-                SYNCED,
-            ),
-            Some(1),
-            at(1),
-        );
+        let c = merge_conditions(&[], &conditions_for(&Health::Synced { message: "n".into() }, SYNCED), Some(1), at(1));
         assert!(!same_conditions(&a, &c));
     }
 }

@@ -29,14 +29,8 @@ fn object(kind: &str, spec: Value) -> DynamicObject {
 
 /// Creates `obj` as a dry run and returns the API server's refusal message, if any.
 async fn refusal(client: &Client, kind: &str, spec: Value) -> Option<String> {
-    let params = PostParams {
-        dry_run: true,
-        ..Default::default()
-    };
-    match api_for(client, kind)
-        .create(&params, &object(kind, spec))
-        .await
-    {
+    let params = PostParams { dry_run: true, ..Default::default() };
+    match api_for(client, kind).create(&params, &object(kind, spec)).await {
         Ok(_) => None,
         Err(kube::Error::Api(status)) => {
             assert_eq!(status.code, 422, "{status:?}");
@@ -58,10 +52,7 @@ async fn crds_install_and_become_established() {
     ] {
         let crd = crds.get(name).await.unwrap();
         assert_eq!(crd.spec.scope, "Cluster");
-        assert_eq!(
-            crd.spec.names.categories.as_deref(),
-            Some(&["spire-steward".to_owned()][..])
-        );
+        assert_eq!(crd.spec.names.categories.as_deref(), Some(&["spire-steward".to_owned()][..]));
     }
 }
 
@@ -71,9 +62,7 @@ async fn cel_rules_reject_bad_objects_with_their_message() {
     install_crds(&client).await;
     let csid = |extra: Value| {
         let mut spec = json!({ "spiffeIDTemplate": "spiffe://{{ .TrustDomain }}/w" });
-        spec.as_object_mut()
-            .unwrap()
-            .extend(extra.as_object().unwrap().clone());
+        spec.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
         spec
     };
     let cse = |extra: Value| {
@@ -82,9 +71,7 @@ async fn cel_rules_reject_bad_objects_with_their_message() {
             "parentID": "spiffe://example.org/spire/agent/a",
             "selectors": ["unix:uid:0"],
         });
-        spec.as_object_mut()
-            .unwrap()
-            .extend(extra.as_object().unwrap().clone());
+        spec.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
         spec
     };
     let cftd = |extra: Value| {
@@ -93,9 +80,7 @@ async fn cel_rules_reject_bad_objects_with_their_message() {
             "bundleEndpointURL": "https://127.0.0.1:8443",
             "bundleEndpointProfile": { "type": "https_web" },
         });
-        spec.as_object_mut()
-            .unwrap()
-            .extend(extra.as_object().unwrap().clone());
+        spec.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
         spec
     };
     let cases: Vec<(&str, &str, Value, &str)> = vec![
@@ -105,24 +90,9 @@ async fn cel_rules_reject_bad_objects_with_their_message() {
             json!({ "spiffeIDTemplate": "https://{{ .TrustDomain }}/w" }),
             "spiffeIDTemplate must start with spiffe://",
         ),
-        (
-            "ttl syntax",
-            "ClusterSPIFFEID",
-            csid(json!({ "ttl": "an hour" })),
-            "ttl must be a non-negative duration",
-        ),
-        (
-            "ttl sign",
-            "ClusterSPIFFEID",
-            csid(json!({ "ttl": "-1h" })),
-            "ttl must be a non-negative duration",
-        ),
-        (
-            "ttl bound",
-            "ClusterSPIFFEID",
-            csid(json!({ "ttl": "600000h" })),
-            "ttl must be at most 596523h",
-        ),
+        ("ttl syntax", "ClusterSPIFFEID", csid(json!({ "ttl": "an hour" })), "ttl must be a non-negative duration"),
+        ("ttl sign", "ClusterSPIFFEID", csid(json!({ "ttl": "-1h" })), "ttl must be a non-negative duration"),
+        ("ttl bound", "ClusterSPIFFEID", csid(json!({ "ttl": "600000h" })), "ttl must be at most 596523h"),
         (
             "jwtTtl syntax",
             "ClusterSPIFFEID",
@@ -228,17 +198,13 @@ async fn cel_rules_reject_bad_objects_with_their_message() {
         (
             "https_web with id",
             "ClusterFederatedTrustDomain",
-            cftd(
-                json!({ "bundleEndpointProfile": { "type": "https_web", "endpointSPIFFEID": "spiffe://p/s" } }),
-            ),
+            cftd(json!({ "bundleEndpointProfile": { "type": "https_web", "endpointSPIFFEID": "spiffe://p/s" } })),
             "endpointSPIFFEID must not be set when type is https_web",
         ),
         (
             "endpoint id shape",
             "ClusterFederatedTrustDomain",
-            cftd(
-                json!({ "bundleEndpointProfile": { "type": "https_spiffe", "endpointSPIFFEID": "partner/server" } }),
-            ),
+            cftd(json!({ "bundleEndpointProfile": { "type": "https_spiffe", "endpointSPIFFEID": "partner/server" } })),
             "endpointSPIFFEID must be a SPIFFE ID",
         ),
     ];
@@ -246,9 +212,7 @@ async fn cel_rules_reject_bad_objects_with_their_message() {
     for (name, kind, spec, want) in cases {
         match refusal(&client, kind, spec).await {
             Some(message) if message.contains(want) => {}
-            other => failures.push(format!(
-                "{name}: expected a refusal containing {want:?}, got {other:?}"
-            )),
+            other => failures.push(format!("{name}: expected a refusal containing {want:?}, got {other:?}")),
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
@@ -257,14 +221,9 @@ async fn cel_rules_reject_bad_objects_with_their_message() {
     for (kind, spec) in [
         (
             "ClusterSPIFFEID",
-            csid(
-                json!({ "ttl": "1h30m", "jwtTtl": "0", "federatesWith": ["spiffe://partner.example.com"] }),
-            ),
+            csid(json!({ "ttl": "1h30m", "jwtTtl": "0", "federatesWith": ["spiffe://partner.example.com"] })),
         ),
-        (
-            "ClusterStaticEntry",
-            cse(json!({ "x509SVIDTTL": "90s", "selectors": ["k8s:ns:default"] })),
-        ),
+        ("ClusterStaticEntry", cse(json!({ "x509SVIDTTL": "90s", "selectors": ["k8s:ns:default"] }))),
         (
             "ClusterFederatedTrustDomain",
             cftd(json!({
@@ -272,11 +231,7 @@ async fn cel_rules_reject_bad_objects_with_their_message() {
             })),
         ),
     ] {
-        assert_eq!(
-            refusal(&client, kind, spec.clone()).await,
-            None,
-            "{kind} {spec}"
-        );
+        assert_eq!(refusal(&client, kind, spec.clone()).await, None, "{kind} {spec}");
     }
 }
 
@@ -311,11 +266,7 @@ async fn category_and_short_names_work_with_kubectl() {
             .args(["--kubeconfig", bed.var("KUBECONFIG_ADMIN"), "get", resource])
             .output()
             .unwrap();
-        assert!(
-            out.status.success(),
-            "kubectl get {resource}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        assert!(out.status.success(), "kubectl get {resource}: {}", String::from_utf8_lossy(&out.stderr));
     }
 }
 

@@ -19,18 +19,13 @@ pub fn service_dns_names<'a>(
     let mut names = BTreeSet::new();
     for slice in slices {
         let targets_pod = slice.endpoints.iter().flatten().any(|endpoint| {
-            endpoint.target_ref.as_ref().is_some_and(|r| {
-                r.kind.as_deref() == Some("Pod") && r.uid.as_deref() == Some(pod_uid)
-            })
+            endpoint
+                .target_ref
+                .as_ref()
+                .is_some_and(|r| r.kind.as_deref() == Some("Pod") && r.uid.as_deref() == Some(pod_uid))
         });
-        let service = slice
-            .metadata
-            .labels
-            .as_ref()
-            .and_then(|l| l.get(SERVICE_NAME_LABEL));
-        let (Some(service), Some(namespace), true) =
-            (service, slice.metadata.namespace.as_ref(), targets_pod)
-        else {
+        let service = slice.metadata.labels.as_ref().and_then(|l| l.get(SERVICE_NAME_LABEL));
+        let (Some(service), Some(namespace), true) = (service, slice.metadata.namespace.as_ref(), targets_pod) else {
             continue;
         };
         names.insert(service.clone());
@@ -50,11 +45,7 @@ pub fn merge_dns_names(
     derived: impl IntoIterator<Item = String>,
 ) -> Vec<String> {
     let mut seen = BTreeSet::new();
-    rendered
-        .into_iter()
-        .chain(derived)
-        .filter(|name| seen.insert(name.clone()))
-        .collect()
+    rendered.into_iter().chain(derived).filter(|name| seen.insert(name.clone())).collect()
 }
 
 #[cfg(test)]
@@ -92,10 +83,7 @@ mod tests {
 
     #[test]
     fn services_targeting_the_pod_give_four_names_each() {
-        let slices = [
-            slice("web", "shop", &[("Pod", "p1")]),
-            slice("api", "shop", &[("Pod", "p1"), ("Pod", "p2")]),
-        ];
+        let slices = [slice("web", "shop", &[("Pod", "p1")]), slice("api", "shop", &[("Pod", "p1"), ("Pod", "p2")])];
         let names = service_dns_names(&slices, "p1", "cluster.local");
         assert_eq!(
             names,
@@ -114,15 +102,9 @@ mod tests {
 
     #[test]
     fn other_pods_nodes_and_unknown_domains_are_handled() {
-        let slices = [
-            slice("web", "shop", &[("Pod", "p2")]),
-            slice("node", "shop", &[("Node", "p1")]),
-        ];
+        let slices = [slice("web", "shop", &[("Pod", "p2")]), slice("node", "shop", &[("Node", "p1")])];
         assert!(service_dns_names(&slices, "p1", "cluster.local").is_empty());
-        let mine = [
-            slice("web", "shop", &[("Pod", "p1")]),
-            slice("web", "shop", &[("Pod", "p1")]),
-        ];
+        let mine = [slice("web", "shop", &[("Pod", "p1")]), slice("web", "shop", &[("Pod", "p1")])];
         assert_eq!(
             service_dns_names(&mine, "p1", ""),
             ["web", "web.shop", "web.shop.svc"],
@@ -132,10 +114,8 @@ mod tests {
 
     #[test]
     fn merge_keeps_template_order_and_drops_repeats() {
-        let merged = merge_dns_names(
-            ["b".to_owned(), "a".to_owned(), "b".to_owned()],
-            ["a".to_owned(), "c".to_owned()],
-        );
+        let merged =
+            merge_dns_names(["b".to_owned(), "a".to_owned(), "b".to_owned()], ["a".to_owned(), "c".to_owned()]);
         assert_eq!(merged, ["b", "a", "c"]);
     }
 }

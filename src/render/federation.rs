@@ -8,13 +8,9 @@ use crate::{
 };
 
 /// Renders a ClusterFederatedTrustDomain into the relationship SPIRE should hold.
-pub fn render_federation(
-    spec: &ClusterFederatedTrustDomainSpec,
-) -> Result<FederationRelationship, Error> {
-    let trust_domain = TrustDomain::parse(&spec.trust_domain).map_err(|source| Error::Value {
-        field: "trustDomain",
-        source,
-    })?;
+pub fn render_federation(spec: &ClusterFederatedTrustDomainSpec) -> Result<FederationRelationship, Error> {
+    let trust_domain =
+        TrustDomain::parse(&spec.trust_domain).map_err(|source| Error::Value { field: "trustDomain", source })?;
     let profile = match spec.bundle_endpoint_profile.profile_type {
         BundleEndpointProfileType::HttpsWeb => {
             if spec.bundle_endpoint_profile.endpoint_spiffe_id.is_some() {
@@ -31,13 +27,9 @@ pub fn render_federation(
                 .bundle_endpoint_profile
                 .endpoint_spiffe_id
                 .as_deref()
-                .ok_or(Error::Invalid {
-                    field,
-                    message: "is required when type is https_spiffe".into(),
-                })?;
+                .ok_or(Error::Invalid { field, message: "is required when type is https_spiffe".into() })?;
             BundleEndpointProfile::HttpsSpiffe {
-                endpoint_spiffe_id: SpiffeId::parse(id)
-                    .map_err(|source| Error::Value { field, source })?,
+                endpoint_spiffe_id: SpiffeId::parse(id).map_err(|source| Error::Value { field, source })?,
             }
         }
     };
@@ -52,33 +44,22 @@ pub fn render_federation(
         .trust_domain_bundle
         .as_deref()
         .map(|json| {
-            let parsed = parse_bundle(json).map_err(|e| Error::Invalid {
-                field: "trustDomainBundle",
-                message: e.to_string(),
-            })?;
+            let parsed = parse_bundle(json)
+                .map_err(|e| Error::Invalid { field: "trustDomainBundle", message: e.to_string() })?;
             Ok::<_, Error>(Bundle {
                 trust_domain: Some(trust_domain.clone()),
                 x509_authorities: parsed.x509_authorities,
                 jwt_authorities: parsed
                     .jwt_authorities
                     .into_iter()
-                    .map(|(key_id, public_key)| JwtKey {
-                        public_key,
-                        key_id,
-                        expires_at: 0,
-                    })
+                    .map(|(key_id, public_key)| JwtKey { public_key, key_id, expires_at: 0 })
                     .collect(),
                 refresh_hint: parsed.refresh_hint,
                 sequence_number: parsed.sequence_number,
             })
         })
         .transpose()?;
-    Ok(FederationRelationship {
-        trust_domain,
-        bundle_endpoint_url: url.clone(),
-        profile,
-        trust_domain_bundle,
-    })
+    Ok(FederationRelationship { trust_domain, bundle_endpoint_url: url.clone(), profile, trust_domain_bundle })
 }
 
 #[cfg(test)]
@@ -86,17 +67,11 @@ mod tests {
     use super::*;
     use crate::api::v1alpha1::BundleEndpointProfile as ApiProfile;
 
-    fn spec(
-        profile_type: BundleEndpointProfileType,
-        endpoint: Option<&str>,
-    ) -> ClusterFederatedTrustDomainSpec {
+    fn spec(profile_type: BundleEndpointProfileType, endpoint: Option<&str>) -> ClusterFederatedTrustDomainSpec {
         ClusterFederatedTrustDomainSpec {
             trust_domain: "backend.example.org".into(),
             bundle_endpoint_url: "https://127.0.0.1:8443".into(),
-            bundle_endpoint_profile: ApiProfile {
-                profile_type,
-                endpoint_spiffe_id: endpoint.map(Into::into),
-            },
+            bundle_endpoint_profile: ApiProfile { profile_type, endpoint_spiffe_id: endpoint.map(Into::into) },
             ..Default::default()
         }
     }
@@ -111,17 +86,13 @@ mod tests {
             Some("spiffe://backend.example.org/spire/server"),
         ))
         .unwrap();
-        assert!(matches!(
-            spiffe.profile,
-            BundleEndpointProfile::HttpsSpiffe { .. }
-        ));
+        assert!(matches!(spiffe.profile, BundleEndpointProfile::HttpsSpiffe { .. }));
     }
 
     #[test]
     fn the_bundle_is_parsed_into_authorities() {
         let mut s = spec(BundleEndpointProfileType::HttpsWeb, None);
-        s.trust_domain_bundle =
-            Some(r#"{"keys":[],"spiffe_sequence":7,"spiffe_refresh_hint":60}"#.into());
+        s.trust_domain_bundle = Some(r#"{"keys":[],"spiffe_sequence":7,"spiffe_refresh_hint":60}"#.into());
         let bundle = render_federation(&s).unwrap().trust_domain_bundle.unwrap();
         assert_eq!((bundle.sequence_number, bundle.refresh_hint), (7, 60));
         assert_eq!(bundle.trust_domain.unwrap().as_str(), "backend.example.org");
@@ -130,18 +101,12 @@ mod tests {
     #[test]
     fn errors_name_the_field() {
         let cases: Vec<(ClusterFederatedTrustDomainSpec, &str)> = vec![
-            (
-                spec(BundleEndpointProfileType::HttpsSpiffe, None),
-                "bundleEndpointProfile.endpointSPIFFEID: is required",
-            ),
+            (spec(BundleEndpointProfileType::HttpsSpiffe, None), "bundleEndpointProfile.endpointSPIFFEID: is required"),
             (
                 spec(BundleEndpointProfileType::HttpsWeb, Some("spiffe://a/b")),
                 "bundleEndpointProfile.endpointSPIFFEID: must not",
             ),
-            (
-                spec(BundleEndpointProfileType::HttpsSpiffe, Some("a/b")),
-                "bundleEndpointProfile.endpointSPIFFEID: ",
-            ),
+            (spec(BundleEndpointProfileType::HttpsSpiffe, Some("a/b")), "bundleEndpointProfile.endpointSPIFFEID: "),
             (
                 ClusterFederatedTrustDomainSpec {
                     trust_domain: "Bad".into(),

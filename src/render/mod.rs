@@ -16,23 +16,11 @@ pub use static_entry::render_static_entry;
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum Error {
     #[error("{field}: {source}")]
-    Value {
-        field: &'static str,
-        source: crate::spiffe::Error,
-    },
+    Value { field: &'static str, source: crate::spiffe::Error },
     #[error("{field}: {source}")]
-    Duration {
-        field: &'static str,
-        source: crate::duration::Error,
-    },
+    Duration { field: &'static str, source: crate::duration::Error },
     #[error("{field}: {message}")]
-    Invalid {
-        field: &'static str,
-        message: String,
-    },
+    Invalid { field: &'static str, message: String },
     #[error("{field}: {source}")]
-    Template {
-        field: &'static str,
-        source: crate::template::TemplateError,
-    },
+    Template { field: &'static str, source: crate::template::TemplateError },
 }

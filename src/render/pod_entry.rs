@@ -61,17 +61,12 @@ impl PodIdentity {
     /// the field.
     pub fn parse(spec: &ClusterSPIFFEIDSpec) -> Result<Self, Error> {
         let ttl = |field, v: Option<&str>| {
-            v.map_or(Ok(0), |v| {
-                duration::parse_ttl_seconds(v).map_err(|source| Error::Duration { field, source })
-            })
+            v.map_or(Ok(0), |v| duration::parse_ttl_seconds(v).map_err(|source| Error::Duration { field, source }))
         };
         let label_selector = |field, s: &Option<LabelSelector>| match s {
             Some(s) => selection::check_selector(s)
                 .map(|()| Some(s.clone()))
-                .map_err(|e| Error::Invalid {
-                    field,
-                    message: e.to_string(),
-                }),
+                .map_err(|e| Error::Invalid { field, message: e.to_string() }),
             None => Ok(None),
         };
         Ok(Self {
@@ -91,12 +86,7 @@ impl PodIdentity {
             federates_with: spec
                 .federates_with
                 .iter()
-                .map(|td| {
-                    TrustDomain::parse(td).map_err(|source| Error::Value {
-                        field: "federatesWith",
-                        source,
-                    })
-                })
+                .map(|td| TrustDomain::parse(td).map_err(|source| Error::Value { field: "federatesWith", source }))
                 .collect::<Result<_, _>>()?,
             admin: spec.admin.unwrap_or(false),
             downstream: spec.downstream.unwrap_or(false),
@@ -119,50 +109,30 @@ impl PodIdentity {
     ) -> Result<Entry, Error> {
         let cluster = context.cluster();
         let data = TemplateData::for_pod(cluster, pod, node);
-        let render = |field, t: &Template| {
-            t.render(&data)
-                .map_err(|source: TemplateError| Error::Template { field, source })
-        };
+        let render =
+            |field, t: &Template| t.render(&data).map_err(|source: TemplateError| Error::Template { field, source });
 
-        let spiffe_id = parse_id(
-            "spiffeIDTemplate",
-            &render("spiffeIDTemplate", &self.spiffe_id)?,
-        )?;
-        check(
-            spiffe_id.check_member_of(context.trust_domain),
-            "spiffeIDTemplate",
-        )?;
+        let spiffe_id = parse_id("spiffeIDTemplate", &render("spiffeIDTemplate", &self.spiffe_id)?)?;
+        check(spiffe_id.check_member_of(context.trust_domain), "spiffeIDTemplate")?;
         check(spiffe_id.check_workload_id(), "spiffeIDTemplate")?;
 
         let parent_text = context
             .parent_id
             .render(&TemplateData::for_parent_id(cluster, node))
-            .map_err(|source| Error::Template {
-                field: "parentIDTemplate",
-                source,
-            })?;
+            .map_err(|source| Error::Template { field: "parentIDTemplate", source })?;
         let parent_id = parse_id("parentIDTemplate", &parent_text)?;
-        check(
-            parent_id.check_member_of(context.trust_domain),
-            "parentIDTemplate",
-        )?;
+        check(parent_id.check_member_of(context.trust_domain), "parentIDTemplate")?;
         check(parent_id.check_has_path(), "parentIDTemplate")?;
 
         let uid = pod.metadata.uid.as_deref().unwrap_or_default();
-        let mut selectors = vec![check(
-            Selector::new("k8s", &format!("pod-uid:{uid}")),
-            "metadata.uid",
-        )?];
+        let mut selectors = vec![check(Selector::new("k8s", &format!("pod-uid:{uid}")), "metadata.uid")?];
         for t in &self.selectors {
             let text = render("workloadSelectorTemplates", t)?;
             selectors.push(check(Selector::parse(&text), "workloadSelectorTemplates")?);
         }
 
-        let rendered_dns = self
-            .dns_names
-            .iter()
-            .map(|t| render("dnsNameTemplates", t))
-            .collect::<Result<Vec<_>, _>>()?;
+        let rendered_dns =
+            self.dns_names.iter().map(|t| render("dnsNameTemplates", t)).collect::<Result<Vec<_>, _>>()?;
         let derived_dns = if self.auto_populate_dns_names {
             service_dns_names(slices, uid, context.cluster_domain)
         } else {
@@ -218,19 +188,15 @@ mod tests {
 
     fn node() -> Node {
         Node {
-            metadata: ObjectMeta {
-                name: Some("node-a".into()),
-                uid: Some("node-uid-a".into()),
-                ..Default::default()
-            },
+            metadata: ObjectMeta { name: Some("node-a".into()), uid: Some("node-uid-a".into()), ..Default::default() },
             ..Default::default()
         }
     }
 
     fn spec() -> ClusterSPIFFEIDSpec {
         ClusterSPIFFEIDSpec {
-            spiffe_id_template: "spiffe://{{ .TrustDomain }}/ns/{{ .PodMeta.Namespace }}/sa/{{ .PodSpec.ServiceAccountName }}"
-                .into(),
+            spiffe_id_template:
+                "spiffe://{{ .TrustDomain }}/ns/{{ .PodMeta.Namespace }}/sa/{{ .PodSpec.ServiceAccountName }}".into(),
             ..Default::default()
         }
     }
@@ -243,12 +209,8 @@ mod tests {
     ) -> Result<Entry, Error> {
         let td = TrustDomain::parse("example.org").unwrap();
         let parent = Template::parse(parent).unwrap();
-        let context = PodContext {
-            trust_domain: &td,
-            cluster_name: "demo",
-            cluster_domain: "cluster.local",
-            parent_id: &parent,
-        };
+        let context =
+            PodContext { trust_domain: &td, cluster_name: "demo", cluster_domain: "cluster.local", parent_id: &parent };
         PodIdentity::parse(spec)?.render(&context, pod, &node(), slices)
     }
 
@@ -262,14 +224,8 @@ mod tests {
     #[test]
     fn the_default_identity_renders_like_spire_controller_manager() {
         let e = render(&spec()).unwrap();
-        assert_eq!(
-            e.spiffe_id.to_string(),
-            "spiffe://example.org/ns/shop/sa/web-sa"
-        );
-        assert_eq!(
-            e.parent_id.to_string(),
-            "spiffe://example.org/spire/agent/k8s_psat/demo/node-uid-a"
-        );
+        assert_eq!(e.spiffe_id.to_string(), "spiffe://example.org/ns/shop/sa/web-sa");
+        assert_eq!(e.parent_id.to_string(), "spiffe://example.org/spire/agent/k8s_psat/demo/node-uid-a");
         let selectors: Vec<String> = e.selectors.iter().map(ToString::to_string).collect();
         assert_eq!(selectors, ["k8s:pod-uid:pod-uid-1"]);
         assert!(!e.store_svid);
@@ -278,15 +234,9 @@ mod tests {
     #[test]
     fn every_field_is_rendered_or_copied() {
         let mut s = spec();
-        s.workload_selector_templates = vec![
-            "k8s:ns:{{ .PodMeta.Namespace }}".into(),
-            "k8s:sa:{{ .PodSpec.ServiceAccountName }}".into(),
-        ];
-        s.dns_name_templates = vec![
-            "{{ .PodMeta.Name }}.{{ .PodMeta.Namespace }}".into(),
-            "web".into(),
-            "web".into(),
-        ];
+        s.workload_selector_templates =
+            vec!["k8s:ns:{{ .PodMeta.Namespace }}".into(), "k8s:sa:{{ .PodSpec.ServiceAccountName }}".into()];
+        s.dns_name_templates = vec!["{{ .PodMeta.Name }}.{{ .PodMeta.Namespace }}".into(), "web".into(), "web".into()];
         s.ttl = Some("1h".into());
         s.jwt_ttl = Some("5m".into());
         s.federates_with = vec!["partner.example.com".into()];
@@ -300,11 +250,7 @@ mod tests {
             ["k8s:pod-uid:pod-uid-1", "k8s:ns:shop", "k8s:sa:web-sa"],
             "pod UID first, then templates"
         );
-        assert_eq!(
-            e.dns_names,
-            ["web-1.shop", "web"],
-            "in order, duplicates dropped"
-        );
+        assert_eq!(e.dns_names, ["web-1.shop", "web"], "in order, duplicates dropped");
         assert_eq!((e.x509_svid_ttl, e.jwt_svid_ttl), (3600, 300));
         assert_eq!(e.federates_with[0].as_str(), "partner.example.com");
         assert!(e.admin && e.downstream);
@@ -313,21 +259,11 @@ mod tests {
 
     #[test]
     fn a_custom_parent_template_sees_only_node_data() {
-        let e = render_with(
-            &spec(),
-            "spiffe://{{ .TrustDomain }}/spire/agent/x509pop/{{ .NodeMeta.Name }}",
-            &pod(),
-            &[],
-        )
-        .unwrap();
+        let e =
+            render_with(&spec(), "spiffe://{{ .TrustDomain }}/spire/agent/x509pop/{{ .NodeMeta.Name }}", &pod(), &[])
+                .unwrap();
         assert_eq!(e.parent_id.path(), "/spire/agent/x509pop/node-a");
-        let err = render_with(
-            &spec(),
-            "spiffe://{{ .TrustDomain }}/{{ .PodMeta.Name }}",
-            &pod(),
-            &[],
-        )
-        .unwrap_err();
+        let err = render_with(&spec(), "spiffe://{{ .TrustDomain }}/{{ .PodMeta.Name }}", &pod(), &[]).unwrap_err();
         assert!(err.to_string().starts_with("parentIDTemplate: "), "{err}");
     }
 
@@ -344,36 +280,21 @@ mod tests {
                 "spiffeIDTemplate: SPIFFE ID spiffe://example.org/spire/x is under the reserved",
             ),
             (
-                |s| {
-                    s.spiffe_id_template =
-                        "spiffe://example.org/{{ .PodMeta.Labels.missing }}".into()
-                },
+                |s| s.spiffe_id_template = "spiffe://example.org/{{ .PodMeta.Labels.missing }}".into(),
                 "spiffeIDTemplate: SPIFFE ID path contains '<'",
             ),
             (
-                |s| {
-                    s.spiffe_id_template =
-                        "spiffe://example.org/{{ .PodSpec.SecurityContext.RunAsUser }}".into()
-                },
+                |s| s.spiffe_id_template = "spiffe://example.org/{{ .PodSpec.SecurityContext.RunAsUser }}".into(),
                 "spiffeIDTemplate: ",
             ),
-            (
-                |s| s.spiffe_id_template = "spiffe://example.org/{{ .Nope ".into(),
-                "spiffeIDTemplate: ",
-            ),
+            (|s| s.spiffe_id_template = "spiffe://example.org/{{ .Nope ".into(), "spiffeIDTemplate: "),
             (
                 |s| s.workload_selector_templates = vec!["{{ .PodMeta.Name }}".into()],
                 "workloadSelectorTemplates: selector \"web-1\" is not of the form",
             ),
-            (
-                |s| s.dns_name_templates = vec!["{{ .PodMeta.Name }}_x".into()],
-                "spec: DNS name \"web-1_x\" is invalid",
-            ),
+            (|s| s.dns_name_templates = vec!["{{ .PodMeta.Name }}_x".into()], "spec: DNS name \"web-1_x\" is invalid"),
             (|s| s.ttl = Some("forever".into()), "ttl: "),
-            (
-                |s| s.federates_with = vec!["Nope".into()],
-                "federatesWith: ",
-            ),
+            (|s| s.federates_with = vec!["Nope".into()], "federatesWith: "),
         ];
         for (mutate, want) in cases {
             let mut s = spec();
@@ -386,21 +307,12 @@ mod tests {
     #[test]
     fn a_nil_security_context_fails_but_a_set_one_renders() {
         let mut s = spec();
-        s.spiffe_id_template =
-            "spiffe://example.org/uid/{{ .PodSpec.SecurityContext.RunAsUser }}".into();
+        s.spiffe_id_template = "spiffe://example.org/uid/{{ .PodSpec.SecurityContext.RunAsUser }}".into();
         assert!(render(&s).is_err());
         let mut p = pod();
-        p.spec.as_mut().unwrap().security_context = Some(PodSecurityContext {
-            run_as_user: Some(1000),
-            ..Default::default()
-        });
-        assert_eq!(
-            render_with(&s, DEFAULT_PARENT, &p, &[])
-                .unwrap()
-                .spiffe_id
-                .path(),
-            "/uid/1000"
-        );
+        p.spec.as_mut().unwrap().security_context =
+            Some(PodSecurityContext { run_as_user: Some(1000), ..Default::default() });
+        assert_eq!(render_with(&s, DEFAULT_PARENT, &p, &[]).unwrap().spiffe_id.path(), "/uid/1000");
     }
 
     #[test]
@@ -427,42 +339,25 @@ mod tests {
         let mut s = spec();
         s.dns_name_templates = vec!["web.shop".into()];
         assert_eq!(
-            render_with(&s, DEFAULT_PARENT, &pod(), std::slice::from_ref(&slice))
-                .unwrap()
-                .dns_names,
+            render_with(&s, DEFAULT_PARENT, &pod(), std::slice::from_ref(&slice)).unwrap().dns_names,
             ["web.shop"]
         );
         s.auto_populate_dns_names = Some(true);
         let e = render_with(&s, DEFAULT_PARENT, &pod(), &[slice]).unwrap();
-        assert_eq!(
-            e.dns_names,
-            [
-                "web.shop",
-                "web",
-                "web.shop.svc",
-                "web.shop.svc.cluster.local"
-            ]
-        );
+        assert_eq!(e.dns_names, ["web.shop", "web", "web.shop.svc", "web.shop.svc.cluster.local"]);
     }
 
     #[test]
     fn invalid_label_selectors_are_refused_at_parse() {
         let mut s = spec();
         s.pod_selector = Some(LabelSelector {
-            match_expressions: Some(vec![
-                k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelectorRequirement {
-                    key: "a".into(),
-                    operator: "Matches".into(),
-                    values: None,
-                },
-            ]),
+            match_expressions: Some(vec![k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelectorRequirement {
+                key: "a".into(),
+                operator: "Matches".into(),
+                values: None,
+            }]),
             ..Default::default()
         });
-        assert!(
-            PodIdentity::parse(&s)
-                .unwrap_err()
-                .to_string()
-                .starts_with("podSelector: ")
-        );
+        assert!(PodIdentity::parse(&s).unwrap_err().to_string().starts_with("podSelector: "));
     }
 }

@@ -12,19 +12,14 @@ fn value<T>(field: &'static str, result: Result<T, crate::spiffe::Error>) -> Res
 }
 
 fn ttl(field: &'static str, value: Option<&str>) -> Result<i32, Error> {
-    value.map_or(Ok(0), |v| {
-        duration::parse_ttl_seconds(v).map_err(|source| Error::Duration { field, source })
-    })
+    value.map_or(Ok(0), |v| duration::parse_ttl_seconds(v).map_err(|source| Error::Duration { field, source }))
 }
 
 /// Renders a ClusterStaticEntry into its entry, checked against SPIRE's rules. Unlike pod
 /// entries, the IDs may belong to any trust domain, as in spire-controller-manager.
 pub fn render_static_entry(spec: &ClusterStaticEntrySpec) -> Result<Entry, Error> {
-    let selectors = spec
-        .selectors
-        .iter()
-        .map(|s| value("selectors", Selector::parse(s)))
-        .collect::<Result<Vec<_>, _>>()?;
+    let selectors =
+        spec.selectors.iter().map(|s| value("selectors", Selector::parse(s))).collect::<Result<Vec<_>, _>>()?;
     let mut entry = Entry::new(
         value("spiffeID", SpiffeId::parse(&spec.spiffe_id))?,
         value("parentID", SpiffeId::parse(&spec.parent_id))?,
@@ -102,20 +97,11 @@ mod tests {
         type Mutation = fn(&mut ClusterStaticEntrySpec);
         let cases: Vec<(Mutation, &str)> = vec![
             (|s| s.spiffe_id = "example.org/x".into(), "spiffeID: "),
-            (
-                |s| s.spiffe_id = "spiffe://example.org/spire/x".into(),
-                "spiffeID: ",
-            ),
-            (
-                |s| s.parent_id = "spiffe://example.org".into(),
-                "parentID: ",
-            ),
+            (|s| s.spiffe_id = "spiffe://example.org/spire/x".into(), "spiffeID: "),
+            (|s| s.parent_id = "spiffe://example.org".into(), "parentID: "),
             (|s| s.selectors = vec!["unix".into()], "selectors: "),
             (|s| s.selectors.clear(), "selectors: "),
-            (
-                |s| s.federates_with = vec!["Bad TD".into()],
-                "federatesWith: ",
-            ),
+            (|s| s.federates_with = vec!["Bad TD".into()], "federatesWith: "),
             (|s| s.x509_svid_ttl = Some("1 day".into()), "x509SVIDTTL: "),
             (|s| s.jwt_svid_ttl = Some("-5m".into()), "jwtSVIDTTL: "),
             (|s| s.dns_names = vec!["bad_name".into()], "dnsNames: "),

@@ -73,9 +73,7 @@ pub fn parse_bundle(json: &str) -> Result<ParsedBundle, BundleError> {
                         chain.len()
                     )));
                 }
-                let der = STANDARD
-                    .decode(&chain[0])
-                    .map_err(|e| fail(format!("x5c is not base64: {e}")))?;
+                let der = STANDARD.decode(&chain[0]).map_err(|e| fail(format!("x5c is not base64: {e}")))?;
                 bundle.x509_authorities.push(der);
             }
             Some("jwt-svid") => {
@@ -84,14 +82,10 @@ pub fn parse_bundle(json: &str) -> Result<ParsedBundle, BundleError> {
                     .clone()
                     .filter(|k| !k.is_empty())
                     .ok_or_else(|| fail("a jwt-svid key needs a kid".into()))?;
-                bundle
-                    .jwt_authorities
-                    .push((kid, spki_der(key).map_err(fail)?));
+                bundle.jwt_authorities.push((kid, spki_der(key).map_err(fail)?));
             }
             other => {
-                return Err(fail(format!(
-                    "use {other:?} is neither x509-svid nor jwt-svid"
-                )));
+                return Err(fail(format!("use {other:?} is neither x509-svid nor jwt-svid")));
             }
         }
     }
@@ -100,9 +94,7 @@ pub fn parse_bundle(json: &str) -> Result<ParsedBundle, BundleError> {
 
 fn b64url(field: &str, value: Option<&String>) -> Result<Vec<u8>, String> {
     let value = value.ok_or_else(|| format!("missing {field}"))?;
-    URL_SAFE_NO_PAD
-        .decode(value.trim_end_matches('='))
-        .map_err(|e| format!("{field} is not base64url: {e}"))
+    URL_SAFE_NO_PAD.decode(value.trim_end_matches('=')).map_err(|e| format!("{field} is not base64url: {e}"))
 }
 
 const OID_EC_PUBLIC_KEY: &[u8] = &[0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01];
@@ -119,27 +111,18 @@ fn spki_der(key: &Jwk) -> Result<Vec<u8>, String> {
             };
             let (x, y) = (b64url("x", key.x.as_ref())?, b64url("y", key.y.as_ref())?);
             if x.len() != size || y.len() != size {
-                return Err(format!(
-                    "x and y must be {size} bytes for {}",
-                    key.crv.as_deref().unwrap_or_default()
-                ));
+                return Err(format!("x and y must be {size} bytes for {}", key.crv.as_deref().unwrap_or_default()));
             }
             let mut point = vec![0x04];
             point.extend_from_slice(&x);
             point.extend_from_slice(&y);
-            let algorithm = der(
-                0x30,
-                &[der(0x06, OID_EC_PUBLIC_KEY), der(0x06, curve_oid)].concat(),
-            );
+            let algorithm = der(0x30, &[der(0x06, OID_EC_PUBLIC_KEY), der(0x06, curve_oid)].concat());
             Ok(der(0x30, &[algorithm, bit_string(&point)].concat()))
         }
         Some("RSA") => {
             let (n, e) = (b64url("n", key.n.as_ref())?, b64url("e", key.e.as_ref())?);
             let rsa_key = der(0x30, &[unsigned_integer(&n), unsigned_integer(&e)].concat());
-            let algorithm = der(
-                0x30,
-                &[der(0x06, OID_RSA_ENCRYPTION), der(0x05, &[])].concat(),
-            );
+            let algorithm = der(0x30, &[der(0x06, OID_RSA_ENCRYPTION), der(0x05, &[])].concat());
             Ok(der(0x30, &[algorithm, bit_string(&rsa_key)].concat()))
         }
         other => Err(format!("key type {other:?} is not EC or RSA")),
@@ -153,11 +136,7 @@ fn der(tag: u8, content: &[u8]) -> Vec<u8> {
     if len < 0x80 {
         out.push(len as u8);
     } else {
-        let bytes: Vec<u8> = len
-            .to_be_bytes()
-            .into_iter()
-            .skip_while(|b| *b == 0)
-            .collect();
+        let bytes: Vec<u8> = len.to_be_bytes().into_iter().skip_while(|b| *b == 0).collect();
         out.push(0x80 | bytes.len() as u8);
         out.extend(bytes);
     }
@@ -194,10 +173,7 @@ mod tests {
 
     #[test]
     fn integers_are_minimal_and_positive() {
-        assert_eq!(
-            unsigned_integer(&[0x01, 0x00, 0x01]),
-            vec![0x02, 3, 0x01, 0x00, 0x01]
-        );
+        assert_eq!(unsigned_integer(&[0x01, 0x00, 0x01]), vec![0x02, 3, 0x01, 0x00, 0x01]);
         assert_eq!(unsigned_integer(&[0x00, 0x80]), vec![0x02, 2, 0x00, 0x80]);
         assert_eq!(unsigned_integer(&[0x00]), vec![0x02, 1, 0x00]);
     }
@@ -215,8 +191,8 @@ mod tests {
         assert_eq!(kid, "k1");
         // The fixed 26-byte prefix every P-256 SubjectPublicKeyInfo starts with.
         let prefix = [
-            0x30, 0x59, 0x30, 0x13, 0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01, 0x06,
-            0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07, 0x03, 0x42, 0x00,
+            0x30, 0x59, 0x30, 0x13, 0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01, 0x06, 0x08, 0x2a, 0x86, 0x48,
+            0xce, 0x3d, 0x03, 0x01, 0x07, 0x03, 0x42, 0x00,
         ];
         assert_eq!(&der[..26], &prefix);
         assert_eq!(der.len(), 91);
@@ -226,15 +202,9 @@ mod tests {
     #[test]
     fn an_rsa_jwk_is_encoded_with_rsa_encryption() {
         let n = URL_SAFE_NO_PAD.encode([0xc5u8; 256]);
-        let json = format!(
-            r#"{{"keys":[{{"use":"jwt-svid","kty":"RSA","kid":"r","n":"{n}","e":"AQAB"}}]}}"#
-        );
+        let json = format!(r#"{{"keys":[{{"use":"jwt-svid","kty":"RSA","kid":"r","n":"{n}","e":"AQAB"}}]}}"#);
         let der = &parse_bundle(&json).unwrap().jwt_authorities[0].1;
-        assert_eq!(
-            &der[..4],
-            &[0x30, 0x82, 0x01, 0x22],
-            "the usual 294-byte RSA-2048 SPKI"
-        );
+        assert_eq!(&der[..4], &[0x30, 0x82, 0x01, 0x22], "the usual 294-byte RSA-2048 SPKI");
         assert_eq!(der.len(), 294);
     }
 
@@ -242,10 +212,7 @@ mod tests {
     fn x509_authorities_come_from_x5c() {
         let cert = STANDARD.encode([0x30, 0x03, 0x02, 0x01, 0x01]);
         let json = format!(r#"{{"keys":[{{"use":"x509-svid","kty":"EC","x5c":["{cert}"]}}]}}"#);
-        assert_eq!(
-            parse_bundle(&json).unwrap().x509_authorities,
-            vec![vec![0x30, 0x03, 0x02, 0x01, 0x01]]
-        );
+        assert_eq!(parse_bundle(&json).unwrap().x509_authorities, vec![vec![0x30, 0x03, 0x02, 0x01, 0x01]]);
     }
 
     #[test]
@@ -253,18 +220,9 @@ mod tests {
         let cases = [
             ("not json", "not a SPIFFE bundle"),
             (r#"{"keys":[{"use":"sig"}]}"#, "key 0: use Some(\"sig\")"),
-            (
-                r#"{"keys":[{"use":"x509-svid","x5c":[]}]}"#,
-                "key 0: an x509-svid key needs exactly one",
-            ),
-            (
-                r#"{"keys":[{"use":"jwt-svid","kty":"EC","crv":"P-256"}]}"#,
-                "key 0: a jwt-svid key needs a kid",
-            ),
-            (
-                r#"{"keys":[{"use":"jwt-svid","kid":"k","kty":"OKP"}]}"#,
-                "key 0: key type Some(\"OKP\")",
-            ),
+            (r#"{"keys":[{"use":"x509-svid","x5c":[]}]}"#, "key 0: an x509-svid key needs exactly one"),
+            (r#"{"keys":[{"use":"jwt-svid","kty":"EC","crv":"P-256"}]}"#, "key 0: a jwt-svid key needs a kid"),
+            (r#"{"keys":[{"use":"jwt-svid","kid":"k","kty":"OKP"}]}"#, "key 0: key type Some(\"OKP\")"),
             (
                 r#"{"keys":[{"use":"jwt-svid","kid":"k","kty":"EC","crv":"P-256","x":"AA","y":"AA"}]}"#,
                 "must be 32 bytes",

@@ -17,13 +17,8 @@ impl EntryId {
     pub fn parse(s: &str) -> Result<Self, Error> {
         let valid = !s.is_empty()
             && s.len() <= MAX_ENTRY_ID_LEN
-            && s.chars()
-                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'));
-        if valid {
-            Ok(Self(s.to_owned()))
-        } else {
-            Err(Error::EntryId(s.to_owned()))
-        }
+            && s.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'));
+        if valid { Ok(Self(s.to_owned())) } else { Err(Error::EntryId(s.to_owned())) }
     }
 
     pub fn as_str(&self) -> &str {
@@ -96,26 +91,15 @@ impl Entry {
             return Err(Error::HintTooLong);
         }
         if self.x509_svid_ttl < 0 {
-            return Err(Error::NegativeTtl {
-                field: "x509SVIDTTL",
-            });
+            return Err(Error::NegativeTtl { field: "x509SVIDTTL" });
         }
         if self.jwt_svid_ttl < 0 {
-            return Err(Error::NegativeTtl {
-                field: "jwtSVIDTTL",
-            });
+            return Err(Error::NegativeTtl { field: "jwtSVIDTTL" });
         }
-        if self.store_svid
-            && self
-                .selectors
-                .iter()
-                .any(|s| s.kind() != self.selectors[0].kind())
-        {
+        if self.store_svid && self.selectors.iter().any(|s| s.kind() != self.selectors[0].kind()) {
             return Err(Error::StoreSvidSelectorTypes);
         }
-        self.dns_names
-            .iter()
-            .try_for_each(|name| check_dns_name(name))
+        self.dns_names.iter().try_for_each(|name| check_dns_name(name))
     }
 
     /// Checks that the SPIFFE ID and the parent ID belong to the server's trust domain.
@@ -129,12 +113,7 @@ impl Entry {
 /// neither start nor end with a hyphen, at most 253 characters, no trailing dot, and at most one
 /// wildcard, as a whole leading `*.` label.
 pub fn check_dns_name(name: &str) -> Result<(), Error> {
-    let invalid = |why| {
-        Err(Error::DnsName {
-            name: name.to_owned(),
-            why,
-        })
-    };
+    let invalid = |why| Err(Error::DnsName { name: name.to_owned(), why });
     if name.is_empty() {
         return invalid("it is empty");
     }
@@ -182,11 +161,7 @@ mod tests {
         assert!(EntryId::parse("spire-steward.2f1c-aa_B").is_ok());
         assert!(EntryId::parse(&"a".repeat(255)).is_ok());
         for bad in ["", "a/b", "a b", "caf\u{e9}", &"a".repeat(256)] {
-            assert_eq!(
-                EntryId::parse(bad),
-                Err(Error::EntryId(bad.to_owned())),
-                "{bad:?}"
-            );
+            assert_eq!(EntryId::parse(bad), Err(Error::EntryId(bad.to_owned())), "{bad:?}");
         }
     }
 
@@ -215,25 +190,9 @@ mod tests {
                 Error::EmptyPath("spiffe://example.org".into()),
             ),
             ("no selectors", |e| e.selectors.clear(), Error::NoSelectors),
-            (
-                "long hint",
-                |e| e.hint = "h".repeat(1025),
-                Error::HintTooLong,
-            ),
-            (
-                "negative x509 ttl",
-                |e| e.x509_svid_ttl = -1,
-                Error::NegativeTtl {
-                    field: "x509SVIDTTL",
-                },
-            ),
-            (
-                "negative jwt ttl",
-                |e| e.jwt_svid_ttl = -1,
-                Error::NegativeTtl {
-                    field: "jwtSVIDTTL",
-                },
-            ),
+            ("long hint", |e| e.hint = "h".repeat(1025), Error::HintTooLong),
+            ("negative x509 ttl", |e| e.x509_svid_ttl = -1, Error::NegativeTtl { field: "x509SVIDTTL" }),
+            ("negative jwt ttl", |e| e.jwt_svid_ttl = -1, Error::NegativeTtl { field: "jwtSVIDTTL" }),
             (
                 "store svid, mixed types",
                 |e| {
@@ -265,21 +224,12 @@ mod tests {
         assert_eq!(entry().check_trust_domain(&td), Ok(()));
         let mut e = entry();
         e.parent_id = SpiffeId::parse("spiffe://other.org/agent").unwrap();
-        assert!(matches!(
-            e.check_trust_domain(&td),
-            Err(Error::ForeignTrustDomain { .. })
-        ));
+        assert!(matches!(e.check_trust_domain(&td), Err(Error::ForeignTrustDomain { .. })));
     }
 
     #[test]
     fn dns_name_rules() {
-        for good in [
-            "web",
-            "web.default.svc",
-            "*.example.org",
-            "a-b.c1",
-            &format!("{}.org", "a".repeat(63)),
-        ] {
+        for good in ["web", "web.default.svc", "*.example.org", "a-b.c1", &format!("{}.org", "a".repeat(63))] {
             assert_eq!(check_dns_name(good), Ok(()), "{good:?}");
         }
         let bad = [
@@ -287,27 +237,14 @@ mod tests {
             ("caf\u{e9}.org", "it is not ASCII"),
             ("a..b", "it has an empty label"),
             ("example.org.", "it has an empty label"),
-            (
-                "*.*.example.org",
-                "a wildcard may only be a whole leading '*.' label",
-            ),
-            (
-                "w*.example.org",
-                "a wildcard may only be a whole leading '*.' label",
-            ),
+            ("*.*.example.org", "a wildcard may only be a whole leading '*.' label"),
+            ("w*.example.org", "a wildcard may only be a whole leading '*.' label"),
             ("a_b.org", "labels may hold only letters, digits and '-'"),
             ("-a.org", "a label starts or ends with '-'"),
             ("a-.org", "a label starts or ends with '-'"),
         ];
         for (name, why) in bad {
-            assert_eq!(
-                check_dns_name(name),
-                Err(Error::DnsName {
-                    name: name.into(),
-                    why
-                }),
-                "{name:?}"
-            );
+            assert_eq!(check_dns_name(name), Err(Error::DnsName { name: name.into(), why }), "{name:?}");
         }
         let long_label = format!("{}.org", "a".repeat(64));
         assert!(check_dns_name(&long_label).is_err());

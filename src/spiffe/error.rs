@@ -7,9 +7,7 @@ pub enum Error {
     EmptyTrustDomain,
     #[error("trust domain is longer than 255 characters")]
     TrustDomainTooLong,
-    #[error(
-        "trust domain contains {0:?}; only lowercase letters, digits, '.', '-' and '_' are allowed"
-    )]
+    #[error("trust domain contains {0:?}; only lowercase letters, digits, '.', '-' and '_' are allowed")]
     TrustDomainChar(char),
     #[error("SPIFFE ID {0:?} does not start with spiffe://")]
     MissingScheme(String),

@@ -43,10 +43,7 @@ fn check_trust_domain(name: &str) -> Result<(), Error> {
     if name.len() > MAX_TRUST_DOMAIN_LEN {
         return Err(Error::TrustDomainTooLong);
     }
-    match name
-        .chars()
-        .find(|c| !matches!(c, 'a'..='z' | '0'..='9' | '.' | '-' | '_'))
-    {
+    match name.chars().find(|c| !matches!(c, 'a'..='z' | '0'..='9' | '.' | '-' | '_')) {
         Some(c) => Err(Error::TrustDomainChar(c)),
         None => Ok(()),
     }
@@ -62,9 +59,7 @@ pub struct SpiffeId {
 impl SpiffeId {
     /// Parses `spiffe://<trust domain><path>` with the SPIFFE rules.
     pub fn parse(s: &str) -> Result<Self, Error> {
-        let rest = s
-            .strip_prefix(SCHEME)
-            .ok_or_else(|| Error::MissingScheme(s.to_owned()))?;
+        let rest = s.strip_prefix(SCHEME).ok_or_else(|| Error::MissingScheme(s.to_owned()))?;
         let (td, path) = rest.find('/').map_or((rest, ""), |i| rest.split_at(i));
         Self::from_parts(td, path)
     }
@@ -73,10 +68,7 @@ impl SpiffeId {
     pub fn from_parts(trust_domain: &str, path: &str) -> Result<Self, Error> {
         check_trust_domain(trust_domain)?;
         check_path(path)?;
-        Ok(Self {
-            trust_domain: TrustDomain(trust_domain.to_owned()),
-            path: path.to_owned(),
-        })
+        Ok(Self { trust_domain: TrustDomain(trust_domain.to_owned()), path: path.to_owned() })
     }
 
     pub fn trust_domain(&self) -> &TrustDomain {
@@ -113,10 +105,7 @@ impl SpiffeId {
     /// Checks that the ID belongs to `expected`.
     pub fn check_member_of(&self, expected: &TrustDomain) -> Result<(), Error> {
         if &self.trust_domain != expected {
-            return Err(Error::ForeignTrustDomain {
-                id: self.to_string(),
-                expected: expected.to_string(),
-            });
+            return Err(Error::ForeignTrustDomain { id: self.to_string(), expected: expected.to_string() });
         }
         Ok(())
     }
@@ -141,19 +130,12 @@ fn check_path(path: &str) -> Result<(), Error> {
     let last = segments.split('/').count() - 1;
     for (i, segment) in segments.split('/').enumerate() {
         if segment.is_empty() {
-            return Err(if i == last {
-                Error::TrailingSlash
-            } else {
-                Error::EmptySegment
-            });
+            return Err(if i == last { Error::TrailingSlash } else { Error::EmptySegment });
         }
         if segment == "." || segment == ".." {
             return Err(Error::DotSegment);
         }
-        if let Some(c) = segment
-            .chars()
-            .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_')))
-        {
+        if let Some(c) = segment.chars().find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'))) {
             return Err(Error::PathChar(c));
         }
     }
@@ -178,16 +160,9 @@ mod tests {
         ];
         for (input, want) in cases {
             let got = TrustDomain::parse(input);
-            assert_eq!(
-                got.as_ref().map(TrustDomain::as_str).map_err(Clone::clone),
-                want.clone(),
-                "{input:?}"
-            );
+            assert_eq!(got.as_ref().map(TrustDomain::as_str).map_err(Clone::clone), want.clone(), "{input:?}");
         }
-        assert_eq!(
-            TrustDomain::parse(&"a".repeat(256)),
-            Err(Error::TrustDomainTooLong)
-        );
+        assert_eq!(TrustDomain::parse(&"a".repeat(256)), Err(Error::TrustDomainTooLong));
         assert!(TrustDomain::parse(&"a".repeat(255)).is_ok());
     }
 
@@ -196,22 +171,10 @@ mod tests {
         type Case = (&'static str, Result<(&'static str, &'static str), Error>);
         let cases: &[Case] = &[
             ("spiffe://example.org", Ok(("example.org", ""))),
-            (
-                "spiffe://example.org/ns/default/sa/web",
-                Ok(("example.org", "/ns/default/sa/web")),
-            ),
-            (
-                "spiffe://example.org/A.b-c_9",
-                Ok(("example.org", "/A.b-c_9")),
-            ),
-            (
-                "https://example.org/x",
-                Err(Error::MissingScheme("https://example.org/x".into())),
-            ),
-            (
-                "SPIFFE://example.org/x",
-                Err(Error::MissingScheme("SPIFFE://example.org/x".into())),
-            ),
+            ("spiffe://example.org/ns/default/sa/web", Ok(("example.org", "/ns/default/sa/web"))),
+            ("spiffe://example.org/A.b-c_9", Ok(("example.org", "/A.b-c_9"))),
+            ("https://example.org/x", Err(Error::MissingScheme("https://example.org/x".into()))),
+            ("SPIFFE://example.org/x", Err(Error::MissingScheme("SPIFFE://example.org/x".into()))),
             ("spiffe:///x", Err(Error::EmptyTrustDomain)),
             ("spiffe://Example.org/x", Err(Error::TrustDomainChar('E'))),
             ("spiffe://example.org/", Err(Error::TrailingSlash)),
@@ -222,18 +185,11 @@ mod tests {
             ("spiffe://example.org/a b", Err(Error::PathChar(' '))),
             ("spiffe://example.org/a?b", Err(Error::PathChar('?'))),
             ("spiffe://example.org/a#b", Err(Error::PathChar('#'))),
-            (
-                "spiffe://example.org/caf\u{e9}",
-                Err(Error::PathChar('\u{e9}')),
-            ),
-            (
-                "spiffe://user@example.org/a",
-                Err(Error::TrustDomainChar('@')),
-            ),
+            ("spiffe://example.org/caf\u{e9}", Err(Error::PathChar('\u{e9}'))),
+            ("spiffe://user@example.org/a", Err(Error::TrustDomainChar('@'))),
         ];
         for (input, want) in cases {
-            let got = SpiffeId::parse(input)
-                .map(|id| (id.trust_domain().as_str().to_owned(), id.path().to_owned()));
+            let got = SpiffeId::parse(input).map(|id| (id.trust_domain().as_str().to_owned(), id.path().to_owned()));
             let want = want.clone().map(|(t, p)| (t.to_owned(), p.to_owned()));
             assert_eq!(got, want, "{input:?}");
         }
@@ -248,10 +204,7 @@ mod tests {
 
     #[test]
     fn from_parts_rejects_a_relative_path() {
-        assert_eq!(
-            SpiffeId::from_parts("example.org", "a/b"),
-            Err(Error::PathChar('a'))
-        );
+        assert_eq!(SpiffeId::from_parts("example.org", "a/b"), Err(Error::PathChar('a')));
     }
 
     #[test]
@@ -266,15 +219,10 @@ mod tests {
     #[test]
     fn workload_id_needs_a_path_outside_spire() {
         let check = |s: &str| SpiffeId::parse(s).unwrap().check_workload_id();
-        assert_eq!(
-            check("spiffe://example.org"),
-            Err(Error::EmptyPath("spiffe://example.org".into()))
-        );
+        assert_eq!(check("spiffe://example.org"), Err(Error::EmptyPath("spiffe://example.org".into())));
         assert_eq!(
             check("spiffe://example.org/spire/server"),
-            Err(Error::ReservedPath(
-                "spiffe://example.org/spire/server".into()
-            ))
+            Err(Error::ReservedPath("spiffe://example.org/spire/server".into()))
         );
         assert_eq!(check("spiffe://example.org/web"), Ok(()));
     }
@@ -283,29 +231,16 @@ mod tests {
     fn parent_id_may_be_reserved_but_needs_a_path() {
         let check = |s: &str| SpiffeId::parse(s).unwrap().check_has_path();
         assert_eq!(check("spiffe://example.org/spire/server"), Ok(()));
-        assert_eq!(
-            check("spiffe://example.org"),
-            Err(Error::EmptyPath("spiffe://example.org".into()))
-        );
+        assert_eq!(check("spiffe://example.org"), Err(Error::EmptyPath("spiffe://example.org".into())));
     }
 
     #[test]
     fn membership_compares_trust_domains() {
         let td = TrustDomain::parse("example.org").unwrap();
+        assert_eq!(SpiffeId::parse("spiffe://example.org/a").unwrap().check_member_of(&td), Ok(()));
         assert_eq!(
-            SpiffeId::parse("spiffe://example.org/a")
-                .unwrap()
-                .check_member_of(&td),
-            Ok(())
-        );
-        assert_eq!(
-            SpiffeId::parse("spiffe://other.org/a")
-                .unwrap()
-                .check_member_of(&td),
-            Err(Error::ForeignTrustDomain {
-                id: "spiffe://other.org/a".into(),
-                expected: "example.org".into()
-            })
+            SpiffeId::parse("spiffe://other.org/a").unwrap().check_member_of(&td),
+            Err(Error::ForeignTrustDomain { id: "spiffe://other.org/a".into(), expected: "example.org".into() })
         );
     }
 }

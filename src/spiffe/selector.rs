@@ -15,9 +15,7 @@ pub struct Selector {
 impl Selector {
     /// Parses `type:value`, split at the first colon.
     pub fn parse(s: &str) -> Result<Self, Error> {
-        let (kind, value) = s
-            .split_once(':')
-            .ok_or_else(|| Error::SelectorShape(s.to_owned()))?;
+        let (kind, value) = s.split_once(':').ok_or_else(|| Error::SelectorShape(s.to_owned()))?;
         Self::new(kind, value).map_err(|e| match e {
             Error::SelectorType(_) => Error::SelectorType(s.to_owned()),
             _ => Error::SelectorValue(s.to_owned()),
@@ -33,10 +31,7 @@ impl Selector {
         if value.is_empty() {
             return Err(Error::SelectorValue(whole()));
         }
-        Ok(Self {
-            kind: kind.to_owned(),
-            value: value.to_owned(),
-        })
+        Ok(Self { kind: kind.to_owned(), value: value.to_owned() })
     }
 
     /// The selector type, such as `k8s` or `unix`.
@@ -81,17 +76,11 @@ mod tests {
 
     #[test]
     fn new_rejects_a_type_with_a_colon() {
-        assert_eq!(
-            Selector::new("k8s:ns", "x"),
-            Err(Error::SelectorType("k8s:ns:x".into()))
-        );
+        assert_eq!(Selector::new("k8s:ns", "x"), Err(Error::SelectorType("k8s:ns:x".into())));
     }
 
     #[test]
     fn display_round_trips() {
-        assert_eq!(
-            Selector::parse("k8s:ns:default").unwrap().to_string(),
-            "k8s:ns:default"
-        );
+        assert_eq!(Selector::parse("k8s:ns:default").unwrap().to_string(), "k8s:ns:default");
     }
 }

@@ -15,9 +15,7 @@
 use std::collections::BTreeMap;
 use std::sync::LazyLock;
 
-use k8s_openapi::api::core::v1::{
-    Container, Node, NodeSpec, Pod, PodSecurityContext, PodSpec, SecurityContext,
-};
+use k8s_openapi::api::core::v1::{Container, Node, NodeSpec, Pod, PodSecurityContext, PodSpec, SecurityContext};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
 
 use super::value::{IntType, Pointer, Slice, StrType, Text, Value};
@@ -139,15 +137,9 @@ impl StructType {
     /// Every field of the Go struct, readable or not.
     fn go_fields(self) -> &'static [&'static str] {
         match self {
-            StructType::Data => &[
-                "TrustDomain",
-                "ClusterName",
-                "ClusterDomain",
-                "PodMeta",
-                "PodSpec",
-                "NodeMeta",
-                "NodeSpec",
-            ],
+            StructType::Data => {
+                &["TrustDomain", "ClusterName", "ClusterDomain", "PodMeta", "PodSpec", "NodeMeta", "NodeSpec"]
+            }
             StructType::ObjectMeta => &[
                 "Name",
                 "GenerateName",
@@ -247,14 +239,7 @@ impl StructType {
                 "StdinOnce",
                 "TTY",
             ],
-            StructType::OwnerReference => &[
-                "APIVersion",
-                "Kind",
-                "Name",
-                "UID",
-                "Controller",
-                "BlockOwnerDeletion",
-            ],
+            StructType::OwnerReference => &["APIVersion", "Kind", "Name", "UID", "Controller", "BlockOwnerDeletion"],
             StructType::PodSecurityContext => &[
                 "SELinuxOptions",
                 "WindowsOptions",
@@ -295,8 +280,7 @@ impl StructType {
     /// Whether the name is a field or one of the supported argument-less methods.
     pub(crate) fn has_member(self, name: &str) -> bool {
         self.has_field(name)
-            || (self == StructType::ObjectMeta
-                && name.strip_prefix("Get").is_some_and(|f| self.has_field(f)))
+            || (self == StructType::ObjectMeta && name.strip_prefix("Get").is_some_and(|f| self.has_field(f)))
     }
 }
 
@@ -390,26 +374,16 @@ impl<'a> Struct<'a> {
 }
 
 fn data_field<'a>(d: &'a TemplateData<'a>, name: &str) -> Option<Value<'a>> {
-    let meta = |m: Option<&'a ObjectMeta>| {
-        Value::Ptr(Pointer::Struct(
-            StructType::ObjectMeta,
-            m.map(Struct::ObjectMeta),
-        ))
-    };
+    let meta =
+        |m: Option<&'a ObjectMeta>| Value::Ptr(Pointer::Struct(StructType::ObjectMeta, m.map(Struct::ObjectMeta)));
     Some(match name {
         "TrustDomain" => Value::str(d.cluster.trust_domain),
         "ClusterName" => Value::str(d.cluster.cluster_name),
         "ClusterDomain" => Value::str(d.cluster.cluster_domain),
         "PodMeta" => meta(d.pod_meta),
-        "PodSpec" => Value::Ptr(Pointer::Struct(
-            StructType::PodSpec,
-            d.pod_spec.map(Struct::PodSpec),
-        )),
+        "PodSpec" => Value::Ptr(Pointer::Struct(StructType::PodSpec, d.pod_spec.map(Struct::PodSpec))),
         "NodeMeta" => meta(Some(d.node_meta)),
-        "NodeSpec" => Value::Ptr(Pointer::Struct(
-            StructType::NodeSpec,
-            Some(Struct::NodeSpec(d.node_spec)),
-        )),
+        "NodeSpec" => Value::Ptr(Pointer::Struct(StructType::NodeSpec, Some(Struct::NodeSpec(d.node_spec)))),
         _ => return None,
     })
 }
@@ -428,9 +402,7 @@ fn object_meta_field<'a>(m: &'a ObjectMeta, name: &str) -> Option<Value<'a>> {
         "DeletionGracePeriodSeconds" => int64_ptr(m.deletion_grace_period_seconds),
         "Labels" => map(&m.labels),
         "Annotations" => map(&m.annotations),
-        "OwnerReferences" => Value::Slice(Slice::OwnerReferences(
-            m.owner_references.as_deref().unwrap_or(&[]),
-        )),
+        "OwnerReferences" => Value::Slice(Slice::OwnerReferences(m.owner_references.as_deref().unwrap_or(&[]))),
         "Finalizers" => strings(&m.finalizers),
         _ => return None,
     })
@@ -438,9 +410,7 @@ fn object_meta_field<'a>(m: &'a ObjectMeta, name: &str) -> Option<Value<'a>> {
 
 fn pod_spec_field<'a>(s: &'a PodSpec, name: &str) -> Option<Value<'a>> {
     Some(match name {
-        "InitContainers" => Value::Slice(Slice::Containers(
-            s.init_containers.as_deref().unwrap_or(&[]),
-        )),
+        "InitContainers" => Value::Slice(Slice::Containers(s.init_containers.as_deref().unwrap_or(&[]))),
         "Containers" => Value::Slice(Slice::Containers(&s.containers)),
         "RestartPolicy" => named(&s.restart_policy, "v1.RestartPolicy"),
         "TerminationGracePeriodSeconds" => int64_ptr(s.termination_grace_period_seconds),
@@ -494,9 +464,7 @@ fn container_field<'a>(c: &'a Container, name: &str) -> Option<Value<'a>> {
         "WorkingDir" => string(&c.working_dir),
         "RestartPolicy" => str_ptr(&c.restart_policy, "v1.ContainerRestartPolicy"),
         "TerminationMessagePath" => string(&c.termination_message_path),
-        "TerminationMessagePolicy" => {
-            named(&c.termination_message_policy, "v1.TerminationMessagePolicy")
-        }
+        "TerminationMessagePolicy" => named(&c.termination_message_policy, "v1.TerminationMessagePolicy"),
         "ImagePullPolicy" => named(&c.image_pull_policy, "v1.PullPolicy"),
         "SecurityContext" => Value::Ptr(Pointer::Struct(
             StructType::SecurityContext,
@@ -526,9 +494,7 @@ fn pod_security_context_field<'a>(s: &'a PodSecurityContext, name: &str) -> Opti
         "RunAsUser" => int64_ptr(s.run_as_user),
         "RunAsGroup" => int64_ptr(s.run_as_group),
         "RunAsNonRoot" => bool_ptr(s.run_as_non_root),
-        "SupplementalGroupsPolicy" => {
-            str_ptr(&s.supplemental_groups_policy, "v1.SupplementalGroupsPolicy")
-        }
+        "SupplementalGroupsPolicy" => str_ptr(&s.supplemental_groups_policy, "v1.SupplementalGroupsPolicy"),
         "FSGroup" => int64_ptr(s.fs_group),
         "FSGroupChangePolicy" => str_ptr(&s.fs_group_change_policy, "v1.PodFSGroupChangePolicy"),
         "SELinuxChangePolicy" => str_ptr(&s.se_linux_change_policy, "v1.PodSELinuxChangePolicy"),

@@ -41,11 +41,7 @@ enum FailureKind {
 type ExecResult<T> = Result<T, Failure>;
 
 fn other(pos: Pos, context: impl Display, message: impl Into<String>) -> Failure {
-    Failure {
-        pos,
-        context: context.to_string(),
-        kind: FailureKind::Other(message.into()),
-    }
+    Failure { pos, context: context.to_string(), kind: FailureKind::Other(message.into()) }
 }
 
 /// How a list of nodes finished.
@@ -57,18 +53,8 @@ enum Flow {
 }
 
 /// Renders `tree` (parsed from `text`) with `root` as the initial dot and `$`.
-pub(crate) fn execute<'a>(
-    text: &str,
-    tree: &'a Tree,
-    root: Value<'a>,
-) -> Result<String, TemplateError> {
-    let mut executor = Executor {
-        tree,
-        vars: vec![("$", root.clone())],
-        out: String::new(),
-        iterations: 0,
-        depth: 0,
-    };
+pub(crate) fn execute<'a>(text: &str, tree: &'a Tree, root: Value<'a>) -> Result<String, TemplateError> {
+    let mut executor = Executor { tree, vars: vec![("$", root.clone())], out: String::new(), iterations: 0, depth: 0 };
     match executor.walk(&root, &tree.root) {
         Ok(_) => Ok(executor.out),
         Err(failure) => Err(locate(text, failure)),
@@ -78,22 +64,10 @@ pub(crate) fn execute<'a>(
 fn locate(text: &str, failure: Failure) -> TemplateError {
     let pos = failure.pos.min(text.len());
     let line_start = text[..pos].rfind('\n').map_or(0, |i| i + 1);
-    let location = Location {
-        line: line_of(text, pos),
-        column: pos - line_start,
-        context: failure.context,
-    };
+    let location = Location { line: line_of(text, pos), column: pos - line_start, context: failure.context };
     match failure.kind {
-        FailureKind::NilPointer { type_name, field } => TemplateError::NilPointer {
-            location,
-            type_name,
-            field,
-        },
-        FailureKind::Function { function, message } => TemplateError::Function {
-            location,
-            function,
-            message,
-        },
+        FailureKind::NilPointer { type_name, field } => TemplateError::NilPointer { location, type_name, field },
+        FailureKind::Function { function, message } => TemplateError::Function { location, function, message },
         FailureKind::Other(message) => TemplateError::Execution { location, message },
     }
 }
@@ -109,11 +83,7 @@ struct Executor<'a> {
 impl<'a> Executor<'a> {
     fn check_output(&self, pos: Pos, context: impl Display) -> ExecResult<()> {
         if self.out.len() > MAX_OUTPUT {
-            return Err(other(
-                pos,
-                context,
-                format!("rendered text exceeds {MAX_OUTPUT} bytes"),
-            ));
+            return Err(other(pos, context, format!("rendered text exceeds {MAX_OUTPUT} bytes")));
         }
         Ok(())
     }
@@ -128,8 +98,7 @@ impl<'a> Executor<'a> {
                 Node::Action(pipe) => {
                     let value = self.eval_pipeline(dot, pipe)?;
                     if pipe.decl.is_empty() {
-                        format::print_action(&value, &mut self.out)
-                            .map_err(|m| other(pipe.pos, pipe, m))?;
+                        format::print_action(&value, &mut self.out).map_err(|m| other(pipe.pos, pipe, m))?;
                         self.check_output(pipe.pos, pipe)?;
                     }
                     Flow::Normal
@@ -148,20 +117,11 @@ impl<'a> Executor<'a> {
         Ok(Flow::Normal)
     }
 
-    fn walk_if_or_with(
-        &mut self,
-        dot: &Value<'a>,
-        branch: &'a Branch,
-        with: bool,
-    ) -> ExecResult<Flow> {
+    fn walk_if_or_with(&mut self, dot: &Value<'a>, branch: &'a Branch, with: bool) -> ExecResult<Flow> {
         let mark = self.vars.len();
         let value = self.eval_pipeline(dot, &branch.pipe)?;
         let flow = if value.is_true() {
-            if with {
-                self.walk(&value, &branch.list)
-            } else {
-                self.walk(dot, &branch.list)
-            }
+            if with { self.walk(&value, &branch.list) } else { self.walk(dot, &branch.list) }
         } else if let Some(else_list) = &branch.else_list {
             self.walk(dot, else_list)
         } else {
@@ -187,33 +147,19 @@ impl<'a> Executor<'a> {
                     return Err(other(
                         pipe.pos,
                         pipe,
-                        format!(
-                            "can't use {} to iterate over more than one variable",
-                            Brief(&value)
-                        ),
+                        format!("can't use {} to iterate over more than one variable", Brief(&value)),
                     ));
                 }
                 if *n > MAX_ITERATIONS as i64 {
                     return Err(self.too_many_iterations(pipe));
                 }
-                (0..(*n).max(0))
-                    .map(|i| (Value::Missing, Value::Int(i, *t)))
-                    .collect()
+                (0..(*n).max(0)).map(|i| (Value::Missing, Value::Int(i, *t))).collect()
             }
-            Value::Slice(s) => (0..s.len())
-                .map(|i| (Value::int(i as i64), s.get(i)))
-                .collect(),
-            Value::Map(m) => m
-                .iter()
-                .map(|(k, v)| (Value::str(k), Value::str(v)))
-                .collect(),
+            Value::Slice(s) => (0..s.len()).map(|i| (Value::int(i as i64), s.get(i))).collect(),
+            Value::Map(m) => m.iter().map(|(k, v)| (Value::str(k), Value::str(v))).collect(),
             Value::Missing => Vec::new(),
             other_value => {
-                return Err(other(
-                    pipe.pos,
-                    pipe,
-                    format!("range can't iterate over {}", Brief(other_value)),
-                ));
+                return Err(other(pipe.pos, pipe, format!("range can't iterate over {}", Brief(other_value))));
             }
         };
         if items.is_empty() {
@@ -230,11 +176,7 @@ impl<'a> Executor<'a> {
             }
             if !pipe.decl.is_empty() {
                 if pipe.is_assign {
-                    let first = if pipe.decl.len() > 1 {
-                        index.clone()
-                    } else {
-                        elem.clone()
-                    };
+                    let first = if pipe.decl.len() > 1 { index.clone() } else { elem.clone() };
                     self.set_var(&pipe.decl[0], first, pipe)?;
                     if pipe.decl.len() > 1 {
                         self.set_var(&pipe.decl[1], elem.clone(), pipe)?;
@@ -256,27 +198,15 @@ impl<'a> Executor<'a> {
     }
 
     fn too_many_iterations(&self, pipe: &Pipe) -> Failure {
-        other(
-            pipe.pos,
-            pipe,
-            format!("range runs more than {MAX_ITERATIONS} iterations"),
-        )
+        other(pipe.pos, pipe, format!("range runs more than {MAX_ITERATIONS} iterations"))
     }
 
     fn walk_template(&mut self, dot: &Value<'a>, call: &'a TemplateCall) -> ExecResult<Flow> {
         let Some(list) = self.tree.defines.get(&call.name) else {
-            return Err(other(
-                call.pos,
-                call,
-                format!("template {} not defined", format::quote(&call.name)),
-            ));
+            return Err(other(call.pos, call, format!("template {} not defined", format::quote(&call.name))));
         };
         if self.depth >= MAX_TEMPLATE_DEPTH {
-            return Err(other(
-                call.pos,
-                call,
-                format!("exceeded maximum template depth ({MAX_TEMPLATE_DEPTH})"),
-            ));
+            return Err(other(call.pos, call, format!("exceeded maximum template depth ({MAX_TEMPLATE_DEPTH})")));
         }
         let new_dot = match &call.pipe {
             Some(pipe) => self.eval_pipeline(dot, pipe)?,
@@ -338,16 +268,12 @@ impl<'a> Executor<'a> {
     ) -> ExecResult<Value<'a>> {
         let first = &cmd.args[0];
         match first {
-            Operand::Field { ident, .. } => {
-                self.eval_field_chain(dot.clone(), first, ident, &cmd.args, last)
-            }
+            Operand::Field { ident, .. } => self.eval_field_chain(dot.clone(), first, ident, &cmd.args, last),
             Operand::Chain { node, fields, .. } => {
                 let receiver = self.eval_chain_receiver(dot, first, node)?;
                 self.eval_field_chain(receiver, first, fields, &cmd.args, last)
             }
-            Operand::Identifier { name, .. } => {
-                self.eval_function(dot, name, first, cmd, &cmd.args[1..], last)
-            }
+            Operand::Identifier { name, .. } => self.eval_function(dot, name, first, cmd, &cmd.args[1..], last),
             Operand::Pipe(pipe) => {
                 self.not_a_function(&cmd.args, &last)?;
                 self.eval_pipeline(dot, pipe)
@@ -378,27 +304,14 @@ impl<'a> Executor<'a> {
 
     fn not_a_function(&self, args: &[Operand], last: &Option<Value<'a>>) -> ExecResult<()> {
         if args.len() > 1 || last.is_some() {
-            return Err(other(
-                args[0].pos(),
-                &args[0],
-                format!("can't give argument to non-function {}", args[0]),
-            ));
+            return Err(other(args[0].pos(), &args[0], format!("can't give argument to non-function {}", args[0])));
         }
         Ok(())
     }
 
-    fn eval_chain_receiver(
-        &mut self,
-        dot: &Value<'a>,
-        chain: &'a Operand,
-        node: &'a Operand,
-    ) -> ExecResult<Value<'a>> {
+    fn eval_chain_receiver(&mut self, dot: &Value<'a>, chain: &'a Operand, node: &'a Operand) -> ExecResult<Value<'a>> {
         match node {
-            Operand::Nil(_) => Err(other(
-                chain.pos(),
-                chain,
-                format!("indirection through explicit nil in {chain}"),
-            )),
+            Operand::Nil(_) => Err(other(chain.pos(), chain, format!("indirection through explicit nil in {chain}"))),
             Operand::Pipe(pipe) => self.eval_pipeline(dot, pipe),
             other_node => self.eval_arg(dot, Param::Value, other_node),
         }
@@ -433,11 +346,7 @@ impl<'a> Executor<'a> {
     ) -> ExecResult<Value<'a>> {
         let count = fields.len();
         for (i, name) in fields.iter().enumerate() {
-            let extra = if i + 1 == count {
-                args.len().saturating_sub(1) + usize::from(last.is_some())
-            } else {
-                0
-            };
+            let extra = if i + 1 == count { args.len().saturating_sub(1) + usize::from(last.is_some()) } else { 0 };
             receiver = self.eval_field(node, name, extra, receiver)?;
         }
         Ok(receiver)
@@ -445,13 +354,7 @@ impl<'a> Executor<'a> {
 
     /// Reads one field of `receiver`, as Go's `evalField` does. `extra_args` counts the
     /// arguments the field was given, which only a method could accept.
-    fn eval_field(
-        &self,
-        node: &Operand,
-        name: &str,
-        extra_args: usize,
-        receiver: Value<'a>,
-    ) -> ExecResult<Value<'a>> {
+    fn eval_field(&self, node: &Operand, name: &str, extra_args: usize, receiver: Value<'a>) -> ExecResult<Value<'a>> {
         let fail = |message: String| Err(other(node.pos(), node, message));
         // The receiver's type is named only in errors, so it is computed only then.
         let original = receiver.clone();
@@ -464,18 +367,12 @@ impl<'a> Executor<'a> {
                     if let Pointer::Struct(st, _) = p
                         && !st.has_member(name)
                     {
-                        return fail(format!(
-                            "can't evaluate field {name} in type {}",
-                            type_name()
-                        ));
+                        return fail(format!("can't evaluate field {name} in type {}", type_name()));
                     }
                     return Err(Failure {
                         pos: node.pos(),
                         context: node.to_string(),
-                        kind: FailureKind::NilPointer {
-                            type_name: type_name().into_owned(),
-                            field: name.to_string(),
-                        },
+                        kind: FailureKind::NilPointer { type_name: type_name().into_owned(), field: name.to_string() },
                     });
                 }
             },
@@ -483,9 +380,7 @@ impl<'a> Executor<'a> {
         };
         let method = |value: Value<'a>| {
             if extra_args > 0 {
-                return fail(format!(
-                    "wrong number of args for {name}: want 0 got {extra_args}"
-                ));
+                return fail(format!("wrong number of args for {name}: want 0 got {extra_args}"));
             }
             Ok(value)
         };
@@ -493,21 +388,15 @@ impl<'a> Executor<'a> {
             Value::Struct(s) => match s.field(name) {
                 Field::Value(v) => {
                     if extra_args > 0 {
-                        return fail(format!(
-                            "{name} has arguments but cannot be invoked as function"
-                        ));
+                        return fail(format!("{name} has arguments but cannot be invoked as function"));
                     }
                     Ok(v)
                 }
                 Field::Method(v) => method(v),
-                Field::Unavailable => fail(format!(
-                    "field {name} of type {} is not available to templates",
-                    type_name()
-                )),
-                Field::Unknown => fail(format!(
-                    "can't evaluate field {name} in type {}",
-                    type_name()
-                )),
+                Field::Unavailable => {
+                    fail(format!("field {name} of type {} is not available to templates", type_name()))
+                }
+                Field::Unknown => fail(format!("can't evaluate field {name} in type {}", type_name())),
             },
             Value::Map(m) => {
                 if extra_args > 0 {
@@ -517,15 +406,9 @@ impl<'a> Executor<'a> {
             }
             Value::Time(t) => match super::time::method(t, name) {
                 Some(v) => method(v),
-                None => fail(format!(
-                    "can't evaluate field {name} in type {}",
-                    type_name()
-                )),
+                None => fail(format!("can't evaluate field {name} in type {}", type_name())),
             },
-            _ => fail(format!(
-                "can't evaluate field {name} in type {}",
-                type_name()
-            )),
+            _ => fail(format!("can't evaluate field {name} in type {}", type_name())),
         }
     }
 
@@ -548,10 +431,7 @@ impl<'a> Executor<'a> {
                 return Err(other(
                     ident.pos(),
                     ident,
-                    format!(
-                        "wrong number of args for {name}: want at least {fixed} got {}",
-                        args.len()
-                    ),
+                    format!("wrong number of args for {name}: want at least {fixed} got {}", args.len()),
                 ));
             }
         } else if num_in != fixed {
@@ -588,19 +468,11 @@ impl<'a> Executor<'a> {
         functions::call(name, argv).map_err(|message| Failure {
             pos: node.pos(),
             context: node.text(),
-            kind: FailureKind::Function {
-                function: name.to_string(),
-                message,
-            },
+            kind: FailureKind::Function { function: name.to_string(), message },
         })
     }
 
-    fn eval_arg(
-        &mut self,
-        dot: &Value<'a>,
-        param: Param,
-        node: &'a Operand,
-    ) -> ExecResult<Value<'a>> {
+    fn eval_arg(&mut self, dot: &Value<'a>, param: Param, node: &'a Operand) -> ExecResult<Value<'a>> {
         let value = match node {
             Operand::Dot(_) => dot.clone(),
             Operand::Nil(pos) => {
@@ -615,14 +487,8 @@ impl<'a> Executor<'a> {
             }
             Operand::Variable { ident, .. } => self.eval_variable(node, ident, &[], None)?,
             Operand::Pipe(pipe) => self.eval_pipeline(dot, pipe)?,
-            Operand::Identifier { name, .. } => {
-                self.eval_function(dot, name, node, node, &[], None)?
-            }
-            Operand::Chain {
-                node: inner,
-                fields,
-                ..
-            } => {
+            Operand::Identifier { name, .. } => self.eval_function(dot, name, node, node, &[], None)?,
+            Operand::Chain { node: inner, fields, .. } => {
                 let receiver = self.eval_chain_receiver(dot, node, inner)?;
                 self.eval_field_chain(receiver, node, fields, &[], None)?
             }
@@ -656,10 +522,7 @@ fn validate<'a>(value: Value<'a>, param: Param) -> Result<Value<'a>, String> {
             Some(s) => Ok(Value::str(s)),
             None => Err("dereference of nil pointer of type string".into()),
         },
-        (Param::Str, v) => Err(format!(
-            "wrong type for value; expected string; got {}",
-            v.type_name()
-        )),
+        (Param::Str, v) => Err(format!("wrong type for value; expected string; got {}", v.type_name())),
     }
 }
 

@@ -15,10 +15,7 @@ use super::value::{Pointer, Value};
 pub(crate) type FormatResult<T> = Result<T, String>;
 
 fn unprintable(value: &Value<'_>) -> String {
-    format!(
-        "can't print a value of type {}; name one of its fields instead",
-        value.type_name()
-    )
+    format!("can't print a value of type {}; name one of its fields instead", value.type_name())
 }
 
 /// What `{{ pipeline }}` writes for the pipeline's value.
@@ -115,11 +112,7 @@ fn quote_char(c: char) -> String {
 
 /// Go's `%#U`: `U+0023 '#'`, used in lexer error messages.
 pub(crate) fn quote_rune(c: char) -> String {
-    if is_print(c) {
-        format!("U+{:04X} '{c}'", u32::from(c))
-    } else {
-        format!("U+{:04X}", u32::from(c))
-    }
+    if is_print(c) { format!("U+{:04X} '{c}'", u32::from(c)) } else { format!("U+{:04X}", u32::from(c)) }
 }
 
 /// Go's `strconv.IsPrint`, closely enough for quoting.
@@ -189,10 +182,7 @@ fn parse_num(s: &[u8], mut i: usize) -> (Option<usize>, usize) {
 
 impl<'o> Printer<'o> {
     fn new(out: &'o mut String) -> Self {
-        Printer {
-            out,
-            flags: Flags::default(),
-        }
+        Printer { out, flags: Flags::default() }
     }
 
     // Padding.
@@ -272,8 +262,7 @@ impl<'o> Printer<'o> {
                 }
                 for (i, (k, v)) in m.iter().enumerate() {
                     if i > 0 {
-                        self.out
-                            .push_str(if self.flags.sharp_v { ", " } else { " " });
+                        self.out.push_str(if self.flags.sharp_v { ", " } else { " " });
                     }
                     self.print_arg(&Value::str(k), verb)?;
                     self.out.push(':');
@@ -289,8 +278,7 @@ impl<'o> Printer<'o> {
                 }
                 for i in 0..s.len() {
                     if i > 0 {
-                        self.out
-                            .push_str(if self.flags.sharp_v { ", " } else { " " });
+                        self.out.push_str(if self.flags.sharp_v { ", " } else { " " });
                     }
                     self.print_arg(&s.get(i), verb)?;
                 }
@@ -336,9 +324,7 @@ impl<'o> Printer<'o> {
             Some(Value::Struct(_)) => Err(unprintable(arg)),
             Some(elem) => self.print_arg(&elem, verb),
             None => match (p, verb) {
-                (Pointer::Struct(..), 'v' | 's' | 'x' | 'X' | 'q') => {
-                    self.fmt_stringer("nil", verb, arg)
-                }
+                (Pointer::Struct(..), 'v' | 's' | 'x' | 'X' | 'q') => self.fmt_stringer("nil", verb, arg),
                 (_, 'v' | 's') => {
                     self.pad("<nil>");
                     Ok(())
@@ -367,11 +353,8 @@ impl<'o> Printer<'o> {
                     Some(p) => s.chars().take(p).collect(),
                     None => s.to_string(),
                 };
-                let quoted = if self.flags.sharp && !s.contains(['`', '\n', '\r']) {
-                    format!("`{s}`")
-                } else {
-                    quote(&s)
-                };
+                let quoted =
+                    if self.flags.sharp && !s.contains(['`', '\n', '\r']) { format!("`{s}`") } else { quote(&s) };
                 self.pad(&quoted);
             }
             'x' | 'X' => self.fmt_hex_bytes(s.as_bytes(), verb == 'X'),
@@ -385,11 +368,7 @@ impl<'o> Printer<'o> {
             Some(p) if p < bytes.len() => &bytes[..p],
             _ => bytes,
         };
-        let digits: &[u8; 16] = if upper {
-            b"0123456789ABCDEF"
-        } else {
-            b"0123456789abcdef"
-        };
+        let digits: &[u8; 16] = if upper { b"0123456789ABCDEF" } else { b"0123456789abcdef" };
         let prefix = if upper { "0X" } else { "0x" };
         let mut s = String::with_capacity(bytes.len() * 3);
         for (i, b) in bytes.iter().enumerate() {
@@ -405,13 +384,7 @@ impl<'o> Printer<'o> {
         self.pad(&s);
     }
 
-    fn fmt_integer(
-        &mut self,
-        i: i64,
-        unsigned: bool,
-        verb: char,
-        arg: &Value<'_>,
-    ) -> FormatResult<()> {
+    fn fmt_integer(&mut self, i: i64, unsigned: bool, verb: char, arg: &Value<'_>) -> FormatResult<()> {
         let (base, upper) = match verb {
             'v' | 'd' => (10, false),
             'b' => (2, false),
@@ -419,18 +392,12 @@ impl<'o> Printer<'o> {
             'x' => (16, false),
             'X' => (16, true),
             'c' => {
-                let c = u32::try_from(i)
-                    .ok()
-                    .and_then(char::from_u32)
-                    .unwrap_or('\u{fffd}');
+                let c = u32::try_from(i).ok().and_then(char::from_u32).unwrap_or('\u{fffd}');
                 self.pad(&c.to_string());
                 return Ok(());
             }
             'q' => {
-                let c = u32::try_from(i)
-                    .ok()
-                    .and_then(char::from_u32)
-                    .unwrap_or('\u{fffd}');
+                let c = u32::try_from(i).ok().and_then(char::from_u32).unwrap_or('\u{fffd}');
                 self.pad(&quote_char(c));
                 return Ok(());
             }
@@ -598,14 +565,7 @@ impl<'o> Printer<'o> {
                 i += 1;
             }
             let mut after_index;
-            (arg_num, i, after_index) = arg_number(
-                arg_num,
-                bytes,
-                i,
-                args.len(),
-                &mut reordered,
-                &mut good_arg_num,
-            );
+            (arg_num, i, after_index) = arg_number(arg_num, bytes, i, args.len(), &mut reordered, &mut good_arg_num);
             if i < end && bytes[i] == b'*' {
                 i += 1;
                 let (n, ok, next) = int_from_arg(args, arg_num);
@@ -633,14 +593,8 @@ impl<'o> Printer<'o> {
                 if after_index {
                     good_arg_num = false;
                 }
-                (arg_num, i, after_index) = arg_number(
-                    arg_num,
-                    bytes,
-                    i,
-                    args.len(),
-                    &mut reordered,
-                    &mut good_arg_num,
-                );
+                (arg_num, i, after_index) =
+                    arg_number(arg_num, bytes, i, args.len(), &mut reordered, &mut good_arg_num);
                 if i < end && bytes[i] == b'*' {
                     i += 1;
                     let (n, ok, next) = int_from_arg(args, arg_num);
@@ -661,14 +615,7 @@ impl<'o> Printer<'o> {
                 }
             }
             if !after_index {
-                (arg_num, i, _) = arg_number(
-                    arg_num,
-                    bytes,
-                    i,
-                    args.len(),
-                    &mut reordered,
-                    &mut good_arg_num,
-                );
+                (arg_num, i, _) = arg_number(arg_num, bytes, i, args.len(), &mut reordered, &mut good_arg_num);
             }
             if i >= end {
                 self.out.push_str("%!(NOVERB)");
@@ -803,13 +750,7 @@ fn layout_e(digits: &str, dp: i32, precision: usize, upper: bool) -> String {
 /// Go's `%f` layout from digits with `precision` fraction digits.
 fn layout_f(digits: &str, dp: i32, precision: usize) -> String {
     let d: Vec<char> = digits.chars().collect();
-    let digit = |i: i32| -> char {
-        if i >= 0 && (i as usize) < d.len() {
-            d[i as usize]
-        } else {
-            '0'
-        }
-    };
+    let digit = |i: i32| -> char { if i >= 0 && (i as usize) < d.len() { d[i as usize] } else { '0' } };
     let mut s = String::new();
     if dp > 0 {
         for i in 0..dp {
@@ -915,9 +856,5 @@ fn format_binary_float(f: f64) -> String {
         mant |= 1 << 52;
         exp - 1075
     };
-    format!(
-        "{mant}p{}{}",
-        if e < 0 { '-' } else { '+' },
-        e.unsigned_abs()
-    )
+    format!("{mant}p{}{}", if e < 0 { '-' } else { '+' }, e.unsigned_abs())
 }

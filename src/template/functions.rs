@@ -30,17 +30,13 @@ pub(crate) struct Signature {
 impl Signature {
     /// The parameter at argument position `i`.
     pub(crate) fn param(&self, i: usize) -> Param {
-        self.fixed
-            .get(i)
-            .copied()
-            .or(self.variadic)
-            .unwrap_or(Param::Value)
+        self.fixed.get(i).copied().or(self.variadic).unwrap_or(Param::Value)
     }
 }
 
 const NAMES: &[&str] = &[
-    "and", "call", "html", "index", "slice", "js", "len", "not", "or", "print", "printf",
-    "println", "urlquery", "eq", "ge", "gt", "le", "lt", "ne",
+    "and", "call", "html", "index", "slice", "js", "len", "not", "or", "print", "printf", "println", "urlquery", "eq",
+    "ge", "gt", "le", "lt", "ne",
 ];
 
 /// Whether `name` is a built-in function.
@@ -101,10 +97,7 @@ fn index_arg(index: &Value<'_>, len: usize) -> Result<usize, String> {
         Value::Int(i, _) => *i,
         Value::Missing | Value::Nil => return Err("cannot index slice/array with nil".into()),
         other => {
-            return Err(format!(
-                "cannot index slice/array with type {}",
-                other.type_name()
-            ));
+            return Err(format!("cannot index slice/array with type {}", other.type_name()));
         }
     };
     match usize::try_from(x) {
@@ -145,10 +138,7 @@ fn index<'a>(item: &Value<'a>, indexes: &[Value<'a>]) -> FuncResult<'a> {
                         return Err("value is nil; should be of type string".into());
                     }
                     other => {
-                        return Err(format!(
-                            "value has type {}; should be string",
-                            other.type_name()
-                        ));
+                        return Err(format!("value has type {}; should be string", other.type_name()));
                     }
                 };
                 Value::str(m.get(&**key).map_or("", String::as_str))
@@ -245,11 +235,7 @@ fn int_of(v: &Value<'_>) -> i64 {
 }
 
 fn incompatible(a: &Value<'_>, b: &Value<'_>) -> String {
-    format!(
-        "incompatible types for comparison: {} and {}",
-        a.type_name(),
-        b.type_name()
-    )
+    format!("incompatible types for comparison: {} and {}", a.type_name(), b.type_name())
 }
 
 fn is_valid(v: &Value<'_>) -> bool {
@@ -295,30 +281,18 @@ fn eq_other(a: &Value<'_>, b: &Value<'_>) -> Result<bool, String> {
             (None, None) => true,
             (Some(_), None) | (None, Some(_)) => false,
             (Some(_), Some(_)) => match (x, y) {
-                (Pointer::Struct(_, Some(p)), Pointer::Struct(_, Some(q))) => {
-                    std::ptr::eq(p.address(), q.address())
-                }
+                (Pointer::Struct(_, Some(p)), Pointer::Struct(_, Some(q))) => std::ptr::eq(p.address(), q.address()),
                 _ => false,
             },
         }),
-        (Value::Time(x), Value::Time(y)) => {
-            Ok(super::time::go_string(*x) == super::time::go_string(*y))
-        }
-        (Value::Map(_), Value::Map(_))
-        | (Value::Slice(_), Value::Slice(_))
-        | (Value::Struct(_), Value::Struct(_)) => {
+        (Value::Time(x), Value::Time(y)) => Ok(super::time::go_string(*x) == super::time::go_string(*y)),
+        (Value::Map(_), Value::Map(_)) | (Value::Slice(_), Value::Slice(_)) | (Value::Struct(_), Value::Struct(_)) => {
             Err(match format::sprint(std::slice::from_ref(b)) {
                 Ok(text) => format!("non-comparable type {text}: {}", b.type_name()),
                 Err(_) => format!("non-comparable type {}", b.type_name()),
             })
         }
-        _ => Err(format!(
-            "non-comparable types {}: {}, {}: {}",
-            brief(a),
-            a.type_name(),
-            b.type_name(),
-            brief(b)
-        )),
+        _ => Err(format!("non-comparable types {}: {}, {}: {}", brief(a), a.type_name(), b.type_name(), brief(b))),
     }
 }
 

@@ -133,13 +133,7 @@ fn has_right_trim_marker(s: &str) -> bool {
 
 /// Tokenizes the whole text. The last token is either `Eof` or `Error`.
 pub(crate) fn tokenize(input: &str) -> Vec<Token> {
-    let mut lexer = Lexer {
-        input,
-        pos: 0,
-        start: 0,
-        paren_depth: 0,
-        tokens: Vec::new(),
-    };
+    let mut lexer = Lexer { input, pos: 0, start: 0, paren_depth: 0, tokens: Vec::new() };
     lexer.run();
     lexer.tokens
 }
@@ -200,11 +194,7 @@ impl Lexer<'_> {
     }
 
     fn emit(&mut self, kind: Kind) {
-        self.tokens.push(Token {
-            kind,
-            pos: self.start,
-            val: self.input[self.start..self.pos].to_string(),
-        });
+        self.tokens.push(Token { kind, pos: self.start, val: self.input[self.start..self.pos].to_string() });
         self.start = self.pos;
     }
 
@@ -213,11 +203,7 @@ impl Lexer<'_> {
     }
 
     fn error(&mut self, message: String) -> State {
-        self.tokens.push(Token {
-            kind: Kind::Error,
-            pos: self.start,
-            val: message,
-        });
+        self.tokens.push(Token { kind: Kind::Error, pos: self.start, val: message });
         State::Done
     }
 
@@ -366,10 +352,7 @@ impl Lexer<'_> {
             }
             c if c.is_ascii() && !c.is_ascii_control() => self.emit(Kind::Char),
             c => {
-                return self.error(format!(
-                    "unrecognized character in action: {}",
-                    quote_rune(c)
-                ));
+                return self.error(format!("unrecognized character in action: {}", quote_rune(c)));
             }
         }
         State::InsideAction
@@ -433,11 +416,7 @@ impl Lexer<'_> {
 
     fn lex_field_or_variable(&mut self, kind: Kind) -> State {
         if self.at_terminator() {
-            self.emit(if kind == Kind::Variable {
-                Kind::Variable
-            } else {
-                Kind::Dot
-            });
+            self.emit(if kind == Kind::Variable { Kind::Variable } else { Kind::Dot });
             return State::InsideAction;
         }
         while self.peek().is_some_and(is_alphanumeric) {
@@ -471,18 +450,12 @@ impl Lexer<'_> {
     fn lex_number(&mut self) -> State {
         if !self.scan_number() {
             let text = self.input[self.start..self.pos].to_string();
-            return self.error(format!(
-                "bad number syntax: {}",
-                super::format::quote(&text)
-            ));
+            return self.error(format!("bad number syntax: {}", super::format::quote(&text)));
         }
         if matches!(self.peek(), Some('+' | '-')) {
             if !self.scan_number() || !self.input[..self.pos].ends_with('i') {
                 let text = self.input[self.start..self.pos].to_string();
-                return self.error(format!(
-                    "bad number syntax: {}",
-                    super::format::quote(&text)
-                ));
+                return self.error(format!("bad number syntax: {}", super::format::quote(&text)));
             }
             self.emit(Kind::Complex);
             return State::InsideAction;

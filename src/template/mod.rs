@@ -51,10 +51,7 @@ impl Template {
     /// text/template rejects when parsing.
     pub fn parse(text: &str) -> Result<Self, TemplateError> {
         let tree = parser::parse(text)?;
-        Ok(Template {
-            text: text.to_string(),
-            tree,
-        })
+        Ok(Template { text: text.to_string(), tree })
     }
 
     /// Renders the template with `data`.

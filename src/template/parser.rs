@@ -34,10 +34,7 @@ pub(crate) fn parse(text: &str) -> Result<Tree> {
         defines: HashMap::new(),
     };
     let root = parser.parse_top()?;
-    Ok(Tree {
-        root,
-        defines: parser.defines,
-    })
+    Ok(Tree { root, defines: parser.defines })
 }
 
 type Result<T> = std::result::Result<T, TemplateError>;
@@ -110,10 +107,7 @@ impl Parser<'_> {
 
     fn error<T>(&self, message: impl Into<String>) -> Result<T> {
         let pos = self.tokens[self.high_water.min(self.tokens.len() - 1)].pos;
-        Err(TemplateError::Parse {
-            line: line_of(self.text, pos),
-            message: message.into(),
-        })
+        Err(TemplateError::Parse { line: line_of(self.text, pos), message: message.into() })
     }
 
     fn unexpected<T>(&self, token: &Token, context: &str) -> Result<T> {
@@ -196,10 +190,7 @@ impl Parser<'_> {
         match self.defines.get(&name) {
             Some(existing) if !is_empty(existing) => {
                 if !is_empty(&list) {
-                    return self.error(format!(
-                        "template: multiple definition of template {}",
-                        quote(&name)
-                    ));
+                    return self.error(format!("template: multiple definition of template {}", quote(&name)));
                 }
             }
             _ => {
@@ -297,14 +288,10 @@ impl Parser<'_> {
             let chained = self.peek().kind;
             if context == "if" && chained == Kind::If {
                 self.next();
-                else_list = Some(List {
-                    nodes: vec![Node::If(self.control("if")?)],
-                });
+                else_list = Some(List { nodes: vec![Node::If(self.control("if")?)] });
             } else if context == "with" && chained == Kind::With {
                 self.next();
-                else_list = Some(List {
-                    nodes: vec![Node::With(self.control("with")?)],
-                });
+                else_list = Some(List { nodes: vec![Node::With(self.control("with")?)] });
             } else {
                 let (list, next) = self.item_list()?;
                 if !matches!(next, Item::End) {
@@ -313,11 +300,7 @@ impl Parser<'_> {
                 else_list = Some(list);
             }
         }
-        Ok(Branch {
-            pipe,
-            list,
-            else_list,
-        })
+        Ok(Branch { pipe, list, else_list })
     }
 
     fn block_control(&mut self) -> Result<Node> {
@@ -330,11 +313,7 @@ impl Parser<'_> {
             return self.error(format!("unexpected {} in {CONTEXT}", end.describe()));
         }
         self.add_definition(name.clone(), list)?;
-        Ok(Node::Template(TemplateCall {
-            pos: token.pos,
-            name,
-            pipe: Some(pipe),
-        }))
+        Ok(Node::Template(TemplateCall { pos: token.pos, name, pipe: Some(pipe) }))
     }
 
     fn template_control(&mut self) -> Result<Node> {
@@ -347,11 +326,7 @@ impl Parser<'_> {
         } else {
             None
         };
-        Ok(Node::Template(TemplateCall {
-            pos: token.pos,
-            name,
-            pipe,
-        }))
+        Ok(Node::Template(TemplateCall { pos: token.pos, name, pipe }))
     }
 
     fn template_name(&mut self, token: &Token, context: &str) -> Result<String> {
@@ -364,12 +339,7 @@ impl Parser<'_> {
     // Pipelines and operands.
 
     fn pipeline(&mut self, context: &str, end: Kind) -> Result<Pipe> {
-        let mut pipe = Pipe {
-            pos: self.peek_non_space().pos,
-            is_assign: false,
-            decl: Vec::new(),
-            cmds: Vec::new(),
-        };
+        let mut pipe = Pipe { pos: self.peek_non_space().pos, is_assign: false, decl: Vec::new(), cmds: Vec::new() };
         self.declarations(&mut pipe, context)?;
         loop {
             let token = self.next_non_space();
@@ -443,26 +413,16 @@ impl Parser<'_> {
         for (i, cmd) in pipe.cmds.iter().enumerate().skip(1) {
             if matches!(
                 cmd.args[0],
-                Operand::Bool(..)
-                    | Operand::Dot(_)
-                    | Operand::Nil(_)
-                    | Operand::Number { .. }
-                    | Operand::String { .. }
+                Operand::Bool(..) | Operand::Dot(_) | Operand::Nil(_) | Operand::Number { .. } | Operand::String { .. }
             ) {
-                return self.error(format!(
-                    "non executable command in pipeline stage {}",
-                    i + 1
-                ));
+                return self.error(format!("non executable command in pipeline stage {}", i + 1));
             }
         }
         Ok(())
     }
 
     fn command(&mut self) -> Result<Command> {
-        let mut cmd = Command {
-            pos: self.peek_non_space().pos,
-            args: Vec::new(),
-        };
+        let mut cmd = Command { pos: self.peek_non_space().pos, args: Vec::new() };
         loop {
             self.peek_non_space();
             if let Some(operand) = self.operand()? {
@@ -504,21 +464,10 @@ impl Parser<'_> {
                 ident.extend(fields);
                 Operand::Variable { pos, ident }
             }
-            Operand::Bool(..)
-            | Operand::String { .. }
-            | Operand::Number { .. }
-            | Operand::Nil(_)
-            | Operand::Dot(_) => {
-                return self.error(format!(
-                    "unexpected . after term {}",
-                    quote(&node.to_string())
-                ));
+            Operand::Bool(..) | Operand::String { .. } | Operand::Number { .. } | Operand::Nil(_) | Operand::Dot(_) => {
+                return self.error(format!("unexpected . after term {}", quote(&node.to_string())));
             }
-            other => Operand::Chain {
-                pos,
-                node: Box::new(other),
-                fields,
-            },
+            other => Operand::Chain { pos, node: Box::new(other), fields },
         }))
     }
 
@@ -530,10 +479,7 @@ impl Parser<'_> {
                 if !is_builtin(&token.val) {
                     return self.error(format!("function {} not defined", quote(&token.val)));
                 }
-                Operand::Identifier {
-                    pos,
-                    name: token.val,
-                }
+                Operand::Identifier { pos, name: token.val }
             }
             Kind::Dot => Operand::Dot(pos),
             Kind::Nil => Operand::Nil(pos),
@@ -541,26 +487,16 @@ impl Parser<'_> {
                 if !self.vars.contains(&token.val) {
                     return self.error(format!("undefined variable {}", quote(&token.val)));
                 }
-                Operand::Variable {
-                    pos,
-                    ident: vec![token.val],
-                }
+                Operand::Variable { pos, ident: vec![token.val] }
             }
-            Kind::Field => Operand::Field {
-                pos,
-                ident: vec![token.val[1..].to_string()],
-            },
+            Kind::Field => Operand::Field { pos, ident: vec![token.val[1..].to_string()] },
             Kind::Bool => Operand::Bool(pos, token.val == "true"),
             Kind::CharConstant | Kind::Complex | Kind::Number => {
                 let value = match number(&token) {
                     Ok(v) => v,
                     Err(e) => return self.error(e),
                 };
-                Operand::Number {
-                    pos,
-                    text: token.val,
-                    value,
-                }
+                Operand::Number { pos, text: token.val, value }
             }
             Kind::LeftParen => {
                 self.enter()?;
@@ -570,11 +506,7 @@ impl Parser<'_> {
             }
             Kind::String | Kind::RawString => {
                 let text = self.unquote(&token)?;
-                Operand::String {
-                    pos,
-                    quoted: token.val,
-                    text,
-                }
+                Operand::String { pos, quoted: token.val, text }
             }
             _ => {
                 self.backup();
@@ -601,10 +533,7 @@ fn is_empty(list: &List) -> bool {
 
 /// The 1-based line of a byte offset.
 pub(crate) fn line_of(text: &str, pos: Pos) -> usize {
-    1 + text.as_bytes()[..pos.min(text.len())]
-        .iter()
-        .filter(|&&b| b == b'\n')
-        .count()
+    1 + text.as_bytes()[..pos.min(text.len())].iter().filter(|&&b| b == b'\n').count()
 }
 
 /// Evaluates a number token as Go types an untyped template constant.
@@ -628,19 +557,11 @@ fn number(token: &Token) -> std::result::Result<Number, String> {
     };
     let lower = unsigned.to_ascii_lowercase();
     let hex = lower.starts_with("0x");
-    let float_syntax = if hex {
-        lower.contains('p')
-    } else {
-        lower.contains(['.', 'e'])
-    };
+    let float_syntax = if hex { lower.contains('p') } else { lower.contains(['.', 'e']) };
     if !float_syntax {
         return match parse_unsigned(&lower) {
             Some(u) => {
-                let value = if negative {
-                    0i128 - i128::from(u)
-                } else {
-                    i128::from(u)
-                };
+                let value = if negative { 0i128 - i128::from(u) } else { i128::from(u) };
                 match i64::try_from(value) {
                     Ok(i) => Ok(Number::Int(i)),
                     Err(_) if !negative => Ok(Number::Overflow),
@@ -651,11 +572,7 @@ fn number(token: &Token) -> std::result::Result<Number, String> {
             None => Err(format!("illegal number syntax: {}", quote(text))),
         };
     }
-    let magnitude = if hex {
-        parse_hex_float(&lower[2..])
-    } else {
-        parse_decimal_float(&lower)
-    };
+    let magnitude = if hex { parse_hex_float(&lower[2..]) } else { parse_decimal_float(&lower) };
     match magnitude {
         Some(f) => Ok(Number::Float(if negative { -f } else { f })),
         None => Err(format!("illegal number syntax: {}", quote(text))),
@@ -676,11 +593,7 @@ fn radix_digits(s: &str) -> Option<(u32, &str)> {
     } else {
         (10, s, false)
     };
-    let body = if prefixed {
-        digits.strip_prefix('_').unwrap_or(digits)
-    } else {
-        digits
-    };
+    let body = if prefixed { digits.strip_prefix('_').unwrap_or(digits) } else { digits };
     if body.is_empty() || body.starts_with('_') || body.ends_with('_') || body.contains("__") {
         return None;
     }
@@ -688,8 +601,7 @@ fn radix_digits(s: &str) -> Option<(u32, &str)> {
 }
 
 fn is_integer_syntax(s: &str) -> bool {
-    radix_digits(s)
-        .is_some_and(|(radix, digits)| digits.chars().all(|c| c == '_' || c.is_digit(radix)))
+    radix_digits(s).is_some_and(|(radix, digits)| digits.chars().all(|c| c == '_' || c.is_digit(radix)))
 }
 
 fn parse_unsigned(s: &str) -> Option<u64> {
@@ -781,10 +693,7 @@ fn unquote(quoted: &str) -> std::result::Result<String, String> {
         let body = raw.strip_suffix('`').ok_or("invalid syntax")?;
         return Ok(body.replace('\r', ""));
     }
-    let mut body = quoted
-        .strip_prefix('"')
-        .and_then(|s| s.strip_suffix('"'))
-        .ok_or("invalid syntax")?;
+    let mut body = quoted.strip_prefix('"').and_then(|s| s.strip_suffix('"')).ok_or("invalid syntax")?;
     let mut out = String::with_capacity(body.len());
     while !body.is_empty() {
         let (c, rest) = unquote_char(body, '"')?;

@@ -12,11 +12,8 @@ const DEFAULT_SPIFFE_ID: &str =
 const DEFAULT_PARENT_ID: &str =
     "spiffe://{{ .TrustDomain }}/spire/agent/k8s_psat/{{ .ClusterName }}/{{ .NodeMeta.UID }}";
 
-const CLUSTER: ClusterInfo<'static> = ClusterInfo {
-    trust_domain: "example.org",
-    cluster_name: "c1",
-    cluster_domain: "cluster.local",
-};
+const CLUSTER: ClusterInfo<'static> =
+    ClusterInfo { trust_domain: "example.org", cluster_name: "c1", cluster_domain: "cluster.local" };
 
 fn pod() -> Pod {
     serde_json::from_value(json!({
@@ -90,134 +87,44 @@ struct Case {
 }
 
 const fn case(name: &'static str, shape: Shape, text: &'static str, expect: Expect) -> Case {
-    Case {
-        name,
-        shape,
-        text,
-        expect,
-    }
+    Case { name, shape, text, expect }
 }
 
 const CASES: &[Case] = &[
     // The canonical templates.
-    case(
-        "default spiffe id",
-        P,
-        DEFAULT_SPIFFE_ID,
-        Text("spiffe://example.org/ns/prod/sa/sa1"),
-    ),
+    case("default spiffe id", P, DEFAULT_SPIFFE_ID, Text("spiffe://example.org/ns/prod/sa/sa1")),
     case(
         "default parent id",
         ParentId,
         DEFAULT_PARENT_ID,
         Text("spiffe://example.org/spire/agent/k8s_psat/c1/node-uid"),
     ),
-    case(
-        "cluster fields",
-        P,
-        "{{ .ClusterName }}/{{ .ClusterDomain }}",
-        Text("c1/cluster.local"),
-    ),
+    case("cluster fields", P, "{{ .ClusterName }}/{{ .ClusterDomain }}", Text("c1/cluster.local")),
     // Fields.
     case("field", P, "{{ .PodMeta.Namespace }}", Text("prod")),
     case("uid", P, "{{ .PodMeta.UID }}", Text("pod-uid")),
     case("generation", P, "{{ .PodMeta.Generation }}", Text("3")),
-    case(
-        "nested map field",
-        P,
-        "{{ .PodMeta.Labels.app }}",
-        Text("web"),
-    ),
-    case(
-        "missing label via field",
-        P,
-        "{{ .PodMeta.Labels.foo }}",
-        Text("<no value>"),
-    ),
-    case(
-        "missing label chained",
-        P,
-        "{{ .PodMeta.Labels.foo.bar }}",
-        Text("<no value>"),
-    ),
-    case(
-        "nil map via field",
-        P,
-        "{{ .PodMeta.Annotations.x }}",
-        Text("<no value>"),
-    ),
-    case(
-        "missing label via index",
-        P,
-        r#"{{ index .PodMeta.Labels "foo" }}"#,
-        Text(""),
-    ),
-    case(
-        "nil map via index",
-        P,
-        r#"{{ index .PodMeta.Annotations "x" }}"#,
-        Text(""),
-    ),
-    case(
-        "label key with dot and slash",
-        P,
-        r#"{{ index .PodMeta.Labels "app.kubernetes.io/name" }}"#,
-        Text("web"),
-    ),
-    case(
-        "map prints sorted",
-        P,
-        "{{ .PodMeta.Labels }}",
-        Text("map[app:web app.kubernetes.io/name:web]"),
-    ),
-    case(
-        "nil map prints empty",
-        P,
-        "{{ .PodMeta.Annotations }}",
-        Text("map[]"),
-    ),
-    case(
-        "string slice",
-        P,
-        "{{ .NodeSpec.PodCIDRs }}",
-        Text("[10.0.0.0/24 fd00::/64]"),
-    ),
-    case(
-        "index string slice",
-        P,
-        "{{ index .NodeSpec.PodCIDRs 1 }}",
-        Text("fd00::/64"),
-    ),
-    case(
-        "node spec",
-        P,
-        "{{ .NodeSpec.ProviderID }} {{ .NodeSpec.Unschedulable }}",
-        Text("aws:///i-1 false"),
-    ),
-    case(
-        "node label",
-        P,
-        "{{ .NodeMeta.Name }}-{{ .NodeMeta.Labels.zone }}",
-        Text("n1-z1"),
-    ),
-    case(
-        "container field",
-        P,
-        "{{ (index .PodSpec.Containers 0).Image }}",
-        Text("img:1"),
-    ),
+    case("nested map field", P, "{{ .PodMeta.Labels.app }}", Text("web")),
+    case("missing label via field", P, "{{ .PodMeta.Labels.foo }}", Text("<no value>")),
+    case("missing label chained", P, "{{ .PodMeta.Labels.foo.bar }}", Text("<no value>")),
+    case("nil map via field", P, "{{ .PodMeta.Annotations.x }}", Text("<no value>")),
+    case("missing label via index", P, r#"{{ index .PodMeta.Labels "foo" }}"#, Text("")),
+    case("nil map via index", P, r#"{{ index .PodMeta.Annotations "x" }}"#, Text("")),
+    case("label key with dot and slash", P, r#"{{ index .PodMeta.Labels "app.kubernetes.io/name" }}"#, Text("web")),
+    case("map prints sorted", P, "{{ .PodMeta.Labels }}", Text("map[app:web app.kubernetes.io/name:web]")),
+    case("nil map prints empty", P, "{{ .PodMeta.Annotations }}", Text("map[]")),
+    case("string slice", P, "{{ .NodeSpec.PodCIDRs }}", Text("[10.0.0.0/24 fd00::/64]")),
+    case("index string slice", P, "{{ index .NodeSpec.PodCIDRs 1 }}", Text("fd00::/64")),
+    case("node spec", P, "{{ .NodeSpec.ProviderID }} {{ .NodeSpec.Unschedulable }}", Text("aws:///i-1 false")),
+    case("node label", P, "{{ .NodeMeta.Name }}-{{ .NodeMeta.Labels.zone }}", Text("n1-z1")),
+    case("container field", P, "{{ (index .PodSpec.Containers 0).Image }}", Text("img:1")),
     case(
         "owner reference",
         P,
         "{{ with index .PodMeta.OwnerReferences 0 }}{{ .Kind }}/{{ .Name }}/{{ .Controller }}{{ end }}",
         Text("StatefulSet/web/true"),
     ),
-    case(
-        "deprecated service account",
-        P,
-        "{{ .PodSpec.DeprecatedServiceAccount }}",
-        Text("sa1"),
-    ),
+    case("deprecated service account", P, "{{ .PodSpec.DeprecatedServiceAccount }}", Text("sa1")),
     case(
         "json name is not a field",
         P,
@@ -230,12 +137,7 @@ const CASES: &[Case] = &[
         "{{ .PodMeta.Namepace }}",
         Execution("can't evaluate field Namepace in type *v1.ObjectMeta"),
     ),
-    case(
-        "field of a string",
-        P,
-        "{{ .TrustDomain.Foo }}",
-        Execution("can't evaluate field Foo in type string"),
-    ),
+    case("field of a string", P, "{{ .TrustDomain.Foo }}", Execution("can't evaluate field Foo in type string")),
     case(
         "field of a slice",
         P,
@@ -254,12 +156,7 @@ const CASES: &[Case] = &[
         "{{ .PodSpec.Volumes }}",
         Execution("field Volumes of type *v1.PodSpec is not available to templates"),
     ),
-    case(
-        "getter method",
-        P,
-        "{{ .PodMeta.GetNamespace }}/{{ .NodeMeta.GetUID }}",
-        Text("prod/node-uid"),
-    ),
+    case("getter method", P, "{{ .PodMeta.GetNamespace }}/{{ .NodeMeta.GetUID }}", Text("prod/node-uid")),
     case(
         "struct does not print",
         P,
@@ -267,30 +164,10 @@ const CASES: &[Case] = &[
         Execution("can't print a value of type v1.Container; name one of its fields instead"),
     ),
     // Times.
-    case(
-        "creation timestamp",
-        P,
-        "{{ .PodMeta.CreationTimestamp }}",
-        Text("2026-01-02 03:04:05 +0000 UTC"),
-    ),
-    case(
-        "zero creation timestamp",
-        P,
-        "{{ .NodeMeta.CreationTimestamp }}",
-        Text("0001-01-01 00:00:00 +0000 UTC"),
-    ),
-    case(
-        "timestamp unix",
-        P,
-        "{{ .PodMeta.CreationTimestamp.Unix }}",
-        Text("1767323045"),
-    ),
-    case(
-        "nil time pointer",
-        P,
-        "{{ .PodMeta.DeletionTimestamp }}",
-        Text("<nil>"),
-    ),
+    case("creation timestamp", P, "{{ .PodMeta.CreationTimestamp }}", Text("2026-01-02 03:04:05 +0000 UTC")),
+    case("zero creation timestamp", P, "{{ .NodeMeta.CreationTimestamp }}", Text("0001-01-01 00:00:00 +0000 UTC")),
+    case("timestamp unix", P, "{{ .PodMeta.CreationTimestamp.Unix }}", Text("1767323045")),
+    case("nil time pointer", P, "{{ .PodMeta.DeletionTimestamp }}", Text("<nil>")),
     // Nil pointers.
     case(
         "field through nil pointer",
@@ -304,18 +181,8 @@ const CASES: &[Case] = &[
         "{{ (index .PodSpec.Containers 0).SecurityContext.Privileged }}",
         NilPointer("*v1.SecurityContext", "Privileged"),
     ),
-    case(
-        "nil struct pointer prints nil",
-        P,
-        "{{ .PodSpec.SecurityContext }}",
-        Text("nil"),
-    ),
-    case(
-        "nil scalar pointer prints <nil>",
-        P,
-        "{{ .PodSpec.Priority }}",
-        Text("<nil>"),
-    ),
+    case("nil struct pointer prints nil", P, "{{ .PodSpec.SecurityContext }}", Text("nil")),
+    case("nil scalar pointer prints <nil>", P, "{{ .PodSpec.Priority }}", Text("<nil>")),
     case(
         "nil pointer is false",
         P,
@@ -328,37 +195,17 @@ const CASES: &[Case] = &[
         "{{ .PodSpec.SecurityContext.Nope }}",
         Execution("can't evaluate field Nope in type *v1.PodSecurityContext"),
     ),
-    case(
-        "len of nil pointer",
-        P,
-        "{{ len .PodSpec.SecurityContext }}",
-        Function("len", "len of nil pointer"),
-    ),
+    case("len of nil pointer", P, "{{ len .PodSpec.SecurityContext }}", Function("len", "len of nil pointer")),
     // Parent ID data has no pod.
-    case(
-        "pod meta in parent id",
-        ParentId,
-        "{{ .PodMeta.Name }}",
-        NilPointer("*v1.ObjectMeta", "Name"),
-    ),
+    case("pod meta in parent id", ParentId, "{{ .PodMeta.Name }}", NilPointer("*v1.ObjectMeta", "Name")),
     case(
         "pod spec in parent id",
         ParentId,
         "{{ .PodSpec.ServiceAccountName }}",
         NilPointer("*v1.PodSpec", "ServiceAccountName"),
     ),
-    case(
-        "pod meta absent in parent id",
-        ParentId,
-        "{{ if .PodMeta }}y{{ else }}n{{ end }}",
-        Text("n"),
-    ),
-    case(
-        "node in parent id",
-        ParentId,
-        "{{ .NodeMeta.Name }}/{{ .NodeSpec.ProviderID }}",
-        Text("n1/aws:///i-1"),
-    ),
+    case("pod meta absent in parent id", ParentId, "{{ if .PodMeta }}y{{ else }}n{{ end }}", Text("n")),
+    case("node in parent id", ParentId, "{{ .NodeMeta.Name }}/{{ .NodeSpec.ProviderID }}", Text("n1/aws:///i-1")),
     // printf and print.
     case(
         "printf s d v",
@@ -372,66 +219,26 @@ const CASES: &[Case] = &[
         r#"{{ printf "%q %5s|%-5s|%03d %x" .PodMeta.Name "a" "b" 7 255 }}"#,
         Text(r#""web-0"     a|b    |007 ff"#),
     ),
-    case(
-        "printf bad verb",
-        P,
-        r#"{{ printf "%d" .PodMeta.Name }}"#,
-        Text("%!d(string=web-0)"),
-    ),
-    case(
-        "printf named type",
-        P,
-        r#"{{ printf "%d" .PodMeta.UID }}"#,
-        Text("%!d(types.UID=pod-uid)"),
-    ),
+    case("printf bad verb", P, r#"{{ printf "%d" .PodMeta.Name }}"#, Text("%!d(string=web-0)")),
+    case("printf named type", P, r#"{{ printf "%d" .PodMeta.UID }}"#, Text("%!d(types.UID=pod-uid)")),
     case(
         "printf missing and extra",
         P,
         r#"{{ printf "%s %d" "a" }}|{{ printf "%s" "a" "b" 3 }}"#,
         Text("a %!d(MISSING)|a%!(EXTRA string=b, int=3)"),
     ),
-    case(
-        "printf missing key",
-        P,
-        r#"{{ printf "%s" .PodMeta.Labels.foo }}"#,
-        Text("%!s(<nil>)"),
-    ),
-    case(
-        "printf floats",
-        P,
-        r#"{{ printf "%.2f|%e|%g" 3.14159 1234.5678 0.00001 }}"#,
-        Text("3.14|1.234568e+03|1e-05"),
-    ),
+    case("printf missing key", P, r#"{{ printf "%s" .PodMeta.Labels.foo }}"#, Text("%!s(<nil>)")),
+    case("printf floats", P, r#"{{ printf "%.2f|%e|%g" 3.14159 1234.5678 0.00001 }}"#, Text("3.14|1.234568e+03|1e-05")),
     case(
         "printf needs a string format",
         P,
         "{{ printf .PodMeta.UID }}",
         Execution("wrong type for value; expected string; got types.UID"),
     ),
-    case(
-        "print spacing",
-        P,
-        r#"{{ print 1 2 "a" "b" 3 }}"#,
-        Text("1 2ab3"),
-    ),
-    case(
-        "print missing value",
-        P,
-        "{{ print .PodMeta.Labels.foo }}",
-        Text("<nil>"),
-    ),
-    case(
-        "float constants",
-        P,
-        "{{ 1000000.0 }} {{ 100000.0 }} {{ 1.5 }}",
-        Text("1e+06 100000 1.5"),
-    ),
-    case(
-        "number literals",
-        P,
-        "{{ 0x1F }} {{ 0o17 }} {{ 0b101 }} {{ 1_000 }} {{ 'a' }}",
-        Text("31 15 5 1000 97"),
-    ),
+    case("print spacing", P, r#"{{ print 1 2 "a" "b" 3 }}"#, Text("1 2ab3")),
+    case("print missing value", P, "{{ print .PodMeta.Labels.foo }}", Text("<nil>")),
+    case("float constants", P, "{{ 1000000.0 }} {{ 100000.0 }} {{ 1.5 }}", Text("1e+06 100000 1.5")),
+    case("number literals", P, "{{ 0x1F }} {{ 0o17 }} {{ 0b101 }} {{ 1_000 }} {{ 'a' }}", Text("31 15 5 1000 97")),
     // len, index, slice.
     case(
         "len",
@@ -439,55 +246,20 @@ const CASES: &[Case] = &[
         "{{ len .PodMeta.Labels }} {{ len .PodSpec.Containers }} {{ len .PodMeta.Name }} {{ len .PodMeta.Annotations }}",
         Text("2 2 5 0"),
     ),
-    case(
-        "index out of range",
-        P,
-        "{{ index .PodSpec.Containers 5 }}",
-        Function("index", "index out of range: 5"),
-    ),
+    case("index out of range", P, "{{ index .PodSpec.Containers 5 }}", Function("index", "index out of range: 5")),
     case(
         "index map with int",
         P,
         "{{ index .PodMeta.Labels 3 }}",
         Function("index", "value has type int; should be string"),
     ),
-    case(
-        "slice",
-        P,
-        r#"{{ slice .PodMeta.Name 1 3 }} {{ slice .NodeSpec.PodCIDRs 1 }}"#,
-        Text("eb [fd00::/64]"),
-    ),
+    case("slice", P, r#"{{ slice .PodMeta.Name 1 3 }} {{ slice .NodeSpec.PodCIDRs 1 }}"#, Text("eb [fd00::/64]")),
     // Comparisons and logic.
-    case(
-        "eq",
-        P,
-        r#"{{ eq .PodMeta.Namespace "prod" }}"#,
-        Text("true"),
-    ),
-    case(
-        "eq any of",
-        P,
-        r#"{{ eq .PodMeta.Namespace "dev" "prod" }}"#,
-        Text("true"),
-    ),
-    case(
-        "ne",
-        P,
-        r#"{{ ne .PodMeta.Namespace "prod" }}"#,
-        Text("false"),
-    ),
-    case(
-        "eq int64 with int",
-        P,
-        "{{ eq .PodMeta.Generation 3 }}",
-        Text("true"),
-    ),
-    case(
-        "eq missing",
-        P,
-        r#"{{ eq .PodMeta.Labels.foo "x" }}"#,
-        Text("false"),
-    ),
+    case("eq", P, r#"{{ eq .PodMeta.Namespace "prod" }}"#, Text("true")),
+    case("eq any of", P, r#"{{ eq .PodMeta.Namespace "dev" "prod" }}"#, Text("true")),
+    case("ne", P, r#"{{ ne .PodMeta.Namespace "prod" }}"#, Text("false")),
+    case("eq int64 with int", P, "{{ eq .PodMeta.Generation 3 }}", Text("true")),
+    case("eq missing", P, r#"{{ eq .PodMeta.Labels.foo "x" }}"#, Text("false")),
     case(
         "lt le gt ge",
         P,
@@ -500,54 +272,14 @@ const CASES: &[Case] = &[
         "{{ eq .PodMeta.Name 3 }}",
         Function("eq", "incompatible types for comparison: string and int"),
     ),
-    case(
-        "lt bool",
-        P,
-        "{{ lt true false }}",
-        Function("lt", "invalid type for comparison"),
-    ),
-    case(
-        "eq needs two",
-        P,
-        "{{ eq 1 }}",
-        Function("eq", "missing argument for comparison"),
-    ),
-    case(
-        "and",
-        P,
-        "{{ and .PodMeta.Name .PodMeta.Namespace }}",
-        Text("prod"),
-    ),
-    case(
-        "and stops at false",
-        P,
-        r#"{{ and .PodMeta.Name .PodMeta.GenerateName "x" }}"#,
-        Text(""),
-    ),
-    case(
-        "or",
-        P,
-        r#"{{ or .PodMeta.GenerateName "fallback" }}"#,
-        Text("fallback"),
-    ),
-    case(
-        "or with missing label",
-        P,
-        r#"{{ or .PodMeta.Labels.team "none" }}"#,
-        Text("none"),
-    ),
-    case(
-        "not",
-        P,
-        "{{ not .NodeSpec.Unschedulable }} {{ not .PodMeta.Name }}",
-        Text("true false"),
-    ),
-    case(
-        "wrong argument count",
-        P,
-        "{{ and }}",
-        Execution("wrong number of args for and: want at least 1 got 0"),
-    ),
+    case("lt bool", P, "{{ lt true false }}", Function("lt", "invalid type for comparison")),
+    case("eq needs two", P, "{{ eq 1 }}", Function("eq", "missing argument for comparison")),
+    case("and", P, "{{ and .PodMeta.Name .PodMeta.Namespace }}", Text("prod")),
+    case("and stops at false", P, r#"{{ and .PodMeta.Name .PodMeta.GenerateName "x" }}"#, Text("")),
+    case("or", P, r#"{{ or .PodMeta.GenerateName "fallback" }}"#, Text("fallback")),
+    case("or with missing label", P, r#"{{ or .PodMeta.Labels.team "none" }}"#, Text("none")),
+    case("not", P, "{{ not .NodeSpec.Unschedulable }} {{ not .PodMeta.Name }}", Text("true false")),
+    case("wrong argument count", P, "{{ and }}", Execution("wrong number of args for and: want at least 1 got 0")),
     // Control structures.
     case(
         "if else if",
@@ -555,12 +287,7 @@ const CASES: &[Case] = &[
         r#"{{ if eq .PodMeta.Namespace "dev" }}d{{ else if eq .PodMeta.Namespace "prod" }}p{{ else }}o{{ end }}"#,
         Text("p"),
     ),
-    case(
-        "with",
-        P,
-        "{{ with .PodMeta.Labels.app }}app={{ . }}{{ end }}",
-        Text("app=web"),
-    ),
+    case("with", P, "{{ with .PodMeta.Labels.app }}app={{ . }}{{ end }}", Text("app=web")),
     case(
         "else with",
         P,
@@ -579,36 +306,16 @@ const CASES: &[Case] = &[
         "{{ range $k, $v := .PodMeta.Labels }}{{ $k }}={{ $v }};{{ end }}",
         Text("app=web;app.kubernetes.io/name=web;"),
     ),
-    case(
-        "range else",
-        P,
-        "{{ range .PodSpec.InitContainers }}x{{ else }}none{{ end }}",
-        Text("none"),
-    ),
-    case(
-        "range index",
-        P,
-        "{{ range $i, $c := .PodSpec.Containers }}{{ $i }}{{ $c.Name }}{{ end }}",
-        Text("0c11c2"),
-    ),
-    case(
-        "range integer",
-        P,
-        "{{ range 3 }}{{ . }}{{ end }}",
-        Text("012"),
-    ),
+    case("range else", P, "{{ range .PodSpec.InitContainers }}x{{ else }}none{{ end }}", Text("none")),
+    case("range index", P, "{{ range $i, $c := .PodSpec.Containers }}{{ $i }}{{ $c.Name }}{{ end }}", Text("0c11c2")),
+    case("range integer", P, "{{ range 3 }}{{ . }}{{ end }}", Text("012")),
     case(
         "break and continue",
         P,
         "{{ range 5 }}{{ if eq . 1 }}{{ continue }}{{ end }}{{ if eq . 3 }}{{ break }}{{ end }}{{ . }}{{ end }}",
         Text("02"),
     ),
-    case(
-        "range over string",
-        P,
-        "{{ range .PodMeta.Name }}{{ end }}",
-        Execution("range can't iterate over web-0"),
-    ),
+    case("range over string", P, "{{ range .PodMeta.Name }}{{ end }}", Execution("range can't iterate over web-0")),
     case(
         "range iteration limit",
         P,
@@ -628,148 +335,38 @@ const CASES: &[Case] = &[
         "{{ range .PodSpec.Containers }}{{ $.PodMeta.Name }}.{{ .Name }} {{ end }}",
         Text("web-0.c1 web-0.c2 "),
     ),
-    case(
-        "assignment",
-        P,
-        "{{ $x := 1 }}{{ if true }}{{ $x = 2 }}{{ end }}{{ $x }}",
-        Text("2"),
-    ),
+    case("assignment", P, "{{ $x := 1 }}{{ if true }}{{ $x = 2 }}{{ end }}{{ $x }}", Text("2")),
     case(
         "define and template",
         P,
         r#"{{ define "ns" }}ns/{{ .Namespace }}{{ end }}{{ template "ns" .PodMeta }}"#,
         Text("ns/prod"),
     ),
-    case(
-        "block",
-        P,
-        r#"{{ block "b" .NodeMeta }}{{ .Name }}{{ end }}"#,
-        Text("n1"),
-    ),
-    case(
-        "missing template",
-        P,
-        r#"{{ template "zz" }}"#,
-        Execution(r#"template "zz" not defined"#),
-    ),
+    case("block", P, r#"{{ block "b" .NodeMeta }}{{ .Name }}{{ end }}"#, Text("n1")),
+    case("missing template", P, r#"{{ template "zz" }}"#, Execution(r#"template "zz" not defined"#)),
     // Text and whitespace.
-    case(
-        "trim markers",
-        P,
-        "a  {{- .PodMeta.Name -}}  b",
-        Text("aweb-0b"),
-    ),
-    case(
-        "trim around comment",
-        P,
-        "a {{- /* note */ -}} b {{/* x */}} c",
-        Text("ab  c"),
-    ),
-    case(
-        "escapers",
-        P,
-        r#"{{ html "<a>" }} {{ js "it's" }} {{ urlquery "a b&c" }}"#,
-        Text(r"&lt;a&gt; it\'s a+b%26c"),
-    ),
-    case(
-        "pipeline",
-        P,
-        r#"{{ .PodMeta.Name | len | printf "%d chars" }}"#,
-        Text("5 chars"),
-    ),
-    case(
-        "non-function with argument",
-        P,
-        r#"{{ "a" "b" }}"#,
-        Execution(r#"can't give argument to non-function "a""#),
-    ),
-    case(
-        "nil command",
-        P,
-        "{{ nil }}",
-        Execution("nil is not a command"),
-    ),
+    case("trim markers", P, "a  {{- .PodMeta.Name -}}  b", Text("aweb-0b")),
+    case("trim around comment", P, "a {{- /* note */ -}} b {{/* x */}} c", Text("ab  c")),
+    case("escapers", P, r#"{{ html "<a>" }} {{ js "it's" }} {{ urlquery "a b&c" }}"#, Text(r"&lt;a&gt; it\'s a+b%26c")),
+    case("pipeline", P, r#"{{ .PodMeta.Name | len | printf "%d chars" }}"#, Text("5 chars")),
+    case("non-function with argument", P, r#"{{ "a" "b" }}"#, Execution(r#"can't give argument to non-function "a""#)),
+    case("nil command", P, "{{ nil }}", Execution("nil is not a command")),
     // Parse errors.
-    case(
-        "unclosed action",
-        P,
-        "{{ .PodMeta.Name",
-        Parse("unclosed action"),
-    ),
-    case(
-        "unknown function",
-        P,
-        "{{ upper .PodMeta.Name }}",
-        Parse(r#"function "upper" not defined"#),
-    ),
+    case("unclosed action", P, "{{ .PodMeta.Name", Parse("unclosed action")),
+    case("unknown function", P, "{{ upper .PodMeta.Name }}", Parse(r#"function "upper" not defined"#)),
     case("stray end", P, "a{{ end }}b", Parse("unexpected {{end}}")),
     case("stray else", P, "{{ else }}", Parse("unexpected {{else}}")),
-    case(
-        "unclosed if",
-        P,
-        "{{ if .PodMeta.Name }}x",
-        Parse("unexpected EOF"),
-    ),
-    case(
-        "undefined variable",
-        P,
-        "{{ $x }}",
-        Parse(r#"undefined variable "$x""#),
-    ),
-    case(
-        "break outside range",
-        P,
-        "{{ break }}",
-        Parse("{{break}} outside {{range}}"),
-    ),
-    case(
-        "empty action",
-        P,
-        "{{ }}",
-        Parse("missing value for command"),
-    ),
-    case(
-        "constant in pipeline",
-        P,
-        "{{ 1 | 2 }}",
-        Parse("non executable command in pipeline stage 2"),
-    ),
-    case(
-        "unterminated string",
-        P,
-        r#"{{ "abc }}"#,
-        Parse("unterminated quoted string"),
-    ),
-    case(
-        "unclosed comment",
-        P,
-        "{{/* x }}",
-        Parse("unclosed comment"),
-    ),
-    case(
-        "bad character",
-        P,
-        "{{ .PodMeta.Na#me }}",
-        Parse("bad character U+0023 '#'"),
-    ),
-    case(
-        "field of a constant",
-        P,
-        r#"{{ "a".Foo }}"#,
-        Parse(r#"unexpected . after term "\"a\"""#),
-    ),
-    case(
-        "unclosed paren",
-        P,
-        "{{ (.PodMeta.Name }}",
-        Parse("unclosed left paren"),
-    ),
-    case(
-        "integer overflow",
-        P,
-        "{{ 99999999999999999999 }}",
-        Parse(r#"integer overflow: "99999999999999999999""#),
-    ),
+    case("unclosed if", P, "{{ if .PodMeta.Name }}x", Parse("unexpected EOF")),
+    case("undefined variable", P, "{{ $x }}", Parse(r#"undefined variable "$x""#)),
+    case("break outside range", P, "{{ break }}", Parse("{{break}} outside {{range}}")),
+    case("empty action", P, "{{ }}", Parse("missing value for command")),
+    case("constant in pipeline", P, "{{ 1 | 2 }}", Parse("non executable command in pipeline stage 2")),
+    case("unterminated string", P, r#"{{ "abc }}"#, Parse("unterminated quoted string")),
+    case("unclosed comment", P, "{{/* x }}", Parse("unclosed comment")),
+    case("bad character", P, "{{ .PodMeta.Na#me }}", Parse("bad character U+0023 '#'")),
+    case("field of a constant", P, r#"{{ "a".Foo }}"#, Parse(r#"unexpected . after term "\"a\"""#)),
+    case("unclosed paren", P, "{{ (.PodMeta.Name }}", Parse("unclosed left paren")),
+    case("integer overflow", P, "{{ 99999999999999999999 }}", Parse(r#"integer overflow: "99999999999999999999""#)),
     case(
         "duplicate definition",
         P,
@@ -795,18 +392,12 @@ fn go_semantics() {
         let ok = match (&case.expect, &got) {
             (Text(want), Ok(text)) => text == want,
             (Parse(want), Err(TemplateError::Parse { message, .. })) => message == want,
-            (
-                NilPointer(ty, f),
-                Err(TemplateError::NilPointer {
-                    type_name, field, ..
-                }),
-            ) => type_name == ty && field == f,
-            (
-                Function(name, want),
-                Err(TemplateError::Function {
-                    function, message, ..
-                }),
-            ) => function == name && message == want,
+            (NilPointer(ty, f), Err(TemplateError::NilPointer { type_name, field, .. })) => {
+                type_name == ty && field == f
+            }
+            (Function(name, want), Err(TemplateError::Function { function, message, .. })) => {
+                function == name && message == want
+            }
             (Execution(want), Err(TemplateError::Execution { message, .. })) => message == want,
             _ => false,
         };
@@ -814,38 +405,21 @@ fn go_semantics() {
             failures.push(format!("{}: {:?}", case.name, got));
         }
     }
-    assert!(
-        failures.is_empty(),
-        "failing cases:\n{}",
-        failures.join("\n")
-    );
+    assert!(failures.is_empty(), "failing cases:\n{}", failures.join("\n"));
 }
 
 #[test]
 fn parse_errors_happen_at_parse_time() {
     let err = Template::parse("{{ upper .PodMeta.Name }}").unwrap_err();
     assert!(err.is_parse());
-    assert_eq!(
-        err.to_string(),
-        r#"template: parse error at line 1: function "upper" not defined"#
-    );
+    assert_eq!(err.to_string(), r#"template: parse error at line 1: function "upper" not defined"#);
     let err = Template::parse("a\nb\n{{ if true }}").unwrap_err();
-    assert_eq!(
-        err,
-        TemplateError::Parse {
-            line: 3,
-            message: "unexpected EOF".into()
-        }
-    );
+    assert_eq!(err, TemplateError::Parse { line: 3, message: "unexpected EOF".into() });
 }
 
 #[test]
 fn execution_errors_name_the_expression() {
-    let err = render(
-        Shape::Pod,
-        "spiffe://x/\n  {{ .PodSpec.SecurityContext.RunAsUser }}",
-    )
-    .unwrap_err();
+    let err = render(Shape::Pod, "spiffe://x/\n  {{ .PodSpec.SecurityContext.RunAsUser }}").unwrap_err();
     assert!(!err.is_parse());
     assert_eq!(
         err.to_string(),
@@ -884,10 +458,7 @@ fn one_template_renders_many_pods() {
         .collect();
     for (i, p) in pods.iter().enumerate() {
         let data = TemplateData::for_pod(CLUSTER, p, &node);
-        assert_eq!(
-            template.render(&data).unwrap(),
-            format!("spiffe://example.org/ns/ns-{i}/sa/sa1")
-        );
+        assert_eq!(template.render(&data).unwrap(), format!("spiffe://example.org/ns/ns-{i}/sa/sa1"));
     }
 }
 

@@ -34,12 +34,7 @@ pub(crate) fn go_string(t: Option<&Time>) -> String {
     let (secs, nanos) = unix_parts(t);
     let (year, month, day) = civil_from_days(secs.div_euclid(86_400));
     let rem = secs.rem_euclid(86_400);
-    let mut s = format!(
-        "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02}",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    );
+    let mut s = format!("{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02}", rem / 3600, rem % 3600 / 60, rem % 60);
     if nanos != 0 {
         let frac = format!("{nanos:09}");
         s.push('.');
@@ -57,10 +52,7 @@ pub(crate) fn method(t: Option<&Time>, name: &str) -> Option<Value<'static>> {
     Some(match name {
         "Unix" => Value::Int(secs, IntType::Int64),
         "UnixMilli" => Value::Int(secs * 1000 + nanos / 1_000_000, IntType::Int64),
-        "UnixNano" => Value::Int(
-            secs.saturating_mul(1_000_000_000).saturating_add(nanos),
-            IntType::Int64,
-        ),
+        "UnixNano" => Value::Int(secs.saturating_mul(1_000_000_000).saturating_add(nanos), IntType::Int64),
         "IsZero" => Value::Bool(secs == ZERO_TIME_UNIX && nanos == 0),
         "String" => Value::string(go_string(t)),
         _ => return None,

@@ -26,9 +26,7 @@ pub struct Testbed {
 
 impl Testbed {
     pub fn var(&self, key: &str) -> &str {
-        self.env
-            .get(key)
-            .unwrap_or_else(|| panic!("testbed env has no {key}"))
+        self.env.get(key).unwrap_or_else(|| panic!("testbed env has no {key}"))
     }
 
     pub fn spire_socket(&self) -> PathBuf {
@@ -99,12 +97,7 @@ fn read_env(path: &Path) -> Option<HashMap<String, String>> {
         .lines()
         .filter_map(|line| line.trim().strip_prefix("export ").or(Some(line.trim())))
         .filter_map(|line| line.split_once('='))
-        .map(|(k, v)| {
-            (
-                k.to_owned(),
-                v.trim_matches(|c| c == '"' || c == '\'').to_owned(),
-            )
-        })
+        .map(|(k, v)| (k.to_owned(), v.trim_matches(|c| c == '"' || c == '\'').to_owned()))
         .collect();
     Some(env)
 }
@@ -112,10 +105,7 @@ fn read_env(path: &Path) -> Option<HashMap<String, String>> {
 fn is_running(env: &HashMap<String, String>) -> bool {
     ["ETCD_PID", "KUBE_APISERVER_PID", "SPIRE_SERVER_PID"]
         .iter()
-        .all(|key| {
-            env.get(*key)
-                .is_some_and(|pid| Path::new(&format!("/proc/{pid}")).exists())
-        })
+        .all(|key| env.get(*key).is_some_and(|pid| Path::new(&format!("/proc/{pid}")).exists()))
 }
 
 /// Prints the versions of the servers the tests run against. The line goes straight to the
@@ -124,24 +114,10 @@ fn announce(testbed: &Testbed) {
     let spire = Command::new(testbed.var("SPIRE_SERVER_BIN"))
         .arg("--version")
         .output()
-        .map(|o| {
-            String::from_utf8_lossy(if o.stdout.is_empty() {
-                &o.stderr
-            } else {
-                &o.stdout
-            })
-            .trim()
-            .to_owned()
-        })
+        .map(|o| String::from_utf8_lossy(if o.stdout.is_empty() { &o.stderr } else { &o.stdout }).trim().to_owned())
         .unwrap_or_else(|e| format!("unknown ({e})"));
     let kube = Command::new(testbed.var("KUBECTL_BIN"))
-        .args([
-            "--kubeconfig",
-            testbed.var("KUBECONFIG_ADMIN"),
-            "version",
-            "-o",
-            "json",
-        ])
+        .args(["--kubeconfig", testbed.var("KUBECONFIG_ADMIN"), "version", "-o", "json"])
         .output()
         .ok()
         .and_then(|o| serde_json::from_slice::<serde_json::Value>(&o.stdout).ok())
@@ -157,10 +133,7 @@ fn announce(testbed: &Testbed) {
 
 /// A name no other test run uses, for objects and SPIFFE ID paths.
 pub fn unique(prefix: &str) -> String {
-    format!(
-        "{prefix}-{}",
-        &uuid::Uuid::new_v4().simple().to_string()[..12]
-    )
+    format!("{prefix}-{}", &uuid::Uuid::new_v4().simple().to_string()[..12])
 }
 
 /// Polls `check` until it returns Some or `timeout` passes.
@@ -190,26 +163,18 @@ pub async fn install_crds(client: &kube::Client) {
     let params = PatchParams::apply("spire-steward-tests").force();
     for crd in spire_steward::api::v1alpha1::crds() {
         let name = crd.metadata.name.clone().unwrap();
-        crds.patch(&name, &params, &Patch::Apply(&crd))
-            .await
-            .expect("applying CRD");
+        crds.patch(&name, &params, &Patch::Apply(&crd)).await.expect("applying CRD");
         let established = eventually(Duration::from_secs(30), || {
             let crds = crds.clone();
             let name = name.clone();
             async move {
                 let crd = crds.get(&name).await.ok()?;
                 let conditions = crd.status?.conditions?;
-                conditions
-                    .iter()
-                    .any(|c| c.type_ == "Established" && c.status == "True")
-                    .then_some(())
+                conditions.iter().any(|c| c.type_ == "Established" && c.status == "True").then_some(())
             }
         })
         .await;
-        assert!(
-            established.is_some(),
-            "CRD {name} did not become Established"
-        );
+        assert!(established.is_some(), "CRD {name} did not become Established");
     }
 }
 
@@ -235,10 +200,7 @@ impl PrivateSpireServer {
     }
 
     pub fn pid(&self) -> String {
-        std::fs::read_to_string(self.dir.join("pid"))
-            .expect("reading the server's pid")
-            .trim()
-            .to_owned()
+        std::fs::read_to_string(self.dir.join("pid")).expect("reading the server's pid").trim().to_owned()
     }
 
     /// Runs `spire-server.sh <action> DIR`: start, stop or clean.

@@ -21,32 +21,11 @@ use super::common::{CommonStatus, SPIFFE_ID_SHAPE};
     derive = "PartialEq",
     derive = "Default",
     doc = "ClusterFederatedTrustDomain declares a SPIRE federation relationship with a foreign trust domain.",
-    printcolumn(
-        name = "Ready",
-        type_ = "string",
-        json_path = r#".status.conditions[?(@.type=="Ready")].status"#
-    ),
-    printcolumn(
-        name = "Reason",
-        type_ = "string",
-        json_path = r#".status.conditions[?(@.type=="Ready")].reason"#
-    ),
-    printcolumn(
-        name = "Trust Domain",
-        type_ = "string",
-        json_path = ".spec.trustDomain"
-    ),
-    printcolumn(
-        name = "Endpoint URL",
-        type_ = "string",
-        json_path = ".spec.bundleEndpointURL",
-        priority = 1
-    ),
-    printcolumn(
-        name = "Age",
-        type_ = "date",
-        json_path = ".metadata.creationTimestamp"
-    )
+    printcolumn(name = "Ready", type_ = "string", json_path = r#".status.conditions[?(@.type=="Ready")].status"#),
+    printcolumn(name = "Reason", type_ = "string", json_path = r#".status.conditions[?(@.type=="Ready")].reason"#),
+    printcolumn(name = "Trust Domain", type_ = "string", json_path = ".spec.trustDomain"),
+    printcolumn(name = "Endpoint URL", type_ = "string", json_path = ".spec.bundleEndpointURL", priority = 1),
+    printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp")
 )]
 #[serde(rename_all = "camelCase")]
 pub struct ClusterFederatedTrustDomainSpec {
@@ -91,11 +70,7 @@ pub struct BundleEndpointProfile {
 
     /// The SPIFFE ID the bundle endpoint presents. Required for `https_spiffe`, forbidden for
     /// `https_web`.
-    #[serde(
-        default,
-        rename = "endpointSPIFFEID",
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(default, rename = "endpointSPIFFEID", skip_serializing_if = "Option::is_none")]
     #[schemars(length(max = 2048))]
     #[x_kube(validation = Rule::new(SPIFFE_ID_SHAPE).message("endpointSPIFFEID must be a SPIFFE ID of the form spiffe://<trust domain>/<path>"))]
     pub endpoint_spiffe_id: Option<String>,

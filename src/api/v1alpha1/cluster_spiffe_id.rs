@@ -22,32 +22,11 @@ use super::common::{CommonStatus, DURATION_BOUND, DURATION_SHAPE, Owner, TRUST_D
     derive = "PartialEq",
     derive = "Default",
     doc = "ClusterSPIFFEID declares the SPIFFE identity of the pods it selects, as templates rendered per pod into SPIRE registration entries.",
-    printcolumn(
-        name = "Ready",
-        type_ = "string",
-        json_path = r#".status.conditions[?(@.type=="Ready")].status"#
-    ),
-    printcolumn(
-        name = "Reason",
-        type_ = "string",
-        json_path = r#".status.conditions[?(@.type=="Ready")].reason"#
-    ),
-    printcolumn(
-        name = "SPIFFE ID",
-        type_ = "string",
-        json_path = ".spec.spiffeIDTemplate"
-    ),
-    printcolumn(
-        name = "Pods",
-        type_ = "integer",
-        json_path = ".status.stats.podsSelected",
-        priority = 1
-    ),
-    printcolumn(
-        name = "Age",
-        type_ = "date",
-        json_path = ".metadata.creationTimestamp"
-    )
+    printcolumn(name = "Ready", type_ = "string", json_path = r#".status.conditions[?(@.type=="Ready")].status"#),
+    printcolumn(name = "Reason", type_ = "string", json_path = r#".status.conditions[?(@.type=="Ready")].reason"#),
+    printcolumn(name = "SPIFFE ID", type_ = "string", json_path = ".spec.spiffeIDTemplate"),
+    printcolumn(name = "Pods", type_ = "integer", json_path = ".status.stats.podsSelected", priority = 1),
+    printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp")
 )]
 #[serde(rename_all = "camelCase")]
 pub struct ClusterSPIFFEIDSpec {
@@ -119,11 +98,7 @@ pub struct ClusterSPIFFEIDSpec {
     pub downstream: Option<bool>,
 
     /// Adds the DNS names of the Services whose EndpointSlices point at the pod.
-    #[serde(
-        default,
-        rename = "autoPopulateDNSNames",
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(default, rename = "autoPopulateDNSNames", skip_serializing_if = "Option::is_none")]
     pub auto_populate_dns_names: Option<bool>,
 
     /// The operator class that handles this resource. Unset is handled by an operator configured

@@ -4,8 +4,7 @@ use kube::{CustomResource, KubeSchema};
 use serde::{Deserialize, Serialize};
 
 use super::common::{
-    CommonStatus, DURATION_BOUND, DURATION_SHAPE, Owner, SPIFFE_ID_NOT_RESERVED, SPIFFE_ID_SHAPE,
-    TRUST_DOMAINS,
+    CommonStatus, DURATION_BOUND, DURATION_SHAPE, Owner, SPIFFE_ID_NOT_RESERVED, SPIFFE_ID_SHAPE, TRUST_DOMAINS,
 };
 
 /// Declares one registration entry exactly as written, for workloads outside the cluster, node
@@ -24,28 +23,11 @@ use super::common::{
     derive = "PartialEq",
     derive = "Default",
     doc = "ClusterStaticEntry declares one SPIRE registration entry literally.",
-    printcolumn(
-        name = "Ready",
-        type_ = "string",
-        json_path = r#".status.conditions[?(@.type=="Ready")].status"#
-    ),
-    printcolumn(
-        name = "Reason",
-        type_ = "string",
-        json_path = r#".status.conditions[?(@.type=="Ready")].reason"#
-    ),
+    printcolumn(name = "Ready", type_ = "string", json_path = r#".status.conditions[?(@.type=="Ready")].status"#),
+    printcolumn(name = "Reason", type_ = "string", json_path = r#".status.conditions[?(@.type=="Ready")].reason"#),
     printcolumn(name = "SPIFFE ID", type_ = "string", json_path = ".spec.spiffeID"),
-    printcolumn(
-        name = "Parent ID",
-        type_ = "string",
-        json_path = ".spec.parentID",
-        priority = 1
-    ),
-    printcolumn(
-        name = "Age",
-        type_ = "date",
-        json_path = ".metadata.creationTimestamp"
-    )
+    printcolumn(name = "Parent ID", type_ = "string", json_path = ".spec.parentID", priority = 1),
+    printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp")
 )]
 #[serde(rename_all = "camelCase")]
 pub struct ClusterStaticEntrySpec {
@@ -78,11 +60,7 @@ pub struct ClusterStaticEntrySpec {
     pub federates_with: Vec<String>,
 
     /// Lifetime of the X509-SVIDs, as a duration such as `1h`. Unset or `0` uses the server default.
-    #[serde(
-        default,
-        rename = "x509SVIDTTL",
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(default, rename = "x509SVIDTTL", skip_serializing_if = "Option::is_none")]
     #[schemars(length(max = 64))]
     #[x_kube(
         validation = Rule::new(DURATION_SHAPE).message("x509SVIDTTL must be a non-negative duration such as 90s, 30m or 1h"),
@@ -91,11 +69,7 @@ pub struct ClusterStaticEntrySpec {
     pub x509_svid_ttl: Option<String>,
 
     /// Lifetime of the JWT-SVIDs, as a duration such as `5m`. Unset or `0` uses the server default.
-    #[serde(
-        default,
-        rename = "jwtSVIDTTL",
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(default, rename = "jwtSVIDTTL", skip_serializing_if = "Option::is_none")]
     #[schemars(length(max = 64))]
     #[x_kube(
         validation = Rule::new(DURATION_SHAPE).message("jwtSVIDTTL must be a non-negative duration such as 90s, 30m or 1h"),

@@ -46,5 +46,4 @@ pub(crate) const SPIFFE_ID_SHAPE: &str =
 /// A SPIFFE ID outside SPIRE's reserved `/spire` path.
 pub(crate) const SPIFFE_ID_NOT_RESERVED: &str = r"!self.matches('^spiffe://[^/]+/spire(/|$)')";
 /// A trust domain name, optionally written as `spiffe://name`.
-pub(crate) const TRUST_DOMAINS: &str =
-    r"self.all(td, td.matches('^(spiffe://)?[a-z0-9._-]{1,255}$'))";
+pub(crate) const TRUST_DOMAINS: &str = r"self.all(td, td.matches('^(spiffe://)?[a-z0-9._-]{1,255}$'))";

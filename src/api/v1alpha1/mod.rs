@@ -12,15 +12,11 @@ use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomRe
 use kube::CustomResourceExt;
 
 pub use cluster_federated_trust_domain::{
-    BundleEndpointProfile, BundleEndpointProfileType, ClusterFederatedTrustDomain,
-    ClusterFederatedTrustDomainSpec, ClusterFederatedTrustDomainStatus,
+    BundleEndpointProfile, BundleEndpointProfileType, ClusterFederatedTrustDomain, ClusterFederatedTrustDomainSpec,
+    ClusterFederatedTrustDomainStatus,
 };
-pub use cluster_spiffe_id::{
-    ClusterSPIFFEID, ClusterSPIFFEIDSpec, ClusterSPIFFEIDStats, ClusterSPIFFEIDStatus,
-};
-pub use cluster_static_entry::{
-    ClusterStaticEntry, ClusterStaticEntrySpec, ClusterStaticEntryStatus,
-};
+pub use cluster_spiffe_id::{ClusterSPIFFEID, ClusterSPIFFEIDSpec, ClusterSPIFFEIDStats, ClusterSPIFFEIDStatus};
+pub use cluster_static_entry::{ClusterStaticEntry, ClusterStaticEntrySpec, ClusterStaticEntryStatus};
 pub use common::Owner;
 
 /// The API group of every spire-steward resource.
@@ -32,9 +28,5 @@ pub const CATEGORY: &str = "spire-steward";
 
 /// Every CustomResourceDefinition of this version, in a stable order.
 pub fn crds() -> Vec<CustomResourceDefinition> {
-    vec![
-        ClusterSPIFFEID::crd(),
-        ClusterStaticEntry::crd(),
-        ClusterFederatedTrustDomain::crd(),
-    ]
+    vec![ClusterSPIFFEID::crd(), ClusterStaticEntry::crd(), ClusterFederatedTrustDomain::crd()]
 }
