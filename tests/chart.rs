@@ -10,9 +10,8 @@ mod support;
 use std::{
     collections::BTreeSet,
     io::Write,
-    path::{Path, PathBuf},
+    path::Path,
     process::{Command, Stdio},
-    sync::OnceLock,
     time::Duration,
 };
 
@@ -23,7 +22,7 @@ use k8s_openapi::api::{
 };
 use kube::api::{Api, PostParams};
 use serde_json::{Value, json};
-use support::{repo_root, testbed, unique};
+use support::{testbed, unique};
 
 const CHART: &str = "charts/spire-steward";
 const NON_DEFAULT_VALUES: &str = "charts/spire-steward/ci/non-default-values.yaml";
@@ -33,34 +32,7 @@ const GROUP: &str = "spire-steward.io";
 
 // --- helm -------------------------------------------------------------------------------------
 
-/// The helm binary, built on first use (or found in the cache) by `hack/tools/build-helm.sh`.
-fn helm_bin() -> &'static Path {
-    static HELM: OnceLock<PathBuf> = OnceLock::new();
-    HELM.get_or_init(|| {
-        let out = Command::new(repo_root().join("hack/tools/build-helm.sh"))
-            .stderr(Stdio::inherit())
-            .output()
-            .expect("running hack/tools/build-helm.sh");
-        assert!(out.status.success(), "hack/tools/build-helm.sh failed");
-        let path = PathBuf::from(String::from_utf8(out.stdout).unwrap().trim());
-        assert!(path.is_file(), "build-helm.sh printed {path:?}, not a file");
-        path
-    })
-}
-
-/// A helm command that runs in the repository with its own, empty configuration and cache, and
-/// no kubeconfig: rendering and linting never talk to a cluster.
-fn helm(args: &[&str]) -> Command {
-    let home = Path::new(env!("CARGO_TARGET_TMPDIR")).join("chart-helm-home");
-    let mut cmd = Command::new(helm_bin());
-    cmd.current_dir(repo_root())
-        .args(args)
-        .env("HELM_CONFIG_HOME", home.join("config"))
-        .env("HELM_CACHE_HOME", home.join("cache"))
-        .env("HELM_DATA_HOME", home.join("data"))
-        .env("KUBECONFIG", "/dev/null");
-    cmd
-}
+use support::helm;
 
 fn run(mut cmd: Command, what: &str) -> String {
     let out = cmd.output().unwrap_or_else(|e| panic!("{what}: {e}"));

@@ -563,7 +563,7 @@ async fn a_standby_takes_over_when_the_leader_dies() {
         )
         .await;
     world.pod("p-1", &[], Some("node")).await;
-    let lease = format!("lease-{}", world.id);
+    let lease = world.lease();
     let election = format!(
         "leaderElection: {{leaderElect: true, resourceName: {lease}, resourceNamespace: {}, leaseDuration: 3s, renewDeadline: 2s, retryPeriod: 500ms}}\n",
         world.namespace

@@ -226,3 +226,32 @@ impl Drop for PrivateSpireServer {
             .status();
     }
 }
+
+/// The helm binary, built on first use (or found in the cache) by `hack/tools/build-helm.sh`.
+pub fn helm_bin() -> &'static Path {
+    static HELM: OnceLock<PathBuf> = OnceLock::new();
+    HELM.get_or_init(|| {
+        let out = Command::new(repo_root().join("hack/tools/build-helm.sh"))
+            .stderr(std::process::Stdio::inherit())
+            .output()
+            .expect("running hack/tools/build-helm.sh");
+        assert!(out.status.success(), "hack/tools/build-helm.sh failed");
+        let path = PathBuf::from(String::from_utf8(out.stdout).unwrap().trim());
+        assert!(path.is_file(), "build-helm.sh printed {path:?}, not a file");
+        path
+    })
+}
+
+/// A helm command that runs in the repository with its own, empty configuration and cache, and
+/// no kubeconfig: rendering and linting never talk to a cluster.
+pub fn helm(args: &[&str]) -> Command {
+    let home = repo_root().join("target/helm-home");
+    let mut cmd = Command::new(helm_bin());
+    cmd.current_dir(repo_root())
+        .args(args)
+        .env("HELM_CONFIG_HOME", home.join("config"))
+        .env("HELM_CACHE_HOME", home.join("cache"))
+        .env("HELM_DATA_HOME", home.join("data"))
+        .env("KUBECONFIG", "/dev/null");
+    cmd
+}

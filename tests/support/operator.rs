@@ -30,6 +30,7 @@ pub struct World {
     pub client: Client,
     nodes: Vec<String>,
     applied: std::sync::Mutex<Vec<(String, String)>>,
+    rbac: std::sync::Mutex<Vec<(String, String)>>,
 }
 
 impl World {
@@ -46,13 +47,74 @@ impl World {
             client,
             nodes: Vec::new(),
             applied: Default::default(),
+            rbac: Default::default(),
         };
         let ns: Namespace = serde_json::from_value(json!({
             "metadata": { "name": world.namespace, "labels": { "spire-steward-test": world.id } }
         }))
         .unwrap();
         Api::<Namespace>::all(world.client.clone()).create(&PostParams::default(), &ns).await.unwrap();
+        world.bind_operator_rbac(testbed).await;
         world
+    }
+
+    /// The Lease the test's operators elect their leader on.
+    pub fn lease(&self) -> String {
+        format!("lease-{}", self.id)
+    }
+
+    /// Grants the testbed's unprivileged operator identity exactly the chart's RBAC: its
+    /// ClusterRole, and its leader-election Role in this test's namespace.
+    async fn bind_operator_rbac(&self, testbed: &Testbed) {
+        let out = super::helm(&[
+            "template",
+            &self.id,
+            "charts/spire-steward",
+            "--namespace",
+            &self.namespace,
+            "--show-only",
+            "templates/clusterrole.yaml",
+            "--show-only",
+            "templates/leader-election-rbac.yaml",
+            "--set",
+            "config.trustDomain=example.org",
+            "--set",
+            "config.clusterName=test",
+            "--set",
+            &format!("config.leaderElection.resourceName={}", self.lease()),
+        ])
+        .output()
+        .expect("running helm template");
+        assert!(out.status.success(), "helm template: {}", String::from_utf8_lossy(&out.stderr));
+        let text = String::from_utf8(out.stdout).unwrap();
+        let user = json!([{ "kind": "User", "name": testbed.var("KUBE_OPERATOR_USER"), "apiGroup": "rbac.authorization.k8s.io" }]);
+        for doc in text.split("\n---").filter(|d| d.contains("kind:")) {
+            let mut object: serde_json::Value = serde_yaml_ng::from_str(doc).unwrap();
+            let kind = object["kind"].as_str().unwrap().to_owned();
+            if kind.ends_with("Binding") {
+                object["subjects"] = user.clone();
+            }
+            let name = object["metadata"]["name"].as_str().unwrap().to_owned();
+            let namespace = object["metadata"]["namespace"].as_str().map(str::to_owned);
+            let gvk = kube::core::GroupVersionKind::gvk("rbac.authorization.k8s.io", "v1", &kind);
+            let resource = kube::core::ApiResource::from_gvk(&gvk);
+            let api: Api<kube::api::DynamicObject> = match &namespace {
+                Some(ns) => Api::namespaced_with(self.client.clone(), ns, &resource),
+                None => Api::all_with(self.client.clone(), &resource),
+            };
+            api.patch(&name, &PatchParams::apply("spire-steward-tests").force(), &Patch::Apply(&object)).await.unwrap();
+            if namespace.is_none() {
+                self.rbac.lock().unwrap().push((kind, name));
+            }
+        }
+        // Wait until the authorizer has the new rules.
+        let operator = testbed.kube_operator().await;
+        let granted = super::eventually(Duration::from_secs(30), || {
+            let pods: Api<Pod> = Api::all(operator.clone());
+            async move { pods.list(&kube::api::ListParams::default().limit(1)).await.ok().map(|_| ()) }
+        })
+        .await;
+        assert!(granted.is_some(), "the operator identity never got the chart's permissions");
     }
 
     /// The namespace selector that picks this test's namespace.
@@ -144,6 +206,13 @@ impl World {
         for (kind, name) in applied {
             let _ = dynamic(&self.client, &kind).delete(&name, &DeleteParams::default()).await;
         }
+        let rbac = std::mem::take(&mut *self.rbac.lock().unwrap());
+        for (kind, name) in rbac {
+            let gvk = kube::core::GroupVersionKind::gvk("rbac.authorization.k8s.io", "v1", &kind);
+            let api: Api<kube::api::DynamicObject> =
+                Api::all_with(self.client.clone(), &kube::core::ApiResource::from_gvk(&gvk));
+            let _ = api.delete(&name, &DeleteParams::default()).await;
+        }
         for node in &self.nodes {
             let _ = Api::<Node>::all(self.client.clone()).delete(node, &DeleteParams::default()).await;
         }
@@ -217,7 +286,8 @@ impl Operator {
         let log = dir.join(format!("{}-{replica}.log", world.id));
         let child = Command::new(env!("CARGO_BIN_EXE_spire-steward"))
             .args(["run", "--config", config.to_str().unwrap()])
-            .env("KUBECONFIG", testbed.var("KUBECONFIG_ADMIN"))
+            // The operator runs as the unprivileged identity, bound to the chart's RBAC only.
+            .env("KUBECONFIG", testbed.var("KUBECONFIG_OPERATOR"))
             .env("NO_COLOR", "1")
             .env("POD_NAME", format!("{}-{replica}", world.id))
             .stdout(Stdio::null())
