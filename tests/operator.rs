@@ -593,3 +593,105 @@ async fn a_standby_takes_over_when_the_leader_dies() {
     assert!(released.is_some(), "the lease was not released\n{}", second.log_text());
     world.clean_up().await;
 }
+
+#[tokio::test]
+async fn start_up_waits_for_spire_without_crashing() {
+    use support::operator::{free_port, http_get};
+
+    let bed = testbed();
+    let server = PrivateSpireServer::not_started(bed);
+    let mut world = World::new(bed).await;
+    world.node("node").await;
+    world
+        .apply(
+            "ClusterSPIFFEID",
+            &format!("wait-{}", world.id),
+            json!({
+                "className": world.class,
+                "spiffeIDTemplate": "spiffe://{{ .TrustDomain }}/pod/{{ .PodMeta.Name }}",
+                "namespaceSelector": world.namespace_selector(),
+            }),
+        )
+        .await;
+    world.pod("p-1", &[], Some("node")).await;
+    let health_port = free_port();
+    let mut operator = Operator::start(
+        bed,
+        &world,
+        &server.socket(),
+        &format!("metrics: {{bindAddress: '0'}}\nhealth: {{healthProbeBindAddress: '127.0.0.1:{health_port}'}}\n"),
+    );
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    assert_eq!(http_get(health_port, "/healthz").await.map(|r| r.0), Some(200), "{}", operator.log_text());
+    assert_eq!(http_get(health_port, "/readyz").await.map(|r| r.0), Some(503), "not ready without SPIRE");
+    assert!(operator.log_text().contains("waiting for the SPIRE server"), "{}", operator.log_text());
+    assert!(operator.is_running(), "the operator waits instead of exiting");
+
+    server.run("start");
+    let spire = spire_steward::spire::SpireClient::new(spire_steward::spire::ClientConfig::new(server.socket()));
+    wait_for(&spire, &world, &operator, "the entry once SPIRE is up", |e| e.len() == 1).await;
+    let ready = eventually(WAIT, || async { http_get(health_port, "/readyz").await.filter(|r| r.0 == 200) }).await;
+    assert!(ready.is_some());
+    operator.stop();
+    world.clean_up().await;
+}
+
+#[tokio::test]
+async fn service_names_and_fallback_identities() {
+    let bed = testbed();
+    let spire = bed.spire();
+    let mut world = World::new(bed).await;
+    world.node("node").await;
+    world
+        .apply(
+            "ClusterSPIFFEID",
+            &format!("web-{}", world.id),
+            json!({
+                "className": world.class,
+                "spiffeIDTemplate": "spiffe://{{ .TrustDomain }}/web/{{ .PodMeta.Name }}",
+                "namespaceSelector": world.namespace_selector(),
+                "podSelector": { "matchLabels": { "app": "web" } },
+                "autoPopulateDNSNames": true,
+            }),
+        )
+        .await;
+    world
+        .apply(
+            "ClusterSPIFFEID",
+            &format!("fallback-{}", world.id),
+            json!({
+                "className": world.class,
+                "spiffeIDTemplate": "spiffe://{{ .TrustDomain }}/default/{{ .PodMeta.Name }}",
+                "namespaceSelector": world.namespace_selector(),
+                "fallback": true,
+            }),
+        )
+        .await;
+    let web = world.pod("web-1", &[("app", "web")], Some("node")).await;
+    world.pod("other-1", &[("app", "other")], Some("node")).await;
+    // The Service's EndpointSlice points at the web pod (no controller makes it here).
+    let slice: k8s_openapi::api::discovery::v1::EndpointSlice = serde_json::from_value(json!({
+        "metadata": { "name": "web-abc", "namespace": world.namespace, "labels": { "kubernetes.io/service-name": "web" } },
+        "addressType": "IPv4",
+        "endpoints": [{ "addresses": ["10.0.0.7"], "targetRef": { "kind": "Pod", "name": "web-1", "namespace": world.namespace, "uid": web } }],
+    }))
+    .unwrap();
+    let slices: kube::Api<k8s_openapi::api::discovery::v1::EndpointSlice> =
+        kube::Api::namespaced(world.client.clone(), &world.namespace);
+    slices.create(&Default::default(), &slice).await.unwrap();
+
+    let operator = Operator::start(bed, &world, &bed.spire_socket(), "clusterDomain: cluster.local\n");
+    let ns = world.namespace.clone();
+    let found = wait_for(&spire, &world, &operator, "a web entry with service names and one fallback entry", |e| {
+        e.len() == 2 && e.iter().any(|e| e.dns_names.len() == 4)
+    })
+    .await;
+    let paths: Vec<&str> = found.iter().map(|e| e.spiffe_id.path()).collect();
+    assert_eq!(paths, ["/default/other-1", "/web/web-1"], "the fallback covers only the pod no other identity selects");
+    let web_entry = found.iter().find(|e| e.spiffe_id.path() == "/web/web-1").unwrap();
+    assert_eq!(
+        web_entry.dns_names,
+        ["web".to_owned(), format!("web.{ns}"), format!("web.{ns}.svc"), format!("web.{ns}.svc.cluster.local")]
+    );
+    world.clean_up().await;
+}

@@ -284,6 +284,18 @@ impl Worker {
 
     /// Plans every scope (pure work on the caches).
     fn plan(&mut self, scopes: &BTreeSet<Scope>) -> Vec<(Scope, Plan)> {
+        // A kind switched off in `reconcile` is left alone entirely: its entries are neither
+        // written nor deleted.
+        let toggles = self.config.reconcile;
+        let scopes: BTreeSet<Scope> = scopes
+            .iter()
+            .filter(|scope| match scope {
+                Scope::Pod(_) => toggles.cluster_spiffe_ids,
+                Scope::Cluster => toggles.cluster_static_entries,
+            })
+            .cloned()
+            .collect();
+        let scopes = &scopes;
         let identities = self.identities.list();
         let wants_names = self.identities.wants_service_names();
         let context = PodContext {

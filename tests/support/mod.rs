@@ -187,12 +187,17 @@ pub struct PrivateSpireServer {
 
 impl PrivateSpireServer {
     pub fn start(testbed: &Testbed) -> Self {
-        let server = Self {
-            dir: PathBuf::from(format!("/tmp/ss-{}", &unique("x")[2..10])),
-            spire_server_bin: testbed.var("SPIRE_SERVER_BIN").to_owned(),
-        };
+        let server = Self::not_started(testbed);
         server.run("start");
         server
+    }
+
+    /// A server whose directory is chosen but which is not running yet.
+    pub fn not_started(testbed: &Testbed) -> Self {
+        Self {
+            dir: PathBuf::from(format!("/tmp/ss-{}", &unique("x")[2..10])),
+            spire_server_bin: testbed.var("SPIRE_SERVER_BIN").to_owned(),
+        }
     }
 
     pub fn socket(&self) -> PathBuf {

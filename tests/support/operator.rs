@@ -319,6 +319,10 @@ impl Operator {
         let _ = self.child.wait();
     }
 
+    pub fn is_running(&mut self) -> bool {
+        self.child.try_wait().ok().flatten().is_none()
+    }
+
     pub fn pid(&self) -> u32 {
         self.child.id()
     }
