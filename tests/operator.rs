@@ -695,3 +695,45 @@ async fn service_names_and_fallback_identities() {
     );
     world.clean_up().await;
 }
+
+#[tokio::test]
+async fn entries_of_a_resource_deleted_while_the_operator_was_down_are_removed() {
+    let bed = testbed();
+    let spire = bed.spire();
+    let mut world = World::new(bed).await;
+    world.node("node").await;
+    let csid = format!("gone-{}", world.id);
+    world
+        .apply(
+            "ClusterSPIFFEID",
+            &csid,
+            json!({
+                "className": world.class,
+                "spiffeIDTemplate": "spiffe://{{ .TrustDomain }}/pod/{{ .PodMeta.Name }}",
+                "namespaceSelector": world.namespace_selector(),
+            }),
+        )
+        .await;
+    world.pod("p-1", &[], Some("node")).await;
+    world
+        .apply(
+            "ClusterStaticEntry",
+            &format!("static-{}", world.id),
+            json!({
+                "className": world.class,
+                "spiffeID": format!("spiffe://example.org/static/{}", world.id),
+                "parentID": "spiffe://example.org/spire/agent/x509pop/h",
+                "selectors": ["unix:uid:5"],
+            }),
+        )
+        .await;
+    let mut operator = Operator::start(bed, &world, &bed.spire_socket(), "");
+    wait_for(&spire, &world, &operator, "two entries", |e| e.len() == 2).await;
+    operator.stop();
+
+    world.delete("ClusterSPIFFEID", &csid).await;
+    world.delete("ClusterStaticEntry", &format!("static-{}", world.id)).await;
+    let operator = Operator::start(bed, &world, &bed.spire_socket(), "");
+    wait_for(&spire, &world, &operator, "no entries after the restart", |e| e.is_empty()).await;
+    world.clean_up().await;
+}
