@@ -15,12 +15,30 @@ use super::worker::Worker;
 use crate::{
     api::{
         conditions::types,
-        v1alpha1::{ClusterFederatedTrustDomain, ClusterSPIFFEID, ClusterSPIFFEIDStats, ClusterStaticEntry},
+        v1alpha1::{
+            ClusterFederatedTrustDomain, ClusterSPIFFEID, ClusterSPIFFEIDStats, ClusterStaticEntry, CommonStatus,
+        },
     },
     reconcile::{Claim, EntryKey, Ownership, PodOutcome, RelationshipOutcome},
     selection::{handles_class, is_ignored_namespace, selects},
     status::{Health, conditions_for, merge_conditions, same_conditions},
 };
+
+fn unreachable(why: Option<&str>) -> Health {
+    Health::SpireUnavailable { message: format!("SPIRE is unreachable, retrying: {}", why.unwrap_or_default()) }
+}
+
+/// The conditions a resource has now and the ones `health` calls for.
+fn next_conditions(
+    current: Option<&CommonStatus>,
+    health: &Health,
+    synced_type: &'static str,
+    generation: Option<i64>,
+) -> (Vec<Condition>, Vec<Condition>) {
+    let previous = current.map(|c| c.conditions.clone()).unwrap_or_default();
+    let next = merge_conditions(&previous, &conditions_for(health, synced_type), generation, Timestamp::now());
+    (previous, next)
+}
 
 /// The field manager of every status write.
 pub const FIELD_MANAGER: &str = "spire-steward";
@@ -104,21 +122,15 @@ impl StatusWriter {
                 Some(_) if federation.failures.contains_key(&uid) => Health::SpireRejected {
                     message: format!("SPIRE refused the relationship: {}", federation.failures[&uid]),
                 },
-                Some(_) if federation.unavailable.is_some() => Health::SpireUnavailable {
-                    message: format!(
-                        "SPIRE is unreachable, retrying: {}",
-                        federation.unavailable.as_deref().unwrap_or_default()
-                    ),
-                },
+                Some(_) if federation.unavailable.is_some() => unreachable(federation.unavailable.as_deref()),
                 Some(_) => Health::Synced { message: "the federation relationship is in SPIRE as declared".into() },
             };
-            let previous = object.status.as_ref().map(|s| s.common.conditions.clone()).unwrap_or_default();
             let generation = object.metadata.generation;
-            let conditions = merge_conditions(
-                &previous,
-                &conditions_for(&health, types::RELATIONSHIP_SYNCED),
+            let (previous, conditions) = next_conditions(
+                object.status.as_ref().map(|s| &s.common),
+                &health,
+                types::RELATIONSHIP_SYNCED,
                 generation,
-                Timestamp::now(),
             );
             let status = json!({ "observedGeneration": generation, "conditions": conditions });
             let unchanged = object.status.as_ref().is_some_and(|s| {
@@ -180,12 +192,7 @@ impl StatusWriter {
                     Health::InvalidSpec { message: format!("{why}; existing entries are kept until the spec is fixed") }
                 }
                 (_, true) => Health::Suspended,
-                _ if worker.spire_unavailable.is_some() => Health::SpireUnavailable {
-                    message: format!(
-                        "SPIRE is unreachable, retrying: {}",
-                        worker.spire_unavailable.as_deref().unwrap_or_default()
-                    ),
-                },
+                _ if worker.spire_unavailable.is_some() => unreachable(worker.spire_unavailable.as_deref()),
                 _ if tally.render_failures > 0 => Health::InvalidSpec {
                     message: format!(
                         "{} of {} selected pods failed to render; {}; their existing entries are kept",
@@ -214,14 +221,9 @@ impl StatusWriter {
                 entries_to_set: tally.winners,
                 entry_failures: failures.len() as i32,
             };
-            let previous = object.status.as_ref().map(|s| s.common.conditions.clone()).unwrap_or_default();
             let generation = object.metadata.generation;
-            let conditions = merge_conditions(
-                &previous,
-                &conditions_for(&health, types::ENTRIES_SYNCED),
-                generation,
-                Timestamp::now(),
-            );
+            let (previous, conditions) =
+                next_conditions(object.status.as_ref().map(|s| &s.common), &health, types::ENTRIES_SYNCED, generation);
             let status = json!({ "observedGeneration": generation, "conditions": conditions, "stats": stats });
             let unchanged = object.status.as_ref().is_some_and(|s| {
                 s.common.observed_generation == generation
@@ -272,23 +274,13 @@ impl StatusWriter {
                 Ok(_) if !failures.is_empty() => {
                     Health::SpireRejected { message: format!("SPIRE refused the entry: {}", failures[0]) }
                 }
-                Ok(_) if worker.spire_unavailable.is_some() => Health::SpireUnavailable {
-                    message: format!(
-                        "SPIRE is unreachable, retrying: {}",
-                        worker.spire_unavailable.as_deref().unwrap_or_default()
-                    ),
-                },
+                Ok(_) if worker.spire_unavailable.is_some() => unreachable(worker.spire_unavailable.as_deref()),
                 Ok(_) if in_sync => Health::Synced { message: "the entry is in SPIRE as declared".into() },
                 Ok(_) => Health::Progressing { message: "writing the entry to SPIRE".into() },
             };
-            let previous = object.status.as_ref().map(|s| s.common.conditions.clone()).unwrap_or_default();
             let generation = object.metadata.generation;
-            let conditions = merge_conditions(
-                &previous,
-                &conditions_for(&health, types::ENTRIES_SYNCED),
-                generation,
-                Timestamp::now(),
-            );
+            let (previous, conditions) =
+                next_conditions(object.status.as_ref().map(|s| &s.common), &health, types::ENTRIES_SYNCED, generation);
             let entry_id = stored.as_ref().and_then(|e| e.id.as_ref()).map(|id| id.as_str().to_owned());
             let status = json!({
                 "observedGeneration": generation,

@@ -268,18 +268,21 @@ impl Operator {
             &config,
             format!(
                 "apiVersion: spire-steward.io/v1alpha1\nkind: OperatorConfig\ntrustDomain: {}\nclusterName: test\n\
-                 className: {}\nentryIDPrefix: {}\nspireServerSocketPath: {}\ngcInterval: 2s\nspireCallTimeout: 2s\n\
+                 className: {}\nentryIDPrefix: {}\nspireServerSocketPath: {}\nspireCallTimeout: 2s\n\
                  logLevel: debug\n{}{extra_config}",
                 testbed.trust_domain(),
                 world.class,
                 world.prefix,
                 socket.display(),
-                // Admin endpoints are off unless the test asks for them.
-                if extra_config.contains("metrics:") {
-                    ""
-                } else {
-                    "metrics: {bindAddress: '0'}\nhealth: {healthProbeBindAddress: '0'}\n"
-                },
+                // Defaults a test may override: a fast periodic check, admin endpoints off.
+                [
+                    ("gcInterval:", "gcInterval: 2s\n"),
+                    ("metrics:", "metrics: {bindAddress: '0'}\nhealth: {healthProbeBindAddress: '0'}\n"),
+                ]
+                .iter()
+                .filter(|(key, _)| !extra_config.contains(key))
+                .map(|(_, line)| *line)
+                .collect::<String>(),
             ),
         )
         .unwrap();

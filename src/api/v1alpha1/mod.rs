@@ -17,7 +17,7 @@ pub use cluster_federated_trust_domain::{
 };
 pub use cluster_spiffe_id::{ClusterSPIFFEID, ClusterSPIFFEIDSpec, ClusterSPIFFEIDStats, ClusterSPIFFEIDStatus};
 pub use cluster_static_entry::{ClusterStaticEntry, ClusterStaticEntrySpec, ClusterStaticEntryStatus};
-pub use common::Owner;
+pub use common::{CommonStatus, Owner};
 
 /// The API group of every spire-steward resource.
 pub const GROUP: &str = "spire-steward.io";
