@@ -74,7 +74,7 @@ async fn bench_converge_pods() {
         &world,
         &server.socket(),
         &format!(
-            "metrics: {{bindAddress: '127.0.0.1:{metrics_port}'}}\nhealth: {{healthProbeBindAddress: '0'}}\ngcInterval: 10m\n"
+            "metrics: {{bindAddress: '127.0.0.1:{metrics_port}'}}\nhealth: {{healthProbeBindAddress: '0'}}\ngcInterval: 10m\nlogLevel: info\n"
         ),
     );
     let pid = operator.pid();

@@ -269,7 +269,7 @@ impl Operator {
             format!(
                 "apiVersion: spire-steward.io/v1alpha1\nkind: OperatorConfig\ntrustDomain: {}\nclusterName: test\n\
                  className: {}\nentryIDPrefix: {}\nspireServerSocketPath: {}\nspireCallTimeout: 2s\n\
-                 logLevel: debug\n{}{extra_config}",
+                 {}{extra_config}",
                 testbed.trust_domain(),
                 world.class,
                 world.prefix,
@@ -277,6 +277,7 @@ impl Operator {
                 // Defaults a test may override: a fast periodic check, admin endpoints off.
                 [
                     ("gcInterval:", "gcInterval: 2s\n"),
+                    ("logLevel:", "logLevel: debug\n"),
                     ("metrics:", "metrics: {bindAddress: '0'}\nhealth: {healthProbeBindAddress: '0'}\n"),
                 ]
                 .iter()
