@@ -55,6 +55,41 @@ fn strip_metadata<K: Resource>(object: &mut K) {
     }
 }
 
+/// Drops what neither templates nor selection read: the status, and the parts of the spec that
+/// templates cannot reach (volumes, scheduling constraints, container environments, ports,
+/// probes and resources). A pod's cached form is a fraction of what the API server sends.
+fn strip_pod(pod: &mut Pod) {
+    pod.status = None;
+    let Some(spec) = pod.spec.as_mut() else { return };
+    spec.volumes = None;
+    spec.ephemeral_containers = None;
+    spec.image_pull_secrets = None;
+    spec.affinity = None;
+    spec.tolerations = None;
+    spec.host_aliases = None;
+    spec.dns_config = None;
+    spec.readiness_gates = None;
+    spec.overhead = None;
+    spec.topology_spread_constraints = None;
+    spec.os = None;
+    spec.scheduling_gates = None;
+    spec.resource_claims = None;
+    spec.resources = None;
+    for container in spec.containers.iter_mut().chain(spec.init_containers.iter_mut().flatten()) {
+        container.env = None;
+        container.env_from = None;
+        container.ports = None;
+        container.resources = None;
+        container.resize_policy = None;
+        container.volume_mounts = None;
+        container.volume_devices = None;
+        container.liveness_probe = None;
+        container.readiness_probe = None;
+        container.startup_probe = None;
+        container.lifecycle = None;
+    }
+}
+
 /// Starts a watch that fills a cache and reports each touched object to `on_change`.
 fn watch<K>(
     tasks: &mut JoinSet<()>,
@@ -101,8 +136,7 @@ pub fn start(client: &Client, queue: Arc<ChangeQueue>, tasks: &mut JoinSet<()>) 
         queue.clone(),
         |pod: &mut Pod| {
             strip_metadata(pod);
-            // Templates see only metadata and spec.
-            pod.status = None;
+            strip_pod(pod);
         },
         |pod, queue| {
             queue.push(Change::Pod {

@@ -67,6 +67,8 @@ pub struct Worker {
 }
 
 const MIN_RETRY: Duration = Duration::from_secs(1);
+/// Scopes planned and written per pass.
+const SCOPES_PER_PASS: usize = 500;
 const MAX_RETRY: Duration = Duration::from_secs(60);
 
 impl Worker {
@@ -138,14 +140,19 @@ impl Worker {
             {
                 self.federation.reconcile(&self.client, &self.stores, &self.config, &self.spire).await;
             }
-            let scopes = self.expand(changes);
-            let plans = self.plan(&scopes);
-            let applied = if plans.iter().all(|(_, p)| p.is_empty()) {
-                Applied::default()
-            } else {
-                apply(&self.spire, &mut self.index, &self.ownership, &plans).await
-            };
-            self.absorb(&plans, applied);
+            let scopes: Vec<Scope> = self.expand(changes).into_iter().collect();
+            // Plan and write in slices, so a burst (start-up, an identity selecting thousands of
+            // pods) keeps memory bounded and its first entries reach SPIRE early.
+            for slice in scopes.chunks(SCOPES_PER_PASS) {
+                let slice: BTreeSet<Scope> = slice.iter().cloned().collect();
+                let plans = self.plan(&slice);
+                let applied = if plans.iter().all(|(_, p)| p.is_empty()) {
+                    Applied::default()
+                } else {
+                    apply(&self.spire, &mut self.index, &self.ownership, &plans).await
+                };
+                self.absorb(&plans, applied);
+            }
             status.publish(&self).await;
         }
     }
