@@ -89,7 +89,9 @@ fn main() -> anyhow::Result<()> {
         Command::Run(args) => {
             let config = args.load().context("invalid configuration")?;
             init_logging(&config);
-            let runtime = tokio::runtime::Runtime::new()?;
+            // One thread: the operator waits on the API server and SPIRE far more than it
+            // computes, and a single thread keeps its memory small and predictable.
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
             runtime.block_on(run(config))
         }
     }
