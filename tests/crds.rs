@@ -261,12 +261,21 @@ async fn example_manifests_are_accepted() {
 async fn category_and_short_names_work_with_kubectl() {
     let bed = testbed();
     install_crds(&bed.kube_admin().await).await;
+    // Discovery can trail a CRD's Established condition by a moment; kubectl is asked again
+    // until the API server serves the new names.
     for resource in ["spire-steward", "csid", "cse", "cftd"] {
-        let out = std::process::Command::new(bed.var("KUBECTL_BIN"))
-            .args(["--kubeconfig", bed.var("KUBECONFIG_ADMIN"), "get", resource])
-            .output()
-            .unwrap();
-        assert!(out.status.success(), "kubectl get {resource}: {}", String::from_utf8_lossy(&out.stderr));
+        let get = || {
+            std::process::Command::new(bed.var("KUBECTL_BIN"))
+                .args(["--kubeconfig", bed.var("KUBECONFIG_ADMIN"), "get", resource])
+                .output()
+                .unwrap()
+        };
+        let served = support::eventually(std::time::Duration::from_secs(15), || {
+            let out = get();
+            async move { out.status.success().then_some(()) }
+        })
+        .await;
+        assert!(served.is_some(), "kubectl get {resource}: {}", String::from_utf8_lossy(&get().stderr));
     }
 }
 

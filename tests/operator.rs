@@ -332,17 +332,7 @@ async fn spire_down_and_back_loses_nothing() {
     let spire = spire_steward::spire::SpireClient::new(spire_steward::spire::ClientConfig::new(server.socket()));
     let mut world = World::new(bed).await;
     world.node("node").await;
-    world
-        .apply(
-            "ClusterSPIFFEID",
-            &format!("down-{}", world.id),
-            json!({
-                "className": world.class,
-                "spiffeIDTemplate": "spiffe://{{ .TrustDomain }}/pod/{{ .PodMeta.Name }}",
-                "namespaceSelector": world.namespace_selector(),
-            }),
-        )
-        .await;
+    world.apply("ClusterSPIFFEID", &format!("down-{}", world.id), world.pod_identity_spec()).await;
     world.pod("p-1", &[], Some("node")).await;
     let operator = Operator::start(bed, &world, &server.socket(), "");
     wait_for(&spire, &world, &operator, "the first entry", |e| e.len() == 1).await;
@@ -454,17 +444,7 @@ async fn metrics_and_probes_report_the_work() {
     let spire = bed.spire();
     let mut world = World::new(bed).await;
     world.node("node").await;
-    world
-        .apply(
-            "ClusterSPIFFEID",
-            &format!("metrics-{}", world.id),
-            json!({
-                "className": world.class,
-                "spiffeIDTemplate": "spiffe://{{ .TrustDomain }}/pod/{{ .PodMeta.Name }}",
-                "namespaceSelector": world.namespace_selector(),
-            }),
-        )
-        .await;
+    world.apply("ClusterSPIFFEID", &format!("metrics-{}", world.id), world.pod_identity_spec()).await;
     world.pod("p-1", &[], Some("node")).await;
     let (metrics_port, health_port) = (free_port(), free_port());
     let operator = Operator::start(
@@ -551,17 +531,7 @@ async fn a_standby_takes_over_when_the_leader_dies() {
     let spire = bed.spire();
     let mut world = World::new(bed).await;
     world.node("node").await;
-    world
-        .apply(
-            "ClusterSPIFFEID",
-            &format!("ha-{}", world.id),
-            json!({
-                "className": world.class,
-                "spiffeIDTemplate": "spiffe://{{ .TrustDomain }}/pod/{{ .PodMeta.Name }}",
-                "namespaceSelector": world.namespace_selector(),
-            }),
-        )
-        .await;
+    world.apply("ClusterSPIFFEID", &format!("ha-{}", world.id), world.pod_identity_spec()).await;
     world.pod("p-1", &[], Some("node")).await;
     let lease = world.lease();
     let election = format!(
@@ -602,17 +572,7 @@ async fn start_up_waits_for_spire_without_crashing() {
     let server = PrivateSpireServer::not_started(bed);
     let mut world = World::new(bed).await;
     world.node("node").await;
-    world
-        .apply(
-            "ClusterSPIFFEID",
-            &format!("wait-{}", world.id),
-            json!({
-                "className": world.class,
-                "spiffeIDTemplate": "spiffe://{{ .TrustDomain }}/pod/{{ .PodMeta.Name }}",
-                "namespaceSelector": world.namespace_selector(),
-            }),
-        )
-        .await;
+    world.apply("ClusterSPIFFEID", &format!("wait-{}", world.id), world.pod_identity_spec()).await;
     world.pod("p-1", &[], Some("node")).await;
     let health_port = free_port();
     let mut operator = Operator::start(
@@ -703,17 +663,7 @@ async fn entries_of_a_resource_deleted_while_the_operator_was_down_are_removed()
     let mut world = World::new(bed).await;
     world.node("node").await;
     let csid = format!("gone-{}", world.id);
-    world
-        .apply(
-            "ClusterSPIFFEID",
-            &csid,
-            json!({
-                "className": world.class,
-                "spiffeIDTemplate": "spiffe://{{ .TrustDomain }}/pod/{{ .PodMeta.Name }}",
-                "namespaceSelector": world.namespace_selector(),
-            }),
-        )
-        .await;
+    world.apply("ClusterSPIFFEID", &csid, world.pod_identity_spec()).await;
     world.pod("p-1", &[], Some("node")).await;
     world
         .apply(

@@ -117,6 +117,16 @@ impl World {
         assert!(granted.is_some(), "the operator identity never got the chart's permissions");
     }
 
+    /// The plainest ClusterSPIFFEID of this test: `spiffe://<td>/pod/<pod name>` for every pod of
+    /// its namespace.
+    pub fn pod_identity_spec(&self) -> serde_json::Value {
+        json!({
+            "className": self.class,
+            "spiffeIDTemplate": "spiffe://{{ .TrustDomain }}/pod/{{ .PodMeta.Name }}",
+            "namespaceSelector": self.namespace_selector(),
+        })
+    }
+
     /// The namespace selector that picks this test's namespace.
     pub fn namespace_selector(&self) -> serde_json::Value {
         json!({ "matchLabels": { "spire-steward-test": self.id } })
