@@ -35,7 +35,8 @@ kubectl apply --server-side --field-manager=spire-steward-demo -f e2e/examples/
 step "Waiting for every resource to be Ready"
 kubectl wait --for=condition=Ready --timeout=60s -f e2e/examples/clusterspiffeid-default.yaml \
 	-f e2e/examples/clusterspiffeid-checkout.yaml -f e2e/examples/clusterstaticentry-billing-db.yaml \
-	-f e2e/examples/clusterstaticentry-downstream.yaml
+	-f e2e/examples/clusterstaticentry-downstream.yaml -f e2e/examples/clusterfederatedtrustdomain-partner.yaml \
+	-f e2e/examples/clusterfederatedtrustdomain-backend.yaml
 
 step "kubectl get spire-steward -o wide"
 kubectl get spire-steward -o wide
