@@ -330,16 +330,13 @@ async fn spire_down_and_back_loses_nothing() {
     let bed = testbed();
     let server = PrivateSpireServer::start(bed);
     let spire = spire_steward::spire::SpireClient::new(spire_steward::spire::ClientConfig::new(server.socket()));
-    let mut world = World::new(bed).await;
-    world.node("node").await;
-    world.apply("ClusterSPIFFEID", &format!("down-{}", world.id), world.pod_identity_spec()).await;
-    world.pod("p-1", &[], Some("node")).await;
+    let world = World::with_one_pod(bed, "down").await;
     let operator = Operator::start(bed, &world, &server.socket(), "");
     wait_for(&spire, &world, &operator, "the first entry", |e| e.len() == 1).await;
 
     server.run("stop");
     world.pod("p-2", &[], Some("node")).await;
-    let csid = format!("down-{}", world.id);
+    let csid = world.identity_name("down");
     wait_ready(&world, &operator, "ClusterSPIFFEID", &csid, ("False", "SpireUnavailable")).await;
     server.run("start");
     let back = wait_for(&spire, &world, &operator, "both entries after SPIRE returns", |e| e.len() == 2).await;
@@ -442,10 +439,7 @@ async fn metrics_and_probes_report_the_work() {
 
     let bed = testbed();
     let spire = bed.spire();
-    let mut world = World::new(bed).await;
-    world.node("node").await;
-    world.apply("ClusterSPIFFEID", &format!("metrics-{}", world.id), world.pod_identity_spec()).await;
-    world.pod("p-1", &[], Some("node")).await;
+    let world = World::with_one_pod(bed, "metrics").await;
     let (metrics_port, health_port) = (free_port(), free_port());
     let operator = Operator::start(
         bed,
@@ -529,10 +523,7 @@ async fn entries_of_an_adopted_prefix_are_taken_over_in_place() {
 async fn a_standby_takes_over_when_the_leader_dies() {
     let bed = testbed();
     let spire = bed.spire();
-    let mut world = World::new(bed).await;
-    world.node("node").await;
-    world.apply("ClusterSPIFFEID", &format!("ha-{}", world.id), world.pod_identity_spec()).await;
-    world.pod("p-1", &[], Some("node")).await;
+    let world = World::with_one_pod(bed, "ha").await;
     let lease = world.lease();
     let election = format!(
         "leaderElection: {{leaderElect: true, resourceName: {lease}, resourceNamespace: {}, leaseDuration: 3s, renewDeadline: 2s, retryPeriod: 500ms}}\n",
@@ -570,10 +561,7 @@ async fn start_up_waits_for_spire_without_crashing() {
 
     let bed = testbed();
     let server = PrivateSpireServer::not_started(bed);
-    let mut world = World::new(bed).await;
-    world.node("node").await;
-    world.apply("ClusterSPIFFEID", &format!("wait-{}", world.id), world.pod_identity_spec()).await;
-    world.pod("p-1", &[], Some("node")).await;
+    let world = World::with_one_pod(bed, "wait").await;
     let health_port = free_port();
     let mut operator = Operator::start(
         bed,

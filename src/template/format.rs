@@ -210,6 +210,19 @@ impl<'o> Printer<'o> {
         }
     }
 
+    /// The sign printed before a number: `-` when negative, else what the `+` and space flags ask.
+    fn sign(&self, negative: bool) -> &'static str {
+        if negative {
+            "-"
+        } else if self.flags.plus {
+            "+"
+        } else if self.flags.space {
+            " "
+        } else {
+            ""
+        }
+    }
+
     fn pad_no_zero(&mut self, s: &str) {
         let zero = std::mem::replace(&mut self.flags.zero, false);
         self.pad(s);
@@ -485,36 +498,13 @@ impl<'o> Printer<'o> {
         };
         let body = body.trim_start_matches('-').to_string();
         if f.is_nan() || f.is_infinite() {
-            let sign = if f.is_nan() {
-                if self.flags.plus {
-                    "+"
-                } else if self.flags.space {
-                    " "
-                } else {
-                    ""
-                }
-            } else if f < 0.0 {
-                "-"
-            } else if self.flags.plus {
-                "+"
-            } else if self.flags.space {
-                " "
-            } else {
-                ""
-            };
+            // NaN carries no sign of its own; an infinity keeps its minus.
+            let sign = self.sign(!f.is_nan() && f < 0.0);
             let text = if f.is_nan() { "NaN" } else { "Inf" };
             self.pad_no_zero(&format!("{sign}{text}"));
             return Ok(());
         }
-        let sign = if f.is_sign_negative() {
-            "-"
-        } else if self.flags.plus {
-            "+"
-        } else if self.flags.space {
-            " "
-        } else {
-            ""
-        };
+        let sign = self.sign(f.is_sign_negative());
         let len = sign.len() + body.chars().count();
         if self.flags.zero
             && !self.flags.minus

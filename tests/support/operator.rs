@@ -58,6 +58,21 @@ impl World {
         world
     }
 
+    /// A world with a node, the plain pod identity (named `<name>-<id>`) and one pod `p-1` on the
+    /// node: the starting point of most operator tests.
+    pub async fn with_one_pod(testbed: &Testbed, name: &str) -> Self {
+        let mut world = Self::new(testbed).await;
+        world.node("node").await;
+        world.apply("ClusterSPIFFEID", &world.identity_name(name), world.pod_identity_spec()).await;
+        world.pod("p-1", &[], Some("node")).await;
+        world
+    }
+
+    /// The full name of one of this test's resources.
+    pub fn identity_name(&self, name: &str) -> String {
+        format!("{name}-{}", self.id)
+    }
+
     /// The Lease the test's operators elect their leader on.
     pub fn lease(&self) -> String {
         format!("lease-{}", self.id)
