@@ -5,7 +5,8 @@
 //! - [`spiffe`]: SPIFFE IDs, trust domains, selectors and entries, validated once at the boundary;
 //! - [`spire`]: the SPIRE Server API client over the admin socket;
 //! - [`config`]: the operator configuration file, validated at start-up;
-//! - [`duration`]: Go duration strings, as users write TTLs and intervals.
+//! - [`duration`]: Go duration strings, as users write TTLs and intervals;
+//! - [`pod_view`]: pods as the operator caches them, with only what templates and selection read.
 
 pub mod admin;
 pub mod api;
@@ -15,6 +16,7 @@ pub mod crdgen;
 pub mod duration;
 pub mod lease;
 pub mod metrics;
+pub mod pod_view;
 pub mod reconcile;
 pub mod render;
 pub mod selection;

@@ -1,11 +1,12 @@
 //! Reflector caches of everything rendering needs, fed by watches that also queue changes.
 //!
-//! Cached pods and nodes keep only what templates and selection read: managed fields, most of
-//! the status and annotations of last-applied configuration are dropped as objects arrive.
+//! Cached objects keep only what templates and selection read: pods are cached as a
+//! [`PodView`], and other objects lose their managed fields and last-applied annotations (nodes
+//! their status too) as they arrive.
 
 use std::sync::Arc;
 
-use futures::{Stream, StreamExt};
+use futures::{Stream, StreamExt, TryStreamExt};
 use k8s_openapi::api::{
     core::v1::{Namespace, Node, Pod},
     discovery::v1::EndpointSlice,
@@ -18,14 +19,17 @@ use serde::de::DeserializeOwned;
 use tokio::task::JoinSet;
 
 use super::change::{Change, ChangeQueue};
-use crate::api::v1alpha1::{ClusterFederatedTrustDomain, ClusterSPIFFEID, ClusterStaticEntry};
+use crate::{
+    api::v1alpha1::{ClusterFederatedTrustDomain, ClusterSPIFFEID, ClusterStaticEntry},
+    pod_view::PodView,
+};
 
 const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
 
 /// Read-only views of the caches.
 #[derive(Clone)]
 pub struct Stores {
-    pub pods: Store<Pod>,
+    pub pods: Store<PodView>,
     pub nodes: Store<Node>,
     pub namespaces: Store<Namespace>,
     pub endpoint_slices: Store<EndpointSlice>,
@@ -55,61 +59,40 @@ fn strip_metadata<K: Resource>(object: &mut K) {
     }
 }
 
-/// Drops what neither templates nor selection read: the status, and the parts of the spec that
-/// templates cannot reach (volumes, scheduling constraints, container environments, ports,
-/// probes and resources). A pod's cached form is a fraction of what the API server sends.
-fn strip_pod(pod: &mut Pod) {
-    pod.status = None;
-    let Some(spec) = pod.spec.as_mut() else { return };
-    spec.volumes = None;
-    spec.ephemeral_containers = None;
-    spec.image_pull_secrets = None;
-    spec.affinity = None;
-    spec.tolerations = None;
-    spec.host_aliases = None;
-    spec.dns_config = None;
-    spec.readiness_gates = None;
-    spec.overhead = None;
-    spec.topology_spread_constraints = None;
-    spec.os = None;
-    spec.scheduling_gates = None;
-    spec.resource_claims = None;
-    spec.resources = None;
-    for container in spec.containers.iter_mut().chain(spec.init_containers.iter_mut().flatten()) {
-        container.env = None;
-        container.env_from = None;
-        container.ports = None;
-        container.resources = None;
-        container.resize_policy = None;
-        container.volume_mounts = None;
-        container.volume_devices = None;
-        container.liveness_probe = None;
-        container.readiness_probe = None;
-        container.startup_probe = None;
-        container.lifecycle = None;
-    }
-}
-
-/// Starts a watch that fills a cache and reports each touched object to `on_change`.
-fn watch<K>(
+/// Starts a watch that fills a cache with the objects `keep` makes of what the API server sends,
+/// and reports each touched object to `on_change`.
+fn watch<K, V>(
     tasks: &mut JoinSet<()>,
     api: Api<K>,
     queue: Arc<ChangeQueue>,
-    modify: impl FnMut(&mut K) + Send + 'static,
-    on_change: impl Fn(&K, &ChangeQueue) + Send + 'static,
-) -> Store<K>
+    mut keep: impl FnMut(K) -> V + Send + 'static,
+    on_change: impl Fn(&V, &ChangeQueue) + Send + 'static,
+) -> Store<V>
 where
-    K: Resource + Clone + DeserializeOwned + std::fmt::Debug + Send + Sync + 'static,
-    K::DynamicType: Default + Eq + std::hash::Hash + Clone + Send + Sync,
+    K: Resource + Clone + DeserializeOwned + std::fmt::Debug + Send + 'static,
+    V: Resource + Clone + std::fmt::Debug + Send + Sync + 'static,
+    V::DynamicType: Default + Eq + std::hash::Hash + Clone + Send + Sync,
 {
     let (reader, writer) = reflector::store();
     let stream = watcher(api, watcher::Config::default().any_semantic())
         .default_backoff()
-        .modify(modify)
+        .map_ok(move |event| match event {
+            watcher::Event::Apply(o) => watcher::Event::Apply(keep(o)),
+            watcher::Event::Delete(o) => watcher::Event::Delete(keep(o)),
+            watcher::Event::Init => watcher::Event::Init,
+            watcher::Event::InitApply(o) => watcher::Event::InitApply(keep(o)),
+            watcher::Event::InitDone => watcher::Event::InitDone,
+        })
         .reflect(writer)
         .touched_objects();
     tasks.spawn(drive(stream, queue, on_change));
     reader
+}
+
+/// Keeps an object without its managed fields and last-applied annotation.
+fn stripped<K: Resource>(mut object: K) -> K {
+    strip_metadata(&mut object);
+    object
 }
 
 async fn drive<K>(
@@ -130,44 +113,32 @@ async fn drive<K>(
 
 /// Starts every watch. The returned tasks run until the process stops.
 pub fn start(client: &Client, queue: Arc<ChangeQueue>, tasks: &mut JoinSet<()>) -> Stores {
-    let pods = watch(
-        tasks,
-        Api::<Pod>::all(client.clone()),
-        queue.clone(),
-        |pod: &mut Pod| {
-            strip_metadata(pod);
-            strip_pod(pod);
-        },
-        |pod, queue| {
-            queue.push(Change::Pod {
-                uid: pod.uid().unwrap_or_default(),
-                namespace: pod.namespace().unwrap_or_default(),
-                name: pod.name_any(),
-            })
-        },
-    );
+    let pods = watch(tasks, Api::<Pod>::all(client.clone()), queue.clone(), PodView::from, |pod, queue| {
+        queue.push(Change::Pod {
+            uid: pod.uid().unwrap_or_default(),
+            namespace: pod.namespace().unwrap_or_default(),
+            name: pod.name_any(),
+        })
+    });
     let nodes = watch(
         tasks,
         Api::<Node>::all(client.clone()),
         queue.clone(),
-        |node: &mut Node| {
-            strip_metadata(node);
+        |mut node: Node| {
             node.status = None;
+            stripped(node)
         },
         |node, queue| queue.push(Change::Node(node.name_any())),
     );
-    let namespaces = watch(
-        tasks,
-        Api::<Namespace>::all(client.clone()),
-        queue.clone(),
-        |ns: &mut Namespace| strip_metadata(ns),
-        |ns, queue| queue.push(Change::Namespace(ns.name_any())),
-    );
+    let namespaces =
+        watch(tasks, Api::<Namespace>::all(client.clone()), queue.clone(), stripped::<Namespace>, |ns, queue| {
+            queue.push(Change::Namespace(ns.name_any()))
+        });
     let endpoint_slices = watch(
         tasks,
         Api::<EndpointSlice>::all(client.clone()),
         queue.clone(),
-        |slice: &mut EndpointSlice| strip_metadata(slice),
+        stripped::<EndpointSlice>,
         |slice, queue| {
             let pods: Vec<String> = slice
                 .endpoints
@@ -186,21 +157,21 @@ pub fn start(client: &Client, queue: Arc<ChangeQueue>, tasks: &mut JoinSet<()>) 
         tasks,
         Api::<ClusterSPIFFEID>::all(client.clone()),
         queue.clone(),
-        |o: &mut ClusterSPIFFEID| strip_metadata(o),
+        stripped::<ClusterSPIFFEID>,
         |o, queue| queue.push(Change::Identity(o.uid().unwrap_or_default())),
     );
     let static_entries = watch(
         tasks,
         Api::<ClusterStaticEntry>::all(client.clone()),
         queue.clone(),
-        |o: &mut ClusterStaticEntry| strip_metadata(o),
+        stripped::<ClusterStaticEntry>,
         |_, queue| queue.push(Change::StaticEntries),
     );
     let federations = watch(
         tasks,
         Api::<ClusterFederatedTrustDomain>::all(client.clone()),
         queue,
-        |o: &mut ClusterFederatedTrustDomain| strip_metadata(o),
+        stripped::<ClusterFederatedTrustDomain>,
         |_, queue| queue.push(Change::Federation),
     );
     Stores { pods, nodes, namespaces, endpoint_slices, identities, static_entries, federations }

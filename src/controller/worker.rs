@@ -7,7 +7,6 @@ use std::{
     time::Duration,
 };
 
-use k8s_openapi::api::core::v1::Pod;
 use kube::{ResourceExt, runtime::reflector::ObjectRef};
 
 use super::{
@@ -21,6 +20,7 @@ use super::{
 use crate::{
     config::Config,
     metrics::Metrics,
+    pod_view::PodView,
     reconcile::{
         EntryIndex, IdentitySource, NodeState, Ownership, Plan, PodDeclarations, PodOutcome, Scope, declare_pod,
         plan_scope, resolve,
@@ -55,7 +55,7 @@ pub struct Worker {
     index: EntryIndex,
     identities: Identities,
     statics: StaticEntries,
-    pods: HashMap<String, ObjectRef<Pod>>,
+    pods: HashMap<String, ObjectRef<PodView>>,
     pub records: HashMap<String, PodRecord>,
     pub static_winners: BTreeMap<String, bool>,
     pub failures: BTreeMap<String, Vec<String>>,
@@ -214,8 +214,7 @@ impl Worker {
                     }
                     scopes.insert(Scope::Pod(uid));
                 }
-                Change::Node(name) => scopes
-                    .extend(self.pods_where(|p| p.spec.as_ref().and_then(|s| s.node_name.as_deref()) == Some(&name))),
+                Change::Node(name) => scopes.extend(self.pods_where(|p| p.node_name() == Some(&name))),
                 Change::Namespace(name) => {
                     scopes.extend(self.pods_where(|p| p.metadata.namespace.as_deref() == Some(&name)))
                 }
@@ -249,7 +248,7 @@ impl Worker {
         scopes
     }
 
-    fn pods_where(&self, predicate: impl Fn(&Pod) -> bool) -> Vec<Scope> {
+    fn pods_where(&self, predicate: impl Fn(&PodView) -> bool) -> Vec<Scope> {
         self.stores
             .pods
             .state_filter(|p| predicate(p))
@@ -362,7 +361,7 @@ impl Worker {
         let pod = self.pods.get(uid).and_then(|r| self.stores.pods.get(r))?;
         let namespace = pod.namespace().unwrap_or_default();
         let ns = self.stores.namespaces.get(&ObjectRef::new(&namespace));
-        let node_name = pod.spec.as_ref().and_then(|s| s.node_name.clone()).filter(|n| !n.is_empty());
+        let node_name = pod.node_name().map(str::to_owned);
         let node = node_name.as_ref().and_then(|n| self.stores.nodes.get(&ObjectRef::new(n)));
         let node_state = match (&node_name, &node) {
             (None, _) => NodeState::Unscheduled,

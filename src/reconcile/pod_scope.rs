@@ -3,13 +3,13 @@
 
 use std::{collections::BTreeMap, sync::Arc};
 
-use k8s_openapi::api::{
-    core::v1::{Node, Pod},
-    discovery::v1::EndpointSlice,
-};
+use k8s_openapi::api::{core::v1::Node, discovery::v1::EndpointSlice};
 
 use super::{Declaration, Source};
-use crate::render::{PodContext, PodIdentity};
+use crate::{
+    pod_view::PodView,
+    render::{PodContext, PodIdentity},
+};
 
 /// A ClusterSPIFFEID as the pod scope sees it.
 #[derive(Clone, Debug)]
@@ -58,7 +58,7 @@ pub enum NodeState<'a> {
 /// handles; `namespace_labels` those of the pod's namespace (None when the namespace is not in the
 /// cache, which makes the scope incomplete); `ignored` whether the namespace is ignored.
 pub fn declare_pod<'a>(
-    pod: &Pod,
+    pod: &PodView,
     node: NodeState<'_>,
     namespace_labels: Option<&BTreeMap<String, String>>,
     ignored: bool,
@@ -152,7 +152,7 @@ mod tests {
     use super::*;
     use crate::{api::v1alpha1::ClusterSPIFFEIDSpec, reconcile::SourceKind, spiffe::TrustDomain, template::Template};
     use k8s_openapi::{
-        api::core::v1::PodSpec,
+        api::core::v1::{Pod, PodSpec},
         apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta},
     };
 
@@ -160,8 +160,8 @@ mod tests {
         pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
     }
 
-    fn pod(app: &str) -> Pod {
-        Pod {
+    fn pod(app: &str) -> PodView {
+        PodView::from(Pod {
             metadata: ObjectMeta {
                 name: Some("p".into()),
                 namespace: Some("shop".into()),
@@ -175,7 +175,7 @@ mod tests {
                 ..Default::default()
             }),
             ..Default::default()
-        }
+        })
     }
 
     fn node() -> Node {
@@ -206,7 +206,7 @@ mod tests {
         }
     }
 
-    fn declare(pod: &Pod, node: NodeState<'_>, identities: &[IdentitySource]) -> PodDeclarations {
+    fn declare(pod: &PodView, node: NodeState<'_>, identities: &[IdentitySource]) -> PodDeclarations {
         let td = TrustDomain::parse("example.org").unwrap();
         let parent = Template::parse("spiffe://example.org/spire/agent/k8s_psat/c/{{ .NodeMeta.UID }}").unwrap();
         let context = PodContext { trust_domain: &td, cluster_name: "c", cluster_domain: "", parent_id: &parent };

@@ -1,17 +1,16 @@
 //! ClusterSPIFFEID: one entry per selected pod, rendered from the resource's templates.
 
 use k8s_openapi::{
-    api::{
-        core::v1::{Node, Pod},
-        discovery::v1::EndpointSlice,
-    },
+    api::{core::v1::Node, discovery::v1::EndpointSlice},
     apimachinery::pkg::apis::meta::v1::LabelSelector,
 };
 
 use super::{Error, merge_dns_names, service_dns_names};
 use crate::{
     api::v1alpha1::ClusterSPIFFEIDSpec,
-    duration, selection,
+    duration,
+    pod_view::PodView,
+    selection,
     spiffe::{Entry, Selector, SpiffeId, TrustDomain},
     template::{ClusterInfo, Template, TemplateData, TemplateError},
 };
@@ -103,7 +102,7 @@ impl PodIdentity {
     pub fn render<'a>(
         &self,
         context: &PodContext<'_>,
-        pod: &Pod,
+        pod: &PodView,
         node: &Node,
         slices: impl IntoIterator<Item = &'a EndpointSlice>,
     ) -> Result<Entry, Error> {
@@ -164,12 +163,12 @@ fn check<T>(result: Result<T, crate::spiffe::Error>, field: &'static str) -> Res
 mod tests {
     use super::*;
     use k8s_openapi::{
-        api::core::v1::{PodSecurityContext, PodSpec},
+        api::core::v1::{Pod, PodSecurityContext, PodSpec},
         apimachinery::pkg::apis::meta::v1::ObjectMeta,
     };
 
-    fn pod() -> Pod {
-        Pod {
+    fn pod() -> PodView {
+        PodView::from(Pod {
             metadata: ObjectMeta {
                 name: Some("web-1".into()),
                 namespace: Some("shop".into()),
@@ -183,7 +182,7 @@ mod tests {
                 ..Default::default()
             }),
             ..Default::default()
-        }
+        })
     }
 
     fn node() -> Node {
@@ -204,7 +203,7 @@ mod tests {
     fn render_with(
         spec: &ClusterSPIFFEIDSpec,
         parent: &str,
-        pod: &Pod,
+        pod: &PodView,
         slices: &[EndpointSlice],
     ) -> Result<Entry, Error> {
         let td = TrustDomain::parse("example.org").unwrap();
@@ -310,8 +309,7 @@ mod tests {
         s.spiffe_id_template = "spiffe://example.org/uid/{{ .PodSpec.SecurityContext.RunAsUser }}".into();
         assert!(render(&s).is_err());
         let mut p = pod();
-        p.spec.as_mut().unwrap().security_context =
-            Some(PodSecurityContext { run_as_user: Some(1000), ..Default::default() });
+        p.spec.security_context = Some(Box::new(PodSecurityContext { run_as_user: Some(1000), ..Default::default() }));
         assert_eq!(render_with(&s, DEFAULT_PARENT, &p, &[]).unwrap().spiffe_id.path(), "/uid/1000");
     }
 

@@ -15,8 +15,10 @@
 use std::collections::BTreeMap;
 use std::sync::LazyLock;
 
-use k8s_openapi::api::core::v1::{Container, Node, NodeSpec, Pod, PodSecurityContext, PodSpec, SecurityContext};
+use k8s_openapi::api::core::v1::{Node, NodeSpec, PodSecurityContext, SecurityContext};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
+
+use crate::pod_view::{ContainerView, PodSpecView, PodView};
 
 use super::value::{IntType, Pointer, Slice, StrType, Text, Value};
 
@@ -42,12 +44,11 @@ pub struct ClusterInfo<'a> {
 pub struct TemplateData<'a> {
     cluster: ClusterInfo<'a>,
     pod_meta: Option<&'a ObjectMeta>,
-    pod_spec: Option<&'a PodSpec>,
+    pod_spec: Option<&'a PodSpecView>,
     node_meta: &'a ObjectMeta,
     node_spec: &'a NodeSpec,
 }
 
-static EMPTY_POD_SPEC: LazyLock<PodSpec> = LazyLock::new(PodSpec::default);
 static EMPTY_NODE_SPEC: LazyLock<NodeSpec> = LazyLock::new(NodeSpec::default);
 static EMPTY_MAP: BTreeMap<String, String> = BTreeMap::new();
 
@@ -55,11 +56,11 @@ impl<'a> TemplateData<'a> {
     /// Data for rendering a pod's SPIFFE ID, DNS names and selectors.
     ///
     /// A pod or node without a spec reads as Go's zero spec, never as a nil pointer.
-    pub fn for_pod(cluster: ClusterInfo<'a>, pod: &'a Pod, node: &'a Node) -> Self {
+    pub fn for_pod(cluster: ClusterInfo<'a>, pod: &'a PodView, node: &'a Node) -> Self {
         TemplateData {
             cluster,
             pod_meta: Some(&pod.metadata),
-            pod_spec: Some(pod.spec.as_ref().unwrap_or(&EMPTY_POD_SPEC)),
+            pod_spec: Some(&pod.spec),
             node_meta: &node.metadata,
             node_spec: node.spec.as_ref().unwrap_or(&EMPTY_NODE_SPEC),
         }
@@ -87,9 +88,9 @@ impl<'a> TemplateData<'a> {
 pub(crate) enum Struct<'a> {
     Data(&'a TemplateData<'a>),
     ObjectMeta(&'a ObjectMeta),
-    PodSpec(&'a PodSpec),
+    PodSpec(&'a PodSpecView),
     NodeSpec(&'a NodeSpec),
-    Container(&'a Container),
+    Container(&'a ContainerView),
     OwnerReference(&'a OwnerReference),
     PodSecurityContext(&'a PodSecurityContext),
     SecurityContext(&'a SecurityContext),
@@ -408,9 +409,9 @@ fn object_meta_field<'a>(m: &'a ObjectMeta, name: &str) -> Option<Value<'a>> {
     })
 }
 
-fn pod_spec_field<'a>(s: &'a PodSpec, name: &str) -> Option<Value<'a>> {
+fn pod_spec_field<'a>(s: &'a PodSpecView, name: &str) -> Option<Value<'a>> {
     Some(match name {
-        "InitContainers" => Value::Slice(Slice::Containers(s.init_containers.as_deref().unwrap_or(&[]))),
+        "InitContainers" => Value::Slice(Slice::Containers(&s.init_containers)),
         "Containers" => Value::Slice(Slice::Containers(&s.containers)),
         "RestartPolicy" => named(&s.restart_policy, "v1.RestartPolicy"),
         "TerminationGracePeriodSeconds" => int64_ptr(s.termination_grace_period_seconds),
@@ -427,7 +428,7 @@ fn pod_spec_field<'a>(s: &'a PodSpec, name: &str) -> Option<Value<'a>> {
         "ShareProcessNamespace" => bool_ptr(s.share_process_namespace),
         "SecurityContext" => Value::Ptr(Pointer::Struct(
             StructType::PodSecurityContext,
-            s.security_context.as_ref().map(Struct::PodSecurityContext),
+            s.security_context.as_deref().map(Struct::PodSecurityContext),
         )),
         "Hostname" => string(&s.hostname),
         "Subdomain" => string(&s.subdomain),
@@ -455,7 +456,7 @@ fn node_spec_field<'a>(s: &'a NodeSpec, name: &str) -> Option<Value<'a>> {
     })
 }
 
-fn container_field<'a>(c: &'a Container, name: &str) -> Option<Value<'a>> {
+fn container_field<'a>(c: &'a ContainerView, name: &str) -> Option<Value<'a>> {
     Some(match name {
         "Name" => Value::str(&c.name),
         "Image" => string(&c.image),
@@ -468,7 +469,7 @@ fn container_field<'a>(c: &'a Container, name: &str) -> Option<Value<'a>> {
         "ImagePullPolicy" => named(&c.image_pull_policy, "v1.PullPolicy"),
         "SecurityContext" => Value::Ptr(Pointer::Struct(
             StructType::SecurityContext,
-            c.security_context.as_ref().map(Struct::SecurityContext),
+            c.security_context.as_deref().map(Struct::SecurityContext),
         )),
         "Stdin" => flag(c.stdin),
         "StdinOnce" => flag(c.stdin_once),

@@ -3,6 +3,8 @@
 //! template and data (positions aside).
 
 use k8s_openapi::api::core::v1::{Node, Pod};
+
+use crate::pod_view::PodView;
 use serde_json::json;
 
 use super::*;
@@ -15,34 +17,36 @@ const DEFAULT_PARENT_ID: &str =
 const CLUSTER: ClusterInfo<'static> =
     ClusterInfo { trust_domain: "example.org", cluster_name: "c1", cluster_domain: "cluster.local" };
 
-fn pod() -> Pod {
-    serde_json::from_value(json!({
-        "metadata": {
-            "name": "web-0",
-            "namespace": "prod",
-            "uid": "pod-uid",
-            "generation": 3,
-            "labels": {"app": "web", "app.kubernetes.io/name": "web"},
-            "creationTimestamp": "2026-01-02T03:04:05Z",
-            "ownerReferences": [{
-                "apiVersion": "apps/v1",
-                "kind": "StatefulSet",
-                "name": "web",
-                "uid": "sts-uid",
-                "controller": true
-            }]
-        },
-        "spec": {
-            "serviceAccountName": "sa1",
-            "serviceAccount": "sa1",
-            "nodeName": "n1",
-            "containers": [
-                {"name": "c1", "image": "img:1"},
-                {"name": "c2", "image": "img:2"}
-            ]
-        }
-    }))
-    .expect("valid pod")
+fn pod() -> PodView {
+    PodView::from(
+        serde_json::from_value::<Pod>(json!({
+            "metadata": {
+                "name": "web-0",
+                "namespace": "prod",
+                "uid": "pod-uid",
+                "generation": 3,
+                "labels": {"app": "web", "app.kubernetes.io/name": "web"},
+                "creationTimestamp": "2026-01-02T03:04:05Z",
+                "ownerReferences": [{
+                    "apiVersion": "apps/v1",
+                    "kind": "StatefulSet",
+                    "name": "web",
+                    "uid": "sts-uid",
+                    "controller": true
+                }]
+            },
+            "spec": {
+                "serviceAccountName": "sa1",
+                "serviceAccount": "sa1",
+                "nodeName": "n1",
+                "containers": [
+                    {"name": "c1", "image": "img:1"},
+                    {"name": "c2", "image": "img:2"}
+                ]
+            }
+        }))
+        .expect("valid pod"),
+    )
 }
 
 fn node() -> Node {
@@ -435,7 +439,7 @@ fn execution_errors_name_the_expression() {
 
 #[test]
 fn a_pod_without_spec_reads_as_the_zero_spec() {
-    let pod = Pod::default();
+    let pod = PodView::from(Pod::default());
     let node = Node::default();
     let data = TemplateData::for_pod(CLUSTER, &pod, &node);
     let template = Template::parse(
@@ -449,7 +453,7 @@ fn a_pod_without_spec_reads_as_the_zero_spec() {
 fn one_template_renders_many_pods() {
     let template = Template::parse(DEFAULT_SPIFFE_ID).unwrap();
     let node = node();
-    let pods: Vec<Pod> = (0..10_000)
+    let pods: Vec<PodView> = (0..10_000)
         .map(|i| {
             let mut p = pod();
             p.metadata.namespace = Some(format!("ns-{i}"));

@@ -105,7 +105,7 @@ impl From<String> for Text<'_> {
 #[derive(Clone, Copy, Debug)]
 pub(crate) enum Slice<'a> {
     Strings(&'a [String]),
-    Containers(&'a [k8s_openapi::api::core::v1::Container]),
+    Containers(&'a [crate::pod_view::ContainerView]),
     OwnerReferences(&'a [k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference]),
 }
 
