@@ -179,7 +179,84 @@ pub struct Config {
     pub log_encoding: LogEncoding,
 }
 
+/// Command-line flags (and their environment variables), each overriding the file key of the
+/// same meaning. Values are checked with the file's, so an error names the key either way.
+#[derive(Clone, Debug, Default, clap::Args)]
+pub struct Overrides {
+    /// Overrides `trustDomain`.
+    #[arg(long, env = "SPIRE_STEWARD_TRUST_DOMAIN")]
+    pub trust_domain: Option<String>,
+    /// Overrides `clusterName`.
+    #[arg(long, env = "SPIRE_STEWARD_CLUSTER_NAME")]
+    pub cluster_name: Option<String>,
+    /// Overrides `clusterDomain`.
+    #[arg(long, env = "SPIRE_STEWARD_CLUSTER_DOMAIN")]
+    pub cluster_domain: Option<String>,
+    /// Overrides `className`.
+    #[arg(long, env = "SPIRE_STEWARD_CLASS_NAME")]
+    pub class_name: Option<String>,
+    /// Overrides `watchClassless` (true or false).
+    #[arg(long, env = "SPIRE_STEWARD_WATCH_CLASSLESS", value_name = "BOOL")]
+    pub watch_classless: Option<bool>,
+    /// Overrides `spireServerSocketPath`.
+    #[arg(long, env = "SPIRE_STEWARD_SPIRE_SERVER_SOCKET_PATH")]
+    pub spire_server_socket_path: Option<PathBuf>,
+    /// Overrides `entryIDPrefix`.
+    #[arg(long, env = "SPIRE_STEWARD_ENTRY_ID_PREFIX")]
+    pub entry_id_prefix: Option<String>,
+    /// Overrides `gcInterval` (a duration such as 30s).
+    #[arg(long, env = "SPIRE_STEWARD_GC_INTERVAL")]
+    pub gc_interval: Option<String>,
+    /// Overrides `leaderElection.leaderElect` (true or false).
+    #[arg(long, env = "SPIRE_STEWARD_LEADER_ELECT", value_name = "BOOL")]
+    pub leader_elect: Option<bool>,
+    /// Overrides `metrics.bindAddress` (host:port, or 0 to serve no metrics).
+    #[arg(long, env = "SPIRE_STEWARD_METRICS_BIND_ADDRESS")]
+    pub metrics_bind_address: Option<String>,
+    /// Overrides `health.healthProbeBindAddress` (host:port, or 0 to serve no probes).
+    #[arg(long, env = "SPIRE_STEWARD_HEALTH_PROBE_BIND_ADDRESS")]
+    pub health_probe_bind_address: Option<String>,
+    /// Overrides `logLevel` (debug, info, warn, error).
+    #[arg(long, env = "SPIRE_STEWARD_LOG_LEVEL")]
+    pub log_level: Option<String>,
+    /// Overrides `logEncoding` (console or json).
+    #[arg(long, env = "SPIRE_STEWARD_LOG_ENCODING")]
+    pub log_encoding: Option<String>,
+}
+
 impl File {
+    /// Applies flags over the file's keys.
+    pub fn override_with(mut self, o: Overrides) -> Self {
+        fn set<T>(value: Option<T>, slot: &mut Option<T>) {
+            if value.is_some() {
+                *slot = value;
+            }
+        }
+        set(o.trust_domain, &mut self.trust_domain);
+        set(o.cluster_name, &mut self.cluster_name);
+        set(o.cluster_domain, &mut self.cluster_domain);
+        set(o.class_name, &mut self.class_name);
+        set(o.watch_classless, &mut self.watch_classless);
+        set(o.spire_server_socket_path, &mut self.spire_server_socket_path);
+        set(o.entry_id_prefix, &mut self.entry_id_prefix);
+        set(o.gc_interval.map(DurationValue::Text), &mut self.gc_interval);
+        set(o.log_level, &mut self.log_level);
+        set(o.log_encoding, &mut self.log_encoding);
+        if o.leader_elect.is_some() {
+            set(o.leader_elect, &mut self.leader_election.get_or_insert_with(Default::default).leader_elect);
+        }
+        if o.metrics_bind_address.is_some() {
+            set(o.metrics_bind_address, &mut self.metrics.get_or_insert_with(Default::default).bind_address);
+        }
+        if o.health_probe_bind_address.is_some() {
+            set(
+                o.health_probe_bind_address,
+                &mut self.health.get_or_insert_with(Default::default).health_probe_bind_address,
+            );
+        }
+        self
+    }
+
     /// Reads a configuration file; unknown keys are refused.
     pub fn read(path: &std::path::Path) -> Result<Self, Error> {
         let text = std::fs::read_to_string(path).map_err(|source| Error::Read { path: path.into(), source })?;
@@ -409,6 +486,45 @@ mod tests {
         assert_eq!(c.log_level, tracing::Level::DEBUG);
         assert_eq!(c.class_name.as_deref(), Some("blue"));
         assert!(c.ignore_namespaces[1].is_match("spire-system"));
+    }
+
+    #[test]
+    fn flags_override_the_file_and_are_checked_like_it() {
+        let file = File::parse(
+            "trustDomain: example.org\nclusterName: demo\nclusterDomain: cluster.local\n\
+             leaderElection: {leaderElect: true, leaseDuration: 20s}\nmetrics: {bindAddress: ':9090'}\n",
+        )
+        .unwrap();
+        let flags = Overrides {
+            cluster_name: Some("prod".into()),
+            cluster_domain: Some("corp.local".into()),
+            watch_classless: Some(true),
+            gc_interval: Some("5m".into()),
+            leader_elect: Some(false),
+            metrics_bind_address: Some("0".into()),
+            health_probe_bind_address: Some("127.0.0.1:9999".into()),
+            ..Default::default()
+        };
+        let c = file.clone().override_with(flags).validate().unwrap();
+        assert_eq!((c.trust_domain.as_str(), c.cluster_name.as_str()), ("example.org", "prod"));
+        assert_eq!(c.cluster_domain, "corp.local");
+        assert!(c.watch_classless);
+        assert_eq!(c.gc_interval, Duration::from_secs(300));
+        assert!(!c.leader_election.enabled);
+        assert_eq!(c.leader_election.lease_duration, Duration::from_secs(20), "the rest of the key stays");
+        assert_eq!(c.metrics_address, None);
+        assert_eq!(c.health_address, Some("127.0.0.1:9999".parse().unwrap()));
+
+        let unchanged = file.clone().override_with(Overrides::default()).validate().unwrap();
+        assert!(unchanged.leader_election.enabled);
+        assert_eq!(unchanged.metrics_address, Some("0.0.0.0:9090".parse().unwrap()));
+
+        let bad = Overrides { gc_interval: Some("0s".into()), ..Default::default() };
+        let err = file.clone().override_with(bad).validate().unwrap_err().to_string();
+        assert!(err.starts_with("gcInterval: 0s is outside"), "{err}");
+        let bad = Overrides { health_probe_bind_address: Some("nowhere".into()), ..Default::default() };
+        let err = file.override_with(bad).validate().unwrap_err().to_string();
+        assert!(err.starts_with("health.healthProbeBindAddress: "), "{err}");
     }
 
     #[test]

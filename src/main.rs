@@ -15,7 +15,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run the operator.
-    Run(RunArgs),
+    Run(Box<RunArgs>),
     /// Print every CustomResourceDefinition as YAML, or write one file per CRD into a directory.
     Crds {
         /// Write `<crd name>.yaml` files into this directory instead of printing.
@@ -30,56 +30,17 @@ struct RunArgs {
     /// The configuration file (YAML, kind OperatorConfig).
     #[arg(long, env = "SPIRE_STEWARD_CONFIG", value_name = "FILE")]
     config: Option<PathBuf>,
-    /// Overrides `trustDomain`.
-    #[arg(long, env = "SPIRE_STEWARD_TRUST_DOMAIN")]
-    trust_domain: Option<String>,
-    /// Overrides `clusterName`.
-    #[arg(long, env = "SPIRE_STEWARD_CLUSTER_NAME")]
-    cluster_name: Option<String>,
-    /// Overrides `spireServerSocketPath`.
-    #[arg(long, env = "SPIRE_STEWARD_SPIRE_SERVER_SOCKET_PATH")]
-    spire_server_socket_path: Option<PathBuf>,
-    /// Overrides `entryIDPrefix`.
-    #[arg(long, env = "SPIRE_STEWARD_ENTRY_ID_PREFIX")]
-    entry_id_prefix: Option<String>,
-    /// Overrides `className`.
-    #[arg(long, env = "SPIRE_STEWARD_CLASS_NAME")]
-    class_name: Option<String>,
-    /// Overrides `gcInterval` (a duration such as 30s).
-    #[arg(long, env = "SPIRE_STEWARD_GC_INTERVAL")]
-    gc_interval: Option<String>,
-    /// Overrides `logLevel` (debug, info, warn, error).
-    #[arg(long, env = "SPIRE_STEWARD_LOG_LEVEL")]
-    log_level: Option<String>,
-    /// Overrides `logEncoding` (console or json).
-    #[arg(long, env = "SPIRE_STEWARD_LOG_ENCODING")]
-    log_encoding: Option<String>,
+    #[command(flatten)]
+    overrides: config::Overrides,
 }
 
 impl RunArgs {
     fn load(self) -> anyhow::Result<config::Config> {
-        let mut file = match &self.config {
+        let file = match &self.config {
             Some(path) => config::File::read(path)?,
             None => config::File::default(),
         };
-        let text = |v: Option<String>, slot: &mut Option<String>| {
-            if v.is_some() {
-                *slot = v;
-            }
-        };
-        text(self.trust_domain, &mut file.trust_domain);
-        text(self.cluster_name, &mut file.cluster_name);
-        text(self.entry_id_prefix, &mut file.entry_id_prefix);
-        text(self.class_name, &mut file.class_name);
-        text(self.log_level, &mut file.log_level);
-        text(self.log_encoding, &mut file.log_encoding);
-        if let Some(path) = self.spire_server_socket_path {
-            file.spire_server_socket_path = Some(path);
-        }
-        if let Some(interval) = self.gc_interval {
-            file.gc_interval = Some(config::DurationValue::Text(interval));
-        }
-        Ok(file.validate()?)
+        Ok(file.override_with(self.overrides).validate()?)
     }
 }
 

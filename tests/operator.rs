@@ -133,6 +133,11 @@ async fn pods_get_entries_that_follow_relabels_and_deletes() {
         .await
         .unwrap();
     wait_for(&spire, &world, &operator, "no entries", |e| e.is_empty()).await;
+    // Every write is logged with the entry, its SPIFFE ID and the resource that declared it.
+    let log = operator.log_text();
+    let deletes: Vec<&str> = log.lines().filter(|l| l.contains("deleted entry")).collect();
+    assert_eq!(deletes.len(), 3, "{log}");
+    assert!(deletes.iter().all(|l| l.contains(&format!("owner={csid}")) && l.contains("spiffe_id=")), "{log}");
     world.clean_up().await;
 }
 
@@ -673,5 +678,64 @@ async fn entries_of_a_resource_deleted_while_the_operator_was_down_are_removed()
     world.delete("ClusterStaticEntry", &format!("static-{}", world.id)).await;
     let operator = Operator::start(bed, &world, &bed.spire_socket(), "");
     wait_for(&spire, &world, &operator, "no entries after the restart", |e| e.is_empty()).await;
+    world.clean_up().await;
+}
+
+#[tokio::test]
+async fn refused_writes_are_reported_and_tried_again_at_the_periodic_check() {
+    use spire_steward::spiffe::TrustDomain;
+    use spire_steward::spire::{BundleEndpointProfile, ClientConfig, FederationRelationship, SpireClient};
+
+    let bed = testbed();
+    // A private server: the test leaves a federated bundle behind.
+    let server = PrivateSpireServer::start(bed);
+    let spire = SpireClient::new(ClientConfig::new(server.socket()));
+    let mut world = World::new(bed).await;
+    world.node("node").await;
+    world.pod("p-1", &[], Some("node")).await;
+    let csid = world.identity_name("refused");
+    let partner = format!("partner-{}.example", world.id);
+    let mut spec = world.pod_identity_spec();
+    spec["federatesWith"] = json!([partner]);
+    world.apply("ClusterSPIFFEID", &csid, spec).await;
+    let operator = Operator::start(bed, &world, &server.socket(), "gcInterval: 2s\n");
+
+    // SPIRE refuses an entry that federates with a trust domain it has no bundle for.
+    let message = wait_ready(&world, &operator, "ClusterSPIFFEID", &csid, ("False", "SpireRejected")).await;
+    assert!(message.contains("SPIRE refused 1 entries"), "{message}");
+    assert_eq!(world.status("ClusterSPIFFEID", &csid).await["stats"]["entryFailures"], 1);
+    let events: kube::Api<k8s_openapi::api::events::v1::Event> = kube::Api::all(world.client.clone());
+    let selector = format!("regarding.name={csid}");
+    let event = eventually(WAIT, || async {
+        let list = events.list(&kube::api::ListParams::default().fields(&selector)).await.ok()?;
+        list.items.into_iter().find(|e| e.reason.as_deref() == Some("SpireRejected"))
+    })
+    .await
+    .expect("a SpireRejected event");
+    assert_eq!(event.type_.as_deref(), Some("Warning"));
+    assert!(entries(&spire, &world.prefix).await.is_empty());
+
+    // Once SPIRE knows the partner's bundle, the next periodic check writes the entry: nothing
+    // in the cluster changed to trigger it.
+    let ca = spire.get_bundle().await.unwrap().x509_authorities.remove(0);
+    let partner_td = TrustDomain::parse(&partner).unwrap();
+    let relationship = FederationRelationship {
+        trust_domain: partner_td.clone(),
+        bundle_endpoint_url: "https://127.0.0.1:8443/bundle".into(),
+        profile: BundleEndpointProfile::HttpsWeb,
+        trust_domain_bundle: Some(spire_steward::spire::Bundle {
+            trust_domain: Some(partner_td.clone()),
+            x509_authorities: vec![ca],
+            jwt_authorities: vec![],
+            refresh_hint: 0,
+            sequence_number: 1,
+        }),
+    };
+    let created = spire.batch_create_federation_relationships(&[relationship]).await.unwrap();
+    assert!(created.iter().all(Result::is_ok), "{created:?}");
+    let written = wait_for(&spire, &world, &operator, "the entry after the bundle arrived", |e| e.len() == 1).await;
+    assert_eq!(written[0].federates_with, vec![partner_td]);
+    wait_ready(&world, &operator, "ClusterSPIFFEID", &csid, ("True", "Synced")).await;
+    assert_eq!(world.status("ClusterSPIFFEID", &csid).await["stats"]["entryFailures"], 0);
     world.clean_up().await;
 }

@@ -17,6 +17,10 @@ pub struct Applied {
     pub failures: BTreeMap<String, Vec<String>>,
     /// Scopes to plan again: an entry changed under us, or SPIRE was unreachable.
     pub replan: BTreeSet<Scope>,
+    /// UIDs of the resources whose entries were deleted or refused deletion in this pass.
+    pub delete_owners: BTreeSet<String>,
+    /// Scopes where SPIRE refused a write: tried again at the next periodic check.
+    pub refused_in: BTreeSet<Scope>,
     /// SPIRE could not be reached; the message says why.
     pub unavailable: Option<String>,
     pub created: usize,
@@ -55,16 +59,35 @@ async fn write(
         let ids: Vec<_> = deletes.iter().filter_map(|d| d.entry.id.clone()).collect();
         for (delete, result) in deletes.iter().zip(spire.batch_delete_entries(&ids).await?) {
             let id = delete.entry.id.clone().expect("planned deletes have IDs");
+            let owner = index.owner(&id).cloned();
+            let owner_name = owner.as_ref().map_or("", |o| o.name.as_str());
+            if let Some(owner) = &owner {
+                applied.delete_owners.insert(owner.uid.clone());
+            }
             match result {
                 Ok(()) => {
-                    tracing::info!(entry_id = %id, spiffe_id = %delete.entry.spiffe_id, reason = ?delete.reason, "deleted entry");
+                    tracing::info!(entry_id = %id, spiffe_id = %delete.entry.spiffe_id, owner = %owner_name,
+                        reason = ?delete.reason, "deleted entry");
                     index.remove(&id);
                     applied.deleted += 1;
                 }
                 Err(e) if e.code == Code::NotFound => {
                     index.remove(&id);
                 }
-                Err(e) => tracing::warn!(entry_id = %id, error = %e, "failed to delete entry"),
+                Err(e) => {
+                    tracing::warn!(entry_id = %id, spiffe_id = %delete.entry.spiffe_id, owner = %owner_name,
+                        error = %e, "failed to delete entry");
+                    applied.refused_in.insert(Scope::of(&delete.entry));
+                    // The resource that declared the entry hears of it; an entry nothing has
+                    // declared since start-up has no one to tell but the log.
+                    if let Some(owner) = owner {
+                        applied
+                            .failures
+                            .entry(owner.uid)
+                            .or_default()
+                            .push(format!("could not delete entry {id} ({}): {}", delete.entry.spiffe_id, e.message));
+                    }
+                }
             }
         }
     }
@@ -79,7 +102,11 @@ async fn write(
                     tracing::info!(entry_id = %entry.id.as_ref().map(|i| i.as_str()).unwrap_or_default(), spiffe_id = %entry.spiffe_id,
                         owner_kind = ?owner.kind, owner = %owner.name, "created entry");
                     applied.created_in.push(Scope::of(&entry));
+                    let id = entry.id.clone();
                     index.insert(entry);
+                    if let Some(id) = id {
+                        index.set_owner(&id, owner);
+                    }
                     applied.created += 1;
                 }
                 CreateOutcome::AlreadyExists(existing) => {
@@ -92,6 +119,7 @@ async fn write(
                 }
                 CreateOutcome::Failed(e) => {
                     tracing::warn!(spiffe_id = %create.entry.spiffe_id, owner = %owner.name, error = %e, "failed to create entry");
+                    applied.refused_in.insert(Scope::of(&create.entry));
                     applied
                         .failures
                         .entry(owner.uid.clone())
@@ -114,7 +142,11 @@ async fn write(
                 Ok(entry) => {
                     tracing::info!(entry_id = %entry.id.as_ref().map(|i| i.as_str()).unwrap_or_default(), spiffe_id = %entry.spiffe_id,
                         owner = %update.source.name, fields = ?mask, "updated entry");
+                    let id = entry.id.clone();
                     index.insert(entry);
+                    if let Some(id) = id {
+                        index.set_owner(&id, &update.source);
+                    }
                     applied.updated += 1;
                 }
                 Err(e) if e.code == Code::NotFound => {
@@ -125,6 +157,7 @@ async fn write(
                 }
                 Err(e) => {
                     tracing::warn!(spiffe_id = %update.entry.spiffe_id, owner = %update.source.name, error = %e, "failed to update entry");
+                    applied.refused_in.insert(Scope::of(&update.entry));
                     applied
                         .failures
                         .entry(update.source.uid.clone())

@@ -59,6 +59,8 @@ pub struct Worker {
     pub records: HashMap<String, PodRecord>,
     pub static_winners: BTreeMap<String, bool>,
     pub failures: BTreeMap<String, Vec<String>>,
+    /// Scopes where SPIRE refused a write, tried again at each periodic check until it takes.
+    refused: BTreeSet<Scope>,
     pub spire_unavailable: Option<String>,
     pub federation: Federation,
     client: kube::Client,
@@ -97,6 +99,7 @@ impl Worker {
             records: HashMap::new(),
             static_winners: BTreeMap::new(),
             failures: BTreeMap::new(),
+            refused: BTreeSet::new(),
             spire_unavailable: None,
             federation: Federation::default(),
             client,
@@ -139,6 +142,13 @@ impl Worker {
                 && changes.iter().any(|c| matches!(c, Change::Federation | Change::Drift | Change::Everything))
             {
                 self.federation.reconcile(&self.client, &self.stores, &self.config, &self.spire).await;
+            }
+            // Writes SPIRE refused are tried again at each periodic check, and when federation
+            // changed, since a missing federated bundle is the usual cause.
+            if changes.iter().any(|c| matches!(c, Change::Drift | Change::Federation)) {
+                for scope in std::mem::take(&mut self.refused) {
+                    self.queue_scope(scope);
+                }
             }
             let scopes: Vec<Scope> = self.expand(changes).into_iter().collect();
             // Plan and write in slices, so a burst (start-up, an identity selecting thousands of
@@ -398,11 +408,19 @@ impl Worker {
             .iter()
             .flat_map(|(_, p)| p.creates.iter().map(|c| &c.source).chain(p.updates.iter().map(|u| &u.source)))
             .map(|s| s.uid.as_str())
+            .chain(applied.delete_owners.iter().map(String::as_str))
             .collect();
         for uid in written {
             self.failures.remove(uid);
         }
         self.failures.extend(applied.failures);
+        for (scope, plan) in plans {
+            self.refused.remove(scope);
+            for (id, source) in &plan.in_sync {
+                self.index.set_owner(id, source);
+            }
+        }
+        self.refused.extend(applied.refused_in);
         self.metrics.written("create", applied.created);
         self.metrics.written("update", applied.updated);
         self.metrics.written("delete", applied.deleted);

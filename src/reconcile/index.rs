@@ -4,7 +4,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::{Claim, Ownership, Scope};
+use super::{Claim, Ownership, Scope, Source};
 use crate::spiffe::{Entry, EntryId};
 
 /// Entries the operator owns or may adopt, indexed by ID and by scope.
@@ -15,6 +15,10 @@ pub struct EntryIndex {
     /// Foreign entries by scope: never written, but consulted so that a declaration an existing
     /// foreign entry already realises is not created twice.
     foreign: BTreeMap<Scope, Vec<Entry>>,
+    /// The resource that declared each entry when it was last planned, so that logs and failed
+    /// deletes can name it. Learnt from plans, so empty for an entry nothing declares any more
+    /// since this process started.
+    owners: BTreeMap<EntryId, Source>,
 }
 
 /// How SPIRE differs from the index.
@@ -96,8 +100,21 @@ impl EntryIndex {
         self.entries.insert(id, entry);
     }
 
+    /// Records which resource declares an entry the index holds.
+    pub fn set_owner(&mut self, id: &EntryId, source: &Source) {
+        if self.entries.contains_key(id) && self.owners.get(id) != Some(source) {
+            self.owners.insert(id.clone(), source.clone());
+        }
+    }
+
+    /// The resource that declared the entry when it was last planned, if known.
+    pub fn owner(&self, id: &EntryId) -> Option<&Source> {
+        self.owners.get(id)
+    }
+
     /// Forgets an entry SPIRE no longer holds.
     pub fn remove(&mut self, id: &EntryId) -> Option<Entry> {
+        self.owners.remove(id);
         let entry = self.entries.remove(id)?;
         let scope = Scope::of(&entry);
         if let Some(ids) = self.by_scope.get_mut(&scope) {
@@ -128,8 +145,12 @@ impl EntryIndex {
     }
 
     /// Replaces the index with a fresh listing, as the periodic check does after reporting drift.
+    /// Owners stay known for the entries that are still there.
     pub fn reload(&mut self, listing: Vec<Entry>, ownership: &Ownership) {
+        let mut owners = std::mem::take(&mut self.owners);
         *self = Self::from_listing(listing, ownership);
+        owners.retain(|id, _| self.entries.contains_key(id));
+        self.owners = owners;
     }
 }
 
@@ -189,6 +210,30 @@ mod tests {
         assert_eq!(drift.unexpected, vec![entry("ss.9", "p9")]);
         let scopes: Vec<Scope> = drift.scopes().into_iter().collect();
         assert_eq!(scopes, [Scope::Pod("p1".into()), Scope::Pod("p2".into()), Scope::Pod("p9".into())]);
+    }
+
+    #[test]
+    fn owners_are_kept_for_entries_the_index_holds() {
+        let owner = Source {
+            kind: crate::reconcile::SourceKind::ClusterSPIFFEID,
+            name: "web".into(),
+            uid: "u1".into(),
+            created_at: 1,
+            deleting_at: None,
+        };
+        let (one, two, nine) =
+            (EntryId::parse("ss.1").unwrap(), EntryId::parse("ss.2").unwrap(), EntryId::parse("ss.9").unwrap());
+        let mut index = EntryIndex::from_listing([entry("ss.1", "p1"), entry("ss.2", "p2")], &ownership());
+        index.set_owner(&one, &owner);
+        index.set_owner(&two, &owner);
+        index.set_owner(&nine, &owner);
+        assert_eq!(index.owner(&one), Some(&owner));
+        assert_eq!(index.owner(&nine), None, "no owner for an entry the index does not hold");
+        index.reload(vec![entry("ss.1", "p1")], &ownership());
+        assert_eq!(index.owner(&one), Some(&owner), "a reload keeps what it can");
+        assert_eq!(index.owner(&two), None);
+        index.remove(&one);
+        assert_eq!(index.owner(&one), None);
     }
 
     #[test]
