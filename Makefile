@@ -35,7 +35,7 @@ test: verify ## Run every test: verify, unit tests, and the integration tests on
 	hack/test.sh
 
 .PHONY: bench
-bench: ## Benchmark convergence on the testbed (BENCH_PODS=N, default 1000; not part of test)
+bench: ## Benchmark convergence on the testbed (BENCH_PODS=N, default 1000; BENCH_PODS_PER_NODE=M, default 100; not part of test)
 	hack/testbed/up.sh
 	BENCH_PODS=$${BENCH_PODS:-1000} $(CARGO) test --locked --release --test bench -- --ignored --nocapture
 
