@@ -60,14 +60,18 @@ async fn write(
         for (delete, result) in deletes.iter().zip(spire.batch_delete_entries(&ids).await?) {
             let id = delete.entry.id.clone().expect("planned deletes have IDs");
             let owner = index.owner(&id).cloned();
-            let owner_name = owner.as_ref().map_or("", |o| o.name.as_str());
+            // Recorded only when known: an entry nothing declared since start-up has no owner.
+            let (owner_kind, owner_name) = match &owner {
+                Some(o) => (Some(tracing::field::debug(o.kind)), Some(tracing::field::display(&o.name))),
+                None => (None, None),
+            };
             if let Some(owner) = &owner {
                 applied.delete_owners.insert(owner.uid.clone());
             }
             match result {
                 Ok(()) => {
-                    tracing::info!(entry_id = %id, spiffe_id = %delete.entry.spiffe_id, owner = %owner_name,
-                        reason = ?delete.reason, "deleted entry");
+                    tracing::info!(entry_id = %id, spiffe_id = %delete.entry.spiffe_id, owner_kind,
+                        owner = owner_name, reason = ?delete.reason, "deleted entry");
                     index.remove(&id);
                     applied.deleted += 1;
                 }
@@ -75,8 +79,8 @@ async fn write(
                     index.remove(&id);
                 }
                 Err(e) => {
-                    tracing::warn!(entry_id = %id, spiffe_id = %delete.entry.spiffe_id, owner = %owner_name,
-                        error = %e, "failed to delete entry");
+                    tracing::warn!(entry_id = %id, spiffe_id = %delete.entry.spiffe_id, owner_kind,
+                        owner = owner_name, error = %e, "failed to delete entry");
                     applied.refused_in.insert(Scope::of(&delete.entry));
                     // The resource that declared the entry hears of it; an entry nothing has
                     // declared since start-up has no one to tell but the log.
