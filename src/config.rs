@@ -304,6 +304,8 @@ impl File {
         if !parent_id_template.starts_with("spiffe://") {
             return Err(invalid("parentIDTemplate", "must start with spiffe://"));
         }
+        crate::template::Template::parse(&parent_id_template)
+            .map_err(|e| invalid("parentIDTemplate", e.to_string()))?;
         let reconcile = self.reconcile.unwrap_or_default();
         let gc_interval = bounded("gcInterval", self.gc_interval, DEFAULT_GC_INTERVAL, GC_INTERVAL_RANGE)?;
         let spire_call_timeout =
@@ -549,6 +551,7 @@ mod tests {
                 "adoptEntryIDPrefixes: \"spire-steward\" is the operator's own",
             ),
             ("parentIDTemplate: '{{ .NodeMeta.UID }}'\n", "parentIDTemplate: must start with spiffe://"),
+            ("parentIDTemplate: 'spiffe://x/{{ .NodeMeta.UID'\n", "parentIDTemplate: template: parse error at line 1"),
             ("spireCallTimeout: 1ms\n", "spireCallTimeout: 1ms is outside"),
             (
                 "leaderElection: {renewDeadline: 20s}\n",

@@ -739,3 +739,56 @@ async fn refused_writes_are_reported_and_tried_again_at_the_periodic_check() {
     assert_eq!(world.status("ClusterSPIFFEID", &csid).await["stats"]["entryFailures"], 0);
     world.clean_up().await;
 }
+
+#[tokio::test]
+async fn an_entry_another_tool_made_first_stands_in_until_it_goes() {
+    use support::operator::{free_port, http_get};
+
+    let bed = testbed();
+    let spire = bed.spire();
+    let mut world = World::new(bed).await;
+    let node_uid = world.node("node").await;
+    let uid = world.pod("p-1", &[("app", "later")], Some("node")).await;
+    let csid = world.identity_name("late");
+    let mut spec = world.pod_identity_spec();
+    spec["podSelector"] = json!({ "matchLabels": { "app": "web" } });
+    world.apply("ClusterSPIFFEID", &csid, spec).await;
+    let metrics_port = free_port();
+    let operator = Operator::start(
+        bed,
+        &world,
+        &bed.spire_socket(),
+        &format!("gcInterval: 5s\nmetrics: {{bindAddress: '127.0.0.1:{metrics_port}'}}\n"),
+    );
+    wait_ready(&world, &operator, "ClusterSPIFFEID", &csid, ("True", "Synced")).await;
+
+    // Another tool registers the pod's identity under its own ID just before the pod is selected:
+    // the operator's create meets it. It must stand in for the declaration, not be retried.
+    let mut foreign = Entry::new(
+        SpiffeId::parse("spiffe://example.org/pod/p-1").unwrap(),
+        SpiffeId::parse(&format!("spiffe://example.org/spire/agent/k8s_psat/test/{node_uid}")).unwrap(),
+        vec![Selector::parse(&format!("k8s:pod-uid:{uid}")).unwrap()],
+    );
+    foreign.id = Some(EntryId::parse(&format!("manual.{}", world.id)).unwrap());
+    let created = spire.batch_create_entries(std::slice::from_ref(&foreign)).await.unwrap();
+    assert!(matches!(created[0], CreateOutcome::Created(_)));
+    world.relabel("p-1", &[("app", "web")]).await;
+    let creates = || async {
+        let (_, body) = http_get(metrics_port, "/metrics").await.unwrap_or_default();
+        body.lines()
+            .filter(|l| l.starts_with("spire_steward_spire_requests_total{") && l.contains("BatchCreateEntry"))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum::<f64>()
+    };
+    let first = eventually(WAIT, || async { (creates().await >= 1.0).then_some(()) }).await;
+    assert!(first.is_some(), "the operator never tried to create\n{}", operator.log_text());
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert!(creates().await <= 2.0, "creates repeated: {}\n{}", creates().await, operator.log_text());
+    assert!(entries(&spire, &world.prefix).await.is_empty(), "no entry of the operator's beside the foreign one");
+
+    // The other tool removes its entry: the periodic check sees it go and the operator creates its own.
+    spire.batch_delete_entries(&[foreign.id.clone().unwrap()]).await.unwrap().remove(0).unwrap();
+    let own = wait_for(&spire, &world, &operator, "the operator's own entry", |e| e.len() == 1).await;
+    assert_eq!(selectors(&own[0]), [format!("k8s:pod-uid:{uid}")]);
+    world.clean_up().await;
+}

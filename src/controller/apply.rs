@@ -116,13 +116,18 @@ async fn write(
                 CreateOutcome::AlreadyExists(existing) => {
                     // An equal entry appeared since the index was built: take it into account and
                     // plan its scope again.
+                    // A foreign one is remembered too, so the next plan sees the declaration
+                    // realised instead of creating it again.
                     applied.replan.insert(Scope::of(&existing));
-                    if ownership.claim(&existing) != Claim::Foreign {
-                        index.insert(existing);
+                    match ownership.claim(&existing) {
+                        Claim::Foreign => index.insert_foreign(existing),
+                        Claim::Owned | Claim::Adoptable => index.insert(existing),
                     }
                 }
                 CreateOutcome::Failed(e) => {
-                    tracing::warn!(spiffe_id = %create.entry.spiffe_id, owner = %owner.name, error = %e, "failed to create entry");
+                    tracing::warn!(entry_id = %create.entry.id.as_ref().map(|i| i.as_str()).unwrap_or_default(),
+                        spiffe_id = %create.entry.spiffe_id, owner_kind = ?owner.kind, owner = %owner.name, error = %e,
+                        "failed to create entry");
                     applied.refused_in.insert(Scope::of(&create.entry));
                     applied
                         .failures
@@ -160,7 +165,9 @@ async fn write(
                     applied.replan.insert(Scope::of(&update.entry));
                 }
                 Err(e) => {
-                    tracing::warn!(spiffe_id = %update.entry.spiffe_id, owner = %update.source.name, error = %e, "failed to update entry");
+                    tracing::warn!(entry_id = %update.entry.id.as_ref().map(|i| i.as_str()).unwrap_or_default(),
+                        spiffe_id = %update.entry.spiffe_id, owner_kind = ?update.source.kind, owner = %update.source.name,
+                        error = %e, "failed to update entry");
                     applied.refused_in.insert(Scope::of(&update.entry));
                     applied
                         .failures

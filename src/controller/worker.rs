@@ -172,7 +172,7 @@ impl Worker {
         match self.spire.list_entries(&Default::default(), LIST_PAGE_SIZE).await {
             Ok(listing) => {
                 let drift = self.index.drift(&listing, &self.ownership);
-                if !drift.is_empty() {
+                if drift.touches_owned() {
                     self.metrics.drift("missing", drift.missing.len());
                     self.metrics.drift("modified", drift.modified.len());
                     self.metrics.drift("unexpected", drift.unexpected.len());
@@ -182,6 +182,8 @@ impl Worker {
                         unexpected = drift.unexpected.len(),
                         "entries changed in SPIRE behind the operator's back; restoring them"
                     );
+                }
+                if !drift.is_empty() {
                     for scope in drift.scopes() {
                         self.queue_scope(scope);
                     }

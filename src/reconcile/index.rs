@@ -30,11 +30,18 @@ pub struct Drift {
     pub modified: Vec<(Entry, Entry)>,
     /// Entries under the operator's prefixes that the index does not know.
     pub unexpected: Vec<Entry>,
+    /// Scopes whose foreign entries came, went or changed: what they stand in for may differ.
+    pub foreign: BTreeSet<Scope>,
 }
 
 impl Drift {
     pub fn is_empty(&self) -> bool {
-        self.missing.is_empty() && self.modified.is_empty() && self.unexpected.is_empty()
+        self.missing.is_empty() && self.modified.is_empty() && self.unexpected.is_empty() && self.foreign.is_empty()
+    }
+
+    /// Whether entries the operator owns changed (as opposed to foreign ones only).
+    pub fn touches_owned(&self) -> bool {
+        !(self.missing.is_empty() && self.modified.is_empty() && self.unexpected.is_empty())
     }
 
     /// Every scope the drift touches, to be planned again.
@@ -44,6 +51,7 @@ impl Drift {
             .chain(self.modified.iter().map(|(_, now)| now))
             .chain(&self.unexpected)
             .map(Scope::of)
+            .chain(self.foreign.iter().cloned())
             .collect()
     }
 }
@@ -82,6 +90,13 @@ impl EntryIndex {
     /// Every scope that holds an entry the operator may touch.
     pub fn scopes(&self) -> impl Iterator<Item = &Scope> {
         self.by_scope.keys()
+    }
+
+    /// Records a foreign entry found where the operator meant to create one of the same key.
+    pub fn insert_foreign(&mut self, entry: Entry) {
+        let known = self.foreign.entry(Scope::of(&entry)).or_default();
+        known.retain(|e| e.id != entry.id);
+        known.push(entry);
     }
 
     /// Records an entry SPIRE now holds (after a create or update).
@@ -131,6 +146,20 @@ impl EntryIndex {
     pub fn drift(&self, listing: &[Entry], ownership: &Ownership) -> Drift {
         let mut drift = Drift::default();
         let mut seen = BTreeSet::new();
+        let mut foreign_now: BTreeMap<Scope, Vec<&Entry>> = BTreeMap::new();
+        for now in listing.iter().filter(|e| ownership.claim(e) == Claim::Foreign) {
+            foreign_now.entry(Scope::of(now)).or_default().push(now);
+        }
+        let by_id = |entries: &mut Vec<&Entry>| entries.sort_by(|a, b| a.id.cmp(&b.id));
+        for (scope, now) in &mut foreign_now {
+            by_id(now);
+            let mut known: Vec<&Entry> = self.foreign.get(scope).into_iter().flatten().collect();
+            by_id(&mut known);
+            if known != *now {
+                drift.foreign.insert(scope.clone());
+            }
+        }
+        drift.foreign.extend(self.foreign.keys().filter(|s| !foreign_now.contains_key(*s)).cloned());
         for now in listing.iter().filter(|e| ownership.claim(e) != Claim::Foreign) {
             let id = now.id.clone().expect("listed entries have IDs");
             match self.entries.get(&id) {
@@ -234,6 +263,26 @@ mod tests {
         assert_eq!(index.owner(&two), None);
         index.remove(&one);
         assert_eq!(index.owner(&one), None);
+    }
+
+    #[test]
+    fn foreign_entries_that_come_or_go_are_drift_of_their_scope() {
+        let index = EntryIndex::from_listing([entry("ss.1", "p1"), entry("x.1", "p1")], &ownership());
+        let drift = index.drift(&[entry("ss.1", "p1")], &ownership());
+        assert!(!drift.touches_owned());
+        assert_eq!(drift.scopes().into_iter().collect::<Vec<_>>(), [Scope::Pod("p1".into())]);
+        let drift = index.drift(&[entry("ss.1", "p1"), entry("x.1", "p1"), entry("x.2", "p2")], &ownership());
+        assert_eq!(drift.scopes().into_iter().collect::<Vec<_>>(), [Scope::Pod("p2".into())]);
+        assert!(index.drift(&[entry("x.1", "p1"), entry("ss.1", "p1")], &ownership()).is_empty());
+    }
+
+    #[test]
+    fn a_foreign_entry_met_on_create_is_remembered_once() {
+        let mut index = EntryIndex::default();
+        index.insert_foreign(entry("x.1", "p1"));
+        index.insert_foreign(entry("x.1", "p1"));
+        assert_eq!(index.scope(&Scope::Pod("p1".into())), vec![entry("x.1", "p1")]);
+        assert!(index.is_empty(), "foreign entries are not the operator's");
     }
 
     #[test]

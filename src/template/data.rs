@@ -5,8 +5,8 @@
 //! struct field names of the Kubernetes API types (`.PodMeta.UID`,
 //! `.PodSpec.ServiceAccountName`, `.PodSpec.DeprecatedServiceAccount`), not their JSON names.
 //!
-//! [`TemplateData`] only holds references to the pod and node it was built from: building
-//! it costs nothing, and reading a field borrows straight from the Kubernetes object.
+//! [`TemplateData`] only holds references to the cached pod view and node it was built from:
+//! building it costs nothing, and reading a field borrows straight from them.
 //!
 //! Each Go struct lists all of its fields. The ones templates can read are mapped below;
 //! naming one of the others is an error that says the field is not available, rather than
