@@ -698,7 +698,13 @@ async fn refused_writes_are_reported_and_tried_again_at_the_periodic_check() {
     let mut spec = world.pod_identity_spec();
     spec["federatesWith"] = json!([partner]);
     world.apply("ClusterSPIFFEID", &csid, spec).await;
-    let operator = Operator::start(bed, &world, &server.socket(), "gcInterval: 2s\n");
+    let metrics_port = support::operator::free_port();
+    let operator = Operator::start(
+        bed,
+        &world,
+        &server.socket(),
+        &format!("metrics: {{bindAddress: '127.0.0.1:{metrics_port}'}}\nhealth: {{healthProbeBindAddress: '0'}}\n"),
+    );
 
     // SPIRE refuses an entry that federates with a trust domain it has no bundle for.
     let message = wait_ready(&world, &operator, "ClusterSPIFFEID", &csid, ("False", "SpireRejected")).await;
@@ -714,6 +720,12 @@ async fn refused_writes_are_reported_and_tried_again_at_the_periodic_check() {
     .expect("a SpireRejected event");
     assert_eq!(event.type_.as_deref(), Some("Warning"));
     assert!(entries(&spire, &world.prefix).await.is_empty());
+    let (_, body) = support::operator::http_get(metrics_port, "/metrics").await.unwrap();
+    let rejected = body
+        .lines()
+        .find(|l| l.starts_with(r#"spire_steward_reconcile_errors_total{category="spire_rejected"}"#))
+        .and_then(|l| l.rsplit(' ').next()?.parse::<f64>().ok());
+    assert!(rejected.is_some_and(|n| n >= 1.0), "{body}");
 
     // Once SPIRE knows the partner's bundle, the next periodic check writes the entry: nothing
     // in the cluster changed to trigger it.
@@ -758,7 +770,9 @@ async fn an_entry_another_tool_made_first_stands_in_until_it_goes() {
         bed,
         &world,
         &bed.spire_socket(),
-        &format!("gcInterval: 5s\nmetrics: {{bindAddress: '127.0.0.1:{metrics_port}'}}\n"),
+        &format!(
+            "gcInterval: 5s\nmetrics: {{bindAddress: '127.0.0.1:{metrics_port}'}}\nhealth: {{healthProbeBindAddress: '0'}}\n"
+        ),
     );
     wait_ready(&world, &operator, "ClusterSPIFFEID", &csid, ("True", "Synced")).await;
 
@@ -790,5 +804,48 @@ async fn an_entry_another_tool_made_first_stands_in_until_it_goes() {
     spire.batch_delete_entries(&[foreign.id.clone().unwrap()]).await.unwrap().remove(0).unwrap();
     let own = wait_for(&spire, &world, &operator, "the operator's own entry", |e| e.len() == 1).await;
     assert_eq!(selectors(&own[0]), [format!("k8s:pod-uid:{uid}")]);
+    world.clean_up().await;
+}
+
+#[tokio::test]
+async fn a_pod_on_an_unknown_node_waits_without_stalling() {
+    let bed = testbed();
+    let spire = bed.spire();
+    let mut world = World::new(bed).await;
+    let csid = world.identity_name("waits");
+    world.apply("ClusterSPIFFEID", &csid, world.pod_identity_spec()).await;
+    world.pod("p-1", &[], Some("late-node")).await;
+    let operator = Operator::start(bed, &world, &bed.spire_socket(), "");
+
+    // The pod's node is not known: the resource waits (Reconciling), it is not stalled.
+    let message = wait_ready(&world, &operator, "ClusterSPIFFEID", &csid, ("False", "InputsIncomplete")).await;
+    assert!(message.contains("1 of 1 selected pods wait for inputs"), "{message}");
+    assert!(message.contains("is not known"), "{message}");
+    let reconciling = world.condition("ClusterSPIFFEID", &csid, "Reconciling").await;
+    assert_eq!(reconciling.map(|c| c.0), Some("True".into()));
+    assert_eq!(world.condition("ClusterSPIFFEID", &csid, "Stalled").await, None);
+    let status = world.status("ClusterSPIFFEID", &csid).await;
+    assert_eq!(status["stats"]["podEntryRenderFailures"], 0, "{status}");
+    assert_eq!(status["stats"]["podsSelected"], 1, "{status}");
+
+    // The node arrives: the entry is written and the resource is Ready.
+    world.node("late-node").await;
+    wait_for(&spire, &world, &operator, "the pod's entry", |e| e.len() == 1).await;
+    wait_ready(&world, &operator, "ClusterSPIFFEID", &csid, ("True", "Synced")).await;
+    assert_eq!(world.condition("ClusterSPIFFEID", &csid, "Reconciling").await, None);
+
+    // An edit: the new generation is observed together with the entries it declares.
+    let mut spec = world.pod_identity_spec();
+    spec["spiffeIDTemplate"] = json!("spiffe://{{ .TrustDomain }}/edited/{{ .PodMeta.Name }}");
+    world.apply("ClusterSPIFFEID", &csid, spec).await;
+    let observed = eventually(WAIT, || async {
+        let status = world.status("ClusterSPIFFEID", &csid).await;
+        (status["observedGeneration"] == 2).then_some(status)
+    })
+    .await
+    .expect("generation 2 observed");
+    assert_eq!(observed["conditions"][0]["observedGeneration"], 2, "{observed}");
+    let now = entries(&spire, &world.prefix).await;
+    assert!(now.len() == 1 && now[0].spiffe_id.path() == "/edited/p-1", "{now:?}");
     world.clean_up().await;
 }

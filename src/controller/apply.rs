@@ -5,6 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use tonic::Code;
 
+use super::refusals::Refusal;
 use crate::{
     reconcile::{Claim, EntryIndex, Ownership, Plan, Scope},
     spire::{CreateOutcome, EntryMask, SpireClient},
@@ -13,12 +14,10 @@ use crate::{
 /// What the writes achieved.
 #[derive(Debug, Default)]
 pub struct Applied {
-    /// Per source UID: why its writes failed.
-    pub failures: BTreeMap<String, Vec<String>>,
+    /// The writes SPIRE refused, for the resources that declared them.
+    pub failures: Vec<Refusal>,
     /// Scopes to plan again: an entry changed under us, or SPIRE was unreachable.
     pub replan: BTreeSet<Scope>,
-    /// UIDs of the resources whose entries were deleted or refused deletion in this pass.
-    pub delete_owners: BTreeSet<String>,
     /// Scopes where SPIRE refused a write: tried again at the next periodic check.
     pub refused_in: BTreeSet<Scope>,
     /// SPIRE could not be reached; the message says why.
@@ -65,9 +64,6 @@ async fn write(
                 Some(o) => (Some(tracing::field::debug(o.kind)), Some(tracing::field::display(&o.name))),
                 None => (None, None),
             };
-            if let Some(owner) = &owner {
-                applied.delete_owners.insert(owner.uid.clone());
-            }
             match result {
                 Ok(()) => {
                     tracing::info!(entry_id = %id, spiffe_id = %delete.entry.spiffe_id, owner_kind,
@@ -85,11 +81,11 @@ async fn write(
                     // The resource that declared the entry hears of it; an entry nothing has
                     // declared since start-up has no one to tell but the log.
                     if let Some(owner) = owner {
-                        applied
-                            .failures
-                            .entry(owner.uid)
-                            .or_default()
-                            .push(format!("could not delete entry {id} ({}): {}", delete.entry.spiffe_id, e.message));
+                        applied.failures.push(Refusal {
+                            owner: owner.uid,
+                            scope: Scope::of(&delete.entry),
+                            message: format!("could not delete entry {id} ({}): {}", delete.entry.spiffe_id, e.message),
+                        });
                     }
                 }
             }
@@ -129,11 +125,11 @@ async fn write(
                         spiffe_id = %create.entry.spiffe_id, owner_kind = ?owner.kind, owner = %owner.name, error = %e,
                         "failed to create entry");
                     applied.refused_in.insert(Scope::of(&create.entry));
-                    applied
-                        .failures
-                        .entry(owner.uid.clone())
-                        .or_default()
-                        .push(format!("{}: {}", create.entry.spiffe_id, e.message));
+                    applied.failures.push(Refusal {
+                        owner: owner.uid.clone(),
+                        scope: Scope::of(&create.entry),
+                        message: format!("{}: {}", create.entry.spiffe_id, e.message),
+                    });
                 }
             }
         }
@@ -169,11 +165,11 @@ async fn write(
                         spiffe_id = %update.entry.spiffe_id, owner_kind = ?update.source.kind, owner = %update.source.name,
                         error = %e, "failed to update entry");
                     applied.refused_in.insert(Scope::of(&update.entry));
-                    applied
-                        .failures
-                        .entry(update.source.uid.clone())
-                        .or_default()
-                        .push(format!("{}: {}", update.entry.spiffe_id, e.message));
+                    applied.failures.push(Refusal {
+                        owner: update.source.uid.clone(),
+                        scope: Scope::of(&update.entry),
+                        message: format!("{}: {}", update.entry.spiffe_id, e.message),
+                    });
                 }
             }
         }

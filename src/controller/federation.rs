@@ -28,6 +28,8 @@ pub struct Federation {
     /// Per resource UID, the bundle document last written to SPIRE.
     pushed: BTreeMap<String, String>,
     pub outcomes: BTreeMap<String, RelationshipOutcome>,
+    /// Per resource UID, the generation its outcome describes.
+    pub generations: BTreeMap<String, Option<i64>>,
     /// Per resource UID, why SPIRE refused its relationship.
     pub failures: BTreeMap<String, String>,
     pub unavailable: Option<String>,
@@ -149,6 +151,7 @@ impl Federation {
             }
         }
         self.outcomes = plan.outcomes;
+        self.generations = objects.iter().map(|o| (o.uid().unwrap_or_default(), o.metadata.generation)).collect();
     }
 }
 

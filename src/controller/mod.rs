@@ -3,6 +3,7 @@
 mod apply;
 mod change;
 mod federation;
+mod refusals;
 mod sources;
 mod status_writer;
 mod stores;

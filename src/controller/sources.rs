@@ -71,6 +71,12 @@ impl Identities {
         self.by_uid.get(uid).map(|(_, i)| i)
     }
 
+    /// The generation of the spec last parsed, when the resource has been seen: what status may
+    /// call observed.
+    pub fn generation(&self, uid: &str) -> Option<Option<i64>> {
+        self.by_uid.get(uid).map(|(g, _)| *g)
+    }
+
     pub fn wants_service_names(&self) -> bool {
         self.by_uid.values().any(|(_, i)| i.identity.as_ref().is_ok_and(|id| id.auto_populate_dns_names))
     }
@@ -140,6 +146,11 @@ impl StaticEntries {
 
     pub fn list(&self) -> impl Iterator<Item = &StaticEntry> {
         self.by_uid.values().map(|(_, s)| s)
+    }
+
+    /// The generation of the spec last rendered, when the resource has been seen.
+    pub fn generation(&self, uid: &str) -> Option<Option<i64>> {
+        self.by_uid.get(uid).map(|(g, _)| *g)
     }
 }
 

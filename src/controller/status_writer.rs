@@ -48,6 +48,8 @@ pub struct StatusWriter {
     client: Client,
     written: HashMap<String, serde_json::Value>,
     recorder: Recorder,
+    /// Status writes the API server refused during the current publication.
+    failed_writes: usize,
 }
 
 #[derive(Default)]
@@ -55,6 +57,8 @@ struct Tally {
     pods: i32,
     render_failures: i32,
     first_failure: Option<String>,
+    waiting: i32,
+    first_waiting: Option<String>,
     held: i32,
     winners: i32,
     masked: i32,
@@ -63,7 +67,7 @@ struct Tally {
 impl StatusWriter {
     pub fn new(client: Client) -> Self {
         let reporter = Reporter { controller: FIELD_MANAGER.into(), instance: std::env::var("POD_NAME").ok() };
-        Self { recorder: Recorder::new(client.clone(), reporter), client, written: HashMap::new() }
+        Self { recorder: Recorder::new(client.clone(), reporter), client, written: HashMap::new(), failed_writes: 0 }
     }
 
     /// Publishes an Event when a resource's Ready reason changes, so `kubectl describe` tells the
@@ -95,9 +99,13 @@ impl StatusWriter {
     }
 
     pub async fn publish(&mut self, worker: &Worker) {
+        self.failed_writes = 0;
         self.publish_identities(worker).await;
         self.publish_static_entries(worker).await;
         self.publish_federations(worker).await;
+        for _ in 0..self.failed_writes {
+            worker.metrics.error("status_write");
+        }
     }
 
     async fn publish_federations(&mut self, worker: &Worker) {
@@ -111,6 +119,11 @@ impl StatusWriter {
                 continue;
             }
             let uid = object.uid().unwrap_or_default();
+            // Status describes the generation the last pass saw, not one that arrived since.
+            let generation = match federation.generations.get(&uid) {
+                Some(g) => *g,
+                None => object.status.as_ref().and_then(|s| s.common.observed_generation),
+            };
             let health = match federation.outcomes.get(&uid) {
                 None => Health::Pending,
                 Some(RelationshipOutcome::Invalid(why)) => Health::InvalidSpec { message: why.clone() },
@@ -125,7 +138,6 @@ impl StatusWriter {
                 Some(_) if federation.unavailable.is_some() => unreachable(federation.unavailable.as_deref()),
                 Some(_) => Health::Synced { message: "the federation relationship is in SPIRE as declared".into() },
             };
-            let generation = object.metadata.generation;
             let (previous, conditions) = next_conditions(
                 object.status.as_ref().map(|s| &s.common),
                 &health,
@@ -156,6 +168,12 @@ impl StatusWriter {
                             .first_failure
                             .get_or_insert_with(|| format!("pod {}/{}: {why}", record.namespace, record.name));
                     }
+                    PodOutcome::Waiting(why) => {
+                        tally.waiting += 1;
+                        tally
+                            .first_waiting
+                            .get_or_insert_with(|| format!("pod {}/{}: {why}", record.namespace, record.name));
+                    }
                     PodOutcome::Held => tally.held += 1,
                     PodOutcome::Rendered | PodOutcome::SkippedByFallback => {}
                 }
@@ -174,8 +192,12 @@ impl StatusWriter {
                 continue;
             }
             let uid = object.uid().unwrap_or_default();
-            let tally = tallies.remove(uid.as_str()).unwrap_or_default();
             let parsed = worker.identities().get(&uid).map(|i| i.identity.clone());
+            // A spec that does not parse selects nothing it could count: its pods are only held.
+            let tally = match &parsed {
+                Some(Err(_)) => Tally::default(),
+                _ => tallies.remove(uid.as_str()).unwrap_or_default(),
+            };
             let (selected, ignored) = match &parsed {
                 Some(Ok(identity)) => worker.stores.namespaces.state().iter().fold((0, 0), |(s, i), ns| {
                     if selects(identity.namespace_selector.as_ref(), ns.metadata.labels.as_ref()) {
@@ -186,8 +208,15 @@ impl StatusWriter {
                 }),
                 _ => (0, 0),
             };
-            let failures = worker.failures.get(&uid).map_or(&[][..], Vec::as_slice);
+            let failures = worker.failures_of(&uid);
+            // Status describes the generation the worker last planned, not one that arrived since.
+            let processed = worker.identities().generation(&uid);
+            let generation = match processed {
+                Some(g) => g,
+                None => object.status.as_ref().and_then(|s| s.common.observed_generation),
+            };
             let health = match (&parsed, object.spec.suspend.unwrap_or(false)) {
+                (None, _) => Health::Pending,
                 (Some(Err(why)), _) => {
                     Health::InvalidSpec { message: format!("{why}; existing entries are kept until the spec is fixed") }
                 }
@@ -199,6 +228,14 @@ impl StatusWriter {
                         tally.render_failures,
                         tally.pods,
                         tally.first_failure.clone().unwrap_or_default()
+                    ),
+                },
+                _ if tally.waiting > 0 => Health::InputsIncomplete {
+                    message: format!(
+                        "{} of {} selected pods wait for inputs; {}; their existing entries are kept",
+                        tally.waiting,
+                        tally.pods,
+                        tally.first_waiting.clone().unwrap_or_default()
                     ),
                 },
                 _ if !failures.is_empty() => Health::SpireRejected {
@@ -221,7 +258,6 @@ impl StatusWriter {
                 entries_to_set: tally.winners,
                 entry_failures: failures.len() as i32,
             };
-            let generation = object.metadata.generation;
             let (previous, conditions) =
                 next_conditions(object.status.as_ref().map(|s| &s.common), &health, types::ENTRIES_SYNCED, generation);
             let status = json!({ "observedGeneration": generation, "conditions": conditions, "stats": stats });
@@ -263,7 +299,7 @@ impl StatusWriter {
                 .as_ref()
                 .zip(state.entry.as_ref().ok())
                 .is_some_and(|(stored, wanted)| crate::reconcile::differing_fields(wanted, stored).is_empty());
-            let failures = worker.failures.get(&uid).map_or(&[][..], Vec::as_slice);
+            let failures = worker.failures_of(&uid);
             let health = match &state.entry {
                 Err(why) => Health::InvalidSpec { message: why.clone() },
                 Ok(_) if winner == Some(false) => Health::Masked {
@@ -278,7 +314,7 @@ impl StatusWriter {
                 Ok(_) if in_sync => Health::Synced { message: "the entry is in SPIRE as declared".into() },
                 Ok(_) => Health::Progressing { message: "writing the entry to SPIRE".into() },
             };
-            let generation = object.metadata.generation;
+            let generation = worker.statics().generation(&uid).flatten();
             let (previous, conditions) =
                 next_conditions(object.status.as_ref().map(|s| &s.common), &health, types::ENTRIES_SYNCED, generation);
             let entry_id = stored.as_ref().and_then(|e| e.id.as_ref()).map(|id| id.as_str().to_owned());
@@ -335,7 +371,10 @@ impl StatusWriter {
             Ok(_) => {
                 self.written.insert(uid.to_owned(), comparable);
             }
-            Err(e) => tracing::warn!(kind, name, error = %e, "failed to write status"),
+            Err(e) => {
+                self.failed_writes += 1;
+                tracing::warn!(kind, name, error = %e, "failed to write status");
+            }
         }
     }
 }

@@ -13,6 +13,7 @@ use super::{
     apply::{Applied, apply},
     change::{Change, ChangeQueue},
     federation::Federation,
+    refusals::Refusals,
     sources::{Identities, StaticEntries},
     status_writer::StatusWriter,
     stores::Stores,
@@ -58,7 +59,8 @@ pub struct Worker {
     pods: HashMap<String, ObjectRef<PodView>>,
     pub records: HashMap<String, PodRecord>,
     pub static_winners: BTreeMap<String, bool>,
-    pub failures: BTreeMap<String, Vec<String>>,
+    /// Writes SPIRE refused, until their scope is planned again.
+    refusals: Refusals,
     /// Scopes where SPIRE refused a write, tried again at each periodic check until it takes.
     refused: BTreeSet<Scope>,
     pub spire_unavailable: Option<String>,
@@ -98,7 +100,7 @@ impl Worker {
             pods: HashMap::new(),
             records: HashMap::new(),
             static_winners: BTreeMap::new(),
-            failures: BTreeMap::new(),
+            refusals: Refusals::default(),
             refused: BTreeSet::new(),
             spire_unavailable: None,
             federation: Federation::default(),
@@ -134,7 +136,8 @@ impl Worker {
         self.queue.push(Change::Everything);
         loop {
             let changes = self.queue.take().await;
-            self.metrics.queue_depth(self.queue.len());
+            // The backlog just taken; what is left once it is worked off is reported below.
+            self.metrics.queue_depth(changes.len());
             if changes.contains(&Change::Drift) {
                 self.check_drift().await;
             }
@@ -164,6 +167,7 @@ impl Worker {
                 self.absorb(&plans, applied);
             }
             status.publish(&self).await;
+            self.metrics.queue_depth(self.queue.len());
         }
     }
 
@@ -331,6 +335,11 @@ impl Worker {
                 && let Some((pod_declarations, pod_record)) = self.declare(uid, &identities, wants_names, &context)
             {
                 complete &= pod_declarations.complete;
+                for outcome in pod_declarations.outcomes.values() {
+                    if matches!(outcome, PodOutcome::RenderFailed(_)) {
+                        self.metrics.error("render_failed");
+                    }
+                }
                 declarations.extend(pod_declarations.declarations);
                 record = Some(pod_record);
             }
@@ -406,16 +415,10 @@ impl Worker {
 
     /// Takes in what the writes achieved and schedules retries.
     fn absorb(&mut self, plans: &[(Scope, Plan)], applied: Applied) {
-        let written: BTreeSet<&str> = plans
-            .iter()
-            .flat_map(|(_, p)| p.creates.iter().map(|c| &c.source).chain(p.updates.iter().map(|u| &u.source)))
-            .map(|s| s.uid.as_str())
-            .chain(applied.delete_owners.iter().map(String::as_str))
-            .collect();
-        for uid in written {
-            self.failures.remove(uid);
+        self.refusals.absorb(plans.iter().map(|(scope, _)| scope), applied.unavailable.is_none(), &applied.failures);
+        for _ in &applied.failures {
+            self.metrics.error("spire_rejected");
         }
-        self.failures.extend(applied.failures);
         for (scope, plan) in plans {
             self.refused.remove(scope);
             for (id, source) in &plan.in_sync {
@@ -427,9 +430,6 @@ impl Worker {
         self.metrics.written("update", applied.updated);
         self.metrics.written("delete", applied.deleted);
         self.metrics.managed_entries(self.index.len());
-        if !self.failures.is_empty() {
-            self.metrics.error("spire_rejected");
-        }
         let now = k8s_openapi::jiff::Timestamp::now();
         for scope in &applied.created_in {
             let Scope::Pod(uid) = scope else { continue };
@@ -477,6 +477,11 @@ impl Worker {
                 }
             }
         }
+    }
+
+    /// Why SPIRE refused the writes of a resource, one message per refused entry.
+    pub fn failures_of(&self, uid: &str) -> Vec<&str> {
+        self.refusals.of(uid)
     }
 
     pub fn identities(&self) -> &Identities {

@@ -27,6 +27,8 @@ pub enum PodOutcome {
     Rendered,
     /// The pod is selected but its entry did not render.
     RenderFailed(String),
+    /// The pod is selected but an input its entry needs (its node) is not known yet.
+    Waiting(String),
     /// A fallback identity skipped the pod because a non-fallback identity covers it.
     SkippedByFallback,
     /// The identity is suspended or its spec is invalid; the pod's entries are kept as they are.
@@ -116,7 +118,7 @@ pub fn declare_pod<'a>(
             }
             NodeState::Missing(name) => {
                 let why = format!("node {name} is not known");
-                out.outcomes.insert(uid, PodOutcome::RenderFailed(why.clone()));
+                out.outcomes.insert(uid, PodOutcome::Waiting(why.clone()));
                 mark_incomplete(&mut out, why);
                 covered |= !identity.fallback;
                 continue;
@@ -268,7 +270,7 @@ mod tests {
         assert_eq!(pending.outcomes.get("a"), Some(&PodOutcome::Held));
         let missing = declare(&pod("web"), NodeState::Missing("n9".into()), &ids);
         assert!(!missing.complete);
-        assert_eq!(missing.outcomes.get("a"), Some(&PodOutcome::RenderFailed("node n9 is not known".into())));
+        assert_eq!(missing.outcomes.get("a"), Some(&PodOutcome::Waiting("node n9 is not known".into())));
     }
 
     #[test]

@@ -303,7 +303,8 @@ impl Operator {
                 [
                     ("gcInterval:", "gcInterval: 2s\n"),
                     ("logLevel:", "logLevel: debug\n"),
-                    ("metrics:", "metrics: {bindAddress: '0'}\nhealth: {healthProbeBindAddress: '0'}\n"),
+                    ("metrics:", "metrics: {bindAddress: '0'}\n"),
+                    ("health:", "health: {healthProbeBindAddress: '0'}\n"),
                 ]
                 .iter()
                 .filter(|(key, _)| !extra_config.contains(key))
