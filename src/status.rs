@@ -25,7 +25,8 @@ pub enum Health {
     SpireUnavailable { message: String },
     /// The spec cannot be turned into entries; only a change to it helps.
     InvalidSpec { message: String },
-    /// SPIRE refused a write; only a change to the spec helps.
+    /// SPIRE refused a write. It is tried again at each periodic check, but it usually takes a
+    /// change to the spec or to SPIRE (a missing federated bundle, say) to succeed.
     SpireRejected { message: String },
     /// An input is missing; existing entries are kept until it is whole.
     InputsIncomplete { message: String },

@@ -646,6 +646,14 @@ async fn service_names_and_fallback_identities() {
         web_entry.dns_names,
         ["web".to_owned(), format!("web.{ns}"), format!("web.{ns}.svc"), format!("web.{ns}.svc.cluster.local")]
     );
+
+    // The pod leaves the Service: its entry loses the names.
+    let patch = json!({ "endpoints": [] });
+    slices.patch("web-abc", &kube::api::PatchParams::default(), &kube::api::Patch::Merge(&patch)).await.unwrap();
+    wait_for(&spire, &world, &operator, "the web entry without service names", |e| {
+        e.iter().any(|e| e.spiffe_id.path() == "/web/web-1" && e.dns_names.is_empty())
+    })
+    .await;
     world.clean_up().await;
 }
 

@@ -14,8 +14,9 @@ pub enum Change {
     Node(String),
     /// A namespace changed: the pods in it are planned again.
     Namespace(String),
-    /// EndpointSlices changed: the pods they target are planned again.
-    Endpoints(Vec<String>),
+    /// An EndpointSlice (`namespace/name`) changed: the pods it targets, and the pods it
+    /// targeted before, are planned again.
+    Endpoints { slice: String, pods: Vec<String> },
     /// A ClusterSPIFFEID changed: the pods it selects, or selected, are planned again.
     Identity(String),
     /// A ClusterStaticEntry changed.

@@ -148,9 +148,8 @@ pub fn start(client: &Client, queue: Arc<ChangeQueue>, tasks: &mut JoinSet<()>) 
                 .filter(|r| r.kind.as_deref() == Some("Pod"))
                 .filter_map(|r| r.uid.clone())
                 .collect();
-            if !pods.is_empty() {
-                queue.push(Change::Endpoints(pods));
-            }
+            let slice = format!("{}/{}", slice.namespace().unwrap_or_default(), slice.name_any());
+            queue.push(Change::Endpoints { slice, pods });
         },
     );
     let identities = watch(

@@ -57,6 +57,8 @@ pub struct Worker {
     identities: Identities,
     statics: StaticEntries,
     pods: HashMap<String, ObjectRef<PodView>>,
+    /// The pods each EndpointSlice (`namespace/name`) targeted when last seen.
+    slice_pods: HashMap<String, BTreeSet<String>>,
     pub records: HashMap<String, PodRecord>,
     pub static_winners: BTreeMap<String, bool>,
     /// Writes SPIRE refused, until their scope is planned again.
@@ -98,6 +100,7 @@ impl Worker {
             identities: Identities::default(),
             statics: StaticEntries::default(),
             pods: HashMap::new(),
+            slice_pods: HashMap::new(),
             records: HashMap::new(),
             static_winners: BTreeMap::new(),
             refusals: Refusals::default(),
@@ -234,7 +237,16 @@ impl Worker {
                 Change::Namespace(name) => {
                     scopes.extend(self.pods_where(|p| p.metadata.namespace.as_deref() == Some(&name)))
                 }
-                Change::Endpoints(uids) => scopes.extend(uids.into_iter().map(Scope::Pod)),
+                Change::Endpoints { slice, pods } => {
+                    // A pod that left the slice loses the names it gave: plan it too.
+                    let targets: BTreeSet<String> = pods.into_iter().collect();
+                    let before = if targets.is_empty() {
+                        self.slice_pods.remove(&slice)
+                    } else {
+                        self.slice_pods.insert(slice, targets.clone())
+                    };
+                    scopes.extend(targets.into_iter().chain(before.into_iter().flatten()).map(Scope::Pod));
+                }
                 Change::Drift | Change::Federation => {}
                 Change::Identity(_) => {
                     for uid in self.identities.refresh(&self.stores.identities.state(), &self.config) {
