@@ -291,6 +291,18 @@ async fn a_broken_template_keeps_the_entries_and_reports_stalled() {
         .await;
     wait_ready(&world, &operator, "ClusterSPIFFEID", &csid, ("True", "Synced")).await;
     assert_eq!(world.condition("ClusterSPIFFEID", &csid, "Stalled").await, None);
+
+    // A template that does not even parse: reported the same way, and the entry is kept.
+    let kept = entries(&spire, &world.prefix).await;
+    world.apply("ClusterSPIFFEID", &csid, spec("spiffe://{{ .TrustDomain }}/pod/{{ .PodMeta.Name")).await;
+    let message = wait_ready(&world, &operator, "ClusterSPIFFEID", &csid, ("False", "InvalidSpec")).await;
+    assert!(message.contains("spiffeIDTemplate") && message.contains("parse error"), "{message}");
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(
+        ids(&entries(&spire, &world.prefix).await),
+        ids(&kept),
+        "entries kept while the template does not parse"
+    );
     world.clean_up().await;
 }
 
@@ -855,5 +867,54 @@ async fn a_pod_on_an_unknown_node_waits_without_stalling() {
     assert_eq!(observed["conditions"][0]["observedGeneration"], 2, "{observed}");
     let now = entries(&spire, &world.prefix).await;
     assert!(now.len() == 1 && now[0].spiffe_id.path() == "/edited/p-1", "{now:?}");
+    world.clean_up().await;
+}
+
+#[tokio::test]
+async fn the_older_of_two_identities_wins_and_status_rests_at_steady_state() {
+    let bed = testbed();
+    let spire = bed.spire();
+    let mut world = World::new(bed).await;
+    world.node("node").await;
+    let (older, younger) = (world.identity_name("older"), world.identity_name("younger"));
+    world.apply("ClusterSPIFFEID", &older, world.pod_identity_spec()).await;
+    // Creation timestamps have one-second resolution.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    world.apply("ClusterSPIFFEID", &younger, world.pod_identity_spec()).await;
+    world.pod("p-1", &[], Some("node")).await;
+    world.pod("p-2", &[], Some("node")).await;
+    let operator = Operator::start(bed, &world, &bed.spire_socket(), "");
+
+    // Both declare the same entries: one entry per pod, set by the older resource.
+    wait_for(&spire, &world, &operator, "one entry per pod", |e| e.len() == 2).await;
+    wait_ready(&world, &operator, "ClusterSPIFFEID", &older, ("True", "Synced")).await;
+    let world_ref = &world;
+    let stats = |name: String| async move { world_ref.status("ClusterSPIFFEID", &name).await["stats"].clone() };
+    let settled = eventually(WAIT, || async {
+        let s = stats(younger.clone()).await;
+        (s["entriesMasked"] == 2).then_some(s)
+    })
+    .await;
+    let younger_stats = settled.unwrap_or_else(|| panic!("younger never masked\n{}", operator.log_text()));
+    assert_eq!(younger_stats["entriesToSet"], 0, "{younger_stats}");
+    assert_eq!(younger_stats["podsSelected"], 2, "{younger_stats}");
+    assert_eq!(younger_stats["namespacesSelected"], 1, "{younger_stats}");
+    let older_stats = stats(older.clone()).await;
+    assert_eq!(older_stats["entriesToSet"], 2, "{older_stats}");
+    assert_eq!(older_stats["entriesMasked"], 0, "{older_stats}");
+    assert_eq!(older_stats["namespacesIgnored"], 0, "{older_stats}");
+
+    // Nothing changes for several periodic checks: status is not written again.
+    let version = |name: String| async move {
+        support::operator::dynamic(&world_ref.client, "ClusterSPIFFEID")
+            .get(&name)
+            .await
+            .unwrap()
+            .metadata
+            .resource_version
+    };
+    let before = (version(older.clone()).await, version(younger.clone()).await);
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    assert_eq!((version(older.clone()).await, version(younger.clone()).await), before, "status rewritten at rest");
     world.clean_up().await;
 }
