@@ -123,7 +123,8 @@ pub struct ClusterStaticEntryStatus {
     /// Another resource declares the same entry and takes precedence.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub masked: Option<bool>,
-    /// The entry is in SPIRE as declared.
+    /// The entry is in SPIRE as declared, as of the operator's last write to it or its last periodic
+    /// check of SPIRE (`gcInterval`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub set: Option<bool>,
     /// The ID of the SPIRE entry that realises this resource.
