@@ -740,12 +740,10 @@ async fn refused_writes_are_reported_and_tried_again_at_the_periodic_check() {
     .expect("a SpireRejected event");
     assert_eq!(event.type_.as_deref(), Some("Warning"));
     assert!(entries(&spire, &world.prefix).await.is_empty());
-    let (_, body) = support::operator::http_get(metrics_port, "/metrics").await.unwrap();
-    let rejected = body
-        .lines()
-        .find(|l| l.starts_with(r#"spire_steward_reconcile_errors_total{category="spire_rejected"}"#))
-        .and_then(|l| l.rsplit(' ').next()?.parse::<f64>().ok());
-    assert!(rejected.is_some_and(|n| n >= 1.0), "{body}");
+    let rejected =
+        support::operator::metric(metrics_port, r#"spire_steward_reconcile_errors_total{category="spire_rejected"}"#)
+            .await;
+    assert!(rejected >= 1.0, "spire_rejected errors: {rejected}");
 
     // Once SPIRE knows the partner's bundle, the next periodic check writes the entry: nothing
     // in the cluster changed to trigger it.
@@ -774,7 +772,7 @@ async fn refused_writes_are_reported_and_tried_again_at_the_periodic_check() {
 
 #[tokio::test]
 async fn an_entry_another_tool_made_first_stands_in_until_it_goes() {
-    use support::operator::{free_port, http_get};
+    use support::operator::free_port;
 
     let bed = testbed();
     let spire = bed.spire();
@@ -807,13 +805,8 @@ async fn an_entry_another_tool_made_first_stands_in_until_it_goes() {
     let created = spire.batch_create_entries(std::slice::from_ref(&foreign)).await.unwrap();
     assert!(matches!(created[0], CreateOutcome::Created(_)));
     world.relabel("p-1", &[("app", "web")]).await;
-    let creates = || async {
-        let (_, body) = http_get(metrics_port, "/metrics").await.unwrap_or_default();
-        body.lines()
-            .filter(|l| l.starts_with("spire_steward_spire_requests_total{") && l.contains("BatchCreateEntry"))
-            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-            .sum::<f64>()
-    };
+    let creates =
+        || support::operator::metric(metrics_port, r#"spire_steward_spire_requests_total{method="BatchCreateEntry""#);
     let first = eventually(WAIT, || async { (creates().await >= 1.0).then_some(()) }).await;
     assert!(first.is_some(), "the operator never tried to create\n{}", operator.log_text());
     tokio::time::sleep(Duration::from_secs(3)).await;

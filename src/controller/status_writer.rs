@@ -64,6 +64,12 @@ struct Tally {
     masked: i32,
 }
 
+/// "N of M selected pods <what>; <the first case>; their existing entries are kept".
+fn some_pods(count: i32, total: i32, what: &str, first: &Option<String>) -> String {
+    let first = first.as_deref().unwrap_or_default();
+    format!("{count} of {total} selected pods {what}; {first}; their existing entries are kept")
+}
+
 impl StatusWriter {
     pub fn new(client: Client) -> Self {
         let reporter = Reporter { controller: FIELD_MANAGER.into(), instance: std::env::var("POD_NAME").ok() };
@@ -223,20 +229,10 @@ impl StatusWriter {
                 (_, true) => Health::Suspended,
                 _ if worker.spire_unavailable.is_some() => unreachable(worker.spire_unavailable.as_deref()),
                 _ if tally.render_failures > 0 => Health::InvalidSpec {
-                    message: format!(
-                        "{} of {} selected pods failed to render; {}; their existing entries are kept",
-                        tally.render_failures,
-                        tally.pods,
-                        tally.first_failure.clone().unwrap_or_default()
-                    ),
+                    message: some_pods(tally.render_failures, tally.pods, "failed to render", &tally.first_failure),
                 },
                 _ if tally.waiting > 0 => Health::InputsIncomplete {
-                    message: format!(
-                        "{} of {} selected pods wait for inputs; {}; their existing entries are kept",
-                        tally.waiting,
-                        tally.pods,
-                        tally.first_waiting.clone().unwrap_or_default()
-                    ),
+                    message: some_pods(tally.waiting, tally.pods, "wait for inputs", &tally.first_waiting),
                 },
                 _ if !failures.is_empty() => Health::SpireRejected {
                     message: format!("SPIRE refused {} entries: {}", failures.len(), failures[0]),

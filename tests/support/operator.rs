@@ -253,6 +253,13 @@ pub fn dynamic(client: &Client, kind: &str) -> Api<kube::api::DynamicObject> {
     Api::all_with(client.clone(), &kube::core::ApiResource::from_gvk(&gvk))
 }
 
+/// The sum of the operator's metric lines that start with `prefix` (a name, optionally with
+/// labels), or 0 when the endpoint does not answer.
+pub async fn metric(port: u16, prefix: &str) -> f64 {
+    let (_, body) = http_get(port, "/metrics").await.unwrap_or_default();
+    body.lines().filter(|l| l.starts_with(prefix)).filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok()).sum()
+}
+
 /// Every entry under an ID prefix.
 pub async fn entries(spire: &SpireClient, prefix: &str) -> Vec<Entry> {
     let mut entries: Vec<Entry> = spire
