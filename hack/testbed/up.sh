@@ -152,38 +152,51 @@ operator_user=spire-steward-operator
 chmod 600 "$TB_STATE/kube/tokens.csv"
 timings+=("certificates $(tb_since "$t")s")
 
+# Starts a component: LAUNCH picks free ports and spawns it, READY tells when it serves. A port
+# taken by someone else between choosing and binding it gets another try with new ports. Sets
+# STARTED_PID and writes $TB_STATE/<name>.pid.
+start_component() {
+	local what="$1" log="$2" cap="$3" launch="$4" ready="$5" attempt
+	for attempt in 1 2 3; do
+		"$launch"
+		STARTED_PID="$TB_PID"
+		printf '%s\n' "$STARTED_PID" >"$TB_STATE/$what.pid"
+		if wait_for "$STARTED_PID" "$cap" "$what" "$log" "$ready"; then
+			return 0
+		fi
+		if ((attempt < 3)) && grep -q 'address already in use' "$log"; then
+			tb_log "$what port clash; retrying"
+			tb_stop 5 "$STARTED_PID:$what"
+			continue
+		fi
+		fail
+	done
+}
+
 # --- etcd ---------------------------------------------------------------------
 t="$(tb_now)"
 etcd_log="$TB_STATE/etcd.log"
-for attempt in 1 2 3; do
-	etcd_port="$(tb_free_port)"
-	peer_port="$(tb_free_port)"
-	etcd_url="http://127.0.0.1:$etcd_port"
-	peer_url="http://127.0.0.1:$peer_port"
+launch_etcd() {
+	local peer_url
+	etcd_url="http://127.0.0.1:$(tb_free_port)"
+	peer_url="http://127.0.0.1:$(tb_free_port)"
+	rm -rf "$TB_STATE/etcd"
 	tb_spawn "$etcd_log" "$ETCD_BIN" --name testbed --data-dir "$TB_STATE/etcd" \
 		--listen-client-urls "$etcd_url" --advertise-client-urls "$etcd_url" \
 		--listen-peer-urls "$peer_url" --initial-advertise-peer-urls "$peer_url" \
 		--initial-cluster "testbed=$peer_url" --initial-cluster-state new \
 		--unsafe-no-fsync --log-level warn
-	etcd_pid="$TB_PID"
-	printf '%s\n' "$etcd_pid" >"$TB_STATE/etcd.pid"
-	if wait_for "$etcd_pid" 30 etcd "$etcd_log" etcd_ready "$etcd_url"; then
-		break
-	fi
-	if ((attempt < 3)) && grep -q 'address already in use' "$etcd_log"; then
-		tb_log "etcd port clash; retrying"
-		tb_stop 5 "$etcd_pid:etcd"
-		rm -rf "$TB_STATE/etcd"
-		continue
-	fi
-	fail
-done
+}
+etcd_serves() { etcd_ready "$etcd_url"; }
+start_component etcd "$etcd_log" 30 launch_etcd etcd_serves
+etcd_pid="$STARTED_PID"
 timings+=("etcd $(tb_since "$t")s")
 
 # --- kube-apiserver -------------------------------------------------------------
 t="$(tb_now)"
 kube_log="$TB_STATE/kube-apiserver.log"
-for attempt in 1 2 3; do
+launch_kube_apiserver() {
+	local kube_port
 	kube_port="$(tb_free_port)"
 	kube_url="https://127.0.0.1:$kube_port"
 	tb_spawn "$kube_log" "$KUBE_APISERVER_BIN" \
@@ -202,18 +215,10 @@ for attempt in 1 2 3; do
 		--disable-admission-plugins=ServiceAccount \
 		--allow-privileged=true \
 		--profiling=false
-	kube_pid="$TB_PID"
-	printf '%s\n' "$kube_pid" >"$TB_STATE/kube-apiserver.pid"
-	if wait_for "$kube_pid" 60 kube-apiserver "$kube_log" kube_ready "$admin_token" "$kube_url"; then
-		break
-	fi
-	if ((attempt < 3)) && grep -q 'address already in use' "$kube_log"; then
-		tb_log "kube-apiserver port clash; retrying"
-		tb_stop 5 "$kube_pid:kube-apiserver"
-		continue
-	fi
-	fail
-done
+}
+kube_serves() { kube_ready "$admin_token" "$kube_url"; }
+start_component kube-apiserver "$kube_log" 60 launch_kube_apiserver kube_serves
+kube_pid="$STARTED_PID"
 timings+=("kube-apiserver $(tb_since "$t")s")
 
 # --- spire-server ---------------------------------------------------------------
