@@ -55,17 +55,26 @@ async fn wait_ready(world: &World, operator: &Operator, kind: &str, name: &str, 
         (c.0 == want.0 && c.1 == want.1).then_some(c.2)
     })
     .await;
-    found.unwrap_or_else(|| {
-        panic!(
+    match found {
+        Some(message) => message,
+        None => panic!(
             "{kind} {name} never reached Ready={want:?}; status: {}\nlog:\n{}",
-            futures_status(world, kind, name),
+            world.status(kind, name).await,
             operator.log_text()
-        )
-    })
+        ),
+    }
 }
 
-fn futures_status(_world: &World, kind: &str, name: &str) -> String {
-    format!("(see kubectl get {kind} {name} -o yaml)")
+/// Waits for an Event about the named object with this reason.
+async fn wait_event(world: &World, name: &str, reason: &str) -> k8s_openapi::api::events::v1::Event {
+    let events: kube::Api<k8s_openapi::api::events::v1::Event> = kube::Api::all(world.client.clone());
+    let selector = format!("regarding.name={name}");
+    let found = eventually(WAIT, || async {
+        let list = events.list(&kube::api::ListParams::default().fields(&selector)).await.ok()?;
+        list.items.into_iter().find(|e| e.reason.as_deref() == Some(reason))
+    })
+    .await;
+    found.unwrap_or_else(|| panic!("no {reason} Event about {name}"))
 }
 
 #[tokio::test]
@@ -270,14 +279,7 @@ async fn a_broken_template_keeps_the_entries_and_reports_stalled() {
     assert!(message.contains("1 of 1 selected pods failed to render"), "{message}");
     assert!(message.contains("index"), "{message}");
     // kubectl describe tells the story: a Warning Event with the condition's reason.
-    let events: kube::Api<k8s_openapi::api::events::v1::Event> = kube::Api::all(world.client.clone());
-    let selector = format!("regarding.name={csid}");
-    let event = eventually(WAIT, || async {
-        let list = events.list(&kube::api::ListParams::default().fields(&selector)).await.ok()?;
-        list.items.into_iter().find(|e| e.reason.as_deref() == Some("InvalidSpec"))
-    })
-    .await
-    .expect("an InvalidSpec event");
+    let event = wait_event(&world, &csid, "InvalidSpec").await;
     assert_eq!(event.type_.as_deref(), Some("Warning"));
     assert!(event.note.unwrap_or_default().contains("failed to render"));
     let stalled = world.condition("ClusterSPIFFEID", &csid, "Stalled").await;
@@ -723,21 +725,14 @@ async fn refused_writes_are_reported_and_tried_again_at_the_periodic_check() {
         bed,
         &world,
         &server.socket(),
-        &format!("metrics: {{bindAddress: '127.0.0.1:{metrics_port}'}}\nhealth: {{healthProbeBindAddress: '0'}}\n"),
+        &format!("metrics: {{bindAddress: '127.0.0.1:{metrics_port}'}}\n"),
     );
 
     // SPIRE refuses an entry that federates with a trust domain it has no bundle for.
     let message = wait_ready(&world, &operator, "ClusterSPIFFEID", &csid, ("False", "SpireRejected")).await;
     assert!(message.contains("SPIRE refused 1 entries"), "{message}");
     assert_eq!(world.status("ClusterSPIFFEID", &csid).await["stats"]["entryFailures"], 1);
-    let events: kube::Api<k8s_openapi::api::events::v1::Event> = kube::Api::all(world.client.clone());
-    let selector = format!("regarding.name={csid}");
-    let event = eventually(WAIT, || async {
-        let list = events.list(&kube::api::ListParams::default().fields(&selector)).await.ok()?;
-        list.items.into_iter().find(|e| e.reason.as_deref() == Some("SpireRejected"))
-    })
-    .await
-    .expect("a SpireRejected event");
+    let event = wait_event(&world, &csid, "SpireRejected").await;
     assert_eq!(event.type_.as_deref(), Some("Warning"));
     assert!(entries(&spire, &world.prefix).await.is_empty());
     let rejected =
@@ -788,9 +783,7 @@ async fn an_entry_another_tool_made_first_stands_in_until_it_goes() {
         bed,
         &world,
         &bed.spire_socket(),
-        &format!(
-            "gcInterval: 5s\nmetrics: {{bindAddress: '127.0.0.1:{metrics_port}'}}\nhealth: {{healthProbeBindAddress: '0'}}\n"
-        ),
+        &format!("gcInterval: 5s\nmetrics: {{bindAddress: '127.0.0.1:{metrics_port}'}}\n"),
     );
     wait_ready(&world, &operator, "ClusterSPIFFEID", &csid, ("True", "Synced")).await;
 
