@@ -7,6 +7,7 @@ use std::{
     time::Duration,
 };
 
+use k8s_openapi::api::discovery::v1::EndpointSlice;
 use kube::{ResourceExt, runtime::reflector::ObjectRef};
 
 use super::{
@@ -206,14 +207,7 @@ impl Worker {
     }
 
     fn queue_scope(&self, scope: Scope) {
-        match scope {
-            Scope::Cluster => self.queue.push(Change::StaticEntries),
-            Scope::Pod(uid) => {
-                let (namespace, name) =
-                    self.records.get(&uid).map(|r| (r.namespace.clone(), r.name.clone())).unwrap_or_default();
-                self.queue.push(Change::Pod { uid, namespace, name })
-            }
-        }
+        self.queue.push(change_of(&self.records, scope));
     }
 
     /// Turns changes into the scopes to plan.
@@ -331,7 +325,13 @@ impl Worker {
             .collect();
         let scopes = &scopes;
         let identities = self.identities.list();
-        let wants_names = self.identities.wants_service_names();
+        // EndpointSlices by namespace, gathered once per pass rather than once per pod.
+        let mut slices: HashMap<String, Vec<Arc<EndpointSlice>>> = HashMap::new();
+        if self.identities.wants_service_names() {
+            for slice in self.stores.endpoint_slices.state() {
+                slices.entry(slice.metadata.namespace.clone().unwrap_or_default()).or_default().push(slice);
+            }
+        }
         let context = PodContext {
             trust_domain: &self.config.trust_domain,
             cluster_name: &self.config.cluster_name,
@@ -344,7 +344,7 @@ impl Worker {
             let mut complete = static_broken.is_none();
             let mut record = None;
             if let Scope::Pod(uid) = scope
-                && let Some((pod_declarations, pod_record)) = self.declare(uid, &identities, wants_names, &context)
+                && let Some((pod_declarations, pod_record)) = self.declare(uid, &identities, &slices, &context)
             {
                 complete &= pod_declarations.complete;
                 for outcome in pod_declarations.outcomes.values() {
@@ -388,7 +388,7 @@ impl Worker {
         &self,
         uid: &str,
         identities: &[IdentitySource],
-        wants_names: bool,
+        slices: &HashMap<String, Vec<Arc<EndpointSlice>>>,
         context: &PodContext<'_>,
     ) -> Option<(PodDeclarations, PodRecord)> {
         let pod = self.pods.get(uid).and_then(|r| self.stores.pods.get(r))?;
@@ -401,11 +401,6 @@ impl Worker {
             (Some(_), Some(node)) => NodeState::Found(node.as_ref()),
             (Some(name), None) => NodeState::Missing(name.clone()),
         };
-        let slices = if wants_names {
-            self.stores.endpoint_slices.state_filter(|s| s.metadata.namespace.as_deref() == Some(namespace.as_str()))
-        } else {
-            Vec::new()
-        };
         let namespace_labels = ns.as_ref().map(|n| n.metadata.labels.clone().unwrap_or_default());
         let declarations = declare_pod(
             &pod,
@@ -413,7 +408,7 @@ impl Worker {
             namespace_labels.as_ref(),
             is_ignored_namespace(&namespace, &self.config.ignore_namespaces),
             identities,
-            slices.iter().map(|s| s.as_ref()),
+            slices.get(&namespace).into_iter().flatten().map(|s| s.as_ref()),
             context,
         );
         let record = PodRecord {
@@ -470,12 +465,12 @@ impl Worker {
                 let delay = self.retry_delay;
                 self.retry_delay = (delay * 2).min(MAX_RETRY);
                 let queue = self.queue.clone();
-                let retry: Vec<Scope> = applied.replan.into_iter().collect();
-                let records = self.records.clone();
+                let changes: Vec<Change> =
+                    applied.replan.into_iter().map(|scope| change_of(&self.records, scope)).collect();
                 tokio::spawn(async move {
                     tokio::time::sleep(delay).await;
-                    for scope in retry {
-                        push_scope(&queue, &records, scope);
+                    for change in changes {
+                        queue.push(change);
                     }
                 });
             }
@@ -485,7 +480,7 @@ impl Worker {
                 }
                 self.retry_delay = MIN_RETRY;
                 for scope in applied.replan {
-                    push_scope(&self.queue, &self.records, scope);
+                    self.queue_scope(scope);
                 }
             }
         }
@@ -509,13 +504,14 @@ impl Worker {
     }
 }
 
-fn push_scope(queue: &ChangeQueue, records: &HashMap<String, PodRecord>, scope: Scope) {
+/// The change that plans a scope again.
+fn change_of(records: &HashMap<String, PodRecord>, scope: Scope) -> Change {
     match scope {
-        Scope::Cluster => queue.push(Change::StaticEntries),
+        Scope::Cluster => Change::StaticEntries,
         Scope::Pod(uid) => {
             let (namespace, name) =
                 records.get(&uid).map(|r| (r.namespace.clone(), r.name.clone())).unwrap_or_default();
-            queue.push(Change::Pod { uid, namespace, name });
+            Change::Pod { uid, namespace, name }
         }
     }
 }
