@@ -18,8 +18,6 @@ pub struct Applied {
     pub failures: Vec<Refusal>,
     /// Scopes to plan again: an entry changed under us, or SPIRE was unreachable.
     pub replan: BTreeSet<Scope>,
-    /// Scopes where SPIRE refused a write: tried again at the next periodic check.
-    pub refused_in: BTreeSet<Scope>,
     /// SPIRE could not be reached; the message says why.
     pub unavailable: Option<String>,
     pub created: usize,
@@ -77,16 +75,13 @@ async fn write(
                 Err(e) => {
                     tracing::warn!(entry_id = %id, spiffe_id = %delete.entry.spiffe_id, owner_kind,
                         owner = owner_name, error = %e, "failed to delete entry");
-                    applied.refused_in.insert(Scope::of(&delete.entry));
                     // The resource that declared the entry hears of it; an entry nothing has
                     // declared since start-up has no one to tell but the log.
-                    if let Some(owner) = owner {
-                        applied.failures.push(Refusal {
-                            owner: owner.uid,
-                            scope: Scope::of(&delete.entry),
-                            message: format!("could not delete entry {id} ({}): {}", delete.entry.spiffe_id, e.message),
-                        });
-                    }
+                    applied.failures.push(Refusal {
+                        owner: owner.map(|o| o.uid).unwrap_or_default(),
+                        scope: Scope::of(&delete.entry),
+                        message: format!("could not delete entry {id} ({}): {}", delete.entry.spiffe_id, e.message),
+                    });
                 }
             }
         }
@@ -124,7 +119,6 @@ async fn write(
                     tracing::warn!(entry_id = %create.entry.id.as_ref().map(|i| i.as_str()).unwrap_or_default(),
                         spiffe_id = %create.entry.spiffe_id, owner_kind = ?owner.kind, owner = %owner.name, error = %e,
                         "failed to create entry");
-                    applied.refused_in.insert(Scope::of(&create.entry));
                     applied.failures.push(Refusal {
                         owner: owner.uid.clone(),
                         scope: Scope::of(&create.entry),
@@ -164,7 +158,6 @@ async fn write(
                     tracing::warn!(entry_id = %update.entry.id.as_ref().map(|i| i.as_str()).unwrap_or_default(),
                         spiffe_id = %update.entry.spiffe_id, owner_kind = ?update.source.kind, owner = %update.source.name,
                         error = %e, "failed to update entry");
-                    applied.refused_in.insert(Scope::of(&update.entry));
                     applied.failures.push(Refusal {
                         owner: update.source.uid.clone(),
                         scope: Scope::of(&update.entry),

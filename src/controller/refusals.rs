@@ -2,14 +2,15 @@
 //! again, so a resource reports every refused entry however many of its other entries are
 //! written meanwhile.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use crate::reconcile::Scope;
 
 /// A write SPIRE refused.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Refusal {
-    /// UID of the resource that declared the entry.
+    /// UID of the resource that declared the entry; empty when none is known (an entry deleted
+    /// because nothing declares it any more).
     pub owner: String,
     pub scope: Scope,
     pub message: String,
@@ -39,6 +40,11 @@ impl Refusals {
             let messages = self.by_owner.entry(r.owner.clone()).or_default().entry(r.scope.clone()).or_default();
             messages.push(r.message.clone());
         }
+    }
+
+    /// Every scope with a standing refusal: what to try again.
+    pub fn scopes(&self) -> BTreeSet<Scope> {
+        self.by_owner.values().flat_map(|scopes| scopes.keys().cloned()).collect()
     }
 
     /// Why SPIRE refused the writes of a resource, one message per refused entry.
@@ -74,8 +80,10 @@ mod tests {
         assert_eq!(refusals.of("csid"), ["a refused"]);
 
         // Pod a planned again and written: the refusal goes.
+        assert_eq!(refusals.scopes().into_iter().collect::<Vec<_>>(), [pod("a")]);
         refusals.absorb([&pod("a")], true, &[]);
         assert!(refusals.of("csid").is_empty());
+        assert!(refusals.scopes().is_empty());
     }
 
     #[test]
@@ -88,5 +96,12 @@ mod tests {
         assert_eq!(refusals.of("x"), ["a refused"]);
         assert_eq!(refusals.of("y"), ["b refused"], "a refusal that recurs is counted once");
         assert!(refusals.of("z").is_empty());
+    }
+
+    #[test]
+    fn a_refusal_nobody_declared_is_still_tried_again() {
+        let mut refusals = Refusals::default();
+        refusals.absorb([&pod("gone")], true, &[refusal("", "gone")]);
+        assert_eq!(refusals.scopes().into_iter().collect::<Vec<_>>(), [pod("gone")]);
     }
 }

@@ -64,8 +64,6 @@ pub struct Worker {
     pub static_winners: BTreeMap<String, bool>,
     /// Writes SPIRE refused, until their scope is planned again.
     refusals: Refusals,
-    /// Scopes where SPIRE refused a write, tried again at each periodic check until it takes.
-    refused: BTreeSet<Scope>,
     pub spire_unavailable: Option<String>,
     pub federation: Federation,
     client: kube::Client,
@@ -105,7 +103,6 @@ impl Worker {
             records: HashMap::new(),
             static_winners: BTreeMap::new(),
             refusals: Refusals::default(),
-            refused: BTreeSet::new(),
             spire_unavailable: None,
             federation: Federation::default(),
             client,
@@ -153,7 +150,7 @@ impl Worker {
             // Writes SPIRE refused are tried again at each periodic check, and when federation
             // changed, since a missing federated bundle is the usual cause.
             if changes.iter().any(|c| matches!(c, Change::Drift | Change::Federation)) {
-                for scope in std::mem::take(&mut self.refused) {
+                for scope in self.refusals.scopes() {
                     self.queue_scope(scope);
                 }
             }
@@ -426,13 +423,11 @@ impl Worker {
         for _ in &applied.failures {
             self.metrics.error("spire_rejected");
         }
-        for (scope, plan) in plans {
-            self.refused.remove(scope);
+        for (_, plan) in plans {
             for (id, source) in &plan.in_sync {
                 self.index.set_owner(id, source);
             }
         }
-        self.refused.extend(applied.refused_in);
         self.metrics.written("create", applied.created);
         self.metrics.written("update", applied.updated);
         self.metrics.written("delete", applied.deleted);
