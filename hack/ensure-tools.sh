@@ -6,13 +6,15 @@
 #   unzip, util-linux (flock), procps.
 # - Go >= GO_MIN: a missing or older Go is replaced by the official toolchain module fetched from
 #   the Go module proxy, cached under ~/.cache/spire-steward.
-# - Rust: cargo with rustfmt and clippy must be installed already.
+# - Rust >= RUST_MIN (Cargo.toml's rust-version) with rustfmt and clippy: a missing or older
+#   toolchain is installed or updated with rustup, which is itself installed when missing.
 
 GO_MIN=1.26.6
 GO_TOOLCHAIN=go1.26.8
+RUST_MIN=$(sed -n 's/^rust-version = "\(.*\)"/\1/p' "$(dirname "${BASH_SOURCE[0]}")/../Cargo.toml")
 
 _ensure_apt() {
-	local missing=() tool pkg
+	local missing=() tool
 	for tool in gcc:gcc make:make git:git curl:curl openssl:openssl unzip:unzip flock:util-linux pgrep:procps; do
 		command -v "${tool%%:*}" >/dev/null || missing+=("${tool#*:}")
 	done
@@ -51,8 +53,28 @@ _ensure_go() {
 	_go_new_enough || { echo "no usable Go >= $GO_MIN" >&2; return 1; }
 }
 
+_rust_new_enough() {
+	command -v cargo >/dev/null || return 1
+	local have
+	have=$(rustc --version 2>/dev/null | awk '{ print $2 }')
+	[[ -n "$have" ]] && [[ "$(printf '%s\n%s\n' "$RUST_MIN" "$have" | sort -V | head -n1)" == "$RUST_MIN" ]]
+}
+
 _ensure_rust() {
-	command -v cargo >/dev/null || { echo "cargo is missing: install Rust (rustup) first" >&2; return 1; }
+	[[ -d "$HOME/.cargo/bin" ]] && export PATH="$HOME/.cargo/bin:$PATH"
+	if ! _rust_new_enough; then
+		if ! command -v rustup >/dev/null; then
+			echo "installing rustup" >&2
+			curl -fsSL https://sh.rustup.rs | sh -s -- -y --profile minimal --no-modify-path >&2 || {
+				echo "could not install rustup; install Rust >= $RUST_MIN first" >&2
+				return 1
+			}
+			export PATH="$HOME/.cargo/bin:$PATH"
+		fi
+		echo "installing the stable Rust toolchain (need >= $RUST_MIN)" >&2
+		rustup toolchain install stable --profile minimal >&2 && rustup default stable >&2
+		_rust_new_enough || { echo "no usable Rust >= $RUST_MIN" >&2; return 1; }
+	fi
 	cargo fmt --version >/dev/null 2>&1 || rustup component add rustfmt
 	cargo clippy --version >/dev/null 2>&1 || rustup component add clippy
 }
