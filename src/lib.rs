@@ -19,6 +19,7 @@ pub mod metrics;
 pub mod pod_view;
 pub mod reconcile;
 pub mod render;
+pub mod retry;
 pub mod selection;
 pub mod spiffe;
 pub mod spire;

@@ -53,6 +53,7 @@ pub struct Metrics {
     managed_entries: Gauge,
     drift: Family<KindLabels, Counter>,
     errors: Family<CategoryLabels, Counter>,
+    relists: Family<KindLabels, Counter>,
 }
 
 impl Default for Metrics {
@@ -97,6 +98,12 @@ impl Metrics {
         );
         let errors = Family::<CategoryLabels, Counter>::default();
         registry.register("reconcile_errors", "Reconciliation errors by category", errors.clone());
+        let relists = Family::<KindLabels, Counter>::default();
+        registry.register(
+            "watch_relists",
+            "Completed listings by watched kind (start-up, expired watches, API server restarts)",
+            relists.clone(),
+        );
         Self {
             registry,
             spire_requests,
@@ -107,6 +114,7 @@ impl Metrics {
             managed_entries,
             drift,
             errors,
+            relists,
         }
     }
 
@@ -137,6 +145,11 @@ impl Metrics {
     /// Counts drift: `kind` is `missing`, `modified` or `unexpected`.
     pub fn drift(&self, kind: &'static str, count: usize) {
         self.drift.get_or_create(&KindLabels { kind }).inc_by(count as u64);
+    }
+
+    /// Counts a completed listing of a watched kind.
+    pub fn relisted(&self, kind: &'static str) {
+        self.relists.get_or_create(&KindLabels { kind }).inc();
     }
 
     /// Counts an error: `category` is one of `spire_unavailable`, `spire_rejected`,

@@ -14,9 +14,9 @@ pub enum Change {
     Node(String),
     /// A namespace changed: the pods in it are planned again.
     Namespace(String),
-    /// An EndpointSlice (`namespace/name`) changed: the pods it targets, and the pods it
+    /// An EndpointSlice changed: the pods it targets now (read from the cache), and the pods it
     /// targeted before, are planned again.
-    Endpoints { slice: String, pods: Vec<String> },
+    Endpoints { namespace: String, name: String },
     /// A ClusterSPIFFEID changed: the pods it selects, or selected, are planned again.
     Identity(String),
     /// A ClusterStaticEntry changed.
@@ -25,8 +25,38 @@ pub enum Change {
     Federation,
     /// Time for the periodic comparison of the index with SPIRE.
     Drift,
+    /// A watch completed a listing (at start, or again after it expired or the API server came
+    /// back): what was planned is compared with what the cache now holds.
+    Relisted(Watched),
     /// Everything is planned again (start-up).
     Everything,
+}
+
+/// The kinds the operator watches.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Watched {
+    Pods,
+    Nodes,
+    Namespaces,
+    EndpointSlices,
+    Identities,
+    StaticEntries,
+    Federations,
+}
+
+impl Watched {
+    /// The name metrics and logs use.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Watched::Pods => "Pod",
+            Watched::Nodes => "Node",
+            Watched::Namespaces => "Namespace",
+            Watched::EndpointSlices => "EndpointSlice",
+            Watched::Identities => "ClusterSPIFFEID",
+            Watched::StaticEntries => "ClusterStaticEntry",
+            Watched::Federations => "ClusterFederatedTrustDomain",
+        }
+    }
 }
 
 /// A queue of changes that coalesces bursts: the worker takes everything queued at once.
@@ -78,5 +108,16 @@ mod tests {
         assert_eq!(queue.len(), 3);
         assert_eq!(queue.take().await, vec![Change::Node("n".into()), Change::StaticEntries]);
         assert!(queue.is_empty());
+    }
+
+    #[tokio::test]
+    async fn two_updates_of_one_slice_coalesce() {
+        // A slice's change names the slice only, so updates of it cannot be reordered.
+        let queue = ChangeQueue::default();
+        let slice = || Change::Endpoints { namespace: "shop".into(), name: "web-abc".into() };
+        queue.push(slice());
+        queue.push(Change::Node("n".into()));
+        queue.push(slice());
+        assert_eq!(queue.take().await, vec![Change::Node("n".into()), slice()]);
     }
 }

@@ -95,10 +95,10 @@ pub async fn run(config: Config, client: kube::Client, shutdown: impl Future<Out
 
 /// Waits until SPIRE answers, reporting while it does not: start-up never fails for lack of it.
 async fn wait_for_spire(spire: &SpireClient) {
-    let mut delay = std::time::Duration::from_secs(1);
+    let mut delays = crate::retry::backoff();
     while let Err(e) = spire.get_bundle().await {
+        let delay = delays.next().unwrap_or(crate::retry::LONGEST);
         tracing::warn!(error = %e, retry_in = ?delay, "waiting for the SPIRE server");
         tokio::time::sleep(delay).await;
-        delay = (delay * 2).min(std::time::Duration::from_secs(30));
     }
 }

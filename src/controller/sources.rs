@@ -7,7 +7,7 @@ use kube::{Resource, ResourceExt};
 use crate::{
     api::v1alpha1::{ClusterSPIFFEID, ClusterStaticEntry},
     config::Config,
-    reconcile::{Declaration, IdentitySource, Scope, Source, SourceKind},
+    reconcile::{Declaration, Hold, IdentitySource, Scope, Source, SourceKind},
     render::{PodIdentity, render_static_entry},
     selection::handles_class,
 };
@@ -128,20 +128,23 @@ impl StaticEntries {
         scopes
     }
 
-    /// The declarations that fall in `scope`, and why the scope is incomplete when a static entry
-    /// of that scope does not render.
-    pub fn declarations(&self, scope: &Scope) -> (Vec<Declaration>, Option<String>) {
+    /// The declarations that fall in `scope`, and the static entries of that scope that do not
+    /// render, whose entries are held.
+    pub fn declarations(&self, scope: &Scope) -> (Vec<Declaration>, Hold) {
         let mut declarations = Vec::new();
-        let mut broken = None;
+        let mut hold = Hold::Nothing;
         for (_, s) in self.by_uid.values().filter(|(_, s)| s.scope == *scope) {
             match &s.entry {
                 Ok(entry) => declarations.push(Declaration { entry: entry.clone(), source: s.source.clone() }),
-                Err(e) => {
-                    broken.get_or_insert_with(|| format!("ClusterStaticEntry {} is invalid: {e}", s.source.name));
-                }
+                Err(_) => hold.add(s.source.uid.clone()),
             }
         }
-        (declarations, broken)
+        (declarations, hold)
+    }
+
+    /// Whether any ClusterStaticEntry falls in `scope`.
+    pub fn declares_in(&self, scope: &Scope) -> bool {
+        self.by_uid.values().any(|(_, s)| s.scope == *scope)
     }
 
     pub fn list(&self) -> impl Iterator<Item = &StaticEntry> {

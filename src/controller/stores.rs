@@ -18,7 +18,7 @@ use kube::{
 use serde::de::DeserializeOwned;
 use tokio::task::JoinSet;
 
-use super::change::{Change, ChangeQueue};
+use super::change::{Change, ChangeQueue, Watched};
 use crate::{
     api::v1alpha1::{ClusterFederatedTrustDomain, ClusterSPIFFEID, ClusterStaticEntry},
     pod_view::PodView,
@@ -59,14 +59,17 @@ fn strip_metadata<K: Resource>(object: &mut K) {
     }
 }
 
-/// Starts a watch that fills a cache with the objects `keep` makes of what the API server sends,
-/// and reports each touched object to `on_change`.
+/// Starts a watch that fills a cache with the objects `keep` makes of what the API server sends.
+/// Each object applied or deleted is reported to `on_change`; each completed (re-)listing to
+/// `on_relist`, once the new listing has replaced the cache, since a re-list after a watch
+/// expired or the API server came back sends no event for objects that went meanwhile.
 fn watch<K, V>(
     tasks: &mut JoinSet<()>,
     api: Api<K>,
     queue: Arc<ChangeQueue>,
     mut keep: impl FnMut(K) -> V + Send + 'static,
     on_change: impl Fn(&V, &ChangeQueue) + Send + 'static,
+    relisted: Change,
 ) -> Store<V>
 where
     K: Resource + Clone + DeserializeOwned + std::fmt::Debug + Send + 'static,
@@ -83,9 +86,8 @@ where
             watcher::Event::InitApply(o) => watcher::Event::InitApply(keep(o)),
             watcher::Event::InitDone => watcher::Event::InitDone,
         })
-        .reflect(writer)
-        .touched_objects();
-    tasks.spawn(drive(stream, queue, on_change));
+        .reflect(writer);
+    tasks.spawn(drive(stream, queue, on_change, relisted));
     reader
 }
 
@@ -96,16 +98,25 @@ fn stripped<K: Resource>(mut object: K) -> K {
 }
 
 async fn drive<K>(
-    stream: impl Stream<Item = Result<K, watcher::Error>> + Send,
+    stream: impl Stream<Item = Result<watcher::Event<K>, watcher::Error>> + Send,
     queue: Arc<ChangeQueue>,
     on_change: impl Fn(&K, &ChangeQueue) + Send,
+    relisted: Change,
 ) where
     K: Resource,
 {
     let mut stream = std::pin::pin!(stream);
     while let Some(item) = stream.next().await {
         match item {
-            Ok(object) => on_change(&object, &queue),
+            Ok(watcher::Event::Apply(object) | watcher::Event::Delete(object)) => on_change(&object, &queue),
+            // The objects of a listing are compared with what was planned as a whole once the
+            // listing is in the cache: looked up one by one they could be read from the cache
+            // the listing is about to replace.
+            Ok(watcher::Event::Init | watcher::Event::InitApply(_)) => {}
+            Ok(watcher::Event::InitDone) => {
+                tracing::debug!(change = ?relisted, "watch listing complete");
+                queue.push(relisted.clone());
+            }
             Err(e) => tracing::warn!(error = %e, "watch failed; retrying with backoff"),
         }
     }
@@ -113,13 +124,20 @@ async fn drive<K>(
 
 /// Starts every watch. The returned tasks run until the process stops.
 pub fn start(client: &Client, queue: Arc<ChangeQueue>, tasks: &mut JoinSet<()>) -> Stores {
-    let pods = watch(tasks, Api::<Pod>::all(client.clone()), queue.clone(), PodView::from, |pod, queue| {
-        queue.push(Change::Pod {
-            uid: pod.uid().unwrap_or_default(),
-            namespace: pod.namespace().unwrap_or_default(),
-            name: pod.name_any(),
-        })
-    });
+    let pods = watch(
+        tasks,
+        Api::<Pod>::all(client.clone()),
+        queue.clone(),
+        PodView::from,
+        |pod, queue| {
+            queue.push(Change::Pod {
+                uid: pod.uid().unwrap_or_default(),
+                namespace: pod.namespace().unwrap_or_default(),
+                name: pod.name_any(),
+            })
+        },
+        Change::Relisted(Watched::Pods),
+    );
     let nodes = watch(
         tasks,
         Api::<Node>::all(client.clone()),
@@ -129,28 +147,28 @@ pub fn start(client: &Client, queue: Arc<ChangeQueue>, tasks: &mut JoinSet<()>) 
             stripped(node)
         },
         |node, queue| queue.push(Change::Node(node.name_any())),
+        Change::Relisted(Watched::Nodes),
     );
-    let namespaces =
-        watch(tasks, Api::<Namespace>::all(client.clone()), queue.clone(), stripped::<Namespace>, |ns, queue| {
-            queue.push(Change::Namespace(ns.name_any()))
-        });
+    let namespaces = watch(
+        tasks,
+        Api::<Namespace>::all(client.clone()),
+        queue.clone(),
+        stripped::<Namespace>,
+        |ns, queue| queue.push(Change::Namespace(ns.name_any())),
+        Change::Relisted(Watched::Namespaces),
+    );
+    // A slice's change carries only its name: the pods it targets are read from the cache when
+    // the change is worked, so two updates of one slice coalesce and cannot be applied out of
+    // order.
     let endpoint_slices = watch(
         tasks,
         Api::<EndpointSlice>::all(client.clone()),
         queue.clone(),
         stripped::<EndpointSlice>,
         |slice, queue| {
-            let pods: Vec<String> = slice
-                .endpoints
-                .iter()
-                .flatten()
-                .filter_map(|e| e.target_ref.as_ref())
-                .filter(|r| r.kind.as_deref() == Some("Pod"))
-                .filter_map(|r| r.uid.clone())
-                .collect();
-            let slice = format!("{}/{}", slice.namespace().unwrap_or_default(), slice.name_any());
-            queue.push(Change::Endpoints { slice, pods });
+            queue.push(Change::Endpoints { namespace: slice.namespace().unwrap_or_default(), name: slice.name_any() })
         },
+        Change::Relisted(Watched::EndpointSlices),
     );
     let identities = watch(
         tasks,
@@ -158,6 +176,7 @@ pub fn start(client: &Client, queue: Arc<ChangeQueue>, tasks: &mut JoinSet<()>) 
         queue.clone(),
         stripped::<ClusterSPIFFEID>,
         |o, queue| queue.push(Change::Identity(o.uid().unwrap_or_default())),
+        Change::Relisted(Watched::Identities),
     );
     let static_entries = watch(
         tasks,
@@ -165,6 +184,7 @@ pub fn start(client: &Client, queue: Arc<ChangeQueue>, tasks: &mut JoinSet<()>) 
         queue.clone(),
         stripped::<ClusterStaticEntry>,
         |_, queue| queue.push(Change::StaticEntries),
+        Change::Relisted(Watched::StaticEntries),
     );
     let federations = watch(
         tasks,
@@ -172,6 +192,19 @@ pub fn start(client: &Client, queue: Arc<ChangeQueue>, tasks: &mut JoinSet<()>) 
         queue,
         stripped::<ClusterFederatedTrustDomain>,
         |_, queue| queue.push(Change::Federation),
+        Change::Relisted(Watched::Federations),
     );
     Stores { pods, nodes, namespaces, endpoint_slices, identities, static_entries, federations }
+}
+
+/// The pods an EndpointSlice targets now, by UID.
+pub fn slice_targets(slice: &EndpointSlice) -> std::collections::BTreeSet<String> {
+    slice
+        .endpoints
+        .iter()
+        .flatten()
+        .filter_map(|e| e.target_ref.as_ref())
+        .filter(|r| r.kind.as_deref() == Some("Pod"))
+        .filter_map(|r| r.uid.clone())
+        .collect()
 }

@@ -12,19 +12,19 @@ use kube::{ResourceExt, runtime::reflector::ObjectRef};
 
 use super::{
     apply::{Applied, apply},
-    change::{Change, ChangeQueue},
+    change::{Change, ChangeQueue, Watched},
     federation::Federation,
     refusals::Refusals,
     sources::{Identities, StaticEntries},
     status_writer::StatusWriter,
-    stores::Stores,
+    stores::{Stores, slice_targets},
 };
 use crate::{
     config::Config,
     metrics::Metrics,
     pod_view::PodView,
     reconcile::{
-        EntryIndex, IdentitySource, NodeState, Ownership, Plan, PodDeclarations, PodOutcome, Scope, declare_pod,
+        EntryIndex, Hold, IdentitySource, NodeState, Ownership, Plan, PodDeclarations, PodOutcome, Scope, declare_pod,
         plan_scope, resolve,
     },
     render::PodContext,
@@ -39,6 +39,8 @@ use crate::{
 pub struct PodRecord {
     pub namespace: String,
     pub name: String,
+    /// The pod's resource version when it was planned, to find pods whose changes were missed.
+    pub resource_version: String,
     pub outcomes: BTreeMap<String, PodOutcome>,
     /// Source UIDs of the declarations that won, one per entry.
     pub winners: Vec<String>,
@@ -68,13 +70,12 @@ pub struct Worker {
     pub federation: Federation,
     client: kube::Client,
     pub metrics: Arc<Metrics>,
-    retry_delay: Duration,
+    /// Scopes whose writes SPIRE could not take, waiting for their backoff.
+    retry: Retry,
 }
 
-const MIN_RETRY: Duration = Duration::from_secs(1);
 /// Scopes planned and written per pass.
 const SCOPES_PER_PASS: usize = 500;
-const MAX_RETRY: Duration = Duration::from_secs(60);
 
 impl Worker {
     pub fn new(
@@ -107,13 +108,13 @@ impl Worker {
             federation: Federation::default(),
             client,
             metrics,
-            retry_delay: MIN_RETRY,
+            retry: Retry::default(),
         }
     }
 
     /// Loads the index with one paginated listing, retrying until SPIRE answers.
     pub async fn load_index(&mut self) {
-        let mut delay = MIN_RETRY;
+        let mut delays = crate::retry::backoff();
         loop {
             match self.spire.list_entries(&Default::default(), LIST_PAGE_SIZE).await {
                 Ok(entries) => {
@@ -123,10 +124,10 @@ impl Worker {
                     return;
                 }
                 Err(e) => {
+                    let delay = delays.next().unwrap_or(crate::retry::LONGEST);
                     tracing::warn!(error = %e, retry_in = ?delay, "SPIRE is not reachable yet");
                     self.spire_unavailable = Some(e.to_string());
                     tokio::time::sleep(delay).await;
-                    delay = (delay * 2).min(MAX_RETRY);
                 }
             }
         }
@@ -136,14 +137,27 @@ impl Worker {
     pub async fn run(mut self, mut status: StatusWriter) {
         self.queue.push(Change::Everything);
         loop {
-            let changes = self.queue.take().await;
+            // Writes SPIRE could not take are tried again when their backoff ends, or at once
+            // when another call to SPIRE succeeds.
+            let changes = tokio::select! {
+                changes = self.queue.take() => changes,
+                () = self.retry.due() => self.retry.take().into_iter().map(|s| change_of(&self.records, s)).collect(),
+            };
             // The backlog just taken; what is left once it is worked off is reported below.
             self.metrics.queue_depth(changes.len());
             if changes.contains(&Change::Drift) {
                 self.check_drift().await;
             }
             if self.config.reconcile.cluster_federated_trust_domains
-                && changes.iter().any(|c| matches!(c, Change::Federation | Change::Drift | Change::Everything))
+                && changes.iter().any(|c| {
+                    matches!(
+                        c,
+                        Change::Federation
+                            | Change::Drift
+                            | Change::Everything
+                            | Change::Relisted(Watched::Federations)
+                    )
+                })
             {
                 self.federation.reconcile(&self.client, &self.stores, &self.config, &self.spire).await;
             }
@@ -195,6 +209,9 @@ impl Worker {
                     self.index.reload(listing, &self.ownership);
                 }
                 self.spire_unavailable = None;
+                for scope in self.retry.answered() {
+                    self.queue_scope(scope);
+                }
             }
             Err(e) => {
                 tracing::warn!(error = %e, "periodic check could not list SPIRE entries");
@@ -228,17 +245,24 @@ impl Worker {
                 Change::Namespace(name) => {
                     scopes.extend(self.pods_where(|p| p.metadata.namespace.as_deref() == Some(&name)))
                 }
-                Change::Endpoints { slice, pods } => {
-                    // A pod that left the slice loses the names it gave: plan it too.
-                    let targets: BTreeSet<String> = pods.into_iter().collect();
-                    let before = if targets.is_empty() {
-                        self.slice_pods.remove(&slice)
-                    } else {
-                        self.slice_pods.insert(slice, targets.clone())
-                    };
-                    scopes.extend(targets.into_iter().chain(before.into_iter().flatten()).map(Scope::Pod));
+                Change::Endpoints { namespace, name } => {
+                    let reference = ObjectRef::new(&name).within(&namespace);
+                    let targets = self.stores.endpoint_slices.get(&reference).map(|s| slice_targets(&s));
+                    scopes.extend(self.retarget(format!("{namespace}/{name}"), targets.unwrap_or_default()));
                 }
-                Change::Drift | Change::Federation => {}
+                Change::Relisted(kind) => {
+                    self.metrics.relisted(kind.as_str());
+                    tracing::info!(kind = kind.as_str(), "watch listed again; comparing it with what was planned");
+                    scopes.extend(self.relisted(kind));
+                }
+                // The periodic check compares the caches with what was planned, as a re-list
+                // does: a change no event brought is planned all the same.
+                Change::Drift => {
+                    for kind in [Watched::Pods, Watched::EndpointSlices, Watched::Identities, Watched::StaticEntries] {
+                        scopes.extend(self.relisted(kind));
+                    }
+                }
+                Change::Federation => {}
                 Change::Identity(_) => {
                     for uid in self.identities.refresh(&self.stores.identities.state(), &self.config) {
                         scopes.extend(self.pods_of_identity(&uid));
@@ -265,6 +289,82 @@ impl Worker {
             }
         }
         scopes
+    }
+
+    /// Records the pods a slice targets now; returns the pods that joined or left it.
+    fn retarget(&mut self, slice: String, targets: BTreeSet<String>) -> Vec<Scope> {
+        let before = if targets.is_empty() {
+            self.slice_pods.remove(&slice).unwrap_or_default()
+        } else {
+            self.slice_pods.insert(slice, targets.clone()).unwrap_or_default()
+        };
+        targets.symmetric_difference(&before).cloned().map(Scope::Pod).collect()
+    }
+
+    /// What a completed listing of `kind` calls for: everything planned from that kind is
+    /// compared with the cache as it now is, so objects that changed or went while the watch was
+    /// away are planned again.
+    fn relisted(&mut self, kind: Watched) -> Vec<Scope> {
+        match kind {
+            Watched::Pods => {
+                self.pods = self
+                    .stores
+                    .pods
+                    .state()
+                    .iter()
+                    .map(|p| (p.uid().unwrap_or_default(), ObjectRef::from_obj(p.as_ref())))
+                    .collect();
+                self.stale_pods()
+            }
+            // Every pod reads its node and namespace.
+            Watched::Nodes | Watched::Namespaces => self.pods.keys().cloned().map(Scope::Pod).collect(),
+            Watched::EndpointSlices => {
+                let mut now: HashMap<String, BTreeSet<String>> = HashMap::new();
+                for slice in self.stores.endpoint_slices.state() {
+                    let targets = slice_targets(&slice);
+                    if !targets.is_empty() {
+                        now.insert(format!("{}/{}", slice.namespace().unwrap_or_default(), slice.name_any()), targets);
+                    }
+                }
+                let before = std::mem::take(&mut self.slice_pods);
+                let mut scopes = Vec::new();
+                for name in before.keys().chain(now.keys()).collect::<BTreeSet<_>>() {
+                    let (old, new) =
+                        (before.get(name).cloned().unwrap_or_default(), now.get(name).cloned().unwrap_or_default());
+                    scopes.extend(old.symmetric_difference(&new).cloned().map(Scope::Pod));
+                }
+                self.slice_pods = now;
+                scopes
+            }
+            Watched::Identities => {
+                let mut scopes = Vec::new();
+                for uid in self.identities.refresh(&self.stores.identities.state(), &self.config) {
+                    scopes.extend(self.pods_of_identity(&uid));
+                }
+                scopes
+            }
+            Watched::StaticEntries => self.statics.refresh(&self.stores.static_entries.state(), &self.config),
+            Watched::Federations => Vec::new(),
+        }
+    }
+
+    /// The pods whose planning is out of date with the cache: planned at another resource
+    /// version, never planned, or planned and gone. A pod the operator holds entries for is
+    /// planned too when it is gone.
+    fn stale_pods(&self) -> Vec<Scope> {
+        let cached = self.stores.pods.state();
+        let mut stale: BTreeSet<Scope> = cached
+            .iter()
+            .filter(|p| {
+                let uid = p.uid().unwrap_or_default();
+                self.records.get(&uid).is_none_or(|r| Some(&r.resource_version) != p.metadata.resource_version.as_ref())
+            })
+            .map(|p| Scope::Pod(p.uid().unwrap_or_default()))
+            .collect();
+        let present: BTreeSet<String> = cached.iter().map(|p| p.uid().unwrap_or_default()).collect();
+        stale.extend(self.records.keys().filter(|uid| !present.contains(*uid)).cloned().map(Scope::Pod));
+        stale.extend(self.index.scopes().filter(|s| matches!(s, Scope::Pod(uid) if !present.contains(uid))).cloned());
+        stale.into_iter().collect()
     }
 
     fn pods_where(&self, predicate: impl Fn(&PodView) -> bool) -> Vec<Scope> {
@@ -309,15 +409,13 @@ impl Worker {
 
     /// Plans every scope (pure work on the caches).
     fn plan(&mut self, scopes: &BTreeSet<Scope>) -> Vec<(Scope, Plan)> {
-        // A kind switched off in `reconcile` is left alone entirely: its entries are neither
-        // written nor deleted.
+        // A kind switched off in `reconcile` is left alone: its entries are neither written nor
+        // deleted. SPIRE does not record which kind declared an entry, so a scope such a kind
+        // may have declared in deletes nothing.
         let toggles = self.config.reconcile;
         let scopes: BTreeSet<Scope> = scopes
             .iter()
-            .filter(|scope| match scope {
-                Scope::Pod(_) => toggles.cluster_spiffe_ids,
-                Scope::Cluster => toggles.cluster_static_entries,
-            })
+            .filter(|scope| toggles.cluster_static_entries || **scope != Scope::Cluster)
             .cloned()
             .collect();
         let scopes = &scopes;
@@ -337,23 +435,33 @@ impl Worker {
         };
         let mut plans = Vec::with_capacity(scopes.len());
         for scope in scopes {
-            let (mut declarations, static_broken) = self.statics.declarations(scope);
-            let mut complete = static_broken.is_none();
+            let (mut declarations, mut hold) = if toggles.cluster_static_entries {
+                self.statics.declarations(scope)
+            } else if self.statics.declares_in(scope) {
+                (Vec::new(), Hold::Everything)
+            } else {
+                (Vec::new(), Hold::Nothing)
+            };
             let mut record = None;
-            if let Scope::Pod(uid) = scope
-                && let Some((pod_declarations, pod_record)) = self.declare(uid, &identities, &slices, &context)
-            {
-                complete &= pod_declarations.complete;
-                for outcome in pod_declarations.outcomes.values() {
-                    if matches!(outcome, PodOutcome::RenderFailed(_)) {
-                        self.metrics.error("render_failed");
+            if let Scope::Pod(uid) = scope {
+                let selecting = if toggles.cluster_spiffe_ids { identities.as_slice() } else { &[] };
+                if let Some((pod_declarations, pod_record)) = self.declare(uid, selecting, &slices, &context) {
+                    for outcome in pod_declarations.outcomes.values() {
+                        if matches!(outcome, PodOutcome::RenderFailed(_)) {
+                            self.metrics.error("render_failed");
+                        }
                     }
+                    hold = hold.join(pod_declarations.hold);
+                    declarations.extend(pod_declarations.declarations);
+                    record = Some(pod_record);
                 }
-                declarations.extend(pod_declarations.declarations);
-                record = Some(pod_record);
+                if !toggles.cluster_spiffe_ids {
+                    hold = Hold::Everything;
+                }
             }
             let resolved = resolve(declarations);
-            let plan = plan_scope(&resolved, &self.index.scope(scope), complete, &self.ownership);
+            let declared_by = |id: &crate::spiffe::EntryId| self.index.owner(id).map(|s| s.uid.clone());
+            let plan = plan_scope(&resolved, &self.index.scope(scope), &hold, &declared_by, &self.ownership);
             match (scope, record) {
                 (Scope::Pod(uid), Some(mut record)) => {
                     record.winners = resolved.winners.values().map(|d| d.source.uid.clone()).collect();
@@ -411,6 +519,7 @@ impl Worker {
         let record = PodRecord {
             namespace,
             name: pod.name_any(),
+            resource_version: pod.metadata.resource_version.clone().unwrap_or_default(),
             outcomes: declarations.outcomes.clone(),
             ..Default::default()
         };
@@ -457,23 +566,16 @@ impl Worker {
             Some(why) => {
                 self.metrics.error("spire_unavailable");
                 self.spire_unavailable = Some(why);
-                let delay = self.retry_delay;
-                self.retry_delay = (delay * 2).min(MAX_RETRY);
-                let queue = self.queue.clone();
-                let changes: Vec<Change> =
-                    applied.replan.into_iter().map(|scope| change_of(&self.records, scope)).collect();
-                tokio::spawn(async move {
-                    tokio::time::sleep(delay).await;
-                    for change in changes {
-                        queue.push(change);
-                    }
-                });
+                self.retry.defer(applied.replan);
             }
             None => {
                 if !plans.iter().all(|(_, p)| p.is_empty()) {
                     self.spire_unavailable = None;
+                    // SPIRE answers again: what waited goes now.
+                    for scope in self.retry.answered() {
+                        self.queue_scope(scope);
+                    }
                 }
-                self.retry_delay = MIN_RETRY;
                 for scope in applied.replan {
                     self.queue_scope(scope);
                 }
@@ -496,6 +598,48 @@ impl Worker {
 
     pub fn index(&self) -> &EntryIndex {
         &self.index
+    }
+}
+
+/// Scopes waiting to be written again after SPIRE could not be reached, with one backoff for
+/// all of them: it grows while SPIRE stays away and starts over once it answers.
+#[derive(Default)]
+struct Retry {
+    pending: BTreeSet<Scope>,
+    delays: Option<Box<dyn Iterator<Item = Duration> + Send>>,
+    at: Option<tokio::time::Instant>,
+}
+
+impl Retry {
+    /// Sets scopes aside until the next delay of the backoff has passed.
+    fn defer(&mut self, scopes: BTreeSet<Scope>) {
+        if scopes.is_empty() {
+            return;
+        }
+        self.pending.extend(scopes);
+        let delays = self.delays.get_or_insert_with(|| Box::new(crate::retry::backoff()));
+        let delay = delays.next().unwrap_or(crate::retry::LONGEST);
+        self.at = Some(tokio::time::Instant::now() + delay);
+    }
+
+    /// Completes when the waiting scopes are due; never while none wait.
+    async fn due(&self) {
+        match self.at {
+            Some(at) if !self.pending.is_empty() => tokio::time::sleep_until(at).await,
+            _ => std::future::pending().await,
+        }
+    }
+
+    /// Takes the waiting scopes when their time comes; the backoff goes on from where it was.
+    fn take(&mut self) -> BTreeSet<Scope> {
+        self.at = None;
+        std::mem::take(&mut self.pending)
+    }
+
+    /// SPIRE answered: the backoff starts over and every waiting scope goes at once.
+    fn answered(&mut self) -> BTreeSet<Scope> {
+        self.delays = None;
+        self.take()
     }
 }
 

@@ -7,6 +7,7 @@
 
 mod declaration;
 mod federation;
+mod hold;
 mod index;
 mod key;
 mod ownership;
@@ -15,6 +16,7 @@ mod pod_scope;
 
 pub use declaration::{Declaration, Resolved, Source, SourceKind, resolve};
 pub use federation::{DeclaredRelationship, FederationPlan, RelationshipOutcome, plan_federation};
+pub use hold::Hold;
 pub use index::{Drift, EntryIndex};
 pub use key::{EntryKey, Scope};
 pub use ownership::{Claim, Ownership};

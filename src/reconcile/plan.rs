@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use super::{Claim, Declaration, EntryKey, Ownership, Resolved, Source};
+use super::{Claim, Declaration, EntryKey, Hold, Ownership, Resolved, Source};
 use crate::{
     spiffe::{Entry, EntryId},
     spire::{EntryField, EntryMask},
@@ -47,8 +47,9 @@ pub struct Plan {
     pub deletes: Vec<Delete>,
     /// Declared entries already as declared.
     pub in_sync: Vec<(EntryId, Source)>,
-    /// Undeclared entries kept because the scope's inputs are incomplete.
-    pub kept: Vec<Entry>,
+    /// Undeclared entries kept because an input that may have declared them is missing, with
+    /// the resource that declared each when last planned, if known.
+    pub kept: Vec<(Entry, Option<String>)>,
     /// Declarations that an entry the operator does not own already realises; it is neither
     /// changed nor duplicated.
     pub foreign_conflicts: Vec<(Declaration, EntryId)>,
@@ -89,9 +90,16 @@ pub fn differing_fields(desired: &Entry, actual: &Entry) -> EntryMask {
 }
 
 /// Plans one scope. `actual` holds every SPIRE entry of the scope, whoever owns it; entries the
-/// operator does not own are never changed. When `complete` is false, an input needed to compute
-/// the scope's declarations is missing, so no entry is deleted for lack of a declaration.
-pub fn plan_scope(resolved: &Resolved, actual: &[Entry], complete: bool, ownership: &Ownership) -> Plan {
+/// operator does not own are never changed. `hold` says which undeclared entries a missing input
+/// keeps, judged by `declared_by`: the UID of the resource that declared an entry when last
+/// planned, if known.
+pub fn plan_scope(
+    resolved: &Resolved,
+    actual: &[Entry],
+    hold: &Hold,
+    declared_by: &dyn Fn(&EntryId) -> Option<String>,
+    ownership: &Ownership,
+) -> Plan {
     let mut by_key: BTreeMap<EntryKey, Vec<(&Entry, Claim)>> = BTreeMap::new();
     for entry in actual {
         by_key.entry(EntryKey::of(entry)).or_default().push((entry, ownership.claim(entry)));
@@ -130,10 +138,11 @@ pub fn plan_scope(resolved: &Resolved, actual: &[Entry], complete: bool, ownersh
     }
     let undeclared = by_key.into_values().flatten().filter(|(_, claim)| *claim != Claim::Foreign);
     for (entry, _) in undeclared {
-        if complete {
-            plan.deletes.push(Delete { entry: entry.clone(), reason: DeleteReason::Undeclared });
+        let owner = entry.id.as_ref().and_then(declared_by);
+        if hold.keeps(owner.as_deref()) {
+            plan.kept.push((entry.clone(), owner));
         } else {
-            plan.kept.push(entry.clone());
+            plan.deletes.push(Delete { entry: entry.clone(), reason: DeleteReason::Undeclared });
         }
     }
     plan
@@ -177,13 +186,17 @@ mod tests {
         e
     }
 
+    fn plan(resolved: &Resolved, actual: &[Entry], hold: &Hold) -> Plan {
+        plan_scope(resolved, actual, hold, &|_| None, &ownership())
+    }
+
     fn declared(paths: &[&str]) -> Resolved {
         resolve(paths.iter().map(|p| Declaration { entry: entry(p), source: source("csid") }))
     }
 
     #[test]
     fn a_new_declaration_is_created_with_a_prefixed_id() {
-        let plan = plan_scope(&declared(&["web"]), &[], true, &ownership());
+        let plan = plan(&declared(&["web"]), &[], &Hold::Nothing);
         assert_eq!(plan.creates.len(), 1);
         let id = plan.creates[0].entry.id.as_ref().unwrap();
         assert!(id.as_str().starts_with("ss."), "{id}");
@@ -192,7 +205,7 @@ mod tests {
 
     #[test]
     fn an_entry_as_declared_is_left_alone() {
-        let plan = plan_scope(&declared(&["web"]), &[stored("web", "ss.1")], true, &ownership());
+        let plan = plan(&declared(&["web"]), &[stored("web", "ss.1")], &Hold::Nothing);
         assert!(plan.is_empty(), "{plan:?}");
         assert_eq!(plan.in_sync, vec![(EntryId::parse("ss.1").unwrap(), source("csid"))]);
     }
@@ -203,7 +216,7 @@ mod tests {
         let d = resolved.winners.values_mut().next().unwrap();
         d.entry.hint = "web".into();
         d.entry.x509_svid_ttl = 60;
-        let plan = plan_scope(&resolved, &[stored("web", "ss.1")], true, &ownership());
+        let plan = plan(&resolved, &[stored("web", "ss.1")], &Hold::Nothing);
         assert_eq!(plan.updates.len(), 1);
         let update = &plan.updates[0];
         assert_eq!(update.entry.id.as_ref().unwrap().as_str(), "ss.1");
@@ -229,7 +242,7 @@ mod tests {
     #[test]
     fn undeclared_owned_entries_are_deleted_when_the_scope_is_complete() {
         let actual = [stored("old", "ss.1"), stored("adopted", "scm.2"), stored("manual", "other.3")];
-        let plan = plan_scope(&declared(&[]), &actual, true, &ownership());
+        let plan = plan(&declared(&[]), &actual, &Hold::Nothing);
         let mut deleted: Vec<&str> = plan.deletes.iter().map(|d| d.entry.id.as_ref().unwrap().as_str()).collect();
         deleted.sort_unstable();
         assert_eq!(deleted, ["scm.2", "ss.1"], "a foreign entry is never deleted");
@@ -239,23 +252,39 @@ mod tests {
     #[test]
     fn nothing_is_deleted_when_the_scope_is_incomplete() {
         let actual = [stored("old", "ss.1"), stored("web", "ss.2")];
-        let plan = plan_scope(&declared(&["web", "new"]), &actual, false, &ownership());
+        let plan = plan(&declared(&["web", "new"]), &actual, &Hold::Everything);
         assert!(plan.deletes.is_empty());
-        assert_eq!(plan.kept, vec![stored("old", "ss.1")]);
+        assert_eq!(plan.kept, vec![(stored("old", "ss.1"), None)]);
         assert_eq!(plan.creates.len(), 1, "what is known is still created");
     }
 
     #[test]
+    fn a_hold_on_one_source_keeps_only_its_entries() {
+        // Pod relabelled out of identity "a" while identity "b" fails to render for it.
+        let actual = [stored("from-a", "ss.1"), stored("from-b", "ss.2"), stored("unknown", "ss.3")];
+        let owners = |id: &EntryId| match id.as_str() {
+            "ss.1" => Some("a".to_string()),
+            "ss.2" => Some("b".to_string()),
+            _ => None,
+        };
+        let plan = plan_scope(&declared(&[]), &actual, &Hold::source("b"), &owners, &ownership());
+        let deleted: Vec<&str> = plan.deletes.iter().map(|d| d.entry.id.as_ref().unwrap().as_str()).collect();
+        assert_eq!(deleted, ["ss.1"], "what a healthy identity stopped declaring goes");
+        let kept: Vec<(&str, Option<&str>)> =
+            plan.kept.iter().map(|(e, o)| (e.id.as_ref().unwrap().as_str(), o.as_deref())).collect();
+        assert_eq!(kept, [("ss.2", Some("b")), ("ss.3", None)], "the failing identity's and unknown ones stay");
+    }
+
+    #[test]
     fn an_adoptable_entry_is_taken_over_in_place() {
-        let plan = plan_scope(&declared(&["web"]), &[stored("web", "scm.7")], true, &ownership());
+        let plan = plan(&declared(&["web"]), &[stored("web", "scm.7")], &Hold::Nothing);
         assert!(plan.creates.is_empty() && plan.deletes.is_empty());
         assert_eq!(plan.in_sync[0].0.as_str(), "scm.7");
     }
 
     #[test]
     fn duplicates_keep_the_owned_entry() {
-        let plan =
-            plan_scope(&declared(&["web"]), &[stored("web", "scm.7"), stored("web", "ss.9")], true, &ownership());
+        let plan = plan(&declared(&["web"]), &[stored("web", "scm.7"), stored("web", "ss.9")], &Hold::Nothing);
         assert_eq!(plan.in_sync[0].0.as_str(), "ss.9");
         assert_eq!(plan.deletes.len(), 1);
         assert_eq!(plan.deletes[0].entry.id.as_ref().unwrap().as_str(), "scm.7");
@@ -266,7 +295,7 @@ mod tests {
     fn a_foreign_entry_with_the_same_key_is_neither_changed_nor_duplicated() {
         let mut resolved = declared(&["web"]);
         resolved.winners.values_mut().next().unwrap().entry.hint = "differs".into();
-        let plan = plan_scope(&resolved, &[stored("web", "manual.1")], true, &ownership());
+        let plan = plan(&resolved, &[stored("web", "manual.1")], &Hold::Nothing);
         assert!(plan.is_empty(), "{plan:?}");
         assert_eq!(plan.foreign_conflicts.len(), 1);
         assert_eq!(plan.foreign_conflicts[0].1.as_str(), "manual.1");

@@ -5,7 +5,7 @@ use std::{collections::BTreeMap, sync::Arc};
 
 use k8s_openapi::api::{core::v1::Node, discovery::v1::EndpointSlice};
 
-use super::{Declaration, Source};
+use super::{Declaration, Hold, Source};
 use crate::{
     pod_view::PodView,
     render::{PodContext, PodIdentity},
@@ -39,9 +39,10 @@ pub enum PodOutcome {
 #[derive(Clone, Debug, Default)]
 pub struct PodDeclarations {
     pub declarations: Vec<Declaration>,
-    /// False when an input is missing: entries of the scope must not be deleted.
-    pub complete: bool,
-    /// Why the scope is incomplete, for status messages.
+    /// What missing inputs keep from deletion: the output of each identity that could not be
+    /// evaluated for the pod.
+    pub hold: Hold,
+    /// Why something is held, for status messages.
     pub incomplete_because: Option<String>,
     /// Per selecting ClusterSPIFFEID (by UID), what happened.
     pub outcomes: BTreeMap<String, PodOutcome>,
@@ -68,12 +69,12 @@ pub fn declare_pod<'a>(
     slices: impl IntoIterator<Item = &'a EndpointSlice> + Clone,
     context: &PodContext<'_>,
 ) -> PodDeclarations {
-    let mut out = PodDeclarations { complete: true, ..Default::default() };
+    let mut out = PodDeclarations::default();
     if ignored {
         return out;
     }
     let Some(namespace_labels) = namespace_labels else {
-        out.complete = false;
+        out.hold = Hold::Everything;
         out.incomplete_because = Some("the pod's namespace is not known yet".into());
         return out;
     };
@@ -91,35 +92,46 @@ pub fn declare_pod<'a>(
     let (primary, fallback): (Vec<&IdentitySource>, Vec<&IdentitySource>) =
         selecting.partition(|i| !i.identity.as_ref().is_ok_and(|id| id.fallback));
     let mut covered = false;
+    // Whether a non-fallback identity could not be evaluated: whether the fallback applies then
+    // depends on what it would have rendered, so the fallback's own entries are held too.
+    let mut coverage_unknown = false;
     for source in primary.into_iter().chain(fallback) {
         let uid = source.source.uid.clone();
         let identity = match (&source.identity, source.suspended) {
             (Err(why), _) => {
-                hold(&mut out, uid, format!("ClusterSPIFFEID {} is invalid: {why}", source.source.name));
+                // Which pods it selects is not known either: it does not keep the fallback out.
+                hold(
+                    &mut out,
+                    uid,
+                    PodOutcome::Held,
+                    format!("ClusterSPIFFEID {} is invalid: {why}", source.source.name),
+                );
                 continue;
             }
             (Ok(_), true) => {
-                hold(&mut out, uid, format!("ClusterSPIFFEID {} is suspended", source.source.name));
+                hold(&mut out, uid, PodOutcome::Held, format!("ClusterSPIFFEID {} is suspended", source.source.name));
                 covered = true;
                 continue;
             }
             (Ok(identity), false) => identity,
         };
-        if identity.fallback && covered {
+        if identity.fallback && (covered || coverage_unknown) {
+            if coverage_unknown && !covered {
+                out.hold.add(uid.clone());
+            }
             out.outcomes.insert(uid, PodOutcome::SkippedByFallback);
             continue;
         }
         let node = match &node {
             NodeState::Found(node) => *node,
             NodeState::Unscheduled => {
-                hold(&mut out, uid, "the pod is not scheduled to a node yet".into());
+                hold(&mut out, uid, PodOutcome::Held, "the pod is not scheduled to a node yet".into());
                 covered |= !identity.fallback;
                 continue;
             }
             NodeState::Missing(name) => {
                 let why = format!("node {name} is not known");
-                out.outcomes.insert(uid, PodOutcome::Waiting(why.clone()));
-                mark_incomplete(&mut out, why);
+                hold(&mut out, uid, PodOutcome::Waiting(why.clone()), why);
                 covered |= !identity.fallback;
                 continue;
             }
@@ -128,25 +140,23 @@ pub fn declare_pod<'a>(
             Ok(entry) => {
                 out.declarations.push(Declaration { entry, source: source.source.clone() });
                 out.outcomes.insert(uid, PodOutcome::Rendered);
+                covered |= !identity.fallback;
             }
             Err(e) => {
-                out.outcomes.insert(uid, PodOutcome::RenderFailed(e.to_string()));
-                mark_incomplete(&mut out, e.to_string());
+                let why = e.to_string();
+                hold(&mut out, uid, PodOutcome::RenderFailed(why.clone()), why);
+                coverage_unknown |= !identity.fallback;
             }
         }
-        covered |= !identity.fallback;
     }
     out
 }
 
-fn mark_incomplete(out: &mut PodDeclarations, why: String) {
-    out.complete = false;
+/// Records that one identity could not be evaluated for the pod: what it declared is held.
+fn hold(out: &mut PodDeclarations, uid: String, outcome: PodOutcome, why: String) {
+    out.hold.add(uid.clone());
+    out.outcomes.insert(uid, outcome);
     out.incomplete_because.get_or_insert(why);
-}
-
-fn hold(out: &mut PodDeclarations, uid: String, why: String) {
-    out.outcomes.insert(uid, PodOutcome::Held);
-    mark_incomplete(out, why);
 }
 
 #[cfg(test)]
@@ -229,7 +239,7 @@ mod tests {
         ];
         let d = declare(&pod("web"), NodeState::Found(&n), &ids);
         assert_eq!(paths(&d), ["/a"]);
-        assert!(d.complete);
+        assert!(d.hold.is_nothing());
         assert_eq!(d.outcomes.get("a"), Some(&PodOutcome::Rendered));
         assert!(!d.outcomes.contains_key("b"));
     }
@@ -249,16 +259,24 @@ mod tests {
     }
 
     #[test]
-    fn a_render_failure_makes_the_scope_incomplete_and_keeps_the_fallback_out() {
+    fn a_render_failure_holds_its_own_output_and_keeps_the_fallback_out() {
         let n = node();
         let ids = [
             identity("broken", "spiffe://example.org/{{ .PodSpec.SecurityContext.RunAsUser }}", None, false),
+            identity("ok", "spiffe://example.org/ok", None, false),
             identity("fb", "spiffe://example.org/fallback", None, true),
         ];
         let d = declare(&pod("web"), NodeState::Found(&n), &ids);
-        assert!(d.declarations.is_empty());
-        assert!(!d.complete);
+        assert_eq!(paths(&d), ["/ok"], "the identity that renders still declares its entry");
+        assert_eq!(d.hold, Hold::Sources(["broken".to_string()].into()), "only the failing identity is held");
         assert!(matches!(d.outcomes.get("broken"), Some(PodOutcome::RenderFailed(_))));
+        assert_eq!(d.outcomes.get("fb"), Some(&PodOutcome::SkippedByFallback));
+
+        // With no other identity covering the pod, the fallback is withheld and its entry held:
+        // whether it applies depends on what the failing identity would render.
+        let d = declare(&pod("web"), NodeState::Found(&n), &[ids[0].clone(), ids[2].clone()]);
+        assert!(d.declarations.is_empty());
+        assert_eq!(d.hold, Hold::Sources(["broken".to_string(), "fb".to_string()].into()));
         assert_eq!(d.outcomes.get("fb"), Some(&PodOutcome::SkippedByFallback));
     }
 
@@ -266,10 +284,10 @@ mod tests {
     fn node_problems_hold_the_scope() {
         let ids = [identity("a", "spiffe://example.org/a", None, false)];
         let pending = declare(&pod("web"), NodeState::Unscheduled, &ids);
-        assert!(!pending.complete && pending.declarations.is_empty());
+        assert!(pending.hold == Hold::source("a") && pending.declarations.is_empty());
         assert_eq!(pending.outcomes.get("a"), Some(&PodOutcome::Held));
         let missing = declare(&pod("web"), NodeState::Missing("n9".into()), &ids);
-        assert!(!missing.complete);
+        assert_eq!(missing.hold, Hold::source("a"));
         assert_eq!(missing.outcomes.get("a"), Some(&PodOutcome::Waiting("node n9 is not known".into())));
     }
 
@@ -282,7 +300,7 @@ mod tests {
         invalid.identity = Err("spiffeIDTemplate: bad".into());
         for ids in [vec![suspended], vec![invalid]] {
             let d = declare(&pod("web"), NodeState::Found(&n), &ids);
-            assert!(!d.complete, "{:?}", d.incomplete_because);
+            assert!(!d.hold.is_nothing(), "{:?}", d.incomplete_because);
             assert!(d.declarations.is_empty());
         }
     }
@@ -295,8 +313,8 @@ mod tests {
         let n = node();
         let ids = [identity("a", "spiffe://example.org/a", None, false)];
         let d = declare_pod(&pod("web"), NodeState::Found(&n), Some(&BTreeMap::new()), true, &ids, &[], &context);
-        assert!(d.complete && d.declarations.is_empty());
+        assert!(d.hold.is_nothing() && d.declarations.is_empty());
         let unknown_ns = declare_pod(&pod("web"), NodeState::Found(&n), None, false, &ids, &[], &context);
-        assert!(!unknown_ns.complete);
+        assert_eq!(unknown_ns.hold, Hold::Everything);
     }
 }
