@@ -293,6 +293,19 @@ impl Operator {
         extra_config: &str,
         replica: &str,
     ) -> Self {
+        Self::start_with_kubeconfig(testbed, world, socket, extra_config, replica, testbed.var("KUBECONFIG_OPERATOR"))
+    }
+
+    /// Starts the operator with the operator identity's kubeconfig `kubeconfig`, for an
+    /// operator that talks to an API server of the test's own.
+    pub fn start_with_kubeconfig(
+        testbed: &Testbed,
+        world: &World,
+        socket: &std::path::Path,
+        extra_config: &str,
+        replica: &str,
+        kubeconfig: impl AsRef<std::ffi::OsStr>,
+    ) -> Self {
         let dir = repo_root().join("target/operator-tests");
         std::fs::create_dir_all(&dir).unwrap();
         let config = dir.join(format!("{}-{replica}.yaml", world.id));
@@ -324,7 +337,7 @@ impl Operator {
         let child = Command::new(env!("CARGO_BIN_EXE_spire-steward"))
             .args(["run", "--config", config.to_str().unwrap()])
             // The operator runs as the unprivileged identity, bound to the chart's RBAC only.
-            .env("KUBECONFIG", testbed.var("KUBECONFIG_OPERATOR"))
+            .env("KUBECONFIG", kubeconfig)
             .env("NO_COLOR", "1")
             .env("POD_NAME", format!("{}-{replica}", world.id))
             .stdout(Stdio::null())
