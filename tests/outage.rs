@@ -45,6 +45,10 @@ async fn writes_resume_within_seconds_of_spire_answering_again() {
     let Some(took) = resumed else {
         panic!("the pending entries never reached SPIRE\n{}", operator.log_text());
     };
-    assert!(took <= RESUME, "the pending entries took {took:?} to reach SPIRE once it answered\n{}", operator.log_text());
+    assert!(
+        took <= RESUME,
+        "the pending entries took {took:?} to reach SPIRE once it answered\n{}",
+        operator.log_text()
+    );
     world.clean_up().await;
 }

@@ -10,7 +10,7 @@ use kube::api::DeleteParams;
 use support::{
     apiserver::PrivateApiServer,
     eventually,
-    operator::{Operator, World, entries, metric, free_port},
+    operator::{Operator, World, entries, free_port, metric},
     testbed,
 };
 

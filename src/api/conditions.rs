@@ -37,4 +37,7 @@ pub mod reasons {
     pub const SUSPENDED: &str = "Suspended";
     /// An input needed to compute the entries is missing; existing entries are kept.
     pub const INPUTS_INCOMPLETE: &str = "InputsIncomplete";
+    /// The operator's configuration switches reconciliation of this kind off; its entries are
+    /// left as they are.
+    pub const RECONCILE_DISABLED: &str = "ReconcileDisabled";
 }

@@ -21,11 +21,15 @@ use crate::{
     },
     reconcile::{Claim, EntryKey, Ownership, PodOutcome, RelationshipOutcome},
     selection::{handles_class, is_ignored_namespace, selects},
-    status::{Health, conditions_for, merge_conditions, same_conditions},
+    status::{Facts, Health, conditions_for, health, merge_conditions, same_conditions},
 };
 
-fn unreachable(why: Option<&str>) -> Health {
-    Health::SpireUnavailable { message: format!("SPIRE is unreachable, retrying: {}", why.unwrap_or_default()) }
+fn unreachable(why: &str) -> String {
+    format!("SPIRE is unreachable, retrying: {why}")
+}
+
+fn disabled(key: &str) -> String {
+    format!("reconcile.{key} is false in the operator's configuration; entries are left as they are")
 }
 
 /// The conditions a resource has now and the ones `health` calls for.
@@ -89,9 +93,21 @@ impl StatusWriter {
             return;
         }
         let type_ = match health {
-            Health::Synced { .. } | Health::Progressing { .. } | Health::Suspended => EventType::Normal,
+            Health::Synced { .. } | Health::Progressing { .. } | Health::Suspended | Health::Disabled { .. } => {
+                EventType::Normal
+            }
             _ => EventType::Warning,
         };
+        // One log line per transition, so a resource that turns invalid is in the logs as well.
+        let (kind, name) = (K::kind(&()), object.meta().name.as_deref().unwrap_or_default());
+        match type_ {
+            EventType::Normal => {
+                tracing::info!(%kind, name, reason = ready.reason, message = %ready.message, "status changed")
+            }
+            EventType::Warning => {
+                tracing::warn!(%kind, name, reason = ready.reason, message = %ready.message, "status changed")
+            }
+        }
         let event = Event {
             type_,
             reason: ready.reason.to_owned(),
@@ -130,20 +146,28 @@ impl StatusWriter {
                 Some(g) => *g,
                 None => object.status.as_ref().and_then(|s| s.common.observed_generation),
             };
-            let health = match federation.outcomes.get(&uid) {
-                None => Health::Pending,
-                Some(RelationshipOutcome::Invalid(why)) => Health::InvalidSpec { message: why.clone() },
-                Some(RelationshipOutcome::Conflict { winner }) => Health::Masked {
-                    message: format!(
+            let outcome = federation.outcomes.get(&uid);
+            let health = health(Facts {
+                processed: outcome.is_some(),
+                disabled: (!config.reconcile.cluster_federated_trust_domains)
+                    .then(|| disabled("clusterFederatedTrustDomains")),
+                invalid: match outcome {
+                    Some(RelationshipOutcome::Invalid(why)) => Some(why.clone()),
+                    _ => None,
+                },
+                masked: match outcome {
+                    Some(RelationshipOutcome::Conflict { winner }) => Some(format!(
                         "ClusterFederatedTrustDomain {winner} declares the same trust domain and is older"
-                    ),
+                    )),
+                    _ => None,
                 },
-                Some(_) if federation.failures.contains_key(&uid) => Health::SpireRejected {
-                    message: format!("SPIRE refused the relationship: {}", federation.failures[&uid]),
-                },
-                Some(_) if federation.unavailable.is_some() => unreachable(federation.unavailable.as_deref()),
-                Some(_) => Health::Synced { message: "the federation relationship is in SPIRE as declared".into() },
-            };
+                rejected: federation.failures.get(&uid).map(|why| format!("SPIRE refused the relationship: {why}")),
+                unavailable: federation.unavailable.as_deref().map(unreachable),
+                synced: "the federation relationship is in SPIRE as declared".into(),
+                ..Default::default()
+            });
+            let generation =
+                if config.reconcile.cluster_federated_trust_domains { generation } else { object.metadata.generation };
             let (previous, conditions) = next_conditions(
                 object.status.as_ref().map(|s| &s.common),
                 &health,
@@ -221,30 +245,40 @@ impl StatusWriter {
                 Some(g) => g,
                 None => object.status.as_ref().and_then(|s| s.common.observed_generation),
             };
-            let health = match (&parsed, object.spec.suspend.unwrap_or(false)) {
-                (None, _) => Health::Pending,
-                (Some(Err(why)), _) => {
-                    Health::InvalidSpec { message: format!("{why}; existing entries are kept until the spec is fixed") }
-                }
-                (_, true) => Health::Suspended,
-                _ if worker.spire_unavailable.is_some() => unreachable(worker.spire_unavailable.as_deref()),
-                _ if tally.render_failures > 0 => Health::InvalidSpec {
-                    message: some_pods(tally.render_failures, tally.pods, "failed to render", &tally.first_failure),
+            let enabled = config.reconcile.cluster_spiffe_ids;
+            let generation = if enabled { generation } else { object.metadata.generation };
+            let selected_pods = tally.pods - tally.held;
+            let health = health(Facts {
+                processed: parsed.is_some(),
+                disabled: (!enabled).then(|| disabled("clusterSPIFFEIDs")),
+                invalid: match &parsed {
+                    Some(Err(why)) => Some(format!("{why}; existing entries are kept until the spec is fixed")),
+                    _ => None,
                 },
-                _ if tally.waiting > 0 => Health::InputsIncomplete {
-                    message: some_pods(tally.waiting, tally.pods, "wait for inputs", &tally.first_waiting),
-                },
-                _ if !failures.is_empty() => Health::SpireRejected {
-                    message: format!("SPIRE refused {} entries: {}", failures.len(), failures[0]),
-                },
-                _ => Health::Synced {
-                    message: format!(
-                        "{} entries in SPIRE for {} selected pods",
-                        tally.winners,
-                        tally.pods - tally.held
+                suspended: object.spec.suspend.unwrap_or(false),
+                render_failed: (tally.render_failures > 0)
+                    .then(|| some_pods(tally.render_failures, tally.pods, "failed to render", &tally.first_failure)),
+                masked: (tally.winners == 0 && tally.masked > 0).then(|| {
+                    format!(
+                        "all {} entries it declares for {selected_pods} selected pods are masked: an older resource \
+                         declares the same entries (SPIFFE ID, parent ID and selectors)",
+                        tally.masked
+                    )
+                }),
+                rejected: (!failures.is_empty())
+                    .then(|| format!("SPIRE refused {} entries: {}", failures.len(), failures[0])),
+                unavailable: worker.spire_unavailable.as_deref().map(unreachable),
+                waiting: (tally.waiting > 0)
+                    .then(|| some_pods(tally.waiting, tally.pods, "wait for inputs", &tally.first_waiting)),
+                synced: match tally.masked {
+                    0 => format!("{} entries in SPIRE for {selected_pods} selected pods", tally.winners),
+                    masked => format!(
+                        "{} entries in SPIRE for {selected_pods} selected pods; {masked} more are masked by older resources",
+                        tally.winners
                     ),
                 },
-            };
+                ..Default::default()
+            });
             let stats = ClusterSPIFFEIDStats {
                 namespaces_selected: selected,
                 namespaces_ignored: ignored,
@@ -296,21 +330,22 @@ impl StatusWriter {
                 .zip(state.entry.as_ref().ok())
                 .is_some_and(|(stored, wanted)| crate::reconcile::differing_fields(wanted, stored).is_empty());
             let failures = worker.failures_of(&uid);
-            let health = match &state.entry {
-                Err(why) => Health::InvalidSpec { message: why.clone() },
-                Ok(_) if winner == Some(false) => Health::Masked {
-                    message:
-                        "another resource declares the same entry (SPIFFE ID, parent ID and selectors) and is older"
-                            .into(),
-                },
-                Ok(_) if !failures.is_empty() => {
-                    Health::SpireRejected { message: format!("SPIRE refused the entry: {}", failures[0]) }
-                }
-                Ok(_) if worker.spire_unavailable.is_some() => unreachable(worker.spire_unavailable.as_deref()),
-                Ok(_) if in_sync => Health::Synced { message: "the entry is in SPIRE as declared".into() },
-                Ok(_) => Health::Progressing { message: "writing the entry to SPIRE".into() },
-            };
-            let generation = worker.statics().generation(&uid).flatten();
+            let enabled = config.reconcile.cluster_static_entries;
+            let health = health(Facts {
+                processed: true,
+                disabled: (!enabled).then(|| disabled("clusterStaticEntries")),
+                invalid: state.entry.as_ref().err().cloned(),
+                masked: (winner == Some(false)).then(|| {
+                    "another resource declares the same entry (SPIFFE ID, parent ID and selectors) and is older".into()
+                }),
+                rejected: failures.first().map(|why| format!("SPIRE refused the entry: {why}")),
+                unavailable: worker.spire_unavailable.as_deref().map(unreachable),
+                progressing: (!in_sync).then(|| "writing the entry to SPIRE".into()),
+                synced: "the entry is in SPIRE as declared".into(),
+                ..Default::default()
+            });
+            let generation =
+                if enabled { worker.statics().generation(&uid).flatten() } else { object.metadata.generation };
             let (previous, conditions) =
                 next_conditions(object.status.as_ref().map(|s| &s.common), &health, types::ENTRIES_SYNCED, generation);
             let entry_id = stored.as_ref().and_then(|e| e.id.as_ref()).map(|id| id.as_str().to_owned());

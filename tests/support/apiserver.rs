@@ -87,7 +87,11 @@ impl PrivateApiServer {
         let deadline = Instant::now() + Duration::from_secs(90);
         while !self.ready() {
             let exited = self.child.as_mut().unwrap().try_wait().ok().flatten();
-            assert!(exited.is_none() && Instant::now() < deadline, "the private kube-apiserver did not start:\n{}", self.log());
+            assert!(
+                exited.is_none() && Instant::now() < deadline,
+                "the private kube-apiserver did not start:\n{}",
+                self.log()
+            );
             std::thread::sleep(Duration::from_millis(200));
         }
     }

@@ -10,6 +10,10 @@ use k8s_openapi::{
     jiff::Timestamp,
 };
 
+mod ladder;
+
+pub use ladder::{Facts, health};
+
 use crate::api::conditions::{reasons, types};
 
 /// What reconciliation concluded about one resource.
@@ -34,6 +38,8 @@ pub enum Health {
     Masked { message: String },
     /// Reconciliation is suspended by the user.
     Suspended,
+    /// The operator's configuration switches reconciliation of this kind off.
+    Disabled { message: String },
 }
 
 /// A condition as reconciliation wants it, before times and generations are filled in.
@@ -89,6 +95,7 @@ pub fn conditions_for(health: &Health, synced_type: &'static str) -> Vec<Wanted>
             wanted(types::STALLED, "True", reasons::MASKED, message.clone()),
             wanted(synced_type, "False", reasons::MASKED, message.clone()),
         ],
+        Disabled { message } => vec![wanted(types::READY, "Unknown", reasons::RECONCILE_DISABLED, message.clone())],
         Suspended => vec![wanted(
             types::READY,
             "True",
@@ -174,6 +181,12 @@ mod tests {
                 vec![("Ready", "False"), ("Stalled", "True"), (SYNCED, "False")],
             ),
             (Health::Suspended, vec![("Ready", "True")]),
+            (Health::Disabled { message: "m".into() }, vec![("Ready", "Unknown")]),
+            (Health::Masked { message: "m".into() }, vec![("Ready", "False"), ("Stalled", "True"), (SYNCED, "False")]),
+            (
+                Health::InputsIncomplete { message: "m".into() },
+                vec![("Ready", "False"), ("Reconciling", "True"), (SYNCED, "Unknown")],
+            ),
         ];
         for (health, want) in cases {
             let got = merge_conditions(&[], &conditions_for(&health, SYNCED), Some(1), at(0));

@@ -1,0 +1,168 @@
+//! One ladder of reasons for every kind: what reconciliation observed about a resource, and the
+//! one health that follows from it.
+//!
+//! The precedence, first match wins:
+//!
+//! | # | reason | when |
+//! |---|---|---|
+//! | 1 | `ReconcileDisabled` | the operator's configuration switches its kind off |
+//! | 2 | `Pending` | the operator has not processed the resource's generation yet |
+//! | 3 | `InvalidSpec` | the spec does not parse (existing entries are kept) |
+//! | 4 | `Suspended` | `spec.suspend` is true |
+//! | 5 | `InvalidSpec` | the spec parses but fails to render for some pods |
+//! | 6 | `Masked` | every entry it declares is masked by an older resource |
+//! | 7 | `SpireRejected` | SPIRE refused a write |
+//! | 8 | `SpireUnavailable` | SPIRE could not be reached |
+//! | 9 | `InputsIncomplete` | an input is missing (a pod's node is not known yet) |
+//! | 10 | `Progressing` | writes are still to be made |
+//! | 11 | `Synced` | everything it declares is in SPIRE |
+//!
+//! Problems only a change of spec or of SPIRE can fix (3, 5-7, Stalled) outrank a passing
+//! outage (8), so a broken resource stays failed while SPIRE is away.
+
+use super::Health;
+
+/// What reconciliation observed about one resource, whatever its kind. Each message is the one
+/// its reason shows.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Facts {
+    /// The operator processed the resource's current generation.
+    pub processed: bool,
+    pub disabled: Option<String>,
+    pub invalid: Option<String>,
+    pub suspended: bool,
+    pub render_failed: Option<String>,
+    pub masked: Option<String>,
+    pub rejected: Option<String>,
+    pub unavailable: Option<String>,
+    pub waiting: Option<String>,
+    pub progressing: Option<String>,
+    /// What Ready says when nothing above applies.
+    pub synced: String,
+}
+
+/// The health the facts call for, by the ladder above.
+pub fn health(facts: Facts) -> Health {
+    let Facts {
+        processed,
+        disabled,
+        invalid,
+        suspended,
+        render_failed,
+        masked,
+        rejected,
+        unavailable,
+        waiting,
+        progressing,
+        synced,
+    } = facts;
+    if let Some(message) = disabled {
+        return Health::Disabled { message };
+    }
+    if !processed {
+        return Health::Pending;
+    }
+    if let Some(message) = invalid {
+        return Health::InvalidSpec { message };
+    }
+    if suspended {
+        return Health::Suspended;
+    }
+    if let Some(message) = render_failed {
+        return Health::InvalidSpec { message };
+    }
+    if let Some(message) = masked {
+        return Health::Masked { message };
+    }
+    if let Some(message) = rejected {
+        return Health::SpireRejected { message };
+    }
+    if let Some(message) = unavailable {
+        return Health::SpireUnavailable { message };
+    }
+    if let Some(message) = waiting {
+        return Health::InputsIncomplete { message };
+    }
+    if let Some(message) = progressing {
+        return Health::Progressing { message };
+    }
+    Health::Synced { message: synced }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn m(s: &str) -> Option<String> {
+        Some(s.to_owned())
+    }
+
+    fn every_fact() -> Facts {
+        Facts {
+            processed: true,
+            disabled: m("disabled"),
+            invalid: m("invalid"),
+            suspended: true,
+            render_failed: m("render"),
+            masked: m("masked"),
+            rejected: m("rejected"),
+            unavailable: m("unavailable"),
+            waiting: m("waiting"),
+            progressing: m("progressing"),
+            synced: "synced".into(),
+        }
+    }
+
+    #[test]
+    fn each_reason_wins_over_every_reason_below_it() {
+        // Peel facts off from the top: each step shows the next reason of the ladder.
+        let mut facts = every_fact();
+        let mut seen = vec![health(facts.clone())];
+        facts.disabled = None;
+        seen.push(health(Facts { processed: false, ..facts.clone() }));
+        let steps: [fn(&mut Facts); 9] = [
+            |f| f.invalid = None,
+            |f| f.suspended = false,
+            |f| f.render_failed = None,
+            |f| f.masked = None,
+            |f| f.rejected = None,
+            |f| f.unavailable = None,
+            |f| f.waiting = None,
+            |f| f.progressing = None,
+            |_| {},
+        ];
+        seen.push(health(facts.clone()));
+        for step in &steps[..8] {
+            step(&mut facts);
+            seen.push(health(facts.clone()));
+        }
+        assert_eq!(
+            seen,
+            [
+                Health::Disabled { message: "disabled".into() },
+                Health::Pending,
+                Health::InvalidSpec { message: "invalid".into() },
+                Health::Suspended,
+                Health::InvalidSpec { message: "render".into() },
+                Health::Masked { message: "masked".into() },
+                Health::SpireRejected { message: "rejected".into() },
+                Health::SpireUnavailable { message: "unavailable".into() },
+                Health::InputsIncomplete { message: "waiting".into() },
+                Health::Progressing { message: "progressing".into() },
+                Health::Synced { message: "synced".into() },
+            ]
+        );
+    }
+
+    #[test]
+    fn a_stalled_resource_stays_stalled_while_spire_is_away() {
+        for stalled in [
+            Facts { render_failed: m("render"), ..Default::default() },
+            Facts { masked: m("masked"), ..Default::default() },
+            Facts { rejected: m("rejected"), ..Default::default() },
+        ] {
+            let got = health(Facts { processed: true, unavailable: m("down"), ..stalled });
+            assert!(!matches!(got, Health::SpireUnavailable { .. }), "{got:?}");
+        }
+    }
+}
