@@ -161,6 +161,8 @@ pub struct Config {
     pub class_name: Option<String>,
     pub watch_classless: bool,
     pub parent_id_template: String,
+    /// `parent_id_template`, parsed once when the configuration is checked.
+    pub parent_id: std::sync::Arc<crate::template::Template>,
     /// Entries this operator owns have IDs `<entry_id_prefix>.<id>`.
     pub entry_id_prefix: String,
     /// Entries under these prefixes are taken over in place rather than re-created.
@@ -304,7 +306,7 @@ impl File {
         if !parent_id_template.starts_with("spiffe://") {
             return Err(invalid("parentIDTemplate", "must start with spiffe://"));
         }
-        crate::template::Template::parse(&parent_id_template)
+        let parent_id = crate::template::Template::parse(&parent_id_template)
             .map_err(|e| invalid("parentIDTemplate", e.to_string()))?;
         let reconcile = self.reconcile.unwrap_or_default();
         let gc_interval = bounded("gcInterval", self.gc_interval, DEFAULT_GC_INTERVAL, GC_INTERVAL_RANGE)?;
@@ -343,6 +345,7 @@ impl File {
             class_name: self.class_name.filter(|c| !c.is_empty()),
             watch_classless: self.watch_classless.unwrap_or(false),
             parent_id_template,
+            parent_id: std::sync::Arc::new(parent_id),
             entry_id_prefix,
             adopt_entry_id_prefixes: adopt,
             spire_server_socket_path: self.spire_server_socket_path.unwrap_or_else(|| DEFAULT_SOCKET.into()),

@@ -497,6 +497,24 @@ fn a_missing_trust_domain_is_refused_at_render_time() {
     );
 }
 
+#[test]
+fn several_replicas_without_leader_election_are_refused_at_render_time() {
+    let out = helm(&[
+        "template",
+        "x",
+        CHART,
+        "--set",
+        "config.trustDomain=example.org",
+        "--set",
+        "config.leaderElection.leaderElect=false",
+    ])
+    .output()
+    .unwrap();
+    assert!(!out.status.success(), "the default two replicas need leader election");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("replicaCount > 1 needs config.leaderElection.leaderElect=true"), "{stderr}");
+}
+
 impl Rendered {
     fn operator_config_checked(&self) -> spire_steward::config::Config {
         operator_config(&self.config_text())

@@ -122,6 +122,17 @@ impl StatusWriter {
 
     pub async fn publish(&mut self, worker: &Worker) {
         self.failed_writes = 0;
+        // Forget what was written for resources that are gone.
+        let live: std::collections::HashSet<String> = worker
+            .stores
+            .identities
+            .state()
+            .iter()
+            .map(|o| o.uid().unwrap_or_default())
+            .chain(worker.stores.static_entries.state().iter().map(|o| o.uid().unwrap_or_default()))
+            .chain(worker.stores.federations.state().iter().map(|o| o.uid().unwrap_or_default()))
+            .collect();
+        self.written.retain(|uid, _| live.contains(uid));
         self.publish_identities(worker).await;
         self.publish_static_entries(worker).await;
         self.publish_federations(worker).await;

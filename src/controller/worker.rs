@@ -30,7 +30,6 @@ use crate::{
     render::PodContext,
     selection::{is_ignored_namespace, selects},
     spire::{LIST_PAGE_SIZE, SpireClient},
-    template::Template,
 };
 
 /// What the last planning of a pod found, kept for status counters and to know which pods an
@@ -55,7 +54,6 @@ pub struct Worker {
     pub spire: SpireClient,
     pub queue: Arc<ChangeQueue>,
     ownership: Ownership,
-    parent_id: Template,
     index: EntryIndex,
     identities: Identities,
     statics: StaticEntries,
@@ -87,15 +85,12 @@ impl Worker {
         metrics: Arc<Metrics>,
     ) -> Self {
         let ownership = Ownership::new(config.entry_id_prefix.clone(), config.adopt_entry_id_prefixes.clone());
-        let parent_id =
-            Template::parse(&config.parent_id_template).expect("the configuration checked the parent ID template");
         Self {
             config,
             stores,
             spire,
             queue,
             ownership,
-            parent_id,
             index: EntryIndex::default(),
             identities: Identities::default(),
             statics: StaticEntries::default(),
@@ -431,7 +426,7 @@ impl Worker {
             trust_domain: &self.config.trust_domain,
             cluster_name: &self.config.cluster_name,
             cluster_domain: &self.config.cluster_domain,
-            parent_id: &self.parent_id,
+            parent_id: &self.config.parent_id,
         };
         let mut plans = Vec::with_capacity(scopes.len());
         for scope in scopes {
@@ -485,6 +480,9 @@ impl Worker {
             }
             plans.push((scope.clone(), plan));
         }
+        // Forget resources that are gone.
+        let statics: BTreeSet<&str> = self.statics.list().map(|s| s.source.uid.as_str()).collect();
+        self.static_winners.retain(|uid, _| statics.contains(uid.as_str()));
         plans
     }
 
@@ -532,9 +530,18 @@ impl Worker {
         for _ in &applied.failures {
             self.metrics.error("spire_rejected");
         }
-        for (_, plan) in plans {
+        for (scope, plan) in plans {
             for (id, source) in &plan.in_sync {
                 self.index.set_owner(id, source);
+            }
+            for (entry, owner) in &plan.kept {
+                tracing::debug!(?scope, entry_id = %entry.id.as_ref().map(|i| i.as_str()).unwrap_or_default(),
+                    spiffe_id = %entry.spiffe_id, declared_by = owner.as_deref().unwrap_or("unknown"),
+                    "kept an undeclared entry: an input that may declare it is missing");
+            }
+            for (declaration, id) in &plan.foreign_conflicts {
+                tracing::debug!(?scope, entry_id = %id, spiffe_id = %declaration.entry.spiffe_id,
+                    owner = %declaration.source.name, "an entry another tool owns stands in for the declaration");
             }
         }
         self.metrics.written("create", applied.created);
