@@ -23,4 +23,8 @@ pub enum Error {
     Invalid { field: &'static str, message: String },
     #[error("{field}: {source}")]
     Template { field: &'static str, source: crate::template::TemplateError },
+    /// A template rendered text that is not a SPIFFE ID; the text is shown, since different
+    /// mistakes (a missing label, a nil pointer) otherwise read the same.
+    #[error("{field}: rendered SPIFFE ID {rendered:?} is invalid: {}", .source.id_problem())]
+    RenderedId { field: &'static str, rendered: String, source: crate::spiffe::Error },
 }

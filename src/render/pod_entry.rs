@@ -152,7 +152,7 @@ impl PodIdentity {
 }
 
 fn parse_id(field: &'static str, text: &str) -> Result<SpiffeId, Error> {
-    SpiffeId::parse(text).map_err(|source| Error::Value { field, source })
+    SpiffeId::parse(text).map_err(|source| Error::RenderedId { field, rendered: text.to_owned(), source })
 }
 
 fn check<T>(result: Result<T, crate::spiffe::Error>, field: &'static str) -> Result<T, Error> {
@@ -280,7 +280,7 @@ mod tests {
             ),
             (
                 |s| s.spiffe_id_template = "spiffe://example.org/{{ .PodMeta.Labels.missing }}".into(),
-                "spiffeIDTemplate: SPIFFE ID path contains '<'",
+                "spiffeIDTemplate: rendered SPIFFE ID \"spiffe://example.org/<no value>\" is invalid: path contains '<'",
             ),
             (
                 |s| s.spiffe_id_template = "spiffe://example.org/{{ .PodSpec.SecurityContext.RunAsUser }}".into(),
@@ -301,6 +301,49 @@ mod tests {
             let err = render(&s).unwrap_err().to_string();
             assert!(err.starts_with(want), "got {err:?}, want {want:?}");
         }
+    }
+
+    #[test]
+    fn an_invalid_rendered_id_is_shown() {
+        let render_id = |template: &str, parent: &str| {
+            let mut s = spec();
+            s.spiffe_id_template = template.into();
+            render_with(&s, parent, &pod(), &[]).unwrap_err().to_string()
+        };
+        let missing_label = render_id("spiffe://{{ .TrustDomain }}/ns/{{ .PodMeta.Labels.team }}", DEFAULT_PARENT);
+        assert_eq!(
+            missing_label,
+            "spiffeIDTemplate: rendered SPIFFE ID \"spiffe://example.org/ns/<no value>\" is invalid: \
+             path contains '<'; only letters, digits, '.', '-' and '_' are allowed"
+        );
+        let nil_pointer = render_id("spiffe://{{ .TrustDomain }}/p/{{ .PodSpec.Priority }}", DEFAULT_PARENT);
+        assert!(nil_pointer.contains(r#""spiffe://example.org/p/<nil>""#), "{nil_pointer}");
+        assert_ne!(missing_label, nil_pointer, "different mistakes read differently");
+        let parent =
+            render_id(&spec().spiffe_id_template, "spiffe://{{ .TrustDomain }}/agent/{{ .NodeMeta.Labels.zone }}");
+        assert_eq!(
+            parent,
+            "parentIDTemplate: rendered SPIFFE ID \"spiffe://example.org/agent/<no value>\" is invalid: \
+             path contains '<'; only letters, digits, '.', '-' and '_' are allowed"
+        );
+        let scheme = render_id("{{ .PodMeta.Name }}", DEFAULT_PARENT);
+        assert_eq!(
+            scheme,
+            "spiffeIDTemplate: rendered SPIFFE ID \"web-1\" is invalid: it does not start with spiffe://"
+        );
+    }
+
+    #[test]
+    fn every_invalid_rendered_dns_name_is_named() {
+        let mut s = spec();
+        s.dns_name_templates =
+            vec!["{{ .PodMeta.Name }}_a".into(), "ok.example.org".into(), "{{ .PodMeta.Labels.team }}".into()];
+        let err = render(&s).unwrap_err().to_string();
+        assert_eq!(
+            err,
+            "spec: 2 DNS names are invalid: \"web-1_a\": labels may hold only letters, digits and '-'; \
+             \"<no value>\": labels may hold only letters, digits and '-'"
+        );
     }
 
     #[test]

@@ -50,7 +50,7 @@ fn field_of_rule(entry: &Entry) -> &'static str {
         Err(E::EmptyPath(_)) => "spiffeID",
         Err(E::NoSelectors | E::StoreSvidSelectorTypes) => "selectors",
         Err(E::HintTooLong) => "hint",
-        Err(E::DnsName { .. }) => "dnsNames",
+        Err(E::DnsName { .. } | E::DnsNames(_)) => "dnsNames",
         Err(E::NegativeTtl { field }) => field,
         _ => "spec",
     }
@@ -105,6 +105,7 @@ mod tests {
             (|s| s.x509_svid_ttl = Some("1 day".into()), "x509SVIDTTL: "),
             (|s| s.jwt_svid_ttl = Some("-5m".into()), "jwtSVIDTTL: "),
             (|s| s.dns_names = vec!["bad_name".into()], "dnsNames: "),
+            (|s| s.dns_names = vec!["a_b".into(), "-c".into()], "dnsNames: 2 DNS names are invalid: \"a_b\""),
             (|s| s.hint = Some("h".repeat(1025)), "hint: "),
             (
                 |s| {
@@ -120,6 +121,18 @@ mod tests {
             let err = render_static_entry(&s).unwrap_err().to_string();
             assert!(err.starts_with(want), "got {err:?}, want prefix {want:?}");
         }
+    }
+
+    #[test]
+    fn every_invalid_dns_name_is_named() {
+        let mut s = spec();
+        s.dns_names = vec!["db.example.org".into(), "bad_one".into(), "-bad-two".into()];
+        let err = render_static_entry(&s).unwrap_err().to_string();
+        assert_eq!(
+            err,
+            "dnsNames: 2 DNS names are invalid: \"bad_one\": labels may hold only letters, digits and '-'; \
+             \"-bad-two\": a label starts or ends with '-'"
+        );
     }
 
     #[test]

@@ -99,13 +99,33 @@ impl Entry {
         if self.store_svid && self.selectors.iter().any(|s| s.kind() != self.selectors[0].kind()) {
             return Err(Error::StoreSvidSelectorTypes);
         }
-        self.dns_names.iter().try_for_each(|name| check_dns_name(name))
+        check_dns_names(&self.dns_names)
     }
 
     /// Checks that the SPIFFE ID and the parent ID belong to the server's trust domain.
     pub fn check_trust_domain(&self, server: &TrustDomain) -> Result<(), Error> {
         self.spiffe_id.check_member_of(server)?;
         self.parent_id.check_member_of(server)
+    }
+}
+
+/// Checks every name with [`check_dns_name`] and reports all that fail, not only the first:
+/// one bad name as [`Error::DnsName`], several as [`Error::DnsNames`].
+pub fn check_dns_names(names: &[String]) -> Result<(), Error> {
+    let mut bad: Vec<(String, &'static str)> = names
+        .iter()
+        .filter_map(|name| match check_dns_name(name) {
+            Err(Error::DnsName { name, why }) => Some((name, why)),
+            _ => None,
+        })
+        .collect();
+    match bad.len() {
+        0 => Ok(()),
+        1 => {
+            let (name, why) = bad.remove(0);
+            Err(Error::DnsName { name, why })
+        }
+        _ => Err(Error::DnsNames(bad)),
     }
 }
 
@@ -250,5 +270,30 @@ mod tests {
         assert!(check_dns_name(&long_label).is_err());
         let long_name = vec!["a".repeat(60); 5].join(".");
         assert!(check_dns_name(&long_name).is_err());
+    }
+
+    #[test]
+    fn every_bad_dns_name_is_named() {
+        let mut e = entry();
+        e.dns_names = vec!["ok.example.org".into(), "a_b.org".into()];
+        assert_eq!(
+            e.validate().unwrap_err().to_string(),
+            r#"DNS name "a_b.org" is invalid: labels may hold only letters, digits and '-'"#,
+            "one bad name reads as before"
+        );
+        e.dns_names = vec!["a_b.org".into(), "ok.example.org".into(), "-x.org".into(), String::new()];
+        let err = e.validate().unwrap_err();
+        assert_eq!(
+            err,
+            Error::DnsNames(vec![
+                ("a_b.org".into(), "labels may hold only letters, digits and '-'"),
+                ("-x.org".into(), "a label starts or ends with '-'"),
+                (String::new(), "it is empty"),
+            ])
+        );
+        assert_eq!(
+            err.to_string(),
+            r#"3 DNS names are invalid: "a_b.org": labels may hold only letters, digits and '-'; "-x.org": a label starts or ends with '-'; "": it is empty"#
+        );
     }
 }

@@ -45,4 +45,40 @@ pub enum Error {
     StoreSvidSelectorTypes,
     #[error("DNS name {name:?} is invalid: {why}")]
     DnsName { name: String, why: &'static str },
+    /// More than one DNS name of an entry is invalid: each name with the rule it breaks.
+    #[error("{} DNS names are invalid: {}", .0.len(), list_dns_names(.0))]
+    DnsNames(Vec<(String, &'static str)>),
+}
+
+impl Error {
+    /// The rule a malformed SPIFFE ID breaks, worded to follow the ID itself, as in
+    /// `rendered SPIFFE ID "spiffe://td/<nil>" is invalid: path contains '<'; ...`.
+    pub fn id_problem(&self) -> String {
+        match self {
+            Error::MissingScheme(_) => "it does not start with spiffe://".to_owned(),
+            Error::EmptySegment => "path has an empty segment".to_owned(),
+            Error::DotSegment => "path has a '.' or '..' segment".to_owned(),
+            Error::TrailingSlash => "path ends with '/'".to_owned(),
+            Error::PathChar(c) => format!("path contains {c:?}; only letters, digits, '.', '-' and '_' are allowed"),
+            other => other.to_string(),
+        }
+    }
+}
+
+fn list_dns_names(names: &[(String, &'static str)]) -> String {
+    names.iter().map(|(name, why)| format!("{name:?}: {why}")).collect::<Vec<_>>().join("; ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn id_problems_word_the_same_rule_without_the_subject() {
+        for e in [Error::EmptySegment, Error::DotSegment, Error::TrailingSlash, Error::PathChar('<')] {
+            assert_eq!(e.to_string(), format!("SPIFFE ID {}", e.id_problem()));
+        }
+        assert_eq!(Error::MissingScheme("x".into()).id_problem(), "it does not start with spiffe://");
+        assert_eq!(Error::TrustDomainChar('E').id_problem(), Error::TrustDomainChar('E').to_string());
+    }
 }

@@ -465,6 +465,20 @@ impl<'a> Executor<'a> {
             let param = signature.param(num_in - 1);
             argv.push(validate(last, param).map_err(|m| other(node.pos(), node.text(), m))?);
         }
+        if name == "call" {
+            let callee = match (args.first(), argv.first()) {
+                (Some(arg), _) => arg.to_string(),
+                (None, Some(Value::Str(s, _))) => s.to_string(),
+                (None, Some(v)) => format!("<{} Value>", v.type_name()),
+                (None, None) => String::new(),
+            };
+            let message = functions::call_error(&callee, &argv[0]);
+            return Err(Failure {
+                pos: node.pos(),
+                context: node.text(),
+                kind: FailureKind::Function { function: name.to_string(), message },
+            });
+        }
         functions::call(name, argv).map_err(|message| Failure {
             pos: node.pos(),
             context: node.text(),
@@ -478,7 +492,9 @@ impl<'a> Executor<'a> {
             Operand::Nil(pos) => {
                 return match param {
                     Param::Any => Ok(Value::Nil),
-                    Param::Value => Err(other(*pos, node, "cannot assign nil to reflect.Value")),
+                    // Go passes an untyped nil to a reflect.Value parameter as the invalid
+                    // value, the same as a missing map key.
+                    Param::Value => Ok(Value::Missing),
                     Param::Str => Err(other(*pos, node, "cannot assign nil to string")),
                 };
             }

@@ -9,6 +9,7 @@
 
 use std::fmt::Write as _;
 
+use super::float::{format_binary_float, format_e, format_g, format_hex_float, keep_decimal_point};
 use super::value::{Pointer, Value};
 
 /// A formatting failure: a value this module refuses to print.
@@ -93,21 +94,31 @@ pub(crate) fn sprintf(format: &str, args: &[Value<'_>]) -> FormatResult<String> 
 
 /// Go's `strconv.Quote`.
 pub(crate) fn quote(s: &str) -> String {
+    quote_string(s, false)
+}
+
+/// Go's `strconv.Quote`, or `strconv.QuoteToASCII` (for `%+q`) when `ascii` is set.
+fn quote_string(s: &str, ascii: bool) -> String {
     let mut out = String::with_capacity(s.len() + 2);
     out.push('"');
     for c in s.chars() {
-        push_escaped(&mut out, c, '"');
+        push_escaped(&mut out, c, '"', ascii);
     }
     out.push('"');
     out
 }
 
-/// Go's `strconv.QuoteRune`.
-fn quote_char(c: char) -> String {
+/// Go's `strconv.QuoteRune`, or `strconv.QuoteRuneToASCII` when `ascii` is set.
+fn quote_char(c: char, ascii: bool) -> String {
     let mut out = String::from("'");
-    push_escaped(&mut out, c, '\'');
+    push_escaped(&mut out, c, '\'', ascii);
     out.push('\'');
     out
+}
+
+/// Go's `strconv.CanBackquote`: no backquote, no control character other than tab, no BOM.
+fn can_backquote(s: &str) -> bool {
+    !s.chars().any(|c| c == '`' || c == '\u{7f}' || c == '\u{feff}' || (c < ' ' && c != '\t'))
 }
 
 /// Go's `%#U`: `U+0023 '#'`, used in lexer error messages.
@@ -120,13 +131,13 @@ fn is_print(c: char) -> bool {
     c == ' ' || !(c.is_control() || c.is_whitespace() || ('\u{200b}'..='\u{200f}').contains(&c))
 }
 
-fn push_escaped(out: &mut String, c: char, quote: char) {
+fn push_escaped(out: &mut String, c: char, quote: char, ascii: bool) {
     match c {
         c if c == quote || c == '\\' => {
             out.push('\\');
             out.push(c);
         }
-        c if is_print(c) => out.push(c),
+        c if is_print(c) && (c.is_ascii() || !ascii) => out.push(c),
         '\x07' => out.push_str("\\a"),
         '\x08' => out.push_str("\\b"),
         '\x0c' => out.push_str("\\f"),
@@ -336,12 +347,20 @@ impl<'o> Printer<'o> {
         match p.elem() {
             Some(Value::Struct(_)) => Err(unprintable(arg)),
             Some(elem) => self.print_arg(&elem, verb),
+            // Go: the Kubernetes structs' String methods print "nil" for a nil receiver; a nil
+            // *metav1.Time's String panics, which fmt prints as a bare "<nil>"; other verbs print
+            // the pointer itself, as an integer (0) or "<nil>" for %v.
             None => match (p, verb) {
                 (Pointer::Struct(..), 'v' | 's' | 'x' | 'X' | 'q') => self.fmt_stringer("nil", verb, arg),
-                (_, 'v' | 's') => {
+                (Pointer::Time(_), 'v' | 's' | 'x' | 'X' | 'q') => {
+                    self.out.push_str("<nil>");
+                    Ok(())
+                }
+                (_, 'v') => {
                     self.pad("<nil>");
                     Ok(())
                 }
+                (_, 'b' | 'o' | 'd' | 'x' | 'X') => self.fmt_integer(0, true, verb, arg),
                 _ => self.bad_verb(arg, verb),
             },
         }
@@ -366,8 +385,11 @@ impl<'o> Printer<'o> {
                     Some(p) => s.chars().take(p).collect(),
                     None => s.to_string(),
                 };
-                let quoted =
-                    if self.flags.sharp && !s.contains(['`', '\n', '\r']) { format!("`{s}`") } else { quote(&s) };
+                let quoted = if self.flags.sharp && can_backquote(&s) {
+                    format!("`{s}`")
+                } else {
+                    quote_string(&s, self.flags.plus)
+                };
                 self.pad(&quoted);
             }
             'x' | 'X' => self.fmt_hex_bytes(s.as_bytes(), verb == 'X'),
@@ -411,7 +433,7 @@ impl<'o> Printer<'o> {
             }
             'q' => {
                 let c = u32::try_from(i).ok().and_then(char::from_u32).unwrap_or('\u{fffd}');
-                self.pad(&quote_char(c));
+                self.pad(&quote_char(c, self.flags.plus));
                 return Ok(());
             }
             'U' => {
@@ -492,11 +514,18 @@ impl<'o> Printer<'o> {
             'g' | 'G' => format_g(f, self.flags.precision, verb == 'G'),
             'e' | 'E' => format_e(f, self.flags.precision.unwrap_or(6), verb == 'E'),
             'f' | 'F' => format!("{:.*}", self.flags.precision.unwrap_or(6), f.abs()),
-            'x' | 'X' => format_hex_float(f, verb == 'X'),
+            'x' | 'X' => format_hex_float(f, self.flags.precision, verb == 'X'),
             'b' => format_binary_float(f),
             _ => return self.bad_verb(arg, verb),
         };
-        let body = body.trim_start_matches('-').to_string();
+        let mut body = body.trim_start_matches('-').to_string();
+        if self.flags.sharp && verb != 'b' && f.is_finite() {
+            let digits = match verb {
+                'v' | 'g' | 'G' | 'x' => self.flags.precision.map_or(6, |p| p as i64),
+                _ => 0,
+            };
+            body = keep_decimal_point(&body, digits, matches!(verb, 'x' | 'X'));
+        }
         if f.is_nan() || f.is_infinite() {
             // NaN carries no sign of its own; an infinity keeps its minus.
             let sign = self.sign(!f.is_nan() && f < 0.0);
@@ -697,154 +726,4 @@ fn int_from_arg(args: &[Value<'_>], arg_num: usize) -> (i64, bool, usize) {
         Some(_) => (0, false, arg_num + 1),
         None => (0, false, arg_num),
     }
-}
-
-/// The shortest decimal digits of `f` (no leading zeros) and the decimal point position,
-/// or the digits rounded to `significant` digits.
-fn decimal_digits(f: f64, significant: Option<usize>) -> (String, i32) {
-    let s = match significant {
-        Some(p) => format!("{:.*e}", p.max(1) - 1, f.abs()),
-        None => format!("{:e}", f.abs()),
-    };
-    let (mantissa, exponent) = s.split_once('e').unwrap_or((&s, "0"));
-    let exponent: i32 = exponent.parse().unwrap_or(0);
-    let mut digits: String = mantissa.chars().filter(char::is_ascii_digit).collect();
-    while digits.len() > 1 && digits.ends_with('0') {
-        digits.pop();
-    }
-    if digits == "0" {
-        return (digits, 1);
-    }
-    (digits, exponent + 1)
-}
-
-/// Go's `%e` layout from digits: `d.ddde±XX` with `precision` fraction digits.
-fn layout_e(digits: &str, dp: i32, precision: usize, upper: bool) -> String {
-    let mut s = String::new();
-    let mut chars = digits.chars();
-    s.push(chars.next().unwrap_or('0'));
-    if precision > 0 {
-        s.push('.');
-        let rest: Vec<char> = chars.collect();
-        for i in 0..precision {
-            s.push(rest.get(i).copied().unwrap_or('0'));
-        }
-    }
-    let exp = if digits == "0" { 0 } else { dp - 1 };
-    s.push(if upper { 'E' } else { 'e' });
-    s.push(if exp < 0 { '-' } else { '+' });
-    let _ = write!(s, "{:02}", exp.unsigned_abs());
-    s
-}
-
-/// Go's `%f` layout from digits with `precision` fraction digits.
-fn layout_f(digits: &str, dp: i32, precision: usize) -> String {
-    let d: Vec<char> = digits.chars().collect();
-    let digit = |i: i32| -> char { if i >= 0 && (i as usize) < d.len() { d[i as usize] } else { '0' } };
-    let mut s = String::new();
-    if dp > 0 {
-        for i in 0..dp {
-            s.push(digit(i));
-        }
-    } else {
-        s.push('0');
-    }
-    if precision > 0 {
-        s.push('.');
-        for i in 1..=precision as i32 {
-            s.push(digit(dp + i - 1));
-        }
-    }
-    s
-}
-
-fn format_e(f: f64, precision: usize, upper: bool) -> String {
-    let s = format!("{:.*e}", precision, f.abs());
-    let (mantissa, exponent) = s.split_once('e').unwrap_or((&s, "0"));
-    let exp: i32 = exponent.parse().unwrap_or(0);
-    let mut out = mantissa.to_string();
-    out.push(if upper { 'E' } else { 'e' });
-    out.push(if exp < 0 { '-' } else { '+' });
-    let _ = write!(out, "{:02}", exp.unsigned_abs());
-    out
-}
-
-/// Go's `%g` (and `%v` for floats): shortest digits, or `precision` significant digits,
-/// in `%e` form for large and small exponents.
-fn format_g(f: f64, precision: Option<usize>, upper: bool) -> String {
-    if f.is_nan() || f.is_infinite() {
-        return String::new();
-    }
-    let (digits, dp) = decimal_digits(f, precision.map(|p| p.max(1)));
-    let nd = digits.len() as i32;
-    let shortest = precision.is_none();
-    let mut prec = match precision {
-        Some(p) => p.max(1) as i32,
-        None => nd,
-    };
-    let mut eprec = prec;
-    if eprec > nd && nd >= dp {
-        eprec = nd;
-    }
-    if shortest {
-        eprec = 6;
-    }
-    let exp = dp - 1;
-    if digits != "0" && (exp < -4 || exp >= eprec) {
-        if prec > nd {
-            prec = nd;
-        }
-        return layout_e(&digits, dp, (prec - 1).max(0) as usize, upper);
-    }
-    if prec > dp {
-        prec = nd;
-    }
-    layout_f(&digits, dp, (prec - dp).max(0) as usize)
-}
-
-/// Go's `%x` for floats with the shortest precision: `0x1.8p+01`.
-fn format_hex_float(f: f64, upper: bool) -> String {
-    if f == 0.0 {
-        return if upper { "0X0P+00" } else { "0x0p+00" }.to_string();
-    }
-    let bits = f.abs().to_bits();
-    let mut exp = ((bits >> 52) & 0x7ff) as i32;
-    let mut mant = bits & ((1 << 52) - 1);
-    if exp == 0 {
-        exp = -1022;
-        while mant & (1 << 52) == 0 {
-            mant <<= 1;
-            exp -= 1;
-        }
-        mant &= (1 << 52) - 1;
-    } else {
-        exp -= 1023;
-    }
-    let mut frac = format!("{mant:013x}");
-    while frac.ends_with('0') {
-        frac.pop();
-    }
-    let mut s = String::from("0x1");
-    if !frac.is_empty() {
-        s.push('.');
-        s.push_str(&frac);
-    }
-    s.push('p');
-    s.push(if exp < 0 { '-' } else { '+' });
-    let _ = write!(s, "{:02}", exp.unsigned_abs());
-    if upper { s.to_uppercase() } else { s }
-}
-
-/// Go's `%b` for floats: decimal mantissa and binary exponent, `4503599627370496p-52`.
-fn format_binary_float(f: f64) -> String {
-    let bits = f.abs().to_bits();
-    let exp = ((bits >> 52) & 0x7ff) as i64;
-    let mut mant = bits & ((1 << 52) - 1);
-    let e = if exp == 0 {
-        -1074
-    } else {
-        mant |= 1 << 52;
-        exp - 1075
-    };
-    format!("{mant}p{}{}", if e < 0 { '-' } else { '+' }, e.unsigned_abs())
 }

@@ -59,13 +59,19 @@ pub(crate) fn signature(name: &str) -> Signature {
 
 type FuncResult<'a> = Result<Value<'a>, String>;
 
+/// What `call` fails with: template data holds no functions. `callee` names the first
+/// argument as Go does: its expression, or the text of a piped-in string.
+pub(crate) fn call_error(callee: &str, function: &Value<'_>) -> String {
+    match function {
+        Value::Missing | Value::Nil => "call of nil".to_string(),
+        other => format!("non-function {callee} of type {}", other.type_name()),
+    }
+}
+
 /// Calls a built-in other than `and` and `or` with evaluated arguments.
 pub(crate) fn call<'a>(name: &str, args: Vec<Value<'a>>) -> FuncResult<'a> {
     match name {
-        "call" => Err(match &args[0] {
-            Value::Missing | Value::Nil => "call of nil".to_string(),
-            other => format!("non-function of type {}", other.type_name()),
-        }),
+        "call" => Err(call_error("", &args[0])),
         "html" => Ok(Value::string(html_escape(&format::escaper_input(&args)?))),
         "js" => Ok(Value::string(js_escape(&format::escaper_input(&args)?))),
         "urlquery" => Ok(Value::string(query_escape(&format::escaper_input(&args)?))),
@@ -120,14 +126,15 @@ fn index<'a>(item: &Value<'a>, indexes: &[Value<'a>]) -> FuncResult<'a> {
             Value::Slice(s) => {
                 let x = index_arg(i, s.len())?;
                 if x == s.len() {
-                    return Err(format!("index out of range: {x}"));
+                    // Go's indexArg lets len itself through; reflect then panics.
+                    return Err("reflect: slice index out of range".into());
                 }
                 s.get(x)
             }
             Value::Str(s, _) => {
                 let x = index_arg(i, s.len())?;
                 if x == s.len() {
-                    return Err(format!("index out of range: {x}"));
+                    return Err("reflect: string index out of range".into());
                 }
                 Value::Int(i64::from(s.as_bytes()[x]), IntType::Uint8)
             }
@@ -199,7 +206,8 @@ fn length<'a>(item: &Value<'a>) -> FuncResult<'a> {
         Value::Str(s, _) => s.len(),
         Value::Map(m) => m.len(),
         Value::Slice(s) => s.len(),
-        Value::Missing | Value::Nil => return Err("len of missing value".into()),
+        // Go asks the invalid reflect.Value for its type, which panics.
+        Value::Missing | Value::Nil => return Err("reflect: call of reflect.Value.Type on zero Value".into()),
         other => return Err(format!("len of type {}", other.type_name())),
     };
     Ok(Value::int(n as i64))

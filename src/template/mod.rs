@@ -25,6 +25,7 @@
 mod data;
 mod error;
 mod executor;
+mod float;
 mod format;
 mod functions;
 mod lexer;

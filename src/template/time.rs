@@ -44,12 +44,29 @@ pub(crate) fn go_string(t: Option<&Time>) -> String {
     s
 }
 
+/// The day of the year (1 to 366) of a proleptic Gregorian date.
+fn day_of_year(year: i64, month: u32, day: u32) -> i64 {
+    const BEFORE_MONTH: [i64; 12] = [0, 31, 59, 90, 120, 151, 181, 212, 243, 273, 304, 334];
+    let leap = year % 4 == 0 && (year % 100 != 0 || year % 400 == 0);
+    BEFORE_MONTH[month as usize - 1] + i64::from(day) + i64::from(leap && month > 2)
+}
+
 /// The argument-less `time.Time` methods templates can call: `Unix`, `UnixMilli`,
-/// `UnixNano`, `IsZero` and `String`.
+/// `UnixNano`, `IsZero`, `String`, and the `int` calendar fields `Year`, `YearDay`, `Day`,
+/// `Hour`, `Minute`, `Second` and `Nanosecond` (in UTC).
 pub(crate) fn method(t: Option<&Time>, name: &str) -> Option<Value<'static>> {
     let (secs, nanos) = unix_parts(t);
     let nanos = i64::from(nanos);
+    let (year, month, day) = civil_from_days(secs.div_euclid(86_400));
+    let second_of_day = secs.rem_euclid(86_400);
     Some(match name {
+        "Year" => Value::int(year),
+        "YearDay" => Value::int(day_of_year(year, month, day)),
+        "Day" => Value::int(i64::from(day)),
+        "Hour" => Value::int(second_of_day / 3600),
+        "Minute" => Value::int(second_of_day % 3600 / 60),
+        "Second" => Value::int(second_of_day % 60),
+        "Nanosecond" => Value::int(nanos),
         "Unix" => Value::Int(secs, IntType::Int64),
         "UnixMilli" => Value::Int(secs * 1000 + nanos / 1_000_000, IntType::Int64),
         "UnixNano" => Value::Int(secs.saturating_mul(1_000_000_000).saturating_add(nanos), IntType::Int64),
