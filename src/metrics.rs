@@ -33,6 +33,11 @@ struct KindLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ItemKindLabels {
+    kind: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct CategoryLabels {
     category: &'static str,
 }
@@ -53,6 +58,7 @@ pub struct Metrics {
     managed_entries: Gauge,
     drift: Family<KindLabels, Counter>,
     errors: Family<CategoryLabels, Counter>,
+    unparsed: Family<ItemKindLabels, Gauge>,
 }
 
 impl Default for Metrics {
@@ -97,6 +103,12 @@ impl Metrics {
         );
         let errors = Family::<CategoryLabels, Counter>::default();
         registry.register("reconcile_errors", "Reconciliation errors by category", errors.clone());
+        let unparsed = Family::<ItemKindLabels, Gauge>::default();
+        registry.register(
+            "spire_items_unparsed",
+            "Items of the last SPIRE listing the operator could not read and left out, by kind (entry, federation_relationship)",
+            unparsed.clone(),
+        );
         Self {
             registry,
             spire_requests,
@@ -107,6 +119,7 @@ impl Metrics {
             managed_entries,
             drift,
             errors,
+            unparsed,
         }
     }
 
@@ -137,6 +150,13 @@ impl Metrics {
     /// Counts drift: `kind` is `missing`, `modified` or `unexpected`.
     pub fn drift(&self, kind: &'static str, count: usize) {
         self.drift.get_or_create(&KindLabels { kind }).inc_by(count as u64);
+    }
+
+    /// Sets how many items of the last listing of `kind` (`entry` or `federation_relationship`,
+    /// see [`crate::spire::EntryListing::KIND`] and [`crate::spire::RelationshipListing::KIND`])
+    /// could not be read; 0 once they all are again.
+    pub fn unparsed(&self, kind: &str, count: usize) {
+        self.unparsed.get_or_create(&ItemKindLabels { kind: kind.to_owned() }).set(count as i64);
     }
 
     /// Counts an error: `category` is one of `spire_unavailable`, `spire_rejected`,
@@ -174,5 +194,18 @@ mod tests {
         assert!(text.contains(r#"spire_steward_drift_detected_total{kind="missing"} 1"#), "{text}");
         assert!(text.contains("spire_steward_spire_request_duration_seconds_bucket"), "{text}");
         assert!(text.contains(r#"spire_steward_reconcile_errors_total{category="spire_unavailable"} 1"#), "{text}");
+    }
+
+    #[test]
+    fn unparsed_items_are_a_gauge_per_kind() {
+        let metrics = Metrics::new();
+        metrics.unparsed("entry", 3);
+        metrics.unparsed("federation_relationship", 1);
+        metrics.unparsed("entry", 2);
+        let text = metrics.render();
+        assert!(text.contains("# TYPE spire_steward_spire_items_unparsed gauge"), "{text}");
+        assert!(text.contains("# HELP spire_steward_spire_items_unparsed Items of the last SPIRE listing"), "{text}");
+        assert!(text.contains(r#"spire_steward_spire_items_unparsed{kind="entry"} 2"#), "{text}");
+        assert!(text.contains(r#"spire_steward_spire_items_unparsed{kind="federation_relationship"} 1"#), "{text}");
     }
 }
