@@ -218,7 +218,7 @@ impl SpireClient {
     /// Updates the `mask` fields of entries identified by their IDs, [`UPDATE_BATCH_SIZE`] per
     /// call. Results are in the order of `entries`. Their DNS names are in the order sent when
     /// they are the names sent: SPIRE stores that order when the mask writes the DNS names, and
-    /// otherwise keeps an order the answer does not tell (see [`in_written_order`]).
+    /// otherwise keeps an order the answer does not tell.
     pub async fn batch_update_entries(
         &self,
         entries: &[Entry],
