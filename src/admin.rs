@@ -9,7 +9,13 @@ use std::{
     },
 };
 
-use axum::{Router, extract::State, http::StatusCode, response::IntoResponse, routing::get};
+use axum::{
+    Router,
+    extract::State,
+    http::{StatusCode, header},
+    response::IntoResponse,
+    routing::get,
+};
 
 use crate::metrics::Metrics;
 
@@ -27,8 +33,11 @@ impl Readiness {
     }
 }
 
+/// The media type of [`Metrics::render`]'s output, the OpenMetrics text format.
+pub const METRICS_CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
 async fn metrics(State(metrics): State<Arc<Metrics>>) -> impl IntoResponse {
-    ([("content-type", "text/plain; version=0.0.4; charset=utf-8")], metrics.render())
+    ([(header::CONTENT_TYPE, METRICS_CONTENT_TYPE)], metrics.render())
 }
 
 async fn ready(State(readiness): State<Readiness>) -> impl IntoResponse {
@@ -70,4 +79,23 @@ async fn run(address: SocketAddr, router: Router) -> std::io::Result<()> {
     let listener = tokio::net::TcpListener::bind(address).await?;
     tracing::info!(%address, "serving admin endpoints");
     axum::serve(listener, router).await
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::{body::Body, http::Request};
+    use tower::ServiceExt;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn metrics_are_served_as_openmetrics_text() {
+        let router = Router::new().route("/metrics", get(metrics)).with_state(Arc::new(Metrics::new()));
+        let response = router.oneshot(Request::get("/metrics").body(Body::empty()).unwrap()).await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        let content_type = response.headers().get(header::CONTENT_TYPE).unwrap().to_str().unwrap();
+        assert_eq!(content_type, "application/openmetrics-text; version=1.0.0; charset=utf-8");
+        let body = axum::body::to_bytes(response.into_body(), usize::MAX).await.unwrap();
+        assert!(String::from_utf8_lossy(&body).ends_with("# EOF\n"), "the OpenMetrics terminator");
+    }
 }

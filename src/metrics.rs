@@ -33,6 +33,11 @@ struct KindLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ItemKindLabels {
+    kind: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct CategoryLabels {
     category: &'static str,
 }
@@ -54,6 +59,7 @@ pub struct Metrics {
     drift: Family<KindLabels, Counter>,
     errors: Family<CategoryLabels, Counter>,
     relists: Family<KindLabels, Counter>,
+    unparsed: Family<ItemKindLabels, Gauge>,
 }
 
 impl Default for Metrics {
@@ -104,6 +110,12 @@ impl Metrics {
             "Completed listings by watched kind (start-up, expired watches, API server restarts)",
             relists.clone(),
         );
+        let unparsed = Family::<ItemKindLabels, Gauge>::default();
+        registry.register(
+            "spire_items_unparsed",
+            "Items of the last SPIRE listing the operator could not read and left out, by kind (entry, federation_relationship)",
+            unparsed.clone(),
+        );
         Self {
             registry,
             spire_requests,
@@ -115,6 +127,7 @@ impl Metrics {
             drift,
             errors,
             relists,
+            unparsed,
         }
     }
 
@@ -152,6 +165,13 @@ impl Metrics {
         self.relists.get_or_create(&KindLabels { kind }).inc();
     }
 
+    /// Sets how many items of the last listing of `kind` (`entry` or `federation_relationship`,
+    /// see [`crate::spire::EntryListing::KIND`] and [`crate::spire::RelationshipListing::KIND`])
+    /// could not be read; 0 once they all are again.
+    pub fn unparsed(&self, kind: &str, count: usize) {
+        self.unparsed.get_or_create(&ItemKindLabels { kind: kind.to_owned() }).set(count as i64);
+    }
+
     /// Counts an error: `category` is one of `spire_unavailable`, `spire_rejected`,
     /// `render_failed`, `status_write`.
     pub fn error(&self, category: &'static str) {
@@ -187,5 +207,18 @@ mod tests {
         assert!(text.contains(r#"spire_steward_drift_detected_total{kind="missing"} 1"#), "{text}");
         assert!(text.contains("spire_steward_spire_request_duration_seconds_bucket"), "{text}");
         assert!(text.contains(r#"spire_steward_reconcile_errors_total{category="spire_unavailable"} 1"#), "{text}");
+    }
+
+    #[test]
+    fn unparsed_items_are_a_gauge_per_kind() {
+        let metrics = Metrics::new();
+        metrics.unparsed("entry", 3);
+        metrics.unparsed("federation_relationship", 1);
+        metrics.unparsed("entry", 2);
+        let text = metrics.render();
+        assert!(text.contains("# TYPE spire_steward_spire_items_unparsed gauge"), "{text}");
+        assert!(text.contains("# HELP spire_steward_spire_items_unparsed Items of the last SPIRE listing"), "{text}");
+        assert!(text.contains(r#"spire_steward_spire_items_unparsed{kind="entry"} 2"#), "{text}");
+        assert!(text.contains(r#"spire_steward_spire_items_unparsed{kind="federation_relationship"} 1"#), "{text}");
     }
 }

@@ -1,5 +1,7 @@
 //! The SPIRE client against a real spire-server on the testbed.
 
+#[path = "spire_client/stored_form.rs"]
+mod stored_form;
 mod support;
 
 use std::{collections::HashSet, time::Duration};

@@ -33,6 +33,8 @@ pub struct Federation {
     /// Per resource UID, why SPIRE refused its relationship.
     pub failures: BTreeMap<String, String>,
     pub unavailable: Option<String>,
+    /// Relationships of SPIRE's last listing the operator could not read.
+    pub unparsed: usize,
 }
 
 impl Federation {
@@ -62,8 +64,16 @@ impl Federation {
                 bundle_document: o.spec.trust_domain_bundle.clone(),
             })
             .collect();
-        let actual = match spire.list_federation_relationships().await {
-            Ok(actual) => actual,
+        let actual = match spire.list_federation_relationships_lenient().await {
+            Ok(listing) => {
+                // A relationship the operator cannot read is left out: never updated or deleted.
+                for item in &listing.unparsed {
+                    tracing::warn!(trust_domain = %item.trust_domain, error = %item.reason,
+                        "left out a federation relationship the operator cannot read");
+                }
+                self.unparsed = listing.unparsed.len();
+                listing.relationships
+            }
             Err(e) => {
                 self.unavailable = Some(e.to_string());
                 return;

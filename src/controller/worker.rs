@@ -29,7 +29,7 @@ use crate::{
     },
     render::PodContext,
     selection::{is_ignored_namespace, selects},
-    spire::{LIST_PAGE_SIZE, SpireClient},
+    spire::{EntryListing, LIST_PAGE_SIZE, SpireClient},
 };
 
 /// What the last planning of a pod found, kept for status counters and to know which pods an
@@ -70,6 +70,8 @@ pub struct Worker {
     pub metrics: Arc<Metrics>,
     /// Scopes whose writes SPIRE could not take, waiting for their backoff.
     retry: Retry,
+    /// IDs of the entries in SPIRE's last listing that the operator could not read.
+    unparsed: BTreeSet<String>,
 }
 
 /// Scopes planned and written per pass.
@@ -104,6 +106,7 @@ impl Worker {
             client,
             metrics,
             retry: Retry::default(),
+            unparsed: BTreeSet::new(),
         }
     }
 
@@ -111,8 +114,9 @@ impl Worker {
     pub async fn load_index(&mut self) {
         let mut delays = crate::retry::backoff();
         loop {
-            match self.spire.list_entries(&Default::default(), LIST_PAGE_SIZE).await {
-                Ok(entries) => {
+            match self.spire.list_entries_lenient(&Default::default(), LIST_PAGE_SIZE).await {
+                Ok(listing) => {
+                    let entries = self.set_aside(listing);
                     self.index = EntryIndex::from_listing(entries, &self.ownership);
                     tracing::info!(owned = self.index.len(), "loaded the entries this operator owns");
                     self.spire_unavailable = None;
@@ -155,6 +159,7 @@ impl Worker {
                 })
             {
                 self.federation.reconcile(&self.client, &self.stores, &self.config, &self.spire).await;
+                self.metrics.unparsed(crate::spire::RelationshipListing::KIND, self.federation.unparsed);
             }
             // Writes SPIRE refused are tried again at each periodic check, and when federation
             // changed, since a missing federated bundle is the usual cause.
@@ -183,8 +188,9 @@ impl Worker {
 
     /// Compares the index with SPIRE and plans again wherever they differ.
     pub async fn check_drift(&mut self) {
-        match self.spire.list_entries(&Default::default(), LIST_PAGE_SIZE).await {
+        match self.spire.list_entries_lenient(&Default::default(), LIST_PAGE_SIZE).await {
             Ok(listing) => {
+                let listing = self.set_aside(listing);
                 let drift = self.index.drift(&listing, &self.ownership);
                 if drift.touches_owned() {
                     self.metrics.drift("missing", drift.missing.len());
@@ -213,6 +219,19 @@ impl Worker {
                 self.spire_unavailable = Some(e.to_string());
             }
         }
+    }
+
+    /// Leaves out the entries of a listing the operator cannot read: they are reported, never
+    /// planned, so never deleted. Each is logged when it first appears.
+    fn set_aside(&mut self, listing: EntryListing) -> Vec<crate::spiffe::Entry> {
+        self.metrics.unparsed(EntryListing::KIND, listing.unparsed.len());
+        let now: BTreeSet<String> = listing.unparsed.iter().map(|u| u.id.clone()).collect();
+        for item in listing.unparsed.iter().filter(|u| !self.unparsed.contains(&u.id)) {
+            tracing::warn!(entry_id = %item.id, spiffe_id = %item.spiffe_id, error = %item.reason,
+                "left out an entry the operator cannot read; it is never changed or deleted");
+        }
+        self.unparsed = now;
+        listing.entries
     }
 
     fn queue_scope(&self, scope: Scope) {

@@ -5,7 +5,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::{Claim, Ownership, Scope, Source};
-use crate::spiffe::{Entry, EntryId};
+use crate::spiffe::{Entry, EntryId, differing_stored_fields, same_dns_names};
 
 /// Entries the operator owns or may adopt, indexed by ID and by scope.
 #[derive(Clone, Debug, Default)]
@@ -26,7 +26,9 @@ pub struct EntryIndex {
 pub struct Drift {
     /// Entries the index holds that SPIRE no longer has.
     pub missing: Vec<Entry>,
-    /// Entries SPIRE holds with other values than the index: (index, SPIRE).
+    /// Entries SPIRE holds with other values than the index: (index, SPIRE). Values compare
+    /// by [`differing_stored_fields`], so neither a list SPIRE reordered nor a revision bump
+    /// alone is a modification.
     pub modified: Vec<(Entry, Entry)>,
     /// Entries under the operator's prefixes that the index does not know.
     pub unexpected: Vec<Entry>,
@@ -99,10 +101,16 @@ impl EntryIndex {
         known.push(entry);
     }
 
-    /// Records an entry SPIRE now holds (after a create or update).
-    pub fn insert(&mut self, entry: Entry) {
+    /// Records an entry SPIRE now holds (after a create or update), in the form SPIRE stores.
+    /// A write answer may list DNS names in another order than SPIRE keeps them; when they are
+    /// the same names by [`same_dns_names`], the order already indexed (as SPIRE listed or
+    /// stored it) is kept.
+    pub fn insert(&mut self, mut entry: Entry) {
         let id = entry.id.clone().expect("indexed entries have IDs");
         if let Some(previous) = self.entries.get(&id) {
+            if same_dns_names(&previous.dns_names, &entry.dns_names) {
+                entry.dns_names.clone_from(&previous.dns_names);
+            }
             let previous_scope = Scope::of(previous);
             if let Some(ids) = self.by_scope.get_mut(&previous_scope) {
                 ids.remove(&id);
@@ -141,8 +149,9 @@ impl EntryIndex {
         Some(entry)
     }
 
-    /// Compares the index with a fresh listing of SPIRE. Revision numbers are compared too, so an
-    /// edit that restored the same values is still seen.
+    /// Compares the index with a fresh listing of SPIRE. An entry is modified when one of its
+    /// stored fields differs by [`differing_stored_fields`]; the revision number alone (an edit
+    /// that wrote the same values back) changes nothing an SVID is made of and is not drift.
     pub fn drift(&self, listing: &[Entry], ownership: &Ownership) -> Drift {
         let mut drift = Drift::default();
         let mut seen = BTreeSet::new();
@@ -155,7 +164,7 @@ impl EntryIndex {
             by_id(now);
             let mut known: Vec<&Entry> = self.foreign.get(scope).into_iter().flatten().collect();
             by_id(&mut known);
-            if known != *now {
+            if !same_entries(&known, now) {
                 drift.foreign.insert(scope.clone());
             }
         }
@@ -164,7 +173,9 @@ impl EntryIndex {
             let id = now.id.clone().expect("listed entries have IDs");
             match self.entries.get(&id) {
                 None => drift.unexpected.push(now.clone()),
-                Some(known) if known != now => drift.modified.push((known.clone(), now.clone())),
+                Some(known) if !differing_stored_fields(known, now).is_empty() => {
+                    drift.modified.push((known.clone(), now.clone()))
+                }
                 Some(_) => {}
             }
             seen.insert(id);
@@ -183,10 +194,16 @@ impl EntryIndex {
     }
 }
 
+/// Whether two lists of entries, sorted by ID, hold the same entries with the same stored values.
+fn same_entries(known: &[&Entry], now: &[&Entry]) -> bool {
+    known.len() == now.len()
+        && known.iter().zip(now).all(|(k, n)| k.id == n.id && differing_stored_fields(k, n).is_empty())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::spiffe::{Selector, SpiffeId};
+    use crate::spiffe::{Selector, SpiffeId, TrustDomain};
 
     fn ownership() -> Ownership {
         Ownership::new("ss", vec![])
@@ -277,12 +294,82 @@ mod tests {
     }
 
     #[test]
+    fn an_update_keeps_the_indexed_order_of_the_same_dns_names() {
+        let mut index = EntryIndex::from_listing([rich("ss.1")], &ownership());
+        let mut answer = rich("ss.1");
+        answer.dns_names[1..].reverse();
+        answer.hint = "h".into();
+        index.insert(answer);
+        let held = index.get(&EntryId::parse("ss.1").unwrap()).unwrap();
+        assert_eq!(held.dns_names, rich("ss.1").dns_names, "as SPIRE listed them");
+        assert_eq!(held.hint, "h");
+        let mut renamed = rich("ss.1");
+        renamed.dns_names.swap(0, 1);
+        index.insert(renamed.clone());
+        assert_eq!(index.get(&EntryId::parse("ss.1").unwrap()).unwrap().dns_names, renamed.dns_names);
+    }
+
+    #[test]
     fn a_foreign_entry_met_on_create_is_remembered_once() {
         let mut index = EntryIndex::default();
         index.insert_foreign(entry("x.1", "p1"));
         index.insert_foreign(entry("x.1", "p1"));
         assert_eq!(index.scope(&Scope::Pod("p1".into())), vec![entry("x.1", "p1")]);
         assert!(index.is_empty(), "foreign entries are not the operator's");
+    }
+
+    /// An entry with three DNS names and two federated trust domains, as the index knows it.
+    fn rich(id: &str) -> Entry {
+        let mut e = entry(id, "p1");
+        e.dns_names = vec!["z.example".into(), "a.example".into(), "m.example".into()];
+        e.federates_with = vec![TrustDomain::parse("x.org").unwrap(), TrustDomain::parse("y.org").unwrap()];
+        e.x509_svid_ttl = 3600;
+        e
+    }
+
+    fn modified_after(change: impl Fn(&mut Entry)) -> Vec<(Entry, Entry)> {
+        let index = EntryIndex::from_listing([rich("ss.1")], &ownership());
+        let mut now = rich("ss.1");
+        change(&mut now);
+        index.drift(&[now], &ownership()).modified
+    }
+
+    #[test]
+    fn reordered_dns_names_after_the_first_are_not_drift() {
+        assert!(modified_after(|e| e.dns_names[1..].reverse()).is_empty());
+    }
+
+    #[test]
+    fn another_first_dns_name_is_drift() {
+        assert_eq!(modified_after(|e| e.dns_names.swap(0, 1)).len(), 1);
+    }
+
+    #[test]
+    fn reordered_federated_trust_domains_are_not_drift() {
+        assert!(modified_after(|e| e.federates_with.reverse()).is_empty());
+    }
+
+    #[test]
+    fn a_ttl_change_is_drift() {
+        let modified = modified_after(|e| e.x509_svid_ttl = 60);
+        assert_eq!(modified.len(), 1);
+        assert_eq!(modified[0].1.x509_svid_ttl, 60, "the pair carries what SPIRE holds now");
+    }
+
+    #[test]
+    fn a_revision_bump_alone_is_not_drift() {
+        assert!(modified_after(|e| e.revision_number += 1).is_empty());
+    }
+
+    #[test]
+    fn foreign_entries_compare_by_the_same_definition() {
+        let mut foreign = rich("x.1");
+        let index = EntryIndex::from_listing([foreign.clone()], &ownership());
+        foreign.federates_with.reverse();
+        foreign.revision_number = 2;
+        assert!(index.drift(std::slice::from_ref(&foreign), &ownership()).is_empty());
+        foreign.hint = "changed".into();
+        assert_eq!(index.drift(&[foreign], &ownership()).foreign.len(), 1);
     }
 
     #[test]

@@ -3,10 +3,7 @@
 use std::collections::BTreeMap;
 
 use super::{Claim, Declaration, EntryKey, Hold, Ownership, Resolved, Source};
-use crate::{
-    spiffe::{Entry, EntryId},
-    spire::{EntryField, EntryMask},
-};
+use crate::spiffe::{self, Entry, EntryId, EntryMask};
 
 /// An entry to create, with the ID the operator gives it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -61,32 +58,11 @@ impl Plan {
     }
 }
 
-/// The writable fields in which `actual` differs from `desired`. Sets (federated trust domains)
-/// and multisets (DNS names) compare without order, since SPIRE may return them reordered.
+/// The writable fields in which `actual` differs from `desired`, by the one definition of
+/// equality of [`spiffe::differing_fields`]: DNS names keep their first name in place and
+/// compare the rest as a multiset, federated trust domains compare as a set.
 pub fn differing_fields(desired: &Entry, actual: &Entry) -> EntryMask {
-    let sorted = |v: &[String]| {
-        let mut v = v.to_vec();
-        v.sort();
-        v
-    };
-    fn federation(e: &Entry) -> Vec<&str> {
-        let mut v: Vec<&str> = e.federates_with.iter().map(|td| td.as_str()).collect();
-        v.sort_unstable();
-        v.dedup();
-        v
-    }
-    let checks = [
-        (EntryField::X509SvidTtl, desired.x509_svid_ttl != actual.x509_svid_ttl),
-        (EntryField::JwtSvidTtl, desired.jwt_svid_ttl != actual.jwt_svid_ttl),
-        (EntryField::FederatesWith, federation(desired) != federation(actual)),
-        (EntryField::Admin, desired.admin != actual.admin),
-        (EntryField::Downstream, desired.downstream != actual.downstream),
-        (EntryField::DnsNames, sorted(&desired.dns_names) != sorted(&actual.dns_names)),
-        (EntryField::StoreSvid, desired.store_svid != actual.store_svid),
-        (EntryField::Hint, desired.hint != actual.hint),
-        (EntryField::ExpiresAt, desired.expires_at != actual.expires_at),
-    ];
-    checks.into_iter().filter(|(_, differs)| *differs).map(|(field, _)| field).collect()
+    spiffe::differing_fields(desired, actual)
 }
 
 /// Plans one scope. `actual` holds every SPIRE entry of the scope, whoever owns it; entries the
@@ -153,7 +129,7 @@ mod tests {
     use super::*;
     use crate::{
         reconcile::{SourceKind, resolve},
-        spiffe::{Selector, SpiffeId, TrustDomain},
+        spiffe::{EntryField, Selector, SpiffeId, TrustDomain},
     };
 
     fn ownership() -> Ownership {
@@ -227,16 +203,26 @@ mod tests {
     #[test]
     fn reordered_sets_are_not_differences() {
         let mut desired = entry("w");
-        desired.dns_names = vec!["a".into(), "b".into()];
+        desired.dns_names = vec!["a".into(), "b".into(), "c".into()];
         desired.federates_with = vec![TrustDomain::parse("x.org").unwrap(), TrustDomain::parse("y.org").unwrap()];
         let mut actual = desired.clone();
-        actual.dns_names.reverse();
+        actual.dns_names[1..].reverse();
         actual.federates_with.reverse();
         actual.revision_number = 9;
         actual.created_at = 5;
         assert!(differing_fields(&desired, &actual).is_empty());
-        actual.dns_names.push("a".into());
+        actual.dns_names.push("b".into());
         assert!(differing_fields(&desired, &actual).contains(EntryField::DnsNames), "a multiset, not a set");
+    }
+
+    #[test]
+    fn another_first_dns_name_is_a_difference() {
+        let mut desired = entry("w");
+        desired.dns_names = vec!["a".into(), "b".into()];
+        let mut actual = desired.clone();
+        actual.dns_names.reverse();
+        let want: EntryMask = [EntryField::DnsNames].into_iter().collect();
+        assert_eq!(differing_fields(&desired, &actual), want, "the first name is the common name");
     }
 
     #[test]

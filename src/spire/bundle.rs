@@ -1,7 +1,7 @@
 //! Trust bundles, and the Bundle service call that reads the server's own bundle.
 
 use super::{
-    Error, SpireClient,
+    Error, ParseError, SpireClient,
     proto::{bundle as rpc, bundle::bundle_client::BundleClient, types},
 };
 use crate::spiffe::TrustDomain;
@@ -53,11 +53,12 @@ impl Bundle {
         }
     }
 
-    pub(super) fn from_proto(bundle: types::Bundle) -> Result<Self, String> {
+    pub(super) fn from_proto(bundle: types::Bundle) -> Result<Self, ParseError> {
         let trust_domain = if bundle.trust_domain.is_empty() {
             None
         } else {
-            Some(TrustDomain::parse(&bundle.trust_domain).map_err(|e| format!("bundle trust domain: {e}"))?)
+            let invalid = |source| ParseError::Invalid { field: "trust_domain", source };
+            Some(TrustDomain::parse(&bundle.trust_domain).map_err(invalid)?)
         };
         Ok(Self {
             trust_domain,
@@ -80,7 +81,8 @@ impl SpireClient {
         const METHOD: &str = "GetBundle";
         let request = self.request(rpc::GetBundleRequest { output_mask: None });
         let bundle = self.call(METHOD, BundleClient::new(self.channel.clone()).get_bundle(request)).await?;
-        Bundle::from_proto(bundle).map_err(|detail| Error::InvalidResponse { method: METHOD, detail })
+        Bundle::from_proto(bundle)
+            .map_err(|e| Error::InvalidResponse { method: METHOD, detail: format!("bundle: {e}") })
     }
 }
 

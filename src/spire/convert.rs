@@ -1,21 +1,48 @@
 //! Conversions between wire messages and the validated domain types.
 
 use crate::{
-    spiffe::{self, Entry, EntryId, Selector, SpiffeId, TrustDomain},
-    spire::proto::types,
+    spiffe::{Entry, EntryField, EntryId, EntryMask, Selector, SpiffeId, TrustDomain},
+    spire::{ParseError, proto::types},
 };
 
 pub(super) fn spiffe_id_to_proto(id: &SpiffeId) -> types::Spiffeid {
     types::Spiffeid { trust_domain: id.trust_domain().as_str().to_owned(), path: id.path().to_owned() }
 }
 
-fn spiffe_id_from_proto(id: Option<types::Spiffeid>, field: &str) -> Result<SpiffeId, String> {
-    let id = id.ok_or_else(|| format!("{field} is missing"))?;
-    SpiffeId::from_parts(&id.trust_domain, &id.path).map_err(|e| format!("{field}: {e}"))
+/// A SPIFFE ID as SPIRE sent it, unparsed: `spiffe://<trust domain><path>`, or empty when absent.
+pub(super) fn raw_spiffe_id(id: Option<&types::Spiffeid>) -> String {
+    id.map(|id| format!("spiffe://{}{}", id.trust_domain, id.path)).unwrap_or_default()
+}
+
+fn spiffe_id_from_proto(id: Option<types::Spiffeid>, field: &'static str) -> Result<SpiffeId, ParseError> {
+    let id = id.ok_or(ParseError::Missing { field })?;
+    SpiffeId::from_parts(&id.trust_domain, &id.path).map_err(|source| ParseError::Invalid { field, source })
 }
 
 pub(super) fn selector_to_proto(selector: &Selector) -> types::Selector {
     types::Selector { r#type: selector.kind().to_owned(), value: selector.value().to_owned() }
+}
+
+/// The wire form of a field mask. Server-owned fields are never asked to be written.
+pub(super) fn mask_to_proto(mask: EntryMask) -> types::EntryMask {
+    use EntryField as F;
+    types::EntryMask {
+        spiffe_id: mask.contains(F::SpiffeId),
+        parent_id: mask.contains(F::ParentId),
+        selectors: mask.contains(F::Selectors),
+        x509_svid_ttl: mask.contains(F::X509SvidTtl),
+        federates_with: mask.contains(F::FederatesWith),
+        admin: mask.contains(F::Admin),
+        downstream: mask.contains(F::Downstream),
+        expires_at: mask.contains(F::ExpiresAt),
+        dns_names: mask.contains(F::DnsNames),
+        revision_number: false,
+        store_svid: mask.contains(F::StoreSvid),
+        jwt_svid_ttl: mask.contains(F::JwtSvidTtl),
+        hint: mask.contains(F::Hint),
+        created_at: false,
+        additional_attributes: false,
+    }
 }
 
 pub(super) fn entry_to_proto(entry: &Entry) -> types::Entry {
@@ -41,22 +68,25 @@ pub(super) fn entry_to_proto(entry: &Entry) -> types::Entry {
 
 /// Reads an entry as SPIRE stored it. SPIRE validated it on write, so only the shapes are
 /// checked here, not the write rules of [`Entry::validate`].
-pub(super) fn entry_from_proto(entry: types::Entry) -> Result<Entry, String> {
-    let context = |e: spiffe::Error| format!("entry {:?}: {e}", entry.id);
-    let id = EntryId::parse(&entry.id).map_err(context)?;
+pub(super) fn entry_from_proto(entry: types::Entry) -> Result<Entry, ParseError> {
+    let invalid = |field| move |source| ParseError::Invalid { field, source };
+    let id = EntryId::parse(&entry.id).map_err(invalid("id"))?;
     let selectors = entry
         .selectors
         .iter()
         .map(|s| Selector::new(&s.r#type, &s.value))
         .collect::<Result<Vec<_>, _>>()
-        .map_err(context)?;
-    let federates_with =
-        entry.federates_with.iter().map(|td| TrustDomain::parse(td)).collect::<Result<Vec<_>, _>>().map_err(context)?;
-    let field_context = |e: String| format!("entry {:?}: {e}", entry.id);
+        .map_err(invalid("selectors"))?;
+    let federates_with = entry
+        .federates_with
+        .iter()
+        .map(|td| TrustDomain::parse(td))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(invalid("federates_with"))?;
     Ok(Entry {
         id: Some(id),
-        spiffe_id: spiffe_id_from_proto(entry.spiffe_id.clone(), "spiffe_id").map_err(field_context)?,
-        parent_id: spiffe_id_from_proto(entry.parent_id.clone(), "parent_id").map_err(field_context)?,
+        spiffe_id: spiffe_id_from_proto(entry.spiffe_id, "spiffe_id")?,
+        parent_id: spiffe_id_from_proto(entry.parent_id, "parent_id")?,
         selectors,
         x509_svid_ttl: entry.x509_svid_ttl,
         jwt_svid_ttl: entry.jwt_svid_ttl,
@@ -75,6 +105,7 @@ pub(super) fn entry_from_proto(entry: types::Entry) -> Result<Entry, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::spiffe;
 
     fn sample() -> Entry {
         let mut entry = Entry::new(
@@ -114,6 +145,62 @@ mod tests {
     fn a_missing_spiffe_id_is_reported() {
         let mut wire = entry_to_proto(&sample());
         wire.spiffe_id = None;
-        assert_eq!(entry_from_proto(wire), Err("entry \"spire-steward.1\": spiffe_id is missing".into()));
+        assert_eq!(entry_from_proto(wire), Err(ParseError::Missing { field: "spiffe_id" }));
+    }
+
+    #[test]
+    fn each_refused_field_is_named_with_its_rule() {
+        type Change = fn(&mut types::Entry);
+        let cases: [(Change, ParseError); 5] = [
+            (
+                |w| w.id = "bad id".into(),
+                ParseError::Invalid { field: "id", source: spiffe::Error::EntryId("bad id".into()) },
+            ),
+            (
+                |w| w.selectors[0].value = String::new(),
+                ParseError::Invalid { field: "selectors", source: spiffe::Error::SelectorValue("k8s:".into()) },
+            ),
+            (
+                |w| w.federates_with = vec!["a".repeat(256)],
+                ParseError::Invalid { field: "federates_with", source: spiffe::Error::TrustDomainTooLong },
+            ),
+            (
+                |w| w.spiffe_id.as_mut().unwrap().path = "/caf\u{e9}".into(),
+                ParseError::Invalid { field: "spiffe_id", source: spiffe::Error::PathChar('\u{e9}') },
+            ),
+            (
+                |w| w.parent_id.as_mut().unwrap().trust_domain = "Example.org".into(),
+                ParseError::Invalid { field: "parent_id", source: spiffe::Error::TrustDomainChar('E') },
+            ),
+        ];
+        for (change, want) in cases {
+            let mut wire = entry_to_proto(&sample());
+            change(&mut wire);
+            assert_eq!(entry_from_proto(wire), Err(want.clone()), "{want}");
+        }
+    }
+
+    #[test]
+    fn a_raw_spiffe_id_keeps_what_spire_sent() {
+        let wire = types::Spiffeid { trust_domain: "example.org".into(), path: "/a b".into() };
+        assert_eq!(raw_spiffe_id(Some(&wire)), "spiffe://example.org/a b");
+        assert_eq!(raw_spiffe_id(None), "");
+    }
+
+    #[test]
+    fn mask_sets_only_the_named_bits() {
+        let mask: EntryMask = [EntryField::Hint, EntryField::DnsNames].into_iter().collect();
+        let wire = mask_to_proto(mask);
+        assert!(wire.hint && wire.dns_names);
+        assert!(!wire.spiffe_id && !wire.selectors && !wire.admin && !wire.x509_svid_ttl);
+        assert!(!wire.revision_number && !wire.created_at);
+    }
+
+    #[test]
+    fn full_mask_covers_every_writable_field() {
+        let wire = mask_to_proto(EntryMask::all());
+        assert!(wire.spiffe_id && wire.parent_id && wire.selectors && wire.x509_svid_ttl);
+        assert!(wire.federates_with && wire.admin && wire.downstream && wire.expires_at);
+        assert!(wire.dns_names && wire.store_svid && wire.jwt_svid_ttl && wire.hint);
     }
 }

@@ -5,11 +5,11 @@ use tonic::Code;
 use super::{
     CREATE_BATCH_SIZE, DELETE_BATCH_SIZE, Error, ItemError, SpireClient, UPDATE_BATCH_SIZE,
     client::in_batches,
-    convert::{entry_from_proto, entry_to_proto, selector_to_proto, spiffe_id_to_proto},
+    convert::{entry_from_proto, entry_to_proto, mask_to_proto, selector_to_proto, spiffe_id_to_proto},
     error::item_status,
     proto::{entry as rpc, entry::entry_client::EntryClient, types},
 };
-use crate::spiffe::{Entry, EntryId, Selector, SpiffeId, TrustDomain};
+use crate::spiffe::{Entry, EntryId, EntryMask, Selector, SpiffeId, TrustDomain};
 
 /// How a set filter compares with an entry's set.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -78,91 +78,6 @@ impl EntryFilter {
     }
 }
 
-/// A writable entry field, for update masks.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum EntryField {
-    SpiffeId,
-    ParentId,
-    Selectors,
-    X509SvidTtl,
-    FederatesWith,
-    Admin,
-    Downstream,
-    ExpiresAt,
-    DnsNames,
-    StoreSvid,
-    JwtSvidTtl,
-    Hint,
-}
-
-impl EntryField {
-    /// Every writable field.
-    pub const ALL: [EntryField; 12] = [
-        EntryField::SpiffeId,
-        EntryField::ParentId,
-        EntryField::Selectors,
-        EntryField::X509SvidTtl,
-        EntryField::FederatesWith,
-        EntryField::Admin,
-        EntryField::Downstream,
-        EntryField::ExpiresAt,
-        EntryField::DnsNames,
-        EntryField::StoreSvid,
-        EntryField::JwtSvidTtl,
-        EntryField::Hint,
-    ];
-}
-
-/// The set of fields an update writes. Fields outside the mask keep their stored values.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct EntryMask(u16);
-
-impl EntryMask {
-    /// Every writable field.
-    pub fn all() -> Self {
-        EntryField::ALL.into_iter().collect()
-    }
-
-    pub fn with(self, field: EntryField) -> Self {
-        Self(self.0 | 1 << field as u16)
-    }
-
-    pub fn contains(self, field: EntryField) -> bool {
-        self.0 & (1 << field as u16) != 0
-    }
-
-    pub fn is_empty(self) -> bool {
-        self.0 == 0
-    }
-
-    fn to_proto(self) -> types::EntryMask {
-        use EntryField as F;
-        types::EntryMask {
-            spiffe_id: self.contains(F::SpiffeId),
-            parent_id: self.contains(F::ParentId),
-            selectors: self.contains(F::Selectors),
-            x509_svid_ttl: self.contains(F::X509SvidTtl),
-            federates_with: self.contains(F::FederatesWith),
-            admin: self.contains(F::Admin),
-            downstream: self.contains(F::Downstream),
-            expires_at: self.contains(F::ExpiresAt),
-            dns_names: self.contains(F::DnsNames),
-            revision_number: false,
-            store_svid: self.contains(F::StoreSvid),
-            jwt_svid_ttl: self.contains(F::JwtSvidTtl),
-            hint: self.contains(F::Hint),
-            created_at: false,
-            additional_attributes: false,
-        }
-    }
-}
-
-impl FromIterator<EntryField> for EntryMask {
-    fn from_iter<T: IntoIterator<Item = EntryField>>(fields: T) -> Self {
-        fields.into_iter().fold(Self::default(), Self::with)
-    }
-}
-
 /// The outcome of creating one entry.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum CreateOutcome {
@@ -175,9 +90,38 @@ pub enum CreateOutcome {
     Failed(ItemError),
 }
 
+/// Reads an entry of a response; one the domain types refuse fails the whole call.
 fn parse_entry(method: &'static str, entry: Option<types::Entry>) -> Result<Entry, Error> {
     let entry = entry.ok_or_else(|| Error::InvalidResponse { method, detail: "result without entry".into() })?;
-    entry_from_proto(entry).map_err(|detail| Error::InvalidResponse { method, detail })
+    let id = entry.id.clone();
+    entry_from_proto(entry).map_err(|e| Error::InvalidResponse { method, detail: format!("entry {id:?}: {e}") })
+}
+
+/// The RPC name of entry listings.
+pub(super) const LIST_ENTRIES: &str = "ListEntries";
+
+/// The DNS names of each entry of a batch, in the order sent.
+fn sent_dns_names(batch: &[types::Entry]) -> Vec<Vec<String>> {
+    batch.iter().map(|e| e.dns_names.clone()).collect()
+}
+
+/// SPIRE answers BatchCreateEntry and BatchUpdateEntry with the entry's DNS names sorted, while
+/// it stores, gets and lists them in the order they were written; the first is the X509-SVID's
+/// common name. When the answer holds the names sent, they are put back in the order sent, which
+/// is the stored order for a create and for an update that writes the DNS names. (An update that
+/// leaves them alone keeps the stored order, which the answer does not tell; the order sent is
+/// then the caller's own view.) Any other answer is returned as SPIRE gave it.
+fn in_written_order(mut answered: Entry, sent: Option<&Vec<String>>) -> Entry {
+    let Some(sent) = sent else { return answered };
+    let sorted = |names: &[String]| {
+        let mut names = names.to_vec();
+        names.sort_unstable();
+        names
+    };
+    if answered.dns_names != *sent && sorted(&answered.dns_names) == sorted(sent) {
+        answered.dns_names = sent.clone();
+    }
+    answered
 }
 
 impl SpireClient {
@@ -192,24 +136,34 @@ impl SpireClient {
         Ok(u32::try_from(response.count).unwrap_or_default())
     }
 
-    /// Lists one page of entries. An empty `next page token` ends the listing.
-    pub async fn list_entries_page(
+    /// Lists one page of entries in their wire form. An empty `next page token` ends the listing.
+    pub(super) async fn list_wire_entries_page(
         &self,
         filter: &EntryFilter,
         page_size: i32,
         page_token: String,
-    ) -> Result<(Vec<Entry>, String), Error> {
-        const METHOD: &str = "ListEntries";
+    ) -> Result<(Vec<types::Entry>, String), Error> {
         let request = self.request(rpc::ListEntriesRequest {
             filter: Some(filter.to_list_proto()),
             output_mask: None,
             page_size,
             page_token,
         });
-        let response = self.call(METHOD, self.entry_client().list_entries(request)).await?;
-        let entries =
-            response.entries.into_iter().map(|e| parse_entry(METHOD, Some(e))).collect::<Result<Vec<_>, _>>()?;
-        Ok((entries, response.next_page_token))
+        let response = self.call(LIST_ENTRIES, self.entry_client().list_entries(request)).await?;
+        Ok((response.entries, response.next_page_token))
+    }
+
+    /// Lists one page of entries. An empty `next page token` ends the listing. An entry the
+    /// domain types refuse fails the call; [`SpireClient::list_entries_lenient`] sets it aside.
+    pub async fn list_entries_page(
+        &self,
+        filter: &EntryFilter,
+        page_size: i32,
+        page_token: String,
+    ) -> Result<(Vec<Entry>, String), Error> {
+        let (wire, next) = self.list_wire_entries_page(filter, page_size, page_token).await?;
+        let entries = wire.into_iter().map(|e| parse_entry(LIST_ENTRIES, Some(e))).collect::<Result<Vec<_>, _>>()?;
+        Ok((entries, next))
     }
 
     /// Lists every entry that matches `filter`, `page_size` entries per call.
@@ -235,17 +189,22 @@ impl SpireClient {
     }
 
     /// Creates entries, [`CREATE_BATCH_SIZE`] per call. Outcomes are in the order of `entries`.
+    /// Created entries carry their DNS names in the order SPIRE stores them (the order sent),
+    /// not in the sorted order of SPIRE's answer.
     pub async fn batch_create_entries(&self, entries: &[Entry]) -> Result<Vec<CreateOutcome>, Error> {
         const METHOD: &str = "BatchCreateEntry";
         let wire: Vec<types::Entry> = entries.iter().map(entry_to_proto).collect();
         in_batches(METHOD, wire, CREATE_BATCH_SIZE, |batch| async move {
+            let sent = sent_dns_names(&batch);
             let request = self.request(rpc::BatchCreateEntryRequest { entries: batch, output_mask: None });
             let response = self.call(METHOD, self.entry_client().batch_create_entry(request)).await?;
             response
                 .results
                 .into_iter()
-                .map(|result| match item_status(result.status) {
-                    Ok(()) => parse_entry(METHOD, result.entry).map(CreateOutcome::Created),
+                .enumerate()
+                .map(|(i, result)| match item_status(result.status) {
+                    Ok(()) => parse_entry(METHOD, result.entry)
+                        .map(|entry| CreateOutcome::Created(in_written_order(entry, sent.get(i)))),
                     Err(e) if e.code == Code::AlreadyExists && result.entry.is_some() => {
                         parse_entry(METHOD, result.entry).map(CreateOutcome::AlreadyExists)
                     }
@@ -257,7 +216,9 @@ impl SpireClient {
     }
 
     /// Updates the `mask` fields of entries identified by their IDs, [`UPDATE_BATCH_SIZE`] per
-    /// call. Results are in the order of `entries`.
+    /// call. Results are in the order of `entries`. Their DNS names are in the order sent when
+    /// they are the names sent: SPIRE stores that order when the mask writes the DNS names, and
+    /// otherwise keeps an order the answer does not tell.
     pub async fn batch_update_entries(
         &self,
         entries: &[Entry],
@@ -266,17 +227,19 @@ impl SpireClient {
         const METHOD: &str = "BatchUpdateEntry";
         let wire: Vec<types::Entry> = entries.iter().map(entry_to_proto).collect();
         in_batches(METHOD, wire, UPDATE_BATCH_SIZE, |batch| async move {
+            let sent = sent_dns_names(&batch);
             let request = self.request(rpc::BatchUpdateEntryRequest {
                 entries: batch,
-                input_mask: Some(mask.to_proto()),
+                input_mask: Some(mask_to_proto(mask)),
                 output_mask: None,
             });
             let response = self.call(METHOD, self.entry_client().batch_update_entry(request)).await?;
             response
                 .results
                 .into_iter()
-                .map(|result| match item_status(result.status) {
-                    Ok(()) => parse_entry(METHOD, result.entry).map(Ok),
+                .enumerate()
+                .map(|(i, result)| match item_status(result.status) {
+                    Ok(()) => parse_entry(METHOD, result.entry).map(|entry| Ok(in_written_order(entry, sent.get(i)))),
                     Err(e) => Ok(Err(e)),
                 })
                 .collect()
@@ -301,22 +264,30 @@ impl SpireClient {
 mod tests {
     use super::*;
 
-    #[test]
-    fn mask_sets_only_the_named_bits() {
-        let mask: EntryMask = [EntryField::Hint, EntryField::DnsNames].into_iter().collect();
-        let wire = mask.to_proto();
-        assert!(wire.hint && wire.dns_names);
-        assert!(!wire.spiffe_id && !wire.selectors && !wire.admin && !wire.x509_svid_ttl);
-        assert!(!wire.revision_number && !wire.created_at);
+    fn answered(dns_names: &[&str]) -> Entry {
+        let mut entry = Entry::new(
+            SpiffeId::parse("spiffe://example.org/web").unwrap(),
+            SpiffeId::parse("spiffe://example.org/spire/agent/n").unwrap(),
+            vec![Selector::parse("k8s:ns:default").unwrap()],
+        );
+        entry.dns_names = dns_names.iter().map(|n| n.to_string()).collect();
+        entry
     }
 
     #[test]
-    fn full_mask_covers_every_writable_field() {
-        let wire = EntryMask::all().to_proto();
-        assert!(wire.spiffe_id && wire.parent_id && wire.selectors && wire.x509_svid_ttl);
-        assert!(wire.federates_with && wire.admin && wire.downstream && wire.expires_at);
-        assert!(wire.dns_names && wire.store_svid && wire.jwt_svid_ttl && wire.hint);
-        assert!(EntryMask::default().is_empty());
+    fn sorted_dns_names_go_back_into_the_order_written() {
+        let sent: Vec<String> = ["z.example", "a.example", "m.example"].map(String::from).to_vec();
+        let restored = in_written_order(answered(&["a.example", "m.example", "z.example"]), Some(&sent));
+        assert_eq!(restored.dns_names, sent);
+    }
+
+    #[test]
+    fn other_dns_names_are_returned_as_answered() {
+        let sent: Vec<String> = vec!["ignored.example".into()];
+        let kept = in_written_order(answered(&["a.example", "b.example"]), Some(&sent));
+        assert_eq!(kept.dns_names, ["a.example", "b.example"]);
+        let unmatched = in_written_order(answered(&["a.example"]), None);
+        assert_eq!(unmatched.dns_names, ["a.example"]);
     }
 
     #[test]

@@ -49,6 +49,22 @@ impl Error {
     }
 }
 
+/// Why an item SPIRE returned (an entry, a federation relationship) does not convert into the
+/// operator's domain types. `field` is the wire field's name.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum ParseError {
+    /// A field the item needs is absent.
+    #[error("{field} is missing")]
+    Missing { field: &'static str },
+    /// A field breaks one of the rules of [`crate::spiffe`].
+    #[error("{field}: {source}")]
+    Invalid {
+        field: &'static str,
+        #[source]
+        source: crate::spiffe::Error,
+    },
+}
+
 /// One item of a batch call failed; the other items are unaffected.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[error("{code:?}: {message}")]

@@ -1,7 +1,7 @@
 //! The TrustDomain service: federation relationships with foreign trust domains.
 
 use super::{
-    Bundle, Error, ItemError, RELATIONSHIP_BATCH_SIZE, RELATIONSHIP_PAGE_SIZE, SpireClient,
+    Bundle, Error, ItemError, ParseError, RELATIONSHIP_BATCH_SIZE, RELATIONSHIP_PAGE_SIZE, SpireClient,
     client::in_batches,
     error::item_status,
     proto::{trustdomain as rpc, trustdomain::trust_domain_client::TrustDomainClient, types},
@@ -65,21 +65,38 @@ impl FederationRelationship {
         }
     }
 
-    fn from_proto(wire: types::FederationRelationship) -> Result<Self, String> {
+    /// Reads a relationship as SPIRE returned it.
+    pub(super) fn from_proto(wire: types::FederationRelationship) -> Result<Self, ParseError> {
         use types::federation_relationship::BundleEndpointProfile as Wire;
-        let context = |e: String| format!("relationship {:?}: {e}", wire.trust_domain);
-        let trust_domain = TrustDomain::parse(&wire.trust_domain).map_err(|e| context(e.to_string()))?;
+        let invalid = |field| move |source| ParseError::Invalid { field, source };
+        let trust_domain = TrustDomain::parse(&wire.trust_domain).map_err(invalid("trust_domain"))?;
         let profile = match &wire.bundle_endpoint_profile {
             Some(Wire::HttpsWeb(_)) => BundleEndpointProfile::HttpsWeb,
             Some(Wire::HttpsSpiffe(p)) => BundleEndpointProfile::HttpsSpiffe {
-                endpoint_spiffe_id: SpiffeId::parse(&p.endpoint_spiffe_id).map_err(|e| context(e.to_string()))?,
+                endpoint_spiffe_id: SpiffeId::parse(&p.endpoint_spiffe_id)
+                    .map_err(invalid("https_spiffe.endpoint_spiffe_id"))?,
             },
-            None => return Err(context("no bundle endpoint profile".into())),
+            None => return Err(ParseError::Missing { field: "bundle_endpoint_profile" }),
         };
         let trust_domain_bundle =
-            wire.trust_domain_bundle.clone().map(Bundle::from_proto).transpose().map_err(context)?;
+            wire.trust_domain_bundle.map(Bundle::from_proto).transpose().map_err(|e| match e {
+                ParseError::Invalid { source, .. } => {
+                    ParseError::Invalid { field: "trust_domain_bundle.trust_domain", source }
+                }
+                missing => missing,
+            })?;
         Ok(Self { trust_domain, bundle_endpoint_url: wire.bundle_endpoint_url, profile, trust_domain_bundle })
     }
+}
+
+/// Reads a relationship of a response; one the domain types refuse fails the whole call.
+fn parse_relationship(
+    method: &'static str,
+    wire: types::FederationRelationship,
+) -> Result<FederationRelationship, Error> {
+    let trust_domain = wire.trust_domain.clone();
+    FederationRelationship::from_proto(wire)
+        .map_err(|e| Error::InvalidResponse { method, detail: format!("relationship {trust_domain:?}: {e}") })
 }
 
 fn item_result(
@@ -87,41 +104,53 @@ fn item_result(
     status: Option<types::Status>,
     relationship: Option<types::FederationRelationship>,
 ) -> Result<Result<FederationRelationship, ItemError>, Error> {
-    let invalid = |detail| Error::InvalidResponse { method, detail };
     if let Err(e) = item_status(status) {
         return Ok(Err(e));
     }
-    let wire = relationship.ok_or_else(|| invalid("result without relationship".into()))?;
-    FederationRelationship::from_proto(wire).map(Ok).map_err(invalid)
+    let wire =
+        relationship.ok_or_else(|| Error::InvalidResponse { method, detail: "result without relationship".into() })?;
+    parse_relationship(method, wire).map(Ok)
 }
+
+/// The RPC name of relationship listings.
+pub(super) const LIST_RELATIONSHIPS: &str = "ListFederationRelationships";
 
 impl SpireClient {
     fn trust_domain_client(&self) -> TrustDomainClient<tonic::transport::Channel> {
         TrustDomainClient::new(self.channel.clone())
     }
 
-    /// Lists every federation relationship, [`RELATIONSHIP_PAGE_SIZE`] per call.
+    /// Lists one page of relationships, [`RELATIONSHIP_PAGE_SIZE`] per call, in their wire form.
+    /// An empty `next page token` ends the listing.
+    pub(super) async fn list_wire_relationships_page(
+        &self,
+        page_token: String,
+    ) -> Result<(Vec<types::FederationRelationship>, String), Error> {
+        let request = self.request(rpc::ListFederationRelationshipsRequest {
+            output_mask: None,
+            page_size: RELATIONSHIP_PAGE_SIZE,
+            page_token,
+        });
+        let response =
+            self.call(LIST_RELATIONSHIPS, self.trust_domain_client().list_federation_relationships(request)).await?;
+        Ok((response.federation_relationships, response.next_page_token))
+    }
+
+    /// Lists every federation relationship, [`RELATIONSHIP_PAGE_SIZE`] per call. A relationship
+    /// the domain types refuse fails the call; [`SpireClient::list_federation_relationships_lenient`]
+    /// sets it aside.
     pub async fn list_federation_relationships(&self) -> Result<Vec<FederationRelationship>, Error> {
-        const METHOD: &str = "ListFederationRelationships";
         let mut all = Vec::new();
         let mut page_token = String::new();
         loop {
-            let request = self.request(rpc::ListFederationRelationshipsRequest {
-                output_mask: None,
-                page_size: RELATIONSHIP_PAGE_SIZE,
-                page_token,
-            });
-            let response = self.call(METHOD, self.trust_domain_client().list_federation_relationships(request)).await?;
-            for wire in response.federation_relationships {
-                all.push(
-                    FederationRelationship::from_proto(wire)
-                        .map_err(|detail| Error::InvalidResponse { method: METHOD, detail })?,
-                );
+            let (page, next) = self.list_wire_relationships_page(page_token).await?;
+            for wire in page {
+                all.push(parse_relationship(LIST_RELATIONSHIPS, wire)?);
             }
-            if response.next_page_token.is_empty() {
+            if next.is_empty() {
                 return Ok(all);
             }
-            page_token = response.next_page_token;
+            page_token = next;
         }
     }
 
@@ -136,7 +165,7 @@ impl SpireClient {
             output_mask: None,
         });
         let wire = self.call(METHOD, self.trust_domain_client().get_federation_relationship(request)).await?;
-        FederationRelationship::from_proto(wire).map_err(|detail| Error::InvalidResponse { method: METHOD, detail })
+        parse_relationship(METHOD, wire)
     }
 
     /// Creates relationships; an existing one for the same trust domain fails with

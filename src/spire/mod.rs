@@ -9,13 +9,19 @@ mod convert;
 mod entries;
 mod error;
 mod federation;
+mod listing;
 pub mod proto;
 
 pub use bundle::{Bundle, JwtKey};
 pub use client::{CallObserver, ClientConfig, SpireClient};
-pub use entries::{CreateOutcome, EntryField, EntryFilter, EntryMask, MatchBehavior};
-pub use error::{Error, ItemError};
+pub use entries::{CreateOutcome, EntryFilter, MatchBehavior};
+pub use error::{Error, ItemError, ParseError};
 pub use federation::{BundleEndpointProfile, FederationRelationship, RelationshipMask};
+pub use listing::{EntryListing, RelationshipListing, Unparsed, UnparsedRelationship};
+
+/// The entry field masks live beside the other domain types; re-exported for the callers that
+/// know them from here.
+pub use crate::spiffe::{EntryField, EntryMask};
 
 /// Entries asked for per ListEntries page. SPIRE returns everything in one response when no page
 /// size is given, which can exceed the gRPC message limit, so listing always pages.
