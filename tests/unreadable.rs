@@ -1,0 +1,99 @@
+//! Items the operator cannot read, met among many it can: they are left alone and reported, and
+//! everything else goes on.
+
+mod support;
+
+use std::time::Duration;
+
+use spire_steward::spire::{
+    ClientConfig, SpireClient,
+    proto::{
+        entry as rpc, entry::entry_client::EntryClient, trustdomain as td_rpc,
+        trustdomain::trust_domain_client::TrustDomainClient, types,
+    },
+};
+use support::{
+    PrivateSpireServer, eventually,
+    operator::{Operator, World, entries, free_port, metric},
+    testbed, unique,
+};
+
+/// Creates, straight through SPIRE's API, an entry under `prefix` that federates with a trust
+/// domain name longer than the operator accepts (SPIRE sets no length limit). Returns its ID.
+async fn unreadable_entry(spire: &SpireClient, prefix: &str) -> String {
+    let long = format!("{}.{}.{}", "l".repeat(150), "o".repeat(150), unique("long"));
+    let own = spire.get_bundle().await.unwrap();
+    let relationship = types::FederationRelationship {
+        trust_domain: long.clone(),
+        bundle_endpoint_url: "https://127.0.0.1:1/bundle".into(),
+        bundle_endpoint_profile: Some(types::federation_relationship::BundleEndpointProfile::HttpsWeb(
+            types::HttpsWebProfile {},
+        )),
+        trust_domain_bundle: Some(types::Bundle {
+            trust_domain: long.clone(),
+            x509_authorities: own
+                .x509_authorities
+                .iter()
+                .map(|der| types::X509Certificate { asn1: der.clone(), tainted: false })
+                .collect(),
+            ..Default::default()
+        }),
+    };
+    let request = td_rpc::BatchCreateFederationRelationshipRequest {
+        federation_relationship: vec![relationship],
+        output_mask: None,
+    };
+    let result = TrustDomainClient::new(spire.channel()).batch_create_federation_relationship(request).await.unwrap();
+    assert_eq!(result.into_inner().results[0].status.as_ref().unwrap().code, 0);
+    let id = format!("{prefix}.{}", unique("odd").replace('-', ""));
+    let wire_id = |path: &str| types::Spiffeid { trust_domain: "example.org".into(), path: path.into() };
+    let request = rpc::BatchCreateEntryRequest {
+        entries: vec![types::Entry {
+            id: id.clone(),
+            spiffe_id: Some(wire_id("/odd")),
+            parent_id: Some(wire_id("/spire/agent/legacy")),
+            selectors: vec![types::Selector { r#type: "unix".into(), value: "uid:2".into() }],
+            federates_with: vec![long],
+            ..Default::default()
+        }],
+        output_mask: None,
+    };
+    let result = EntryClient::new(spire.channel()).batch_create_entry(request).await.unwrap().into_inner();
+    let status = result.results[0].status.clone().unwrap();
+    assert_eq!(status.code, 0, "SPIRE accepts the entry: {}", status.message);
+    id
+}
+
+#[tokio::test]
+async fn an_owned_entry_the_operator_cannot_read_is_left_alone_and_the_rest_goes_on() {
+    let bed = testbed();
+    let server = PrivateSpireServer::start(bed);
+    let spire = SpireClient::new(ClientConfig::new(server.socket()));
+    let world = World::with_one_pod(bed, "unreadable").await;
+    let odd = unreadable_entry(&spire, &world.prefix).await;
+    let port = free_port();
+    let operator =
+        Operator::start(bed, &world, &server.socket(), &format!("metrics: {{bindAddress: '127.0.0.1:{port}'}}\n"));
+
+    // The pod's entry is written though the listing holds an entry the operator cannot read.
+    let written = eventually(Duration::from_secs(30), || async {
+        let now = entries(&spire, &world.prefix).await;
+        now.iter().any(|e| e.spiffe_id.path() == "/pod/p-1").then_some(())
+    })
+    .await;
+    assert!(written.is_some(), "the pod's entry was never written\n{}", operator.log_text());
+    let unparsed = eventually(Duration::from_secs(10), || async {
+        (metric(port, "spire_steward_spire_items_unparsed{kind=\"entry\"}").await == 1.0).then_some(())
+    })
+    .await;
+    assert!(unparsed.is_some(), "the unread entry is counted");
+    // Several periodic checks later it is still there, untouched, and logged once by ID.
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let listing = spire.list_entries_lenient(&Default::default(), 100).await.unwrap();
+    assert!(listing.unparsed.iter().any(|u| u.id == odd), "the unreadable entry was deleted");
+    let log = operator.log_text();
+    let lines: Vec<&str> = log.lines().filter(|l| l.contains("left out an entry") && l.contains(&odd)).collect();
+    assert_eq!(lines.len(), 1, "{log}");
+    assert!(!log.contains(&format!("deleted entry entry_id={odd}")), "{log}");
+    world.clean_up().await;
+}
