@@ -60,6 +60,7 @@ pub struct Metrics {
     errors: Family<CategoryLabels, Counter>,
     relists: Family<KindLabels, Counter>,
     unparsed: Family<ItemKindLabels, Gauge>,
+    unreadable: Family<ItemKindLabels, Gauge>,
 }
 
 impl Default for Metrics {
@@ -116,6 +117,12 @@ impl Metrics {
             "Items of the last SPIRE listing the operator could not read and left out, by kind (entry, federation_relationship)",
             unparsed.clone(),
         );
+        let unreadable = Family::<ItemKindLabels, Gauge>::default();
+        registry.register(
+            "resources_unreadable",
+            "Custom resources in the caches that do not parse, by kind; their entries are kept as they are",
+            unreadable.clone(),
+        );
         Self {
             registry,
             spire_requests,
@@ -128,6 +135,7 @@ impl Metrics {
             errors,
             relists,
             unparsed,
+            unreadable,
         }
     }
 
@@ -170,6 +178,11 @@ impl Metrics {
     /// could not be read; 0 once they all are again.
     pub fn unparsed(&self, kind: &str, count: usize) {
         self.unparsed.get_or_create(&ItemKindLabels { kind: kind.to_owned() }).set(count as i64);
+    }
+
+    /// Sets how many cached resources of `kind` do not parse.
+    pub fn unreadable(&self, kind: &str, count: usize) {
+        self.unreadable.get_or_create(&ItemKindLabels { kind: kind.to_owned() }).set(count as i64);
     }
 
     /// Counts an error: `category` is one of `spire_unavailable`, `spire_rejected`,

@@ -97,3 +97,71 @@ async fn an_owned_entry_the_operator_cannot_read_is_left_alone_and_the_rest_goes
     assert!(!log.contains(&format!("deleted entry entry_id={odd}")), "{log}");
     world.clean_up().await;
 }
+
+/// A status condition time with more fractional digits than nanoseconds: the API server's
+/// date-time check takes it, the operator's types do not.
+const ODD_TIME: &str = "2020-01-01T00:00:00.1234567891234Z";
+
+#[tokio::test]
+async fn a_resource_that_does_not_parse_holds_its_entries_and_blocks_nothing() {
+    use kube::api::{Patch, PatchParams};
+    let bed = testbed();
+    let spire = bed.spire();
+    let world = World::with_one_pod(bed, "good").await;
+    let other = world.identity_name("other");
+    let mut spec = world.pod_identity_spec();
+    spec["spiffeIDTemplate"] = "spiffe://{{ .TrustDomain }}/other/{{ .PodMeta.Name }}".into();
+    world.apply("ClusterSPIFFEID", &other, spec).await;
+    let port = free_port();
+    let metrics = format!("metrics: {{bindAddress: '127.0.0.1:{port}'}}\n");
+    let mut operator = Operator::start(bed, &world, &bed.spire_socket(), &metrics);
+    let paths = || async {
+        entries(&spire, &world.prefix).await.iter().map(|e| e.spiffe_id.path().to_owned()).collect::<Vec<_>>()
+    };
+    let want = |want: &'static [&'static str]| {
+        let paths = &paths;
+        async move {
+            eventually(Duration::from_secs(30), || async { (paths().await == want).then_some(()) }).await.is_some()
+        }
+    };
+    assert!(want(&["/other/p-1", "/pod/p-1"]).await, "{:?}\n{}", paths().await, operator.log_text());
+
+    // Another client writes a status the operator's types refuse.
+    let api = support::operator::dynamic(&world.client, "ClusterSPIFFEID");
+    let status = serde_json::json!({ "status": { "conditions": [{
+        "type": "Audited", "status": "True", "reason": "Audit", "message": "seen", "lastTransitionTime": ODD_TIME,
+    }]}});
+    api.patch_status(&other, &PatchParams::default(), &Patch::Merge(&status)).await.unwrap();
+
+    // It is reported, its entry is kept, and the rest goes on.
+    let counted = eventually(Duration::from_secs(30), || async {
+        (metric(port, "spire_steward_resources_unreadable{kind=\"ClusterSPIFFEID\"}").await == 1.0).then_some(())
+    })
+    .await;
+    assert!(counted.is_some(), "the unreadable resource is counted\n{}", operator.log_text());
+    world.pod("p-2", &[], Some("node")).await;
+    assert!(want(&["/other/p-1", "/pod/p-1", "/pod/p-2"]).await, "{:?}\n{}", paths().await, operator.log_text());
+    let events: kube::Api<k8s_openapi::api::events::v1::Event> = kube::Api::all(world.client.clone());
+    let selector = format!("regarding.name={other}");
+    let event = eventually(Duration::from_secs(30), || async {
+        let list = events.list(&kube::api::ListParams::default().fields(&selector)).await.ok()?;
+        list.items.into_iter().find(|e| e.reason.as_deref() == Some("Unreadable"))
+    })
+    .await
+    .expect("an Unreadable Event");
+    assert_eq!(event.type_.as_deref(), Some("Warning"));
+    let note = event.note.unwrap_or_default();
+    assert!(note.contains("does not parse") && note.contains("1234Z"), "the note shows the value: {note}");
+
+    // A restarted operator fills its caches all the same.
+    operator.stop();
+    world.pod("p-3", &[], Some("node")).await;
+    let operator = Operator::start(bed, &world, &bed.spire_socket(), &metrics);
+    assert!(
+        want(&["/other/p-1", "/pod/p-1", "/pod/p-2", "/pod/p-3"]).await,
+        "{:?}\n{}",
+        paths().await,
+        operator.log_text()
+    );
+    world.clean_up().await;
+}

@@ -40,4 +40,7 @@ pub mod reasons {
     /// The operator's configuration switches reconciliation of this kind off; its entries are
     /// left as they are.
     pub const RECONCILE_DISABLED: &str = "ReconcileDisabled";
+    /// Event reason: the object does not parse as its kind (a field another client wrote in a
+    /// form the operator refuses); its entries are kept as they are.
+    pub const UNREADABLE: &str = "Unreadable";
 }

@@ -42,8 +42,8 @@ impl Federation {
     pub async fn reconcile(&mut self, client: &Client, stores: &Stores, config: &Config, spire: &SpireClient) {
         let api: Api<ClusterFederatedTrustDomain> = Api::all(client.clone());
         let objects: Vec<_> = stores
-            .federations
-            .state()
+            .federations()
+            .objects
             .into_iter()
             .filter(|o| {
                 handles_class(o.spec.class_name.as_deref(), config.class_name.as_deref(), config.watch_classless)

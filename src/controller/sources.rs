@@ -1,8 +1,14 @@
 //! Parsed forms of the resources, cached by generation so a spec is parsed once per change.
 
-use std::{collections::BTreeMap, sync::Arc};
+use std::{
+    collections::{BTreeMap, BTreeSet},
+    sync::Arc,
+};
 
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::{Resource, ResourceExt};
+
+use super::stores::Readable;
 
 use crate::{
     api::v1alpha1::{ClusterSPIFFEID, ClusterStaticEntry},
@@ -12,12 +18,21 @@ use crate::{
     selection::handles_class,
 };
 
+/// Why an object that does not parse is held.
+pub fn unreadable(error: &str) -> String {
+    format!("the object could not be read: {error}; existing entries are kept")
+}
+
 /// The resource a declaration comes from, read off its metadata.
 pub fn source_of<K: Resource>(kind: SourceKind, object: &K) -> Source {
-    let meta = object.meta();
+    source_of_meta(kind, object.meta())
+}
+
+/// The resource a declaration comes from, read off metadata alone.
+pub fn source_of_meta(kind: SourceKind, meta: &ObjectMeta) -> Source {
     Source {
         kind,
-        name: object.name_any(),
+        name: meta.name.clone().unwrap_or_default(),
         uid: meta.uid.clone().unwrap_or_default(),
         created_at: meta.creation_timestamp.as_ref().map_or(0, |t| t.0.as_second()),
         deleting_at: meta.deletion_timestamp.as_ref().map(|t| t.0.as_second()),
@@ -33,10 +48,26 @@ pub struct Identities {
 impl Identities {
     /// Brings the cache in line with the store. Returns the UIDs whose parsed form changed
     /// (added, edited, removed, or their deletion started).
-    pub fn refresh(&mut self, objects: &[Arc<ClusterSPIFFEID>], config: &Config) -> Vec<String> {
+    pub fn refresh(&mut self, cached: &Readable<ClusterSPIFFEID>, config: &Config) -> Vec<String> {
         let mut changed = Vec::new();
         let mut seen = BTreeMap::new();
-        for object in objects {
+        // An object that does not parse cannot say which pods it selects, nor even its class:
+        // like a spec that does not parse, it holds what it may have declared.
+        for invalid in &cached.unreadable {
+            let uid = invalid.metadata.uid.clone().unwrap_or_default();
+            let source = source_of_meta(SourceKind::ClusterSPIFFEID, &invalid.metadata);
+            let identity = Err(unreadable(&invalid.error));
+            let unchanged = self.by_uid.get(&uid).is_some_and(|(g, cached)| {
+                *g == invalid.metadata.generation
+                    && cached.source == source
+                    && cached.identity.as_ref().err() == identity.as_ref().err()
+            });
+            if !unchanged {
+                changed.push(uid.clone());
+            }
+            seen.insert(uid, (invalid.metadata.generation, IdentitySource { source, identity, suspended: false }));
+        }
+        for object in &cached.objects {
             if !handles_class(object.spec.class_name.as_deref(), config.class_name.as_deref(), config.watch_classless) {
                 continue;
             }
@@ -96,15 +127,21 @@ pub struct StaticEntry {
 #[derive(Default)]
 pub struct StaticEntries {
     by_uid: BTreeMap<String, (Option<i64>, StaticEntry)>,
+    /// UIDs of the objects that do not parse. Their selectors, so their scopes, are unknown:
+    /// they hold what they declared in every scope.
+    unreadable: BTreeSet<String>,
 }
 
 impl StaticEntries {
     /// Brings the cache in line with the store; returns the scopes whose declarations changed.
-    pub fn refresh(&mut self, objects: &[Arc<ClusterStaticEntry>], config: &Config) -> Vec<Scope> {
+    pub fn refresh(&mut self, cached: &Readable<ClusterStaticEntry>, config: &Config) -> Vec<Scope> {
         let before: BTreeMap<String, Scope> =
             self.by_uid.iter().map(|(uid, (_, s))| (uid.clone(), scope_of(s))).collect();
         let mut next = BTreeMap::new();
-        for object in objects {
+        // The scope an object declared in before it stopped parsing is among `before`, and is
+        // planned again with the object's output held.
+        self.unreadable = cached.unreadable.iter().map(|i| i.metadata.uid.clone().unwrap_or_default()).collect();
+        for object in &cached.objects {
             if !handles_class(object.spec.class_name.as_deref(), config.class_name.as_deref(), config.watch_classless) {
                 continue;
             }
@@ -121,6 +158,7 @@ impl StaticEntries {
         }
         let mut scopes: Vec<Scope> = before.into_values().collect();
         scopes.extend(next.values().map(|(_, s)| scope_of(s)));
+
         scopes.push(Scope::Cluster);
         scopes.sort();
         scopes.dedup();
@@ -133,6 +171,9 @@ impl StaticEntries {
     pub fn declarations(&self, scope: &Scope) -> (Vec<Declaration>, Hold) {
         let mut declarations = Vec::new();
         let mut hold = Hold::Nothing;
+        for uid in &self.unreadable {
+            hold.add(uid.clone());
+        }
         for (_, s) in self.by_uid.values().filter(|(_, s)| s.scope == *scope) {
             match &s.entry {
                 Ok(entry) => declarations.push(Declaration { entry: entry.clone(), source: s.source.clone() }),

@@ -1,12 +1,16 @@
 //! Publishing status: each resource's conditions and counters, computed from what the worker
 //! knows and written by server-side apply only when they changed.
 
-use std::collections::{BTreeMap, HashMap};
+use std::{
+    collections::{BTreeMap, HashMap, HashSet},
+    sync::Arc,
+};
 
-use k8s_openapi::{apimachinery::pkg::apis::meta::v1::Condition, jiff::Timestamp};
+use k8s_openapi::{api::core::v1::ObjectReference, apimachinery::pkg::apis::meta::v1::Condition, jiff::Timestamp};
 use kube::{
-    Api, Client, ResourceExt,
+    Api, Client, Resource, ResourceExt,
     api::{Patch, PatchParams},
+    core::error_boundary::InvalidObject,
     runtime::events::{Event, EventType, Recorder, Reporter},
 };
 use serde_json::json;
@@ -14,7 +18,7 @@ use serde_json::json;
 use super::worker::Worker;
 use crate::{
     api::{
-        conditions::types,
+        conditions::{reasons, types},
         v1alpha1::{
             ClusterFederatedTrustDomain, ClusterSPIFFEID, ClusterSPIFFEIDStats, ClusterStaticEntry, CommonStatus,
         },
@@ -54,6 +58,8 @@ pub struct StatusWriter {
     recorder: Recorder,
     /// Status writes the API server refused during the current publication.
     failed_writes: usize,
+    /// UIDs of the objects found not to parse, reported once each.
+    unreadable: HashSet<String>,
 }
 
 #[derive(Default)]
@@ -77,7 +83,13 @@ fn some_pods(count: i32, total: i32, what: &str, first: &Option<String>) -> Stri
 impl StatusWriter {
     pub fn new(client: Client) -> Self {
         let reporter = Reporter { controller: FIELD_MANAGER.into(), instance: std::env::var("POD_NAME").ok() };
-        Self { recorder: Recorder::new(client.clone(), reporter), client, written: HashMap::new(), failed_writes: 0 }
+        Self {
+            recorder: Recorder::new(client.clone(), reporter),
+            client,
+            written: HashMap::new(),
+            failed_writes: 0,
+            unreadable: HashSet::new(),
+        }
     }
 
     /// Publishes an Event when a resource's Ready reason changes, so `kubectl describe` tells the
@@ -123,29 +135,71 @@ impl StatusWriter {
     pub async fn publish(&mut self, worker: &Worker) {
         self.failed_writes = 0;
         // Forget what was written for resources that are gone.
-        let live: std::collections::HashSet<String> = worker
-            .stores
-            .identities
-            .state()
+        let (identities, statics, federations) =
+            (worker.stores.identities(), worker.stores.static_entries(), worker.stores.federations());
+        let live: HashSet<String> = identities
+            .objects
             .iter()
             .map(|o| o.uid().unwrap_or_default())
-            .chain(worker.stores.static_entries.state().iter().map(|o| o.uid().unwrap_or_default()))
-            .chain(worker.stores.federations.state().iter().map(|o| o.uid().unwrap_or_default()))
+            .chain(statics.objects.iter().map(|o| o.uid().unwrap_or_default()))
+            .chain(federations.objects.iter().map(|o| o.uid().unwrap_or_default()))
             .collect();
         self.written.retain(|uid, _| live.contains(uid));
-        self.publish_identities(worker).await;
-        self.publish_static_entries(worker).await;
-        self.publish_federations(worker).await;
+        let mut unreadable = HashSet::new();
+        for (kind, objects) in [
+            (ClusterSPIFFEID::kind(&()), &identities.unreadable),
+            (ClusterStaticEntry::kind(&()), &statics.unreadable),
+            (ClusterFederatedTrustDomain::kind(&()), &federations.unreadable),
+        ] {
+            worker.metrics.unreadable(&kind, objects.len());
+            for invalid in objects {
+                self.report_unreadable(&kind, invalid).await;
+                unreadable.insert(invalid.metadata.uid.clone().unwrap_or_default());
+            }
+        }
+        self.unreadable = unreadable;
+        self.publish_identities(worker, &identities.objects).await;
+        self.publish_static_entries(worker, &statics.objects).await;
+        self.publish_federations(worker, &federations.objects).await;
         for _ in 0..self.failed_writes {
             worker.metrics.error("status_write");
         }
     }
 
-    async fn publish_federations(&mut self, worker: &Worker) {
+    /// Reports an object that does not parse when it is first seen so: a log line and a
+    /// Warning Event. Its status is not written, since even its class is unknown.
+    async fn report_unreadable(&self, kind: &str, invalid: &InvalidObject) {
+        let uid = invalid.metadata.uid.clone().unwrap_or_default();
+        if self.unreadable.contains(&uid) {
+            return;
+        }
+        let name = invalid.metadata.name.clone().unwrap_or_default();
+        tracing::warn!(kind, name, error = %invalid.error, "the object does not parse; its entries are kept as they are");
+        let reference = ObjectReference {
+            api_version: Some("spire-steward.io/v1alpha1".into()),
+            kind: Some(kind.to_owned()),
+            name: Some(name),
+            uid: Some(uid),
+            resource_version: invalid.metadata.resource_version.clone(),
+            ..Default::default()
+        };
+        let event = Event {
+            type_: EventType::Warning,
+            reason: reasons::UNREADABLE.into(),
+            note: Some(format!("the object does not parse: {}", invalid.error).chars().take(1024).collect()),
+            action: "Reconcile".into(),
+            secondary: None,
+        };
+        if let Err(e) = self.recorder.publish(&event, &reference).await {
+            tracing::warn!(error = %e, "failed to publish an event");
+        }
+    }
+
+    async fn publish_federations(&mut self, worker: &Worker, objects: &[Arc<ClusterFederatedTrustDomain>]) {
         let api: Api<ClusterFederatedTrustDomain> = Api::all(self.client.clone());
         let config = &worker.config;
         let federation = &worker.federation;
-        for object in worker.stores.federations.state() {
+        for object in objects {
             if !handles_class(object.spec.class_name.as_deref(), config.class_name.as_deref(), config.watch_classless)
                 || object.metadata.deletion_timestamp.is_some()
             {
@@ -196,7 +250,7 @@ impl StatusWriter {
         }
     }
 
-    async fn publish_identities(&mut self, worker: &Worker) {
+    async fn publish_identities(&mut self, worker: &Worker, objects: &[Arc<ClusterSPIFFEID>]) {
         let mut tallies: BTreeMap<&str, Tally> = BTreeMap::new();
         for record in worker.records.values() {
             for (uid, outcome) in &record.outcomes {
@@ -228,7 +282,7 @@ impl StatusWriter {
         }
         let api: Api<ClusterSPIFFEID> = Api::all(self.client.clone());
         let config = &worker.config;
-        for object in worker.stores.identities.state() {
+        for object in objects {
             if !handles_class(object.spec.class_name.as_deref(), config.class_name.as_deref(), config.watch_classless) {
                 continue;
             }
@@ -314,12 +368,12 @@ impl StatusWriter {
         }
     }
 
-    async fn publish_static_entries(&mut self, worker: &Worker) {
+    async fn publish_static_entries(&mut self, worker: &Worker, objects: &[Arc<ClusterStaticEntry>]) {
         let api: Api<ClusterStaticEntry> = Api::all(self.client.clone());
         let config = &worker.config;
         let ownership = Ownership::new(config.entry_id_prefix.clone(), config.adopt_entry_id_prefixes.clone());
         let rendered: HashMap<&str, _> = worker.statics().list().map(|s| (s.source.uid.as_str(), s)).collect();
-        for object in worker.stores.static_entries.state() {
+        for object in objects {
             if !handles_class(object.spec.class_name.as_deref(), config.class_name.as_deref(), config.watch_classless) {
                 continue;
             }

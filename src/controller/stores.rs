@@ -13,6 +13,7 @@ use k8s_openapi::api::{
 };
 use kube::{
     Api, Client, Resource, ResourceExt,
+    core::{DeserializeGuard, error_boundary::InvalidObject},
     runtime::{WatchStreamExt, reflector, reflector::Store, watcher},
 };
 use serde::de::DeserializeOwned;
@@ -26,19 +27,50 @@ use crate::{
 
 const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
 
-/// Read-only views of the caches.
+/// Read-only views of the caches. The operator's own resources are cached behind a
+/// [`DeserializeGuard`], so that one object that does not parse (a status another client wrote
+/// in a form the types refuse, say) is reported instead of stalling its watch.
 #[derive(Clone)]
 pub struct Stores {
     pub pods: Store<PodView>,
     pub nodes: Store<Node>,
     pub namespaces: Store<Namespace>,
     pub endpoint_slices: Store<EndpointSlice>,
-    pub identities: Store<ClusterSPIFFEID>,
-    pub static_entries: Store<ClusterStaticEntry>,
-    pub federations: Store<ClusterFederatedTrustDomain>,
+    identities: Store<DeserializeGuard<ClusterSPIFFEID>>,
+    static_entries: Store<DeserializeGuard<ClusterStaticEntry>>,
+    federations: Store<DeserializeGuard<ClusterFederatedTrustDomain>>,
+}
+
+/// The cached objects of one kind: those that parse, and those that do not.
+pub struct Readable<K> {
+    pub objects: Vec<Arc<K>>,
+    pub unreadable: Vec<InvalidObject>,
+}
+
+fn readable<K: Resource<DynamicType = ()> + Clone>(store: &Store<DeserializeGuard<K>>) -> Readable<K> {
+    let mut out = Readable { objects: Vec::new(), unreadable: Vec::new() };
+    for guard in store.state() {
+        match &guard.0 {
+            Ok(object) => out.objects.push(Arc::new(object.clone())),
+            Err(invalid) => out.unreadable.push(invalid.clone()),
+        }
+    }
+    out
 }
 
 impl Stores {
+    pub fn identities(&self) -> Readable<ClusterSPIFFEID> {
+        readable(&self.identities)
+    }
+
+    pub fn static_entries(&self) -> Readable<ClusterStaticEntry> {
+        readable(&self.static_entries)
+    }
+
+    pub fn federations(&self) -> Readable<ClusterFederatedTrustDomain> {
+        readable(&self.federations)
+    }
+
     /// Waits until every cache holds its first full listing.
     pub async fn wait_until_ready(&self) -> Result<(), reflector::store::WriterDropped> {
         self.pods.wait_until_ready().await?;
@@ -172,25 +204,25 @@ pub fn start(client: &Client, queue: Arc<ChangeQueue>, tasks: &mut JoinSet<()>) 
     );
     let identities = watch(
         tasks,
-        Api::<ClusterSPIFFEID>::all(client.clone()),
+        Api::<DeserializeGuard<ClusterSPIFFEID>>::all(client.clone()),
         queue.clone(),
-        stripped::<ClusterSPIFFEID>,
+        stripped::<DeserializeGuard<ClusterSPIFFEID>>,
         |o, queue| queue.push(Change::Identity(o.uid().unwrap_or_default())),
         Change::Relisted(Watched::Identities),
     );
     let static_entries = watch(
         tasks,
-        Api::<ClusterStaticEntry>::all(client.clone()),
+        Api::<DeserializeGuard<ClusterStaticEntry>>::all(client.clone()),
         queue.clone(),
-        stripped::<ClusterStaticEntry>,
+        stripped::<DeserializeGuard<ClusterStaticEntry>>,
         |_, queue| queue.push(Change::StaticEntries),
         Change::Relisted(Watched::StaticEntries),
     );
     let federations = watch(
         tasks,
-        Api::<ClusterFederatedTrustDomain>::all(client.clone()),
+        Api::<DeserializeGuard<ClusterFederatedTrustDomain>>::all(client.clone()),
         queue,
-        stripped::<ClusterFederatedTrustDomain>,
+        stripped::<DeserializeGuard<ClusterFederatedTrustDomain>>,
         |_, queue| queue.push(Change::Federation),
         Change::Relisted(Watched::Federations),
     );

@@ -278,16 +278,16 @@ impl Worker {
                 }
                 Change::Federation => {}
                 Change::Identity(_) => {
-                    for uid in self.identities.refresh(&self.stores.identities.state(), &self.config) {
+                    for uid in self.identities.refresh(&self.stores.identities(), &self.config) {
                         scopes.extend(self.pods_of_identity(&uid));
                     }
                 }
                 Change::StaticEntries => {
-                    scopes.extend(self.statics.refresh(&self.stores.static_entries.state(), &self.config))
+                    scopes.extend(self.statics.refresh(&self.stores.static_entries(), &self.config))
                 }
                 Change::Everything => {
-                    self.identities.refresh(&self.stores.identities.state(), &self.config);
-                    scopes.extend(self.statics.refresh(&self.stores.static_entries.state(), &self.config));
+                    self.identities.refresh(&self.stores.identities(), &self.config);
+                    scopes.extend(self.statics.refresh(&self.stores.static_entries(), &self.config));
                     self.pods = self
                         .stores
                         .pods
@@ -352,12 +352,12 @@ impl Worker {
             }
             Watched::Identities => {
                 let mut scopes = Vec::new();
-                for uid in self.identities.refresh(&self.stores.identities.state(), &self.config) {
+                for uid in self.identities.refresh(&self.stores.identities(), &self.config) {
                     scopes.extend(self.pods_of_identity(&uid));
                 }
                 scopes
             }
-            Watched::StaticEntries => self.statics.refresh(&self.stores.static_entries.state(), &self.config),
+            Watched::StaticEntries => self.statics.refresh(&self.stores.static_entries(), &self.config),
             Watched::Federations => Vec::new(),
         }
     }
