@@ -99,9 +99,27 @@ fn watch<K, V>(
     tasks: &mut JoinSet<()>,
     api: Api<K>,
     queue: Arc<ChangeQueue>,
+    keep: impl FnMut(K) -> V + Send + 'static,
+    on_change: impl Fn(&V, &ChangeQueue) + Send + 'static,
+    relisted: Change,
+) -> Store<V>
+where
+    K: Resource + Clone + DeserializeOwned + std::fmt::Debug + Send + 'static,
+    V: Resource + Clone + std::fmt::Debug + Send + Sync + 'static,
+    V::DynamicType: Default + Eq + std::hash::Hash + Clone + Send + Sync,
+{
+    watch_filtered(tasks, api, queue, keep, on_change, relisted, Filter::Every)
+}
+
+/// [`watch`], passing on only the events `filter` lets through.
+fn watch_filtered<K, V>(
+    tasks: &mut JoinSet<()>,
+    api: Api<K>,
+    queue: Arc<ChangeQueue>,
     mut keep: impl FnMut(K) -> V + Send + 'static,
     on_change: impl Fn(&V, &ChangeQueue) + Send + 'static,
     relisted: Change,
+    filter: Filter,
 ) -> Store<V>
 where
     K: Resource + Clone + DeserializeOwned + std::fmt::Debug + Send + 'static,
@@ -119,7 +137,7 @@ where
             watcher::Event::InitDone => watcher::Event::InitDone,
         })
         .reflect(writer);
-    tasks.spawn(drive(stream, queue, on_change, relisted));
+    tasks.spawn(drive(stream, queue, on_change, relisted, filter));
     reader
 }
 
@@ -129,22 +147,74 @@ fn stripped<K: Resource>(mut object: K) -> K {
     object
 }
 
+/// What of an object's metadata changes what the operator does with it: a write that changes
+/// none of it (the operator's own status write coming back) plans nothing.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Meaning {
+    generation: Option<i64>,
+    deleting: bool,
+    finalizers: Vec<String>,
+    labels: Option<std::collections::BTreeMap<String, String>>,
+}
+
+impl Meaning {
+    fn of<K: Resource>(object: &K) -> Self {
+        let meta = object.meta();
+        Self {
+            generation: meta.generation,
+            deleting: meta.deletion_timestamp.is_some(),
+            finalizers: meta.finalizers.clone().unwrap_or_default(),
+            labels: meta.labels.clone(),
+        }
+    }
+}
+
+/// Which watch events reach the worker.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Filter {
+    /// Every applied or deleted object.
+    Every,
+    /// Only objects whose [`Meaning`] changed: for kinds with a spec and a status subresource.
+    Meaningful,
+}
+
 async fn drive<K>(
     stream: impl Stream<Item = Result<watcher::Event<K>, watcher::Error>> + Send,
     queue: Arc<ChangeQueue>,
     on_change: impl Fn(&K, &ChangeQueue) + Send,
     relisted: Change,
+    filter: Filter,
 ) where
     K: Resource,
 {
     let mut stream = std::pin::pin!(stream);
+    let mut seen: std::collections::HashMap<String, Meaning> = std::collections::HashMap::new();
+    let uid = |o: &K| o.meta().uid.clone().unwrap_or_default();
     while let Some(item) = stream.next().await {
         match item {
-            Ok(watcher::Event::Apply(object) | watcher::Event::Delete(object)) => on_change(&object, &queue),
+            Ok(watcher::Event::Apply(object)) => {
+                if filter == Filter::Meaningful {
+                    let meaning = Meaning::of(&object);
+                    if seen.get(&uid(&object)) == Some(&meaning) {
+                        continue;
+                    }
+                    seen.insert(uid(&object), meaning);
+                }
+                on_change(&object, &queue)
+            }
+            Ok(watcher::Event::Delete(object)) => {
+                seen.remove(&uid(&object));
+                on_change(&object, &queue)
+            }
+            Ok(watcher::Event::Init) => seen.clear(),
             // The objects of a listing are compared with what was planned as a whole once the
             // listing is in the cache: looked up one by one they could be read from the cache
             // the listing is about to replace.
-            Ok(watcher::Event::Init | watcher::Event::InitApply(_)) => {}
+            Ok(watcher::Event::InitApply(object)) => {
+                if filter == Filter::Meaningful {
+                    seen.insert(uid(&object), Meaning::of(&object));
+                }
+            }
             Ok(watcher::Event::InitDone) => {
                 tracing::debug!(change = ?relisted, "watch listing complete");
                 queue.push(relisted.clone());
@@ -202,29 +272,32 @@ pub fn start(client: &Client, queue: Arc<ChangeQueue>, tasks: &mut JoinSet<()>) 
         },
         Change::Relisted(Watched::EndpointSlices),
     );
-    let identities = watch(
+    let identities = watch_filtered(
         tasks,
         Api::<DeserializeGuard<ClusterSPIFFEID>>::all(client.clone()),
         queue.clone(),
         stripped::<DeserializeGuard<ClusterSPIFFEID>>,
         |o, queue| queue.push(Change::Identity(o.uid().unwrap_or_default())),
         Change::Relisted(Watched::Identities),
+        Filter::Meaningful,
     );
-    let static_entries = watch(
+    let static_entries = watch_filtered(
         tasks,
         Api::<DeserializeGuard<ClusterStaticEntry>>::all(client.clone()),
         queue.clone(),
         stripped::<DeserializeGuard<ClusterStaticEntry>>,
         |_, queue| queue.push(Change::StaticEntries),
         Change::Relisted(Watched::StaticEntries),
+        Filter::Meaningful,
     );
-    let federations = watch(
+    let federations = watch_filtered(
         tasks,
         Api::<DeserializeGuard<ClusterFederatedTrustDomain>>::all(client.clone()),
         queue,
         stripped::<DeserializeGuard<ClusterFederatedTrustDomain>>,
         |_, queue| queue.push(Change::Federation),
         Change::Relisted(Watched::Federations),
+        Filter::Meaningful,
     );
     Stores { pods, nodes, namespaces, endpoint_slices, identities, static_entries, federations }
 }
