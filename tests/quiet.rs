@@ -81,3 +81,31 @@ async fn status_writes_plan_nothing_and_call_spire_for_nothing() {
     world.clean_up().await;
     drop(operator);
 }
+
+#[tokio::test]
+async fn entries_nobody_touched_are_never_reported_as_drift() {
+    let bed = testbed();
+    let spire = bed.spire();
+    let world = World::with_one_pod(bed, "steady").await;
+    let mut spec = world.pod_identity_spec();
+    // Not in sorted order: SPIRE answers writes with the names sorted but stores them as written,
+    // and the first one is the certificate's common name.
+    spec["dnsNameTemplates"] = json!(["zeta.{{ .PodMeta.Name }}.test", "alpha.{{ .PodMeta.Name }}.test", "mid.test"]);
+    world.apply("ClusterSPIFFEID", &world.identity_name("steady"), spec).await;
+    let port = free_port();
+    let operator = Operator::start(bed, &world, &bed.spire_socket(), &format!("metrics: {{bindAddress: '127.0.0.1:{port}'}}\n"));
+    let written = eventually(Duration::from_secs(30), || async {
+        let now = support::operator::entries(&spire, &world.prefix).await;
+        (now.len() == 1 && now[0].dns_names.len() == 3).then_some(now)
+    })
+    .await
+    .unwrap_or_else(|| panic!("no entry\n{}", operator.log_text()));
+    assert_eq!(written[0].dns_names, ["zeta.p-1.test", "alpha.p-1.test", "mid.test"], "stored as declared");
+    // Several periodic checks (every 2 s here) later, nothing was called drift or rewritten.
+    tokio::time::sleep(Duration::from_secs(7)).await;
+    let log = operator.log_text();
+    assert!(!log.contains("behind the operator's back"), "{log}");
+    assert_eq!(metric(port, "spire_steward_drift_detected_total").await, 0.0, "{log}");
+    assert_eq!(metric(port, "spire_steward_entries_written_total{operation=\"update\"}").await, 0.0, "{log}");
+    world.clean_up().await;
+}
