@@ -16,6 +16,7 @@ pub mod crdgen;
 pub mod duration;
 pub mod lease;
 pub mod metrics;
+pub mod pass;
 pub mod pod_view;
 pub mod reconcile;
 pub mod render;

@@ -9,6 +9,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::{Resource, ResourceExt};
 
 use super::stores::Readable;
+use crate::pass::StaticDeclarations;
 
 use crate::{
     api::v1alpha1::{ClusterSPIFFEID, ClusterStaticEntry},
@@ -166,9 +167,12 @@ impl StaticEntries {
         scopes
     }
 
+}
+
+impl StaticDeclarations for StaticEntries {
     /// The declarations that fall in `scope`, and the static entries of that scope that do not
     /// render, whose entries are held.
-    pub fn declarations(&self, scope: &Scope) -> (Vec<Declaration>, Hold) {
+    fn declarations(&self, scope: &Scope) -> (Vec<Declaration>, Hold) {
         let mut declarations = Vec::new();
         let mut hold = Hold::Nothing;
         for uid in &self.unreadable {
@@ -184,9 +188,12 @@ impl StaticEntries {
     }
 
     /// Whether any ClusterStaticEntry falls in `scope`.
-    pub fn declares_in(&self, scope: &Scope) -> bool {
+    fn declares_in(&self, scope: &Scope) -> bool {
         self.by_uid.values().any(|(_, s)| s.scope == *scope)
     }
+}
+
+impl StaticEntries {
 
     pub fn list(&self) -> impl Iterator<Item = &StaticEntry> {
         self.by_uid.values().map(|(_, s)| s)

@@ -2,7 +2,7 @@
 //! knows and written by server-side apply only when they changed.
 
 use std::{
-    collections::{BTreeMap, HashMap, HashSet},
+    collections::{HashMap, HashSet},
     sync::Arc,
 };
 
@@ -23,18 +23,13 @@ use crate::{
             ClusterFederatedTrustDomain, ClusterSPIFFEID, ClusterSPIFFEIDStats, ClusterStaticEntry, CommonStatus,
         },
     },
-    reconcile::{Claim, EntryKey, Ownership, PodOutcome, RelationshipOutcome},
+    reconcile::{Claim, EntryKey, Ownership},
     selection::{handles_class, is_ignored_namespace, selects},
-    status::{Facts, Health, conditions_for, health, merge_conditions, same_conditions},
+    status::{
+        Health, IdentityState, StaticState, Tally, announcement, conditions_for, federation_facts, health,
+        identity_facts, merge_conditions, same_conditions, static_facts, tallies,
+    },
 };
-
-fn unreachable(why: &str) -> String {
-    format!("SPIRE is unreachable, retrying: {why}")
-}
-
-fn disabled(key: &str) -> String {
-    format!("reconcile.{key} is false in the operator's configuration; entries are left as they are")
-}
 
 /// The conditions a resource has now and the ones `health` calls for.
 fn next_conditions(
@@ -62,24 +57,6 @@ pub struct StatusWriter {
     unreadable: HashSet<String>,
 }
 
-#[derive(Default)]
-struct Tally {
-    pods: i32,
-    render_failures: i32,
-    first_failure: Option<String>,
-    waiting: i32,
-    first_waiting: Option<String>,
-    held: i32,
-    winners: i32,
-    masked: i32,
-}
-
-/// "N of M selected pods <what>; <the first case>; their existing entries are kept".
-fn some_pods(count: i32, total: i32, what: &str, first: &Option<String>) -> String {
-    let first = first.as_deref().unwrap_or_default();
-    format!("{count} of {total} selected pods {what}; {first}; their existing entries are kept")
-}
-
 impl StatusWriter {
     pub fn new(client: Client) -> Self {
         let reporter = Reporter { controller: FIELD_MANAGER.into(), instance: std::env::var("POD_NAME").ok() };
@@ -98,32 +75,21 @@ impl StatusWriter {
     where
         K: kube::Resource<DynamicType = ()>,
     {
-        let wanted = conditions_for(health, types::ENTRIES_SYNCED);
-        let Some(ready) = wanted.iter().find(|c| c.type_ == types::READY) else { return };
         let before = previous.iter().find(|c| c.type_ == types::READY).map(|c| c.reason.as_str());
-        if before == Some(ready.reason) || matches!(health, Health::Pending) {
-            return;
-        }
-        let type_ = match health {
-            Health::Synced { .. } | Health::Progressing { .. } | Health::Suspended | Health::Disabled { .. } => {
-                EventType::Normal
-            }
-            _ => EventType::Warning,
-        };
+        let Some(announcement) = announcement(before, health) else { return };
+        let type_ = if announcement.warning { EventType::Warning } else { EventType::Normal };
         // One log line per transition, so a resource that turns invalid is in the logs as well.
         let (kind, name) = (K::kind(&()), object.meta().name.as_deref().unwrap_or_default());
-        match type_ {
-            EventType::Normal => {
-                tracing::info!(%kind, name, reason = ready.reason, message = %ready.message, "status changed")
-            }
-            EventType::Warning => {
-                tracing::warn!(%kind, name, reason = ready.reason, message = %ready.message, "status changed")
-            }
+        let (reason, message) = (announcement.reason, &announcement.note);
+        if announcement.warning {
+            tracing::warn!(%kind, name, reason, %message, "status changed");
+        } else {
+            tracing::info!(%kind, name, reason, %message, "status changed");
         }
         let event = Event {
             type_,
-            reason: ready.reason.to_owned(),
-            note: Some(ready.message.chars().take(1024).collect()),
+            reason: announcement.reason.to_owned(),
+            note: Some(announcement.note),
             action: "Reconcile".into(),
             secondary: None,
         };
@@ -211,26 +177,12 @@ impl StatusWriter {
                 Some(g) => *g,
                 None => object.status.as_ref().and_then(|s| s.common.observed_generation),
             };
-            let outcome = federation.outcomes.get(&uid);
-            let health = health(Facts {
-                processed: outcome.is_some(),
-                disabled: (!config.reconcile.cluster_federated_trust_domains)
-                    .then(|| disabled("clusterFederatedTrustDomains")),
-                invalid: match outcome {
-                    Some(RelationshipOutcome::Invalid(why)) => Some(why.clone()),
-                    _ => None,
-                },
-                masked: match outcome {
-                    Some(RelationshipOutcome::Conflict { winner }) => Some(format!(
-                        "ClusterFederatedTrustDomain {winner} declares the same trust domain and is older"
-                    )),
-                    _ => None,
-                },
-                rejected: federation.failures.get(&uid).map(|why| format!("SPIRE refused the relationship: {why}")),
-                unavailable: federation.unavailable.as_deref().map(unreachable),
-                synced: "the federation relationship is in SPIRE as declared".into(),
-                ..Default::default()
-            });
+            let health = health(federation_facts(
+                config.reconcile.cluster_federated_trust_domains,
+                federation.outcomes.get(&uid),
+                federation.failures.get(&uid).map(String::as_str),
+                federation.unavailable.as_deref(),
+            ));
             let generation =
                 if config.reconcile.cluster_federated_trust_domains { generation } else { object.metadata.generation };
             let (previous, conditions) = next_conditions(
@@ -251,35 +203,7 @@ impl StatusWriter {
     }
 
     async fn publish_identities(&mut self, worker: &Worker, objects: &[Arc<ClusterSPIFFEID>]) {
-        let mut tallies: BTreeMap<&str, Tally> = BTreeMap::new();
-        for record in worker.records.values() {
-            for (uid, outcome) in &record.outcomes {
-                let tally = tallies.entry(uid).or_default();
-                tally.pods += 1;
-                match outcome {
-                    PodOutcome::RenderFailed(why) => {
-                        tally.render_failures += 1;
-                        tally
-                            .first_failure
-                            .get_or_insert_with(|| format!("pod {}/{}: {why}", record.namespace, record.name));
-                    }
-                    PodOutcome::Waiting(why) => {
-                        tally.waiting += 1;
-                        tally
-                            .first_waiting
-                            .get_or_insert_with(|| format!("pod {}/{}: {why}", record.namespace, record.name));
-                    }
-                    PodOutcome::Held => tally.held += 1,
-                    PodOutcome::Rendered | PodOutcome::SkippedByFallback => {}
-                }
-            }
-            for uid in &record.winners {
-                tallies.entry(uid).or_default().winners += 1;
-            }
-            for uid in &record.masked {
-                tallies.entry(uid).or_default().masked += 1;
-            }
-        }
+        let mut tallies = tallies(worker.records.values());
         let api: Api<ClusterSPIFFEID> = Api::all(self.client.clone());
         let config = &worker.config;
         for object in objects {
@@ -288,11 +212,7 @@ impl StatusWriter {
             }
             let uid = object.uid().unwrap_or_default();
             let parsed = worker.identities().get(&uid).map(|i| i.identity.clone());
-            // A spec that does not parse selects nothing it could count: its pods are only held.
-            let tally = match &parsed {
-                Some(Err(_)) => Tally::default(),
-                _ => tallies.remove(uid.as_str()).unwrap_or_default(),
-            };
+            let tally = tallies.remove(&uid).unwrap_or_default();
             let (selected, ignored) = match &parsed {
                 Some(Ok(identity)) => worker.stores.namespaces.state().iter().fold((0, 0), |(s, i), ns| {
                     if selects(identity.namespace_selector.as_ref(), ns.metadata.labels.as_ref()) {
@@ -312,38 +232,17 @@ impl StatusWriter {
             };
             let enabled = config.reconcile.cluster_spiffe_ids;
             let generation = if enabled { generation } else { object.metadata.generation };
-            let selected_pods = tally.pods - tally.held;
-            let health = health(Facts {
-                processed: parsed.is_some(),
-                disabled: (!enabled).then(|| disabled("clusterSPIFFEIDs")),
-                invalid: match &parsed {
-                    Some(Err(why)) => Some(format!("{why}; existing entries are kept until the spec is fixed")),
-                    _ => None,
-                },
+            let state = IdentityState {
+                enabled,
+                parsed: parsed.as_ref().map(|p| p.as_ref().map(|_| ()).map_err(String::as_str)),
                 suspended: object.spec.suspend.unwrap_or(false),
-                render_failed: (tally.render_failures > 0)
-                    .then(|| some_pods(tally.render_failures, tally.pods, "failed to render", &tally.first_failure)),
-                masked: (tally.winners == 0 && tally.masked > 0).then(|| {
-                    format!(
-                        "all {} entries it declares for {selected_pods} selected pods are masked: an older resource \
-                         declares the same entries (SPIFFE ID, parent ID and selectors)",
-                        tally.masked
-                    )
-                }),
-                rejected: (!failures.is_empty())
-                    .then(|| format!("SPIRE refused {} entries: {}", failures.len(), failures[0])),
-                unavailable: worker.spire_unavailable.as_deref().map(unreachable),
-                waiting: (tally.waiting > 0)
-                    .then(|| some_pods(tally.waiting, tally.pods, "wait for inputs", &tally.first_waiting)),
-                synced: match tally.masked {
-                    0 => format!("{} entries in SPIRE for {selected_pods} selected pods", tally.winners),
-                    masked => format!(
-                        "{} entries in SPIRE for {selected_pods} selected pods; {masked} more are masked by older resources",
-                        tally.winners
-                    ),
-                },
-                ..Default::default()
-            });
+                tally,
+                refusals: failures.clone(),
+                unavailable: worker.spire_unavailable.as_deref(),
+            };
+            let health = health(identity_facts(&state));
+            // A spec that does not parse selects nothing it could count: its pods are only held.
+            let tally = if matches!(parsed, Some(Err(_))) { Tally::default() } else { state.tally };
             let stats = ClusterSPIFFEIDStats {
                 namespaces_selected: selected,
                 namespaces_ignored: ignored,
@@ -396,19 +295,14 @@ impl StatusWriter {
                 .is_some_and(|(stored, wanted)| crate::reconcile::differing_fields(wanted, stored).is_empty());
             let failures = worker.failures_of(&uid);
             let enabled = config.reconcile.cluster_static_entries;
-            let health = health(Facts {
-                processed: true,
-                disabled: (!enabled).then(|| disabled("clusterStaticEntries")),
-                invalid: state.entry.as_ref().err().cloned(),
-                masked: (winner == Some(false)).then(|| {
-                    "another resource declares the same entry (SPIFFE ID, parent ID and selectors) and is older".into()
-                }),
-                rejected: failures.first().map(|why| format!("SPIRE refused the entry: {why}")),
-                unavailable: worker.spire_unavailable.as_deref().map(unreachable),
-                progressing: (!in_sync).then(|| "writing the entry to SPIRE".into()),
-                synced: "the entry is in SPIRE as declared".into(),
-                ..Default::default()
-            });
+            let health = health(static_facts(&StaticState {
+                enabled,
+                rendered: state.entry.as_ref().map(|_| ()).map_err(String::as_str),
+                masked: winner == Some(false),
+                refusals: failures,
+                unavailable: worker.spire_unavailable.as_deref(),
+                in_sync,
+            }));
             let generation =
                 if enabled { worker.statics().generation(&uid).flatten() } else { object.metadata.generation };
             let (previous, conditions) =

@@ -7,7 +7,7 @@ use std::{
     time::Duration,
 };
 
-use k8s_openapi::api::discovery::v1::EndpointSlice;
+use k8s_openapi::api::{core::v1::Node, discovery::v1::EndpointSlice};
 use kube::{ResourceExt, runtime::reflector::ObjectRef};
 
 use super::{
@@ -22,30 +22,12 @@ use super::{
 use crate::{
     config::Config,
     metrics::Metrics,
+    pass::{self, Inputs, PodRecord, Snapshot},
     pod_view::PodView,
-    reconcile::{
-        EntryIndex, Hold, IdentitySource, NodeState, Ownership, Plan, PodDeclarations, PodOutcome, Scope, declare_pod,
-        plan_scope, resolve,
-    },
-    render::PodContext,
-    selection::{is_ignored_namespace, selects},
+    reconcile::{EntryIndex, Ownership, Plan, Scope},
+    selection::selects,
     spire::{EntryListing, LIST_PAGE_SIZE, SpireClient},
 };
-
-/// What the last planning of a pod found, kept for status counters and to know which pods an
-/// identity covered.
-#[derive(Clone, Debug, Default)]
-pub struct PodRecord {
-    pub namespace: String,
-    pub name: String,
-    /// The pod's resource version when it was planned, to find pods whose changes were missed.
-    pub resource_version: String,
-    pub outcomes: BTreeMap<String, PodOutcome>,
-    /// Source UIDs of the declarations that won, one per entry.
-    pub winners: Vec<String>,
-    /// Source UIDs of masked declarations.
-    pub masked: Vec<String>,
-}
 
 /// Everything the worker knows between batches.
 pub struct Worker {
@@ -421,126 +403,37 @@ impl Worker {
         scopes
     }
 
-    /// Plans every scope (pure work on the caches).
+    /// Plans every scope with the pure pass, and keeps what it reports.
     fn plan(&mut self, scopes: &BTreeSet<Scope>) -> Vec<(Scope, Plan)> {
-        // A kind switched off in `reconcile` is left alone: its entries are neither written nor
-        // deleted. SPIRE does not record which kind declared an entry, so a scope such a kind
-        // may have declared in deletes nothing.
-        let toggles = self.config.reconcile;
-        let scopes: BTreeSet<Scope> = scopes
-            .iter()
-            .filter(|scope| toggles.cluster_static_entries || **scope != Scope::Cluster)
-            .cloned()
-            .collect();
-        let scopes = &scopes;
         let identities = self.identities.list();
-        // EndpointSlices by namespace, gathered once per pass rather than once per pod.
-        let mut slices: HashMap<String, Vec<Arc<EndpointSlice>>> = HashMap::new();
-        if self.identities.wants_service_names() {
-            for slice in self.stores.endpoint_slices.state() {
-                slices.entry(slice.metadata.namespace.clone().unwrap_or_default()).or_default().push(slice);
-            }
-        }
-        let context = PodContext {
-            trust_domain: &self.config.trust_domain,
-            cluster_name: &self.config.cluster_name,
-            cluster_domain: &self.config.cluster_domain,
-            parent_id: &self.config.parent_id,
+        let inputs = StoreInputs::new(&self.stores, &self.pods, self.identities.wants_service_names());
+        let snapshot = Snapshot {
+            inputs: &inputs,
+            identities: &identities,
+            statics: &self.statics,
+            index: &self.index,
+            ownership: &self.ownership,
+            config: &self.config,
         };
-        let mut plans = Vec::with_capacity(scopes.len());
-        for scope in scopes {
-            let (mut declarations, mut hold) = if toggles.cluster_static_entries {
-                self.statics.declarations(scope)
-            } else if self.statics.declares_in(scope) {
-                (Vec::new(), Hold::Everything)
-            } else {
-                (Vec::new(), Hold::Nothing)
-            };
-            let mut record = None;
-            if let Scope::Pod(uid) = scope {
-                let selecting = if toggles.cluster_spiffe_ids { identities.as_slice() } else { &[] };
-                if let Some((pod_declarations, pod_record)) = self.declare(uid, selecting, &slices, &context) {
-                    for outcome in pod_declarations.outcomes.values() {
-                        if matches!(outcome, PodOutcome::RenderFailed(_)) {
-                            self.metrics.error("render_failed");
-                        }
-                    }
-                    hold = hold.join(pod_declarations.hold);
-                    declarations.extend(pod_declarations.declarations);
-                    record = Some(pod_record);
-                }
-                if !toggles.cluster_spiffe_ids {
-                    hold = Hold::Everything;
-                }
+        let outcomes = pass::run(&snapshot, scopes);
+        let mut plans = Vec::with_capacity(outcomes.len());
+        for outcome in outcomes {
+            for _ in 0..outcome.render_failures {
+                self.metrics.error("render_failed");
             }
-            let resolved = resolve(declarations);
-            let declared_by = |id: &crate::spiffe::EntryId| self.index.owner(id).map(|s| s.uid.clone());
-            let plan = plan_scope(&resolved, &self.index.scope(scope), &hold, &declared_by, &self.ownership);
-            match (scope, record) {
-                (Scope::Pod(uid), Some(mut record)) => {
-                    record.winners = resolved.winners.values().map(|d| d.source.uid.clone()).collect();
-                    record.masked = resolved.masked.iter().map(|(d, _)| d.source.uid.clone()).collect();
-                    self.records.insert(uid.clone(), record);
-                }
-                (Scope::Pod(uid), None) => {
-                    self.records.remove(uid);
-                }
-                (Scope::Cluster, _) => {}
+            if let Scope::Pod(uid) = &outcome.scope {
+                match outcome.record {
+                    Some(record) => self.records.insert(uid.clone(), record),
+                    None => self.records.remove(uid),
+                };
             }
-            for declaration in resolved.winners.values() {
-                if declaration.source.kind == crate::reconcile::SourceKind::ClusterStaticEntry {
-                    self.static_winners.insert(declaration.source.uid.clone(), true);
-                }
-            }
-            for (declaration, _) in &resolved.masked {
-                if declaration.source.kind == crate::reconcile::SourceKind::ClusterStaticEntry {
-                    self.static_winners.insert(declaration.source.uid.clone(), false);
-                }
-            }
-            plans.push((scope.clone(), plan));
+            self.static_winners.extend(outcome.static_winners);
+            plans.push((outcome.scope, outcome.plan));
         }
         // Forget resources that are gone.
         let statics: BTreeSet<&str> = self.statics.list().map(|s| s.source.uid.as_str()).collect();
         self.static_winners.retain(|uid, _| statics.contains(uid.as_str()));
         plans
-    }
-
-    /// Declares the entries of one pod, if the pod exists.
-    fn declare(
-        &self,
-        uid: &str,
-        identities: &[IdentitySource],
-        slices: &HashMap<String, Vec<Arc<EndpointSlice>>>,
-        context: &PodContext<'_>,
-    ) -> Option<(PodDeclarations, PodRecord)> {
-        let pod = self.pods.get(uid).and_then(|r| self.stores.pods.get(r))?;
-        let namespace = pod.namespace().unwrap_or_default();
-        let ns = self.stores.namespaces.get(&ObjectRef::new(&namespace));
-        let node_name = pod.node_name().map(str::to_owned);
-        let node = node_name.as_ref().and_then(|n| self.stores.nodes.get(&ObjectRef::new(n)));
-        let node_state = match (&node_name, &node) {
-            (None, _) => NodeState::Unscheduled,
-            (Some(_), Some(node)) => NodeState::Found(node.as_ref()),
-            (Some(name), None) => NodeState::Missing(name.clone()),
-        };
-        let namespace_labels = ns.as_ref().map(|n| n.metadata.labels.clone().unwrap_or_default());
-        let declarations = declare_pod(
-            &pod,
-            node_state,
-            namespace_labels.as_ref(),
-            is_ignored_namespace(&namespace, &self.config.ignore_namespaces),
-            identities,
-            slices.get(&namespace).into_iter().flatten().map(|s| s.as_ref()),
-            context,
-        );
-        let record = PodRecord {
-            namespace,
-            name: pod.name_any(),
-            resource_version: pod.metadata.resource_version.clone().unwrap_or_default(),
-            outcomes: declarations.outcomes.clone(),
-            ..Default::default()
-        };
-        Some((declarations, record))
     }
 
     /// Takes in what the writes achieved and schedules retries.
@@ -624,6 +517,44 @@ impl Worker {
 
     pub fn index(&self) -> &EntryIndex {
         &self.index
+    }
+}
+
+/// The caches, as the pure pass reads them.
+struct StoreInputs<'a> {
+    stores: &'a Stores,
+    pods: &'a HashMap<String, ObjectRef<PodView>>,
+    /// EndpointSlices by namespace, gathered once per pass when an identity wants them.
+    slices: HashMap<String, Vec<Arc<EndpointSlice>>>,
+}
+
+impl<'a> StoreInputs<'a> {
+    fn new(stores: &'a Stores, pods: &'a HashMap<String, ObjectRef<PodView>>, want_slices: bool) -> Self {
+        let mut slices: HashMap<String, Vec<Arc<EndpointSlice>>> = HashMap::new();
+        if want_slices {
+            for slice in stores.endpoint_slices.state() {
+                slices.entry(slice.metadata.namespace.clone().unwrap_or_default()).or_default().push(slice);
+            }
+        }
+        Self { stores, pods, slices }
+    }
+}
+
+impl Inputs for StoreInputs<'_> {
+    fn pod(&self, uid: &str) -> Option<Arc<PodView>> {
+        self.pods.get(uid).and_then(|r| self.stores.pods.get(r))
+    }
+
+    fn node(&self, name: &str) -> Option<Arc<Node>> {
+        self.stores.nodes.get(&ObjectRef::new(name))
+    }
+
+    fn namespace_labels(&self, name: &str) -> Option<BTreeMap<String, String>> {
+        self.stores.namespaces.get(&ObjectRef::new(name)).map(|n| n.metadata.labels.clone().unwrap_or_default())
+    }
+
+    fn slices_in(&self, namespace: &str) -> Vec<Arc<EndpointSlice>> {
+        self.slices.get(namespace).cloned().unwrap_or_default()
     }
 }
 

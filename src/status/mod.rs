@@ -10,8 +10,13 @@ use k8s_openapi::{
     jiff::Timestamp,
 };
 
+mod facts;
 mod ladder;
 
+pub use facts::{
+    Announcement, IdentityState, StaticState, Tally, announcement, disabled, federation_facts, identity_facts,
+    static_facts, tallies, unreachable,
+};
 pub use ladder::{Facts, health};
 
 use crate::api::conditions::{reasons, types};
