@@ -8,10 +8,7 @@
 use std::collections::BTreeMap;
 
 use super::Source;
-use crate::{
-    spiffe::TrustDomain,
-    spire::{FederationRelationship, RelationshipMask},
-};
+use crate::spiffe::{FederationRelationship, RelationshipMask, TrustDomain};
 
 /// One ClusterFederatedTrustDomain as the planner sees it.
 #[derive(Clone, Debug)]
@@ -125,7 +122,7 @@ pub fn plan_federation(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{reconcile::SourceKind, spire::BundleEndpointProfile};
+    use crate::{reconcile::SourceKind, spiffe::BundleEndpointProfile};
 
     fn relationship(td: &str, url: &str) -> FederationRelationship {
         FederationRelationship {

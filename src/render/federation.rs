@@ -3,8 +3,7 @@
 use super::Error;
 use crate::{
     api::v1alpha1::{BundleEndpointProfileType, ClusterFederatedTrustDomainSpec},
-    spiffe::{SpiffeId, TrustDomain, parse_bundle},
-    spire::{Bundle, BundleEndpointProfile, FederationRelationship, JwtKey},
+    spiffe::{Bundle, BundleEndpointProfile, FederationRelationship, JwtKey, SpiffeId, TrustDomain, parse_bundle},
 };
 
 /// Renders a ClusterFederatedTrustDomain into the relationship SPIRE should hold.

@@ -1,7 +1,10 @@
 //! Conversions between wire messages and the validated domain types.
 
 use crate::{
-    spiffe::{Entry, EntryField, EntryId, EntryMask, Selector, SpiffeId, TrustDomain},
+    spiffe::{
+        Bundle, BundleEndpointProfile, Entry, EntryField, EntryId, EntryMask, FederationRelationship, JwtKey,
+        RelationshipMask, Selector, SpiffeId, TrustDomain,
+    },
     spire::{ParseError, proto::types},
 };
 
@@ -99,6 +102,104 @@ pub(super) fn entry_from_proto(entry: types::Entry) -> Result<Entry, ParseError>
         hint: entry.hint,
         revision_number: entry.revision_number,
         created_at: entry.created_at,
+    })
+}
+
+/// The wire form of a bundle; authorities are sent untainted.
+pub(super) fn bundle_to_proto(bundle: &Bundle) -> types::Bundle {
+    types::Bundle {
+        trust_domain: bundle.trust_domain.as_ref().map(|td| td.as_str().to_owned()).unwrap_or_default(),
+        x509_authorities: bundle
+            .x509_authorities
+            .iter()
+            .map(|der| types::X509Certificate { asn1: der.clone(), tainted: false })
+            .collect(),
+        jwt_authorities: bundle
+            .jwt_authorities
+            .iter()
+            .map(|k| types::JwtKey {
+                public_key: k.public_key.clone(),
+                key_id: k.key_id.clone(),
+                expires_at: k.expires_at,
+                tainted: false,
+            })
+            .collect(),
+        refresh_hint: bundle.refresh_hint,
+        sequence_number: bundle.sequence_number,
+        wit_authorities: Vec::new(),
+    }
+}
+
+/// Reads a bundle as SPIRE sent it; an empty trust domain reads as none.
+pub(super) fn bundle_from_proto(bundle: types::Bundle) -> Result<Bundle, ParseError> {
+    let trust_domain = if bundle.trust_domain.is_empty() {
+        None
+    } else {
+        let invalid = |source| ParseError::Invalid { field: "trust_domain", source };
+        Some(TrustDomain::parse(&bundle.trust_domain).map_err(invalid)?)
+    };
+    Ok(Bundle {
+        trust_domain,
+        x509_authorities: bundle.x509_authorities.into_iter().map(|c| c.asn1).collect(),
+        jwt_authorities: bundle
+            .jwt_authorities
+            .into_iter()
+            .map(|k| JwtKey { public_key: k.public_key, key_id: k.key_id, expires_at: k.expires_at })
+            .collect(),
+        refresh_hint: bundle.refresh_hint,
+        sequence_number: bundle.sequence_number,
+    })
+}
+
+/// The wire form of a relationship field mask.
+pub(super) fn relationship_mask_to_proto(mask: RelationshipMask) -> types::FederationRelationshipMask {
+    types::FederationRelationshipMask {
+        bundle_endpoint_url: mask.bundle_endpoint_url,
+        bundle_endpoint_profile: mask.bundle_endpoint_profile,
+        trust_domain_bundle: mask.trust_domain_bundle,
+    }
+}
+
+/// The wire form of a relationship.
+pub(super) fn relationship_to_proto(relationship: &FederationRelationship) -> types::FederationRelationship {
+    use types::federation_relationship::BundleEndpointProfile as Wire;
+    types::FederationRelationship {
+        trust_domain: relationship.trust_domain.as_str().to_owned(),
+        bundle_endpoint_url: relationship.bundle_endpoint_url.clone(),
+        bundle_endpoint_profile: Some(match &relationship.profile {
+            BundleEndpointProfile::HttpsWeb => Wire::HttpsWeb(types::HttpsWebProfile {}),
+            BundleEndpointProfile::HttpsSpiffe { endpoint_spiffe_id } => {
+                Wire::HttpsSpiffe(types::HttpsspiffeProfile { endpoint_spiffe_id: endpoint_spiffe_id.to_string() })
+            }
+        }),
+        trust_domain_bundle: relationship.trust_domain_bundle.as_ref().map(bundle_to_proto),
+    }
+}
+
+/// Reads a relationship as SPIRE returned it.
+pub(super) fn relationship_from_proto(
+    wire: types::FederationRelationship,
+) -> Result<FederationRelationship, ParseError> {
+    use types::federation_relationship::BundleEndpointProfile as Wire;
+    let invalid = |field| move |source| ParseError::Invalid { field, source };
+    let trust_domain = TrustDomain::parse(&wire.trust_domain).map_err(invalid("trust_domain"))?;
+    let profile = match &wire.bundle_endpoint_profile {
+        Some(Wire::HttpsWeb(_)) => BundleEndpointProfile::HttpsWeb,
+        Some(Wire::HttpsSpiffe(p)) => BundleEndpointProfile::HttpsSpiffe {
+            endpoint_spiffe_id: SpiffeId::parse(&p.endpoint_spiffe_id)
+                .map_err(invalid("https_spiffe.endpoint_spiffe_id"))?,
+        },
+        None => return Err(ParseError::Missing { field: "bundle_endpoint_profile" }),
+    };
+    let trust_domain_bundle = wire.trust_domain_bundle.map(bundle_from_proto).transpose().map_err(|e| match e {
+        ParseError::Invalid { source, .. } => ParseError::Invalid { field: "trust_domain_bundle.trust_domain", source },
+        missing => missing,
+    })?;
+    Ok(FederationRelationship {
+        trust_domain,
+        bundle_endpoint_url: wire.bundle_endpoint_url,
+        profile,
+        trust_domain_bundle,
     })
 }
 
@@ -202,5 +303,35 @@ mod tests {
         assert!(wire.spiffe_id && wire.parent_id && wire.selectors && wire.x509_svid_ttl);
         assert!(wire.federates_with && wire.admin && wire.downstream && wire.expires_at);
         assert!(wire.dns_names && wire.store_svid && wire.jwt_svid_ttl && wire.hint);
+    }
+
+    #[test]
+    fn bundle_round_trips_through_the_wire_form() {
+        let bundle = Bundle {
+            trust_domain: Some(TrustDomain::parse("other.org").unwrap()),
+            x509_authorities: vec![vec![1, 2, 3]],
+            jwt_authorities: vec![JwtKey { public_key: vec![4], key_id: "k1".into(), expires_at: 9 }],
+            refresh_hint: 300,
+            sequence_number: 2,
+        };
+        assert_eq!(bundle_from_proto(bundle_to_proto(&bundle)), Ok(bundle));
+    }
+
+    #[test]
+    fn relationships_round_trip_through_the_wire_form() {
+        for profile in [
+            BundleEndpointProfile::HttpsWeb,
+            BundleEndpointProfile::HttpsSpiffe {
+                endpoint_spiffe_id: SpiffeId::parse("spiffe://other.org/spire/server").unwrap(),
+            },
+        ] {
+            let relationship = FederationRelationship {
+                trust_domain: TrustDomain::parse("other.org").unwrap(),
+                bundle_endpoint_url: "https://127.0.0.1:8443".into(),
+                profile,
+                trust_domain_bundle: None,
+            };
+            assert_eq!(relationship_from_proto(relationship_to_proto(&relationship)), Ok(relationship));
+        }
     }
 }

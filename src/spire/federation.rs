@@ -1,93 +1,14 @@
 //! The TrustDomain service: federation relationships with foreign trust domains.
 
 use super::{
-    Bundle, Error, ItemError, ParseError, RELATIONSHIP_BATCH_SIZE, RELATIONSHIP_PAGE_SIZE, SpireClient,
+    Error, FederationRelationship, ItemError, RELATIONSHIP_BATCH_SIZE, RELATIONSHIP_PAGE_SIZE, RelationshipMask,
+    SpireClient,
     client::in_batches,
+    convert::{relationship_from_proto, relationship_mask_to_proto, relationship_to_proto},
     error::item_status,
     proto::{trustdomain as rpc, trustdomain::trust_domain_client::TrustDomainClient, types},
 };
-use crate::spiffe::{SpiffeId, TrustDomain};
-
-/// How SPIRE authenticates a foreign bundle endpoint.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum BundleEndpointProfile {
-    /// Web PKI.
-    HttpsWeb,
-    /// SPIFFE authentication: the endpoint presents this SPIFFE ID.
-    HttpsSpiffe { endpoint_spiffe_id: SpiffeId },
-}
-
-/// SPIRE federates with `trust_domain`, fetching its bundle from `bundle_endpoint_url`.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct FederationRelationship {
-    pub trust_domain: TrustDomain,
-    pub bundle_endpoint_url: String,
-    pub profile: BundleEndpointProfile,
-    /// On write, a bundle to start from; on read, the latest bundle SPIRE holds.
-    pub trust_domain_bundle: Option<Bundle>,
-}
-
-/// The fields a relationship update writes.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct RelationshipMask {
-    pub bundle_endpoint_url: bool,
-    pub bundle_endpoint_profile: bool,
-    pub trust_domain_bundle: bool,
-}
-
-impl RelationshipMask {
-    pub fn all() -> Self {
-        Self { bundle_endpoint_url: true, bundle_endpoint_profile: true, trust_domain_bundle: true }
-    }
-
-    fn to_proto(self) -> types::FederationRelationshipMask {
-        types::FederationRelationshipMask {
-            bundle_endpoint_url: self.bundle_endpoint_url,
-            bundle_endpoint_profile: self.bundle_endpoint_profile,
-            trust_domain_bundle: self.trust_domain_bundle,
-        }
-    }
-}
-
-impl FederationRelationship {
-    fn to_proto(&self) -> types::FederationRelationship {
-        use types::federation_relationship::BundleEndpointProfile as Wire;
-        types::FederationRelationship {
-            trust_domain: self.trust_domain.as_str().to_owned(),
-            bundle_endpoint_url: self.bundle_endpoint_url.clone(),
-            bundle_endpoint_profile: Some(match &self.profile {
-                BundleEndpointProfile::HttpsWeb => Wire::HttpsWeb(types::HttpsWebProfile {}),
-                BundleEndpointProfile::HttpsSpiffe { endpoint_spiffe_id } => {
-                    Wire::HttpsSpiffe(types::HttpsspiffeProfile { endpoint_spiffe_id: endpoint_spiffe_id.to_string() })
-                }
-            }),
-            trust_domain_bundle: self.trust_domain_bundle.as_ref().map(Bundle::to_proto),
-        }
-    }
-
-    /// Reads a relationship as SPIRE returned it.
-    pub(super) fn from_proto(wire: types::FederationRelationship) -> Result<Self, ParseError> {
-        use types::federation_relationship::BundleEndpointProfile as Wire;
-        let invalid = |field| move |source| ParseError::Invalid { field, source };
-        let trust_domain = TrustDomain::parse(&wire.trust_domain).map_err(invalid("trust_domain"))?;
-        let profile = match &wire.bundle_endpoint_profile {
-            Some(Wire::HttpsWeb(_)) => BundleEndpointProfile::HttpsWeb,
-            Some(Wire::HttpsSpiffe(p)) => BundleEndpointProfile::HttpsSpiffe {
-                endpoint_spiffe_id: SpiffeId::parse(&p.endpoint_spiffe_id)
-                    .map_err(invalid("https_spiffe.endpoint_spiffe_id"))?,
-            },
-            None => return Err(ParseError::Missing { field: "bundle_endpoint_profile" }),
-        };
-        let trust_domain_bundle =
-            wire.trust_domain_bundle.map(Bundle::from_proto).transpose().map_err(|e| match e {
-                ParseError::Invalid { source, .. } => {
-                    ParseError::Invalid { field: "trust_domain_bundle.trust_domain", source }
-                }
-                missing => missing,
-            })?;
-        Ok(Self { trust_domain, bundle_endpoint_url: wire.bundle_endpoint_url, profile, trust_domain_bundle })
-    }
-}
+use crate::spiffe::TrustDomain;
 
 /// Reads a relationship of a response; one the domain types refuse fails the whole call.
 fn parse_relationship(
@@ -95,7 +16,7 @@ fn parse_relationship(
     wire: types::FederationRelationship,
 ) -> Result<FederationRelationship, Error> {
     let trust_domain = wire.trust_domain.clone();
-    FederationRelationship::from_proto(wire)
+    relationship_from_proto(wire)
         .map_err(|e| Error::InvalidResponse { method, detail: format!("relationship {trust_domain:?}: {e}") })
 }
 
@@ -175,7 +96,7 @@ impl SpireClient {
         relationships: &[FederationRelationship],
     ) -> Result<Vec<Result<FederationRelationship, ItemError>>, Error> {
         const METHOD: &str = "BatchCreateFederationRelationship";
-        let wire = relationships.iter().map(FederationRelationship::to_proto).collect();
+        let wire = relationships.iter().map(relationship_to_proto).collect();
         in_batches(METHOD, wire, RELATIONSHIP_BATCH_SIZE, |batch| async move {
             let request = self.request(rpc::BatchCreateFederationRelationshipRequest {
                 federation_relationship: batch,
@@ -196,11 +117,11 @@ impl SpireClient {
         mask: RelationshipMask,
     ) -> Result<Vec<Result<FederationRelationship, ItemError>>, Error> {
         const METHOD: &str = "BatchUpdateFederationRelationship";
-        let wire = relationships.iter().map(FederationRelationship::to_proto).collect();
+        let wire = relationships.iter().map(relationship_to_proto).collect();
         in_batches(METHOD, wire, RELATIONSHIP_BATCH_SIZE, |batch| async move {
             let request = self.request(rpc::BatchUpdateFederationRelationshipRequest {
                 federation_relationships: batch,
-                input_mask: Some(mask.to_proto()),
+                input_mask: Some(relationship_mask_to_proto(mask)),
                 output_mask: None,
             });
             let response =
@@ -225,28 +146,5 @@ impl SpireClient {
             Ok(response.results.into_iter().map(|r| item_status(r.status)).collect())
         })
         .await
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn relationships_round_trip_through_the_wire_form() {
-        for profile in [
-            BundleEndpointProfile::HttpsWeb,
-            BundleEndpointProfile::HttpsSpiffe {
-                endpoint_spiffe_id: SpiffeId::parse("spiffe://other.org/spire/server").unwrap(),
-            },
-        ] {
-            let relationship = FederationRelationship {
-                trust_domain: TrustDomain::parse("other.org").unwrap(),
-                bundle_endpoint_url: "https://127.0.0.1:8443".into(),
-                profile,
-                trust_domain_bundle: None,
-            };
-            assert_eq!(FederationRelationship::from_proto(relationship.to_proto()), Ok(relationship));
-        }
     }
 }

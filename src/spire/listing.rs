@@ -7,7 +7,7 @@
 
 use super::{
     Error, FederationRelationship, ParseError, SpireClient,
-    convert::{entry_from_proto, raw_spiffe_id},
+    convert::{entry_from_proto, raw_spiffe_id, relationship_from_proto},
     entries::EntryFilter,
     proto::types,
 };
@@ -68,7 +68,7 @@ impl RelationshipListing {
     /// Adds one wire relationship to the listing, read or set aside.
     fn push(&mut self, wire: types::FederationRelationship) {
         let (trust_domain, bundle_endpoint_url) = (wire.trust_domain.clone(), wire.bundle_endpoint_url.clone());
-        match FederationRelationship::from_proto(wire) {
+        match relationship_from_proto(wire) {
             Ok(relationship) => self.relationships.push(relationship),
             Err(reason) => self.unparsed.push(UnparsedRelationship { trust_domain, bundle_endpoint_url, reason }),
         }

@@ -12,16 +12,16 @@ mod federation;
 mod listing;
 pub mod proto;
 
-pub use bundle::{Bundle, JwtKey};
 pub use client::{CallObserver, ClientConfig, SpireClient};
 pub use entries::{CreateOutcome, EntryFilter, MatchBehavior};
 pub use error::{Error, ItemError, ParseError};
-pub use federation::{BundleEndpointProfile, FederationRelationship, RelationshipMask};
 pub use listing::{EntryListing, RelationshipListing, Unparsed, UnparsedRelationship};
 
-/// The entry field masks live beside the other domain types; re-exported for the callers that
-/// know them from here.
-pub use crate::spiffe::{EntryField, EntryMask};
+/// The entry field masks, bundles and federation relationships live beside the other domain
+/// types; re-exported for the callers that know them from here.
+pub use crate::spiffe::{
+    Bundle, BundleEndpointProfile, EntryField, EntryMask, FederationRelationship, JwtKey, RelationshipMask,
+};
 
 /// Entries asked for per ListEntries page. SPIRE returns everything in one response when no page
 /// size is given, which can exceed the gRPC message limit, so listing always pages.
