@@ -93,7 +93,8 @@ async fn entries_nobody_touched_are_never_reported_as_drift() {
     spec["dnsNameTemplates"] = json!(["zeta.{{ .PodMeta.Name }}.test", "alpha.{{ .PodMeta.Name }}.test", "mid.test"]);
     world.apply("ClusterSPIFFEID", &world.identity_name("steady"), spec).await;
     let port = free_port();
-    let operator = Operator::start(bed, &world, &bed.spire_socket(), &format!("metrics: {{bindAddress: '127.0.0.1:{port}'}}\n"));
+    let operator =
+        Operator::start(bed, &world, &bed.spire_socket(), &format!("metrics: {{bindAddress: '127.0.0.1:{port}'}}\n"));
     let written = eventually(Duration::from_secs(30), || async {
         let now = support::operator::entries(&spire, &world.prefix).await;
         (now.len() == 1 && now[0].dns_names.len() == 3).then_some(now)

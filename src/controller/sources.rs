@@ -166,7 +166,6 @@ impl StaticEntries {
         self.by_uid = next;
         scopes
     }
-
 }
 
 impl StaticDeclarations for StaticEntries {
@@ -194,7 +193,6 @@ impl StaticDeclarations for StaticEntries {
 }
 
 impl StaticEntries {
-
     pub fn list(&self) -> impl Iterator<Item = &StaticEntry> {
         self.by_uid.values().map(|(_, s)| s)
     }

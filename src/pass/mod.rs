@@ -116,7 +116,8 @@ pub fn declare(snapshot: &Snapshot<'_>, scope: &Scope) -> Declared {
             (Some(_), Some(node)) => NodeState::Found(node.as_ref()),
             (Some(name), None) => NodeState::Missing(name.clone()),
         };
-        let wants_slices = snapshot.identities.iter().any(|i| i.identity.as_ref().is_ok_and(|i| i.auto_populate_dns_names));
+        let wants_slices =
+            snapshot.identities.iter().any(|i| i.identity.as_ref().is_ok_and(|i| i.auto_populate_dns_names));
         let slices = if wants_slices { snapshot.inputs.slices_in(&namespace) } else { Vec::new() };
         let config = snapshot.config;
         let context = PodContext {
@@ -170,9 +171,8 @@ pub fn report(scope: Scope, plan: Plan, resolved: &Resolved, record: Option<PodR
         record.masked = resolved.masked.iter().map(|(d, _)| d.source.uid.clone()).collect();
         record
     });
-    let render_failures = record
-        .as_ref()
-        .map_or(0, |r| r.outcomes.values().filter(|o| matches!(o, PodOutcome::RenderFailed(_))).count());
+    let render_failures =
+        record.as_ref().map_or(0, |r| r.outcomes.values().filter(|o| matches!(o, PodOutcome::RenderFailed(_))).count());
     let is_static = |d: &Declaration| d.source.kind == SourceKind::ClusterStaticEntry;
     let static_winners = resolved
         .winners

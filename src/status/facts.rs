@@ -115,7 +115,8 @@ pub fn identity_facts(state: &IdentityState<'_>) -> Facts {
             .first()
             .map(|first| format!("SPIRE refused {} entries: {first}", state.refusals.len())),
         unavailable: state.unavailable.map(unreachable),
-        waiting: (tally.waiting > 0).then(|| some_pods(tally.waiting, tally.pods, "wait for inputs", &tally.first_waiting)),
+        waiting: (tally.waiting > 0)
+            .then(|| some_pods(tally.waiting, tally.pods, "wait for inputs", &tally.first_waiting)),
         progressing: None,
         synced: match tally.masked {
             0 => format!("{} entries in SPIRE for {selected} selected pods", tally.winners),
@@ -147,9 +148,9 @@ pub fn static_facts(state: &StaticState<'_>) -> Facts {
         processed: true,
         disabled: (!state.enabled).then(|| disabled("clusterStaticEntries")),
         invalid: state.rendered.err().map(str::to_owned),
-        masked: state
-            .masked
-            .then(|| "another resource declares the same entry (SPIFFE ID, parent ID and selectors) and is older".into()),
+        masked: state.masked.then(|| {
+            "another resource declares the same entry (SPIFFE ID, parent ID and selectors) and is older".into()
+        }),
         rejected: state.refusals.first().map(|why| format!("SPIRE refused the entry: {why}")),
         unavailable: state.unavailable.map(unreachable),
         progressing: (!state.in_sync).then(|| "writing the entry to SPIRE".into()),
