@@ -1,7 +1,10 @@
 //! Writing plans to SPIRE: deletes, then creates, then updates, in batches, keeping the entry
 //! index current with what SPIRE answered.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::{
+    collections::{BTreeMap, BTreeSet},
+    sync::Arc,
+};
 
 use tonic::Code;
 
@@ -19,7 +22,7 @@ pub struct Applied {
     /// Scopes to plan again: an entry changed under us, or SPIRE was unreachable.
     pub replan: BTreeSet<Scope>,
     /// SPIRE could not be reached; the message says why.
-    pub unavailable: Option<String>,
+    pub unavailable: Option<Arc<crate::spire::Error>>,
     pub created: usize,
     /// The scopes of the entries created, for the pod-to-entry latency.
     pub created_in: Vec<Scope>,
@@ -38,7 +41,7 @@ pub async fn apply(
     let mut applied = Applied::default();
     if let Err(e) = write(spire, index, ownership, plans, &mut applied).await {
         tracing::warn!(error = %e, "SPIRE write failed; will retry");
-        applied.unavailable = Some(e.to_string());
+        applied.unavailable = Some(Arc::new(e));
         applied.replan.extend(plans.iter().map(|(scope, _)| scope.clone()));
     }
     applied

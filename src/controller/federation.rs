@@ -32,7 +32,7 @@ pub struct Federation {
     pub generations: BTreeMap<String, Option<i64>>,
     /// Per resource UID, why SPIRE refused its relationship.
     pub failures: BTreeMap<String, String>,
-    pub unavailable: Option<String>,
+    pub unavailable: Option<std::sync::Arc<crate::spire::Error>>,
     /// Relationships of SPIRE's last listing the operator could not read.
     pub unparsed: usize,
 }
@@ -60,7 +60,7 @@ impl Federation {
             .iter()
             .map(|o| DeclaredRelationship {
                 source: source_of(SourceKind::ClusterFederatedTrustDomain, o.as_ref()),
-                relationship: render_federation(&o.spec).map_err(|e| e.to_string()),
+                relationship: render_federation(&o.spec),
                 bundle_document: o.spec.trust_domain_bundle.clone(),
             })
             .collect();
@@ -75,7 +75,7 @@ impl Federation {
                 listing.relationships
             }
             Err(e) => {
-                self.unavailable = Some(e.to_string());
+                self.unavailable = Some(std::sync::Arc::new(e));
                 return;
             }
         };
@@ -113,13 +113,13 @@ impl Federation {
                         record(result, r.trust_domain.as_str(), self);
                     }
                 }
-                Err(e) => return self.unavailable = Some(e.to_string()),
+                Err(e) => return self.unavailable = Some(std::sync::Arc::new(e)),
             }
         }
         for (relationship, mask) in &plan.updates {
             match spire.batch_update_federation_relationships(std::slice::from_ref(relationship), *mask).await {
                 Ok(mut results) => record(results.remove(0), relationship.trust_domain.as_str(), self),
-                Err(e) => return self.unavailable = Some(e.to_string()),
+                Err(e) => return self.unavailable = Some(std::sync::Arc::new(e)),
             }
         }
         let mut deleted = true;
@@ -140,7 +140,7 @@ impl Federation {
                     }
                 }
                 Err(e) => {
-                    self.unavailable = Some(e.to_string());
+                    self.unavailable = Some(std::sync::Arc::new(e));
                     deleted = false;
                 }
             }

@@ -1,8 +1,10 @@
 //! The operator at run time: watches, the worker that plans and writes, and status publishing.
 
 mod apply;
+mod backlog;
 mod change;
 mod federation;
+mod inputs;
 mod refusals;
 mod sources;
 mod status_writer;

@@ -14,15 +14,10 @@ use crate::pass::StaticDeclarations;
 use crate::{
     api::v1alpha1::{ClusterSPIFFEID, ClusterStaticEntry},
     config::Config,
-    reconcile::{Declaration, Hold, IdentitySource, Scope, Source, SourceKind},
+    reconcile::{Declaration, Hold, IdentitySource, Scope, Source, SourceKind, SpecError},
     render::{PodIdentity, render_static_entry},
     selection::handles_class,
 };
-
-/// Why an object that does not parse is held.
-pub fn unreadable(error: &str) -> String {
-    format!("the object could not be read: {error}; existing entries are kept")
-}
 
 /// The resource a declaration comes from, read off its metadata.
 pub fn source_of<K: Resource>(kind: SourceKind, object: &K) -> Source {
@@ -57,7 +52,7 @@ impl Identities {
         for invalid in &cached.unreadable {
             let uid = invalid.metadata.uid.clone().unwrap_or_default();
             let source = source_of_meta(SourceKind::ClusterSPIFFEID, &invalid.metadata);
-            let identity = Err(unreadable(&invalid.error));
+            let identity = Err(SpecError::Unreadable(invalid.error.clone()));
             let unchanged = self.by_uid.get(&uid).is_some_and(|(g, cached)| {
                 *g == invalid.metadata.generation
                     && cached.source == source
@@ -80,7 +75,7 @@ impl Identities {
                 *g == generation && cached.source == source && cached.suspended == suspended
             });
             if !unchanged {
-                let identity = PodIdentity::parse(&object.spec).map(Arc::new).map_err(|e| e.to_string());
+                let identity = PodIdentity::parse(&object.spec).map(Arc::new).map_err(SpecError::from);
                 seen.insert(uid.clone(), (generation, IdentitySource { source, identity, suspended }));
                 changed.push(uid);
             } else if let Some(entry) = self.by_uid.remove(&uid) {
@@ -118,7 +113,7 @@ impl Identities {
 #[derive(Clone, Debug)]
 pub struct StaticEntry {
     pub source: Source,
-    pub entry: Result<crate::spiffe::Entry, String>,
+    pub entry: Result<crate::spiffe::Entry, SpecError>,
     /// The scope the entry belongs to, read off the raw selectors so that a spec that does not
     /// render still holds the right scope.
     pub scope: Scope,
@@ -147,7 +142,7 @@ impl StaticEntries {
                 continue;
             }
             let uid = object.uid().unwrap_or_default();
-            let entry = render_static_entry(&object.spec).map_err(|e| e.to_string());
+            let entry = render_static_entry(&object.spec).map_err(SpecError::from);
             let source = source_of(SourceKind::ClusterStaticEntry, object.as_ref());
             let scope = object
                 .spec

@@ -181,7 +181,7 @@ impl StatusWriter {
                 config.reconcile.cluster_federated_trust_domains,
                 federation.outcomes.get(&uid),
                 federation.failures.get(&uid).map(String::as_str),
-                federation.unavailable.as_deref(),
+                federation.unavailable.as_ref().map(|e| e.to_string()).as_deref(),
             ));
             let generation =
                 if config.reconcile.cluster_federated_trust_domains { generation } else { object.metadata.generation };
@@ -204,6 +204,7 @@ impl StatusWriter {
 
     async fn publish_identities(&mut self, worker: &Worker, objects: &[Arc<ClusterSPIFFEID>]) {
         let mut tallies = tallies(worker.records.values());
+        let unavailable = worker.spire_unavailable.as_ref().map(|e| e.to_string());
         let api: Api<ClusterSPIFFEID> = Api::all(self.client.clone());
         let config = &worker.config;
         for object in objects {
@@ -234,11 +235,11 @@ impl StatusWriter {
             let generation = if enabled { generation } else { object.metadata.generation };
             let state = IdentityState {
                 enabled,
-                parsed: parsed.as_ref().map(|p| p.as_ref().map(|_| ()).map_err(String::as_str)),
+                parsed: parsed.as_ref().map(|p| p.as_ref().map(|_| ())),
                 suspended: object.spec.suspend.unwrap_or(false),
                 tally,
                 refusals: failures.clone(),
-                unavailable: worker.spire_unavailable.as_deref(),
+                unavailable: unavailable.as_deref(),
             };
             let health = health(identity_facts(&state));
             // A spec that does not parse selects nothing it could count: its pods are only held.
@@ -269,6 +270,7 @@ impl StatusWriter {
 
     async fn publish_static_entries(&mut self, worker: &Worker, objects: &[Arc<ClusterStaticEntry>]) {
         let api: Api<ClusterStaticEntry> = Api::all(self.client.clone());
+        let unavailable = worker.spire_unavailable.as_ref().map(|e| e.to_string());
         let config = &worker.config;
         let ownership = Ownership::new(config.entry_id_prefix.clone(), config.adopt_entry_id_prefixes.clone());
         let rendered: HashMap<&str, _> = worker.statics().list().map(|s| (s.source.uid.as_str(), s)).collect();
@@ -297,10 +299,10 @@ impl StatusWriter {
             let enabled = config.reconcile.cluster_static_entries;
             let health = health(static_facts(&StaticState {
                 enabled,
-                rendered: state.entry.as_ref().map(|_| ()).map_err(String::as_str),
+                rendered: state.entry.as_ref().map(|_| ()),
                 masked: winner == Some(false),
                 refusals: failures,
-                unavailable: worker.spire_unavailable.as_deref(),
+                unavailable: unavailable.as_deref(),
                 in_sync,
             }));
             let generation =

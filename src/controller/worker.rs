@@ -7,13 +7,14 @@ use std::{
     time::Duration,
 };
 
-use k8s_openapi::api::{core::v1::Node, discovery::v1::EndpointSlice};
 use kube::{ResourceExt, runtime::reflector::ObjectRef};
 
 use super::{
     apply::{Applied, apply},
+    backlog::Retry,
     change::{Change, ChangeQueue, Watched},
     federation::Federation,
+    inputs::StoreInputs,
     refusals::Refusals,
     sources::{Identities, StaticEntries},
     status_writer::StatusWriter,
@@ -22,7 +23,7 @@ use super::{
 use crate::{
     config::Config,
     metrics::Metrics,
-    pass::{self, Inputs, PodRecord, Snapshot},
+    pass::{self, PodRecord, Snapshot},
     pod_view::PodView,
     reconcile::{EntryIndex, Ownership, Plan, Scope},
     selection::selects,
@@ -46,7 +47,8 @@ pub struct Worker {
     pub static_winners: BTreeMap<String, bool>,
     /// Writes SPIRE refused, until their scope is planned again.
     refusals: Refusals,
-    pub spire_unavailable: Option<String>,
+    /// Why SPIRE could not be reached, while it cannot.
+    pub spire_unavailable: Option<Arc<crate::spire::Error>>,
     pub federation: Federation,
     client: kube::Client,
     pub metrics: Arc<Metrics>,
@@ -107,7 +109,7 @@ impl Worker {
                 Err(e) => {
                     let delay = delays.next().unwrap_or(crate::retry::LONGEST);
                     tracing::warn!(error = %e, retry_in = ?delay, "SPIRE is not reachable yet");
-                    self.spire_unavailable = Some(e.to_string());
+                    self.spire_unavailable = Some(Arc::new(e));
                     tokio::time::sleep(delay).await;
                 }
             }
@@ -198,7 +200,7 @@ impl Worker {
             }
             Err(e) => {
                 tracing::warn!(error = %e, "periodic check could not list SPIRE entries");
-                self.spire_unavailable = Some(e.to_string());
+                self.spire_unavailable = Some(Arc::new(e));
             }
         }
     }
@@ -517,86 +519,6 @@ impl Worker {
 
     pub fn index(&self) -> &EntryIndex {
         &self.index
-    }
-}
-
-/// The caches, as the pure pass reads them.
-struct StoreInputs<'a> {
-    stores: &'a Stores,
-    pods: &'a HashMap<String, ObjectRef<PodView>>,
-    /// EndpointSlices by namespace, gathered once per pass when an identity wants them.
-    slices: HashMap<String, Vec<Arc<EndpointSlice>>>,
-}
-
-impl<'a> StoreInputs<'a> {
-    fn new(stores: &'a Stores, pods: &'a HashMap<String, ObjectRef<PodView>>, want_slices: bool) -> Self {
-        let mut slices: HashMap<String, Vec<Arc<EndpointSlice>>> = HashMap::new();
-        if want_slices {
-            for slice in stores.endpoint_slices.state() {
-                slices.entry(slice.metadata.namespace.clone().unwrap_or_default()).or_default().push(slice);
-            }
-        }
-        Self { stores, pods, slices }
-    }
-}
-
-impl Inputs for StoreInputs<'_> {
-    fn pod(&self, uid: &str) -> Option<Arc<PodView>> {
-        self.pods.get(uid).and_then(|r| self.stores.pods.get(r))
-    }
-
-    fn node(&self, name: &str) -> Option<Arc<Node>> {
-        self.stores.nodes.get(&ObjectRef::new(name))
-    }
-
-    fn namespace_labels(&self, name: &str) -> Option<BTreeMap<String, String>> {
-        self.stores.namespaces.get(&ObjectRef::new(name)).map(|n| n.metadata.labels.clone().unwrap_or_default())
-    }
-
-    fn slices_in(&self, namespace: &str) -> Vec<Arc<EndpointSlice>> {
-        self.slices.get(namespace).cloned().unwrap_or_default()
-    }
-}
-
-/// Scopes waiting to be written again after SPIRE could not be reached, with one backoff for
-/// all of them: it grows while SPIRE stays away and starts over once it answers.
-#[derive(Default)]
-struct Retry {
-    pending: BTreeSet<Scope>,
-    delays: Option<Box<dyn Iterator<Item = Duration> + Send>>,
-    at: Option<tokio::time::Instant>,
-}
-
-impl Retry {
-    /// Sets scopes aside until the next delay of the backoff has passed.
-    fn defer(&mut self, scopes: BTreeSet<Scope>) {
-        if scopes.is_empty() {
-            return;
-        }
-        self.pending.extend(scopes);
-        let delays = self.delays.get_or_insert_with(|| Box::new(crate::retry::backoff()));
-        let delay = delays.next().unwrap_or(crate::retry::LONGEST);
-        self.at = Some(tokio::time::Instant::now() + delay);
-    }
-
-    /// Completes when the waiting scopes are due; never while none wait.
-    async fn due(&self) {
-        match self.at {
-            Some(at) if !self.pending.is_empty() => tokio::time::sleep_until(at).await,
-            _ => std::future::pending().await,
-        }
-    }
-
-    /// Takes the waiting scopes when their time comes; the backoff goes on from where it was.
-    fn take(&mut self) -> BTreeSet<Scope> {
-        self.at = None;
-        std::mem::take(&mut self.pending)
-    }
-
-    /// SPIRE answered: the backoff starts over and every waiting scope goes at once.
-    fn answered(&mut self) -> BTreeSet<Scope> {
-        self.delays = None;
-        self.take()
     }
 }
 

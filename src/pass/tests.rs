@@ -124,7 +124,7 @@ impl World {
             created_at,
             deleting_at: None,
         };
-        let identity = PodIdentity::parse(&spec).map(Arc::new).map_err(|e| e.to_string());
+        let identity = PodIdentity::parse(&spec).map(Arc::new).map_err(crate::reconcile::SpecError::from);
         self.identities.push(IdentitySource { source, identity, suspended: false });
         self.identities.sort_by(|a, b| a.source.precedence(&b.source));
     }
@@ -308,7 +308,7 @@ fn a_render_failure_holds_only_what_the_failing_identity_declared() {
             ..Default::default()
         })
         .map(Arc::new)
-        .map_err(|e| e.to_string());
+        .map_err(crate::reconcile::SpecError::from);
     world.add_pod("p1", &[("app", "web")]);
     let plan = world.pass("p1");
     let deleted: Vec<&str> = plan.deletes.iter().map(|d| d.entry.spiffe_id.path()).collect();

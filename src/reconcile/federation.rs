@@ -15,7 +15,7 @@ use crate::spiffe::{FederationRelationship, RelationshipMask, TrustDomain};
 pub struct DeclaredRelationship {
     pub source: Source,
     /// The rendered relationship, or why the spec does not render.
-    pub relationship: Result<FederationRelationship, String>,
+    pub relationship: Result<FederationRelationship, crate::render::Error>,
     /// The resource's bundle document, compared with the last one written to notice bundle edits.
     pub bundle_document: Option<String>,
 }
@@ -30,7 +30,7 @@ pub enum RelationshipOutcome {
     Conflict {
         winner: String,
     },
-    Invalid(String),
+    Invalid(crate::render::Error),
     /// Being deleted: its relationship is deleted, then the finalizer released.
     Delete,
     /// Being deleted while another resource still declares the trust domain: only the finalizer
@@ -222,9 +222,10 @@ mod tests {
     #[test]
     fn an_invalid_declaration_changes_nothing() {
         let mut d = declared("bad", 1, relationship("a.org", "https://127.0.0.1:1"));
-        d.relationship = Err("trustDomain: bad".into());
+        let bad = crate::render::Error::Invalid { field: "trustDomain", message: "bad".into() };
+        d.relationship = Err(bad.clone());
         let plan = plan_federation(&[d], &[relationship("a.org", "https://127.0.0.1:1")], &BTreeMap::new());
         assert!(plan.is_empty());
-        assert_eq!(plan.outcomes["bad"], RelationshipOutcome::Invalid("trustDomain: bad".into()));
+        assert_eq!(plan.outcomes["bad"], RelationshipOutcome::Invalid(bad));
     }
 }

@@ -11,12 +11,31 @@ use crate::{
     render::{PodContext, PodIdentity},
 };
 
+/// Why a resource's declarations cannot be computed at all.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum SpecError {
+    /// The spec is invalid: a template does not parse, a value is out of bounds.
+    #[error("{0}")]
+    Invalid(#[from] crate::render::Error),
+    /// The object does not deserialize (a field another client wrote in a form the operator's
+    /// types refuse); the message is the deserializer's.
+    #[error("the object could not be read: {0}")]
+    Unreadable(String),
+}
+
+/// An input a pod's entries need that is not known yet.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum Missing {
+    #[error("node {0} is not known")]
+    Node(String),
+}
+
 /// A ClusterSPIFFEID as the pod scope sees it.
 #[derive(Clone, Debug)]
 pub struct IdentitySource {
     pub source: Source,
     /// The parsed spec, or why it does not parse.
-    pub identity: Result<Arc<PodIdentity>, String>,
+    pub identity: Result<Arc<PodIdentity>, SpecError>,
     pub suspended: bool,
 }
 
@@ -26,9 +45,9 @@ pub enum PodOutcome {
     /// The pod is selected and its entry rendered.
     Rendered,
     /// The pod is selected but its entry did not render.
-    RenderFailed(String),
+    RenderFailed(crate::render::Error),
     /// The pod is selected but an input its entry needs (its node) is not known yet.
-    Waiting(String),
+    Waiting(Missing),
     /// A fallback identity skipped the pod because a non-fallback identity covers it.
     SkippedByFallback,
     /// The identity is suspended or its spec is invalid; the pod's entries are kept as they are.
@@ -130,8 +149,9 @@ pub fn declare_pod<'a>(
                 continue;
             }
             NodeState::Missing(name) => {
-                let why = format!("node {name} is not known");
-                hold(&mut out, uid, PodOutcome::Waiting(why.clone()), why);
+                let missing = Missing::Node(name.clone());
+                let why = missing.to_string();
+                hold(&mut out, uid, PodOutcome::Waiting(missing), why);
                 covered |= !identity.fallback;
                 continue;
             }
@@ -144,7 +164,7 @@ pub fn declare_pod<'a>(
             }
             Err(e) => {
                 let why = e.to_string();
-                hold(&mut out, uid, PodOutcome::RenderFailed(why.clone()), why);
+                hold(&mut out, uid, PodOutcome::RenderFailed(e), why);
                 coverage_unknown |= !identity.fallback;
             }
         }
@@ -213,7 +233,7 @@ mod tests {
                 created_at: 1,
                 deleting_at: None,
             },
-            identity: PodIdentity::parse(&spec).map(Arc::new).map_err(|e| e.to_string()),
+            identity: PodIdentity::parse(&spec).map(Arc::new).map_err(SpecError::from),
             suspended: false,
         }
     }
@@ -288,7 +308,7 @@ mod tests {
         assert_eq!(pending.outcomes.get("a"), Some(&PodOutcome::Held));
         let missing = declare(&pod("web"), NodeState::Missing("n9".into()), &ids);
         assert_eq!(missing.hold, Hold::source("a"));
-        assert_eq!(missing.outcomes.get("a"), Some(&PodOutcome::Waiting("node n9 is not known".into())));
+        assert_eq!(missing.outcomes.get("a"), Some(&PodOutcome::Waiting(Missing::Node("n9".into()))));
     }
 
     #[test]
@@ -297,7 +317,7 @@ mod tests {
         let mut suspended = identity("s", "spiffe://example.org/s", None, false);
         suspended.suspended = true;
         let mut invalid = identity("i", "spiffe://example.org/i", None, false);
-        invalid.identity = Err("spiffeIDTemplate: bad".into());
+        invalid.identity = Err(SpecError::Unreadable("bad".into()));
         for ids in [vec![suspended], vec![invalid]] {
             let d = declare(&pod("web"), NodeState::Found(&n), &ids);
             assert!(!d.hold.is_nothing(), "{:?}", d.incomplete_because);

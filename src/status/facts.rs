@@ -8,7 +8,7 @@ use super::{Facts, Health, conditions_for};
 use crate::{
     api::conditions::types,
     pass::PodRecord,
-    reconcile::{PodOutcome, RelationshipOutcome},
+    reconcile::{PodOutcome, RelationshipOutcome, SpecError},
 };
 
 /// What the pods a ClusterSPIFFEID selects add up to.
@@ -28,7 +28,7 @@ pub struct Tally {
 pub fn tallies<'a>(records: impl IntoIterator<Item = &'a PodRecord>) -> BTreeMap<String, Tally> {
     let mut tallies: BTreeMap<String, Tally> = BTreeMap::new();
     for record in records {
-        let pod = |why: &str| format!("pod {}/{}: {why}", record.namespace, record.name);
+        let pod = |why: &dyn std::fmt::Display| format!("pod {}/{}: {why}", record.namespace, record.name);
         for (uid, outcome) in &record.outcomes {
             let tally = tallies.entry(uid.clone()).or_default();
             tally.pods += 1;
@@ -77,7 +77,7 @@ pub struct IdentityState<'a> {
     /// Whether reconciliation of the kind is on.
     pub enabled: bool,
     /// None until the worker has processed the resource; then whether its spec parses.
-    pub parsed: Option<Result<(), &'a str>>,
+    pub parsed: Option<Result<(), &'a SpecError>>,
     pub suspended: bool,
     /// The pods it selects, added up; ignored when the spec does not parse.
     pub tally: Tally,
@@ -133,7 +133,7 @@ pub fn identity_facts(state: &IdentityState<'_>) -> Facts {
 pub struct StaticState<'a> {
     pub enabled: bool,
     /// Whether the spec renders into an entry.
-    pub rendered: Result<(), &'a str>,
+    pub rendered: Result<(), &'a SpecError>,
     /// Whether an older resource declares the same entry.
     pub masked: bool,
     pub refusals: Vec<&'a str>,
@@ -147,7 +147,7 @@ pub fn static_facts(state: &StaticState<'_>) -> Facts {
     Facts {
         processed: true,
         disabled: (!state.enabled).then(|| disabled("clusterStaticEntries")),
-        invalid: state.rendered.err().map(str::to_owned),
+        invalid: state.rendered.err().map(ToString::to_string),
         masked: state.masked.then(|| {
             "another resource declares the same entry (SPIFFE ID, parent ID and selectors) and is older".into()
         }),
@@ -170,7 +170,7 @@ pub fn federation_facts(
         processed: outcome.is_some(),
         disabled: (!enabled).then(|| disabled("clusterFederatedTrustDomains")),
         invalid: match outcome {
-            Some(RelationshipOutcome::Invalid(why)) => Some(why.clone()),
+            Some(RelationshipOutcome::Invalid(why)) => Some(why.to_string()),
             _ => None,
         },
         masked: match outcome {
