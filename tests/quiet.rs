@@ -72,12 +72,16 @@ async fn status_writes_plan_nothing_and_call_spire_for_nothing() {
         dynamic(&world.client, kind).patch_status(name, &PatchParams::default(), &Patch::Merge(&note)).await.unwrap();
     }
     tokio::time::sleep(Duration::from_secs(4)).await;
-    assert_eq!(
-        metric(port, "spire_steward_spire_requests_total").await,
-        calls,
-        "SPIRE calls after status-only writes\n{}",
-        operator.log_text().lines().skip(passes_log).collect::<Vec<_>>().join("\n")
-    );
+    let after = metric(port, "spire_steward_spire_requests_total").await;
+    if after != calls {
+        let (_, metrics) = support::operator::http_get(port, "/metrics").await.unwrap_or_default();
+        let requests: Vec<&str> =
+            metrics.lines().filter(|l| l.starts_with("spire_steward_spire_requests_total")).collect();
+        panic!(
+            "{calls} SPIRE calls before status-only writes, {after} after: {requests:#?}\n{}",
+            operator.log_text().lines().skip(passes_log).collect::<Vec<_>>().join("\n")
+        );
+    }
     world.clean_up().await;
     drop(operator);
 }

@@ -7,10 +7,7 @@ use std::time::Duration;
 
 use spire_steward::spire::{
     ClientConfig, SpireClient,
-    proto::{
-        entry as rpc, entry::entry_client::EntryClient, trustdomain as td_rpc,
-        trustdomain::trust_domain_client::TrustDomainClient, types,
-    },
+    proto::{entry as rpc, entry::entry_client::EntryClient, types},
 };
 use support::{
     PrivateSpireServer, eventually,
@@ -21,30 +18,7 @@ use support::{
 /// Creates, straight through SPIRE's API, an entry under `prefix` that federates with a trust
 /// domain name longer than the operator accepts (SPIRE sets no length limit). Returns its ID.
 async fn unreadable_entry(spire: &SpireClient, prefix: &str) -> String {
-    let long = format!("{}.{}.{}", "l".repeat(150), "o".repeat(150), unique("long"));
-    let own = spire.get_bundle().await.unwrap();
-    let relationship = types::FederationRelationship {
-        trust_domain: long.clone(),
-        bundle_endpoint_url: "https://127.0.0.1:1/bundle".into(),
-        bundle_endpoint_profile: Some(types::federation_relationship::BundleEndpointProfile::HttpsWeb(
-            types::HttpsWebProfile {},
-        )),
-        trust_domain_bundle: Some(types::Bundle {
-            trust_domain: long.clone(),
-            x509_authorities: own
-                .x509_authorities
-                .iter()
-                .map(|der| types::X509Certificate { asn1: der.clone(), tainted: false })
-                .collect(),
-            ..Default::default()
-        }),
-    };
-    let request = td_rpc::BatchCreateFederationRelationshipRequest {
-        federation_relationship: vec![relationship],
-        output_mask: None,
-    };
-    let result = TrustDomainClient::new(spire.channel()).batch_create_federation_relationship(request).await.unwrap();
-    assert_eq!(result.into_inner().results[0].status.as_ref().unwrap().code, 0);
+    let long = support::overlong_trust_domain(spire).await;
     let id = format!("{prefix}.{}", unique("odd").replace('-', ""));
     let wire_id = |path: &str| types::Spiffeid { trust_domain: "example.org".into(), path: path.into() };
     let request = rpc::BatchCreateEntryRequest {

@@ -119,7 +119,7 @@ fn watch_filtered<K, V>(
     mut keep: impl FnMut(K) -> V + Send + 'static,
     on_change: impl Fn(&V, &ChangeQueue) + Send + 'static,
     relisted: Change,
-    filter: Filter,
+    filter: Filter<V>,
 ) -> Store<V>
 where
     K: Resource + Clone + DeserializeOwned + std::fmt::Debug + Send + 'static,
@@ -155,12 +155,15 @@ struct Meaning {
     deleting: bool,
     finalizers: Vec<String>,
     labels: Option<std::collections::BTreeMap<String, String>>,
+    /// Whether the object parses: an object that stops or starts parsing is a change.
+    readable: bool,
 }
 
 impl Meaning {
-    fn of<K: Resource>(object: &K) -> Self {
+    fn of<K: Resource>(object: &K, readable: bool) -> Self {
         let meta = object.meta();
         Self {
+            readable,
             generation: meta.generation,
             deleting: meta.deletion_timestamp.is_some(),
             finalizers: meta.finalizers.clone().unwrap_or_default(),
@@ -170,12 +173,30 @@ impl Meaning {
 }
 
 /// Which watch events reach the worker.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Filter {
+enum Filter<K> {
     /// Every applied or deleted object.
     Every,
-    /// Only objects whose [`Meaning`] changed: for kinds with a spec and a status subresource.
-    Meaningful,
+    /// Only objects whose [`Meaning`] changed, with whether an object parses: for kinds with a
+    /// spec and a status subresource.
+    Meaningful(fn(&K) -> bool),
+}
+
+impl<K> Filter<K> {
+    /// The meaning of an object, when the filter looks at it.
+    fn meaning(&self, object: &K) -> Option<Meaning>
+    where
+        K: Resource,
+    {
+        match self {
+            Filter::Every => None,
+            Filter::Meaningful(readable) => Some(Meaning::of(object, readable(object))),
+        }
+    }
+}
+
+/// Whether a guarded object parses.
+fn parses<K>(object: &DeserializeGuard<K>) -> bool {
+    object.0.is_ok()
 }
 
 async fn drive<K>(
@@ -183,7 +204,7 @@ async fn drive<K>(
     queue: Arc<ChangeQueue>,
     on_change: impl Fn(&K, &ChangeQueue) + Send,
     relisted: Change,
-    filter: Filter,
+    filter: Filter<K>,
 ) where
     K: Resource,
 {
@@ -193,8 +214,7 @@ async fn drive<K>(
     while let Some(item) = stream.next().await {
         match item {
             Ok(watcher::Event::Apply(object)) => {
-                if filter == Filter::Meaningful {
-                    let meaning = Meaning::of(&object);
+                if let Some(meaning) = filter.meaning(&object) {
                     if seen.get(&uid(&object)) == Some(&meaning) {
                         continue;
                     }
@@ -211,8 +231,8 @@ async fn drive<K>(
             // listing is in the cache: looked up one by one they could be read from the cache
             // the listing is about to replace.
             Ok(watcher::Event::InitApply(object)) => {
-                if filter == Filter::Meaningful {
-                    seen.insert(uid(&object), Meaning::of(&object));
+                if let Some(meaning) = filter.meaning(&object) {
+                    seen.insert(uid(&object), meaning);
                 }
             }
             Ok(watcher::Event::InitDone) => {
@@ -279,7 +299,7 @@ pub fn start(client: &Client, queue: Arc<ChangeQueue>, tasks: &mut JoinSet<()>) 
         stripped::<DeserializeGuard<ClusterSPIFFEID>>,
         |o, queue| queue.push(Change::Identity(o.uid().unwrap_or_default())),
         Change::Relisted(Watched::Identities),
-        Filter::Meaningful,
+        Filter::Meaningful(parses),
     );
     let static_entries = watch_filtered(
         tasks,
@@ -288,7 +308,7 @@ pub fn start(client: &Client, queue: Arc<ChangeQueue>, tasks: &mut JoinSet<()>) 
         stripped::<DeserializeGuard<ClusterStaticEntry>>,
         |_, queue| queue.push(Change::StaticEntries),
         Change::Relisted(Watched::StaticEntries),
-        Filter::Meaningful,
+        Filter::Meaningful(parses),
     );
     let federations = watch_filtered(
         tasks,
@@ -297,7 +317,7 @@ pub fn start(client: &Client, queue: Arc<ChangeQueue>, tasks: &mut JoinSet<()>) 
         stripped::<DeserializeGuard<ClusterFederatedTrustDomain>>,
         |_, queue| queue.push(Change::Federation),
         Change::Relisted(Watched::Federations),
-        Filter::Meaningful,
+        Filter::Meaningful(parses),
     );
     Stores { pods, nodes, namespaces, endpoint_slices, identities, static_entries, federations }
 }

@@ -261,24 +261,13 @@ impl Worker {
                     }
                 }
                 Change::Federation => {}
-                Change::Identity(_) => {
-                    for uid in self.identities.refresh(&self.stores.identities(), &self.config) {
-                        scopes.extend(self.pods_of_identity(&uid));
-                    }
-                }
-                Change::StaticEntries => {
-                    scopes.extend(self.statics.refresh(&self.stores.static_entries(), &self.config))
-                }
+                // A resource's change is found by comparing its cache with the parsed forms.
+                Change::Identity(_) => scopes.extend(self.relisted(Watched::Identities)),
+                Change::StaticEntries => scopes.extend(self.relisted(Watched::StaticEntries)),
                 Change::Everything => {
                     self.identities.refresh(&self.stores.identities(), &self.config);
                     scopes.extend(self.statics.refresh(&self.stores.static_entries(), &self.config));
-                    self.pods = self
-                        .stores
-                        .pods
-                        .state()
-                        .iter()
-                        .map(|p| (p.uid().unwrap_or_default(), ObjectRef::from_obj(p.as_ref())))
-                        .collect();
+                    self.refresh_pod_refs();
                     scopes.extend(self.pods.keys().cloned().map(Scope::Pod));
                     scopes.extend(self.records.keys().cloned().map(Scope::Pod));
                     scopes.extend(self.index.scopes().cloned());
@@ -305,13 +294,7 @@ impl Worker {
     fn relisted(&mut self, kind: Watched) -> Vec<Scope> {
         match kind {
             Watched::Pods => {
-                self.pods = self
-                    .stores
-                    .pods
-                    .state()
-                    .iter()
-                    .map(|p| (p.uid().unwrap_or_default(), ObjectRef::from_obj(p.as_ref())))
-                    .collect();
+                self.refresh_pod_refs();
                 self.stale_pods()
             }
             // Every pod reads its node and namespace.
@@ -344,6 +327,17 @@ impl Worker {
             Watched::StaticEntries => self.statics.refresh(&self.stores.static_entries(), &self.config),
             Watched::Federations => Vec::new(),
         }
+    }
+
+    /// Looks every cached pod up again by UID.
+    fn refresh_pod_refs(&mut self) {
+        self.pods = self
+            .stores
+            .pods
+            .state()
+            .iter()
+            .map(|p| (p.uid().unwrap_or_default(), ObjectRef::from_obj(p.as_ref())))
+            .collect();
     }
 
     /// The pods whose planning is out of date with the cache: planned at another resource

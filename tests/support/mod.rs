@@ -261,3 +261,38 @@ pub fn helm(args: &[&str]) -> Command {
         .env("KUBECONFIG", "/dev/null");
     cmd
 }
+
+/// Creates, straight through SPIRE's API, a federation relationship (with a bundle: the
+/// server's own CA standing in for the foreign one) for a trust domain name longer than the
+/// operator's types accept; SPIRE sets no length limit. Returns the name.
+pub async fn overlong_trust_domain(spire: &SpireClient) -> String {
+    use spire_steward::spire::proto::{
+        trustdomain as td_rpc, trustdomain::trust_domain_client::TrustDomainClient, types,
+    };
+    let long = format!("{}.{}.{}", "l".repeat(150), "o".repeat(150), unique("long"));
+    let own = spire.get_bundle().await.unwrap();
+    let relationship = types::FederationRelationship {
+        trust_domain: long.clone(),
+        bundle_endpoint_url: "https://127.0.0.1:1/bundle".into(),
+        bundle_endpoint_profile: Some(types::federation_relationship::BundleEndpointProfile::HttpsWeb(
+            types::HttpsWebProfile {},
+        )),
+        trust_domain_bundle: Some(types::Bundle {
+            trust_domain: long.clone(),
+            x509_authorities: own
+                .x509_authorities
+                .iter()
+                .map(|der| types::X509Certificate { asn1: der.clone(), tainted: false })
+                .collect(),
+            ..Default::default()
+        }),
+    };
+    let request = td_rpc::BatchCreateFederationRelationshipRequest {
+        federation_relationship: vec![relationship],
+        output_mask: None,
+    };
+    let result = TrustDomainClient::new(spire.channel()).batch_create_federation_relationship(request).await.unwrap();
+    let status = result.into_inner().results[0].status.clone().unwrap();
+    assert_eq!(status.code, 0, "SPIRE accepts the long trust domain: {}", status.message);
+    long
+}
