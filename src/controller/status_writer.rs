@@ -19,15 +19,13 @@ use super::worker::Worker;
 use crate::{
     api::{
         conditions::{reasons, types},
-        v1alpha1::{
-            ClusterFederatedTrustDomain, ClusterSPIFFEID, ClusterSPIFFEIDStats, ClusterStaticEntry, CommonStatus,
-        },
+        v1alpha1::{ClusterFederatedTrustDomain, ClusterSPIFFEID, ClusterStaticEntry, CommonStatus},
     },
-    reconcile::{Claim, EntryKey, Ownership},
-    selection::{handles_class, is_ignored_namespace, selects},
+    reconcile::Ownership,
+    selection::handles_class,
     status::{
-        Health, IdentityState, StaticState, Tally, announcement, conditions_for, federation_facts, health,
-        identity_facts, merge_conditions, same_conditions, static_facts, tallies,
+        FederationInputs, Health, IdentityInputs, StaticInputs, announcement, conditions_for, federation_status,
+        identity_status, merge_conditions, same_conditions, static_status, tallies,
     },
 };
 
@@ -172,25 +170,18 @@ impl StatusWriter {
                 continue;
             }
             let uid = object.uid().unwrap_or_default();
-            // Status describes the generation the last pass saw, not one that arrived since.
-            let generation = match federation.generations.get(&uid) {
-                Some(g) => *g,
-                None => object.status.as_ref().and_then(|s| s.common.observed_generation),
-            };
-            let health = health(federation_facts(
-                config.reconcile.cluster_federated_trust_domains,
-                federation.outcomes.get(&uid),
-                federation.failures.get(&uid).map(String::as_str),
-                federation.unavailable.as_ref().map(|e| e.to_string()).as_deref(),
-            ));
-            let generation =
-                if config.reconcile.cluster_federated_trust_domains { generation } else { object.metadata.generation };
-            let (previous, conditions) = next_conditions(
-                object.status.as_ref().map(|s| &s.common),
-                &health,
-                types::RELATIONSHIP_SYNCED,
-                generation,
-            );
+            let unavailable = federation.unavailable.as_ref().map(|e| e.to_string());
+            let desired = federation_status(FederationInputs {
+                enabled: config.reconcile.cluster_federated_trust_domains,
+                processed: federation.generations.get(&uid).map(|g| (*g, federation.outcomes.get(&uid))),
+                object_generation: object.metadata.generation,
+                recorded_generation: object.status.as_ref().and_then(|s| s.common.observed_generation),
+                refusal: federation.failures.get(&uid).map(String::as_str),
+                unavailable: unavailable.as_deref(),
+            });
+            let (health, generation) = (desired.health, desired.generation);
+            let (previous, conditions) =
+                next_conditions(object.status.as_ref().map(|s| &s.common), &health, desired.synced_type, generation);
             let status = json!({ "observedGeneration": generation, "conditions": conditions });
             let unchanged = object.status.as_ref().is_some_and(|s| {
                 s.common.observed_generation == generation && same_conditions(&s.common.conditions, &conditions)
@@ -205,6 +196,8 @@ impl StatusWriter {
     async fn publish_identities(&mut self, worker: &Worker, objects: &[Arc<ClusterSPIFFEID>]) {
         let mut tallies = tallies(worker.records.values());
         let unavailable = worker.spire_unavailable.as_ref().map(|e| e.to_string());
+        let namespaces: Vec<(String, Option<std::collections::BTreeMap<String, String>>)> =
+            worker.stores.namespaces.state().iter().map(|ns| (ns.name_any(), ns.metadata.labels.clone())).collect();
         let api: Api<ClusterSPIFFEID> = Api::all(self.client.clone());
         let config = &worker.config;
         for object in objects {
@@ -212,49 +205,22 @@ impl StatusWriter {
                 continue;
             }
             let uid = object.uid().unwrap_or_default();
-            let parsed = worker.identities().get(&uid).map(|i| i.identity.clone());
-            let tally = tallies.remove(&uid).unwrap_or_default();
-            let (selected, ignored) = match &parsed {
-                Some(Ok(identity)) => worker.stores.namespaces.state().iter().fold((0, 0), |(s, i), ns| {
-                    if selects(identity.namespace_selector.as_ref(), ns.metadata.labels.as_ref()) {
-                        (s + 1, i + i32::from(is_ignored_namespace(&ns.name_any(), &config.ignore_namespaces)))
-                    } else {
-                        (s, i)
-                    }
-                }),
-                _ => (0, 0),
-            };
-            let failures = worker.failures_of(&uid);
-            // Status describes the generation the worker last planned, not one that arrived since.
-            let processed = worker.identities().generation(&uid);
-            let generation = match processed {
-                Some(g) => g,
-                None => object.status.as_ref().and_then(|s| s.common.observed_generation),
-            };
-            let enabled = config.reconcile.cluster_spiffe_ids;
-            let generation = if enabled { generation } else { object.metadata.generation };
-            let state = IdentityState {
-                enabled,
-                parsed: parsed.as_ref().map(|p| p.as_ref().map(|_| ())),
+            let processed = worker.identities().get(&uid).map(|i| &i.identity);
+            let desired = identity_status(IdentityInputs {
+                enabled: config.reconcile.cluster_spiffe_ids,
+                processed: worker.identities().generation(&uid).zip(processed),
+                object_generation: object.metadata.generation,
+                recorded_generation: object.status.as_ref().and_then(|s| s.common.observed_generation),
                 suspended: object.spec.suspend.unwrap_or(false),
-                tally,
-                refusals: failures.clone(),
+                tally: tallies.remove(&uid).unwrap_or_default(),
+                namespaces: &namespaces,
+                ignore_namespaces: &config.ignore_namespaces,
+                refusals: worker.failures_of(&uid),
                 unavailable: unavailable.as_deref(),
-            };
-            let health = health(identity_facts(&state));
-            // A spec that does not parse selects nothing it could count: its pods are only held.
-            let tally = if matches!(parsed, Some(Err(_))) { Tally::default() } else { state.tally };
-            let stats = ClusterSPIFFEIDStats {
-                namespaces_selected: selected,
-                namespaces_ignored: ignored,
-                pods_selected: tally.pods,
-                pod_entry_render_failures: tally.render_failures,
-                entries_masked: tally.masked,
-                entries_to_set: tally.winners,
-                entry_failures: failures.len() as i32,
-            };
+            });
+            let (health, generation, stats) = (desired.health, desired.generation, desired.fields);
             let (previous, conditions) =
-                next_conditions(object.status.as_ref().map(|s| &s.common), &health, types::ENTRIES_SYNCED, generation);
+                next_conditions(object.status.as_ref().map(|s| &s.common), &health, desired.synced_type, generation);
             let status = json!({ "observedGeneration": generation, "conditions": conditions, "stats": stats });
             let unchanged = object.status.as_ref().is_some_and(|s| {
                 s.common.observed_generation == generation
@@ -282,49 +248,36 @@ impl StatusWriter {
             let Some(state) = rendered.get(uid.as_str()) else {
                 continue;
             };
-            let winner = worker.static_winners.get(&uid).copied();
-            let stored = state.entry.as_ref().ok().and_then(|entry| {
-                let key = EntryKey::of(entry);
-                worker
-                    .index()
-                    .scope(&state.scope)
-                    .into_iter()
-                    .find(|e| EntryKey::of(e) == key && ownership.claim(e) != Claim::Foreign)
-            });
-            let in_sync = stored
-                .as_ref()
-                .zip(state.entry.as_ref().ok())
-                .is_some_and(|(stored, wanted)| crate::reconcile::differing_fields(wanted, stored).is_empty());
-            let failures = worker.failures_of(&uid);
-            let enabled = config.reconcile.cluster_static_entries;
-            let health = health(static_facts(&StaticState {
-                enabled,
-                rendered: state.entry.as_ref().map(|_| ()),
-                masked: winner == Some(false),
-                refusals: failures,
-                unavailable: unavailable.as_deref(),
-                in_sync,
-            }));
-            let generation =
-                if enabled { worker.statics().generation(&uid).flatten() } else { object.metadata.generation };
+            let desired = static_status(
+                object,
+                StaticInputs {
+                    enabled: config.reconcile.cluster_static_entries,
+                    processed: (worker.statics().generation(&uid).flatten(), &state.entry, &state.scope),
+                    won: worker.static_winners.get(&uid).copied(),
+                    index: worker.index(),
+                    ownership: &ownership,
+                    refusals: worker.failures_of(&uid),
+                    unavailable: unavailable.as_deref(),
+                },
+            );
+            let (health, generation, fields) = (desired.health, desired.generation, desired.fields);
             let (previous, conditions) =
-                next_conditions(object.status.as_ref().map(|s| &s.common), &health, types::ENTRIES_SYNCED, generation);
-            let entry_id = stored.as_ref().and_then(|e| e.id.as_ref()).map(|id| id.as_str().to_owned());
+                next_conditions(object.status.as_ref().map(|s| &s.common), &health, desired.synced_type, generation);
             let status = json!({
                 "observedGeneration": generation,
                 "conditions": conditions,
-                "rendered": state.entry.is_ok(),
-                "masked": winner == Some(false),
-                "set": in_sync,
-                "entryID": entry_id,
+                "rendered": fields.rendered,
+                "masked": fields.masked,
+                "set": fields.set,
+                "entryID": fields.entry_id,
             });
             let unchanged = object.status.as_ref().is_some_and(|s| {
                 s.common.observed_generation == generation
                     && same_conditions(&s.common.conditions, &conditions)
-                    && s.rendered == Some(state.entry.is_ok())
-                    && s.masked == Some(winner == Some(false))
-                    && s.set == Some(in_sync)
-                    && s.entry_id == entry_id
+                    && s.rendered == Some(fields.rendered)
+                    && s.masked == Some(fields.masked)
+                    && s.set == Some(fields.set)
+                    && s.entry_id == fields.entry_id
             });
             if !unchanged {
                 self.announce(object.as_ref(), &previous, &health).await;

@@ -10,9 +10,14 @@ use k8s_openapi::{
     jiff::Timestamp,
 };
 
+mod desired;
 mod facts;
 mod ladder;
 
+pub use desired::{
+    Desired, FederationInputs, IdentityInputs, StaticFields, StaticInputs, federation_status, identity_status,
+    static_status,
+};
 pub use facts::{
     Announcement, IdentityState, StaticState, Tally, announcement, disabled, federation_facts, identity_facts,
     static_facts, tallies, unreachable,
