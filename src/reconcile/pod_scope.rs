@@ -45,7 +45,8 @@ pub enum PodOutcome {
     /// The pod is selected and its entry rendered.
     Rendered,
     /// The pod is selected but its entry did not render.
-    RenderFailed(crate::render::Error),
+    /// Boxed: records keep one outcome per pod and identity, and a render error is large.
+    RenderFailed(Box<crate::render::Error>),
     /// The pod is selected but an input its entry needs (its node) is not known yet.
     Waiting(Missing),
     /// A fallback identity skipped the pod because a non-fallback identity covers it.
@@ -164,7 +165,7 @@ pub fn declare_pod<'a>(
             }
             Err(e) => {
                 let why = e.to_string();
-                hold(&mut out, uid, PodOutcome::RenderFailed(e), why);
+                hold(&mut out, uid, PodOutcome::RenderFailed(Box::new(e)), why);
                 coverage_unknown |= !identity.fallback;
             }
         }
@@ -248,6 +249,12 @@ mod tests {
 
     fn paths(d: &PodDeclarations) -> Vec<&str> {
         d.declarations.iter().map(|d| d.entry.spiffe_id.path()).collect()
+    }
+
+    #[test]
+    fn an_outcome_is_small() {
+        // Records keep one outcome per selected pod and identity: 10,000 pods make it count.
+        assert!(std::mem::size_of::<PodOutcome>() <= 32, "{}", std::mem::size_of::<PodOutcome>());
     }
 
     #[test]
