@@ -212,7 +212,7 @@ impl StatusWriter {
                 object_generation: object.metadata.generation,
                 recorded_generation: object.status.as_ref().and_then(|s| s.common.observed_generation),
                 suspended: object.spec.suspend.unwrap_or(false),
-                tally: tallies.remove(&uid).unwrap_or_default(),
+                tally: tallies.remove(uid.as_str()).unwrap_or_default(),
                 namespaces: &namespaces,
                 ignore_namespaces: &config.ignore_namespaces,
                 refusals: worker.failures_of(&uid),

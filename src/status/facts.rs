@@ -25,12 +25,12 @@ pub struct Tally {
 }
 
 /// Adds up the pod records per ClusterSPIFFEID UID.
-pub fn tallies<'a>(records: impl IntoIterator<Item = &'a PodRecord>) -> BTreeMap<String, Tally> {
-    let mut tallies: BTreeMap<String, Tally> = BTreeMap::new();
+pub fn tallies<'a>(records: impl IntoIterator<Item = &'a PodRecord>) -> BTreeMap<&'a str, Tally> {
+    let mut tallies: BTreeMap<&'a str, Tally> = BTreeMap::new();
     for record in records {
         let pod = |why: &dyn std::fmt::Display| format!("pod {}/{}: {why}", record.namespace, record.name);
         for (uid, outcome) in &record.outcomes {
-            let tally = tallies.entry(uid.clone()).or_default();
+            let tally = tallies.entry(uid.as_str()).or_default();
             tally.pods += 1;
             match outcome {
                 PodOutcome::RenderFailed(why) => {
@@ -46,10 +46,10 @@ pub fn tallies<'a>(records: impl IntoIterator<Item = &'a PodRecord>) -> BTreeMap
             }
         }
         for uid in &record.winners {
-            tallies.entry(uid.clone()).or_default().winners += 1;
+            tallies.entry(uid.as_str()).or_default().winners += 1;
         }
         for uid in &record.masked {
-            tallies.entry(uid.clone()).or_default().masked += 1;
+            tallies.entry(uid.as_str()).or_default().masked += 1;
         }
     }
     tallies
