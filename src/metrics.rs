@@ -120,7 +120,7 @@ impl Metrics {
         let unreadable = Family::<ItemKindLabels, Gauge>::default();
         registry.register(
             "resources_unreadable",
-            "Custom resources in the caches that do not parse, by kind; their entries are kept as they are",
+            "Custom resources of this instance's class that do not parse, by kind; their entries are kept as they are",
             unreadable.clone(),
         );
         Self {

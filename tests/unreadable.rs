@@ -107,10 +107,14 @@ async fn a_resource_that_does_not_parse_holds_its_entries_and_blocks_nothing() {
         "type": "Audited", "status": "True", "reason": "Audit", "message": "seen", "lastTransitionTime": ODD_TIME,
     }]}});
     api.patch_status(&other, &PatchParams::default(), &Patch::Merge(&status)).await.unwrap();
+    // So does another operator's resource, which this one leaves alone: its class is still read.
+    let theirs = world.identity_name("theirs");
+    let mut foreign = world.pod_identity_spec();
+    foreign["className"] = "another-operator".into();
+    world.apply("ClusterSPIFFEID", &theirs, foreign).await;
+    api.patch_status(&theirs, &PatchParams::default(), &Patch::Merge(&status)).await.unwrap();
 
     // It is reported, its entry is kept, and the rest goes on.
-    // Objects of other tests' classes count too: the class of an object that does not parse is
-    // not known.
     let counted = eventually(Duration::from_secs(30), || async {
         (metric(port, "spire_steward_resources_unreadable{kind=\"ClusterSPIFFEID\"}").await == before + 1.0)
             .then_some(())
@@ -129,6 +133,9 @@ async fn a_resource_that_does_not_parse_holds_its_entries_and_blocks_nothing() {
     .expect("an Unreadable Event");
     assert_eq!(event.type_.as_deref(), Some("Warning"));
     let note = event.note.unwrap_or_default();
+    let theirs_selector = format!("regarding.name={theirs}");
+    let theirs_events = events.list(&kube::api::ListParams::default().fields(&theirs_selector)).await.unwrap();
+    assert!(theirs_events.items.is_empty(), "another class's object is not reported: {:?}", theirs_events.items);
     assert!(note.contains("does not parse") && note.contains("1234Z"), "the note shows the value: {note}");
 
     // A restarted operator fills its caches all the same.

@@ -4,6 +4,7 @@ mod apply;
 mod backlog;
 mod change;
 mod federation;
+mod guard;
 mod inputs;
 mod refusals;
 mod sources;

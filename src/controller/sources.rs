@@ -49,7 +49,7 @@ impl Identities {
         let mut seen = BTreeMap::new();
         // An object that does not parse cannot say which pods it selects, nor even its class:
         // like a spec that does not parse, it holds what it may have declared.
-        for invalid in &cached.unreadable {
+        for invalid in cached.unreadable_handled(config) {
             let uid = invalid.metadata.uid.clone().unwrap_or_default();
             let source = source_of_meta(SourceKind::ClusterSPIFFEID, &invalid.metadata);
             let identity = Err(SpecError::Unreadable(invalid.error.clone()));
@@ -136,7 +136,8 @@ impl StaticEntries {
         let mut next = BTreeMap::new();
         // The scope an object declared in before it stopped parsing is among `before`, and is
         // planned again with the object's output held.
-        self.unreadable = cached.unreadable.iter().map(|i| i.metadata.uid.clone().unwrap_or_default()).collect();
+        self.unreadable =
+            cached.unreadable_handled(config).map(|i| i.metadata.uid.clone().unwrap_or_default()).collect();
         for object in &cached.objects {
             if !handles_class(object.spec.class_name.as_deref(), config.class_name.as_deref(), config.watch_classless) {
                 continue;

@@ -10,12 +10,11 @@ use k8s_openapi::{api::core::v1::ObjectReference, apimachinery::pkg::apis::meta:
 use kube::{
     Api, Client, Resource, ResourceExt,
     api::{Patch, PatchParams},
-    core::error_boundary::InvalidObject,
     runtime::events::{Event, EventType, Recorder, Reporter},
 };
 use serde_json::json;
 
-use super::worker::Worker;
+use super::{guard::Unreadable, worker::Worker};
 use crate::{
     api::{
         conditions::{reasons, types},
@@ -111,9 +110,9 @@ impl StatusWriter {
         self.written.retain(|uid, _| live.contains(uid));
         let mut unreadable = HashSet::new();
         for (kind, objects) in [
-            (ClusterSPIFFEID::kind(&()), &identities.unreadable),
-            (ClusterStaticEntry::kind(&()), &statics.unreadable),
-            (ClusterFederatedTrustDomain::kind(&()), &federations.unreadable),
+            (ClusterSPIFFEID::kind(&()), identities.unreadable_handled(&worker.config).collect::<Vec<_>>()),
+            (ClusterStaticEntry::kind(&()), statics.unreadable_handled(&worker.config).collect()),
+            (ClusterFederatedTrustDomain::kind(&()), federations.unreadable_handled(&worker.config).collect()),
         ] {
             worker.metrics.unreadable(&kind, objects.len());
             for invalid in objects {
@@ -132,7 +131,7 @@ impl StatusWriter {
 
     /// Reports an object that does not parse when it is first seen so: a log line and a
     /// Warning Event. Its status is not written, since even its class is unknown.
-    async fn report_unreadable(&self, kind: &str, invalid: &InvalidObject) {
+    async fn report_unreadable(&self, kind: &str, invalid: &Unreadable) {
         let uid = invalid.metadata.uid.clone().unwrap_or_default();
         if self.unreadable.contains(&uid) {
             return;

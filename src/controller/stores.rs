@@ -13,13 +13,15 @@ use k8s_openapi::api::{
 };
 use kube::{
     Api, Client, Resource, ResourceExt,
-    core::{DeserializeGuard, error_boundary::InvalidObject},
     runtime::{WatchStreamExt, reflector, reflector::Store, watcher},
 };
 use serde::de::DeserializeOwned;
 use tokio::task::JoinSet;
 
-use super::change::{Change, ChangeQueue, Watched};
+use super::{
+    change::{Change, ChangeQueue, Watched},
+    guard::{Guarded, Unreadable},
+};
 use crate::{
     api::v1alpha1::{ClusterFederatedTrustDomain, ClusterSPIFFEID, ClusterStaticEntry},
     pod_view::PodView,
@@ -28,7 +30,7 @@ use crate::{
 const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
 
 /// Read-only views of the caches. The operator's own resources are cached behind a
-/// [`DeserializeGuard`], so that one object that does not parse (a status another client wrote
+/// [`Guarded`], so that one object that does not parse (a status another client wrote
 /// in a form the types refuse, say) is reported instead of stalling its watch.
 #[derive(Clone)]
 pub struct Stores {
@@ -36,18 +38,32 @@ pub struct Stores {
     pub nodes: Store<Node>,
     pub namespaces: Store<Namespace>,
     pub endpoint_slices: Store<EndpointSlice>,
-    identities: Store<DeserializeGuard<ClusterSPIFFEID>>,
-    static_entries: Store<DeserializeGuard<ClusterStaticEntry>>,
-    federations: Store<DeserializeGuard<ClusterFederatedTrustDomain>>,
+    identities: Store<Guarded<ClusterSPIFFEID>>,
+    static_entries: Store<Guarded<ClusterStaticEntry>>,
+    federations: Store<Guarded<ClusterFederatedTrustDomain>>,
 }
 
 /// The cached objects of one kind: those that parse, and those that do not.
 pub struct Readable<K> {
     pub objects: Vec<Arc<K>>,
-    pub unreadable: Vec<InvalidObject>,
+    pub unreadable: Vec<Unreadable>,
 }
 
-fn readable<K: Resource<DynamicType = ()> + Clone>(store: &Store<DeserializeGuard<K>>) -> Readable<K> {
+impl<K> Readable<K> {
+    /// The objects that do not parse and that this instance handles by their `spec.className`
+    /// (one whose class cannot be read is judged as a classless object).
+    pub fn unreadable_handled<'a>(&'a self, config: &'a crate::config::Config) -> impl Iterator<Item = &'a Unreadable> {
+        self.unreadable.iter().filter(|u| {
+            crate::selection::handles_class(
+                u.class_name.as_deref(),
+                config.class_name.as_deref(),
+                config.watch_classless,
+            )
+        })
+    }
+}
+
+fn readable<K: Resource<DynamicType = ()> + Clone>(store: &Store<Guarded<K>>) -> Readable<K> {
     let mut out = Readable { objects: Vec::new(), unreadable: Vec::new() };
     for guard in store.state() {
         match &guard.0 {
@@ -195,7 +211,7 @@ impl<K> Filter<K> {
 }
 
 /// Whether a guarded object parses.
-fn parses<K>(object: &DeserializeGuard<K>) -> bool {
+fn parses<K>(object: &Guarded<K>) -> bool {
     object.0.is_ok()
 }
 
@@ -294,27 +310,27 @@ pub fn start(client: &Client, queue: Arc<ChangeQueue>, tasks: &mut JoinSet<()>) 
     );
     let identities = watch_filtered(
         tasks,
-        Api::<DeserializeGuard<ClusterSPIFFEID>>::all(client.clone()),
+        Api::<Guarded<ClusterSPIFFEID>>::all(client.clone()),
         queue.clone(),
-        stripped::<DeserializeGuard<ClusterSPIFFEID>>,
+        stripped::<Guarded<ClusterSPIFFEID>>,
         |o, queue| queue.push(Change::Identity(o.uid().unwrap_or_default())),
         Change::Relisted(Watched::Identities),
         Filter::Meaningful(parses),
     );
     let static_entries = watch_filtered(
         tasks,
-        Api::<DeserializeGuard<ClusterStaticEntry>>::all(client.clone()),
+        Api::<Guarded<ClusterStaticEntry>>::all(client.clone()),
         queue.clone(),
-        stripped::<DeserializeGuard<ClusterStaticEntry>>,
+        stripped::<Guarded<ClusterStaticEntry>>,
         |_, queue| queue.push(Change::StaticEntries),
         Change::Relisted(Watched::StaticEntries),
         Filter::Meaningful(parses),
     );
     let federations = watch_filtered(
         tasks,
-        Api::<DeserializeGuard<ClusterFederatedTrustDomain>>::all(client.clone()),
+        Api::<Guarded<ClusterFederatedTrustDomain>>::all(client.clone()),
         queue,
-        stripped::<DeserializeGuard<ClusterFederatedTrustDomain>>,
+        stripped::<Guarded<ClusterFederatedTrustDomain>>,
         |_, queue| queue.push(Change::Federation),
         Change::Relisted(Watched::Federations),
         Filter::Meaningful(parses),
