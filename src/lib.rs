@@ -8,7 +8,7 @@
 //! - [`duration`]: Go duration strings, as users write TTLs and intervals;
 //! - [`pod_view`]: pods as the operator caches them, with only what templates and selection read.
 //!
-//! The pure core is [`render`], [`reconcile`], [`status`], [`template`], [`spiffe`], [`selection`],
+//! The pure core is [`render`], [`reconcile`], [`policy`], [`status`], [`template`], [`spiffe`], [`selection`],
 //! [`pod_view`] and [`duration`]: functions from values to values, testable without a server. It
 //! may not import the IO edges: the crate's [`spire`], [`controller`], [`admin`], [`lease`] and
 //! [`metrics`] modules, the `tokio`, `tonic`, `axum` and `hyper` crates, or the kube client
@@ -25,6 +25,7 @@ pub mod lease;
 pub mod metrics;
 pub mod pass;
 pub mod pod_view;
+pub mod policy;
 pub mod reconcile;
 pub mod render;
 pub mod retry;
