@@ -9,7 +9,8 @@
 //! - [`pod_view`]: pods as the operator caches them, with only what templates and selection read.
 //!
 //! The pure core is [`pass`] (one worker pass over a snapshot), [`render`], [`reconcile`],
-//! [`status`], [`template`], [`spiffe`], [`selection`], [`pod_view`] and [`duration`]: functions from values to values, testable without a server. It
+//! [`policy`], [`status`], [`template`], [`spiffe`], [`selection`], [`pod_view`] and [`duration`]:
+//! functions from values to values, testable without a server. It
 //! may not import the IO edges: the crate's [`spire`], [`controller`], [`admin`], [`lease`] and
 //! [`metrics`] modules, the `tokio`, `tonic`, `axum` and `hyper` crates, or the kube client
 //! (`kube::Client`, `kube::Api`). Resource data (`kube::Resource`, `k8s_openapi` types) is fine.
@@ -25,6 +26,7 @@ pub mod lease;
 pub mod metrics;
 pub mod pass;
 pub mod pod_view;
+pub mod policy;
 pub mod reconcile;
 pub mod render;
 pub mod retry;

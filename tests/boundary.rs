@@ -16,7 +16,7 @@ use std::{
 };
 
 /// Directories whose every file belongs to the pure core.
-const PURE_DIRS: &[&str] = &["src/render", "src/reconcile", "src/status", "src/template", "src/spiffe"];
+const PURE_DIRS: &[&str] = &["src/render", "src/reconcile", "src/status", "src/template", "src/spiffe", "src/policy"];
 /// Pure directories that may not exist yet.
 const OPTIONAL_PURE_DIRS: &[&str] = &["src/pass"];
 /// Single files of the pure core.
