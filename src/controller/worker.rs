@@ -23,7 +23,7 @@ use super::{
 use crate::{
     config::Config,
     metrics::Metrics,
-    pass::{self, PodRecord, Snapshot},
+    pass::{self, PodRecord, SliceMembers, Snapshot, stale_pods},
     pod_view::PodView,
     reconcile::{EntryIndex, Ownership, Plan, Scope},
     selection::selects,
@@ -41,8 +41,8 @@ pub struct Worker {
     identities: Identities,
     statics: StaticEntries,
     pods: HashMap<String, ObjectRef<PodView>>,
-    /// The pods each EndpointSlice (`namespace/name`) targeted when last seen.
-    slice_pods: HashMap<String, BTreeSet<String>>,
+    /// The pods each EndpointSlice targeted when last seen.
+    slice_members: SliceMembers,
     pub records: HashMap<String, PodRecord>,
     pub static_winners: BTreeMap<String, bool>,
     /// Writes SPIRE refused, until their scope is planned again.
@@ -81,7 +81,7 @@ impl Worker {
             identities: Identities::default(),
             statics: StaticEntries::default(),
             pods: HashMap::new(),
-            slice_pods: HashMap::new(),
+            slice_members: SliceMembers::default(),
             records: HashMap::new(),
             static_winners: BTreeMap::new(),
             refusals: Refusals::default(),
@@ -246,7 +246,7 @@ impl Worker {
                 Change::Endpoints { namespace, name } => {
                     let reference = ObjectRef::new(&name).within(&namespace);
                     let targets = self.stores.endpoint_slices.get(&reference).map(|s| slice_targets(&s));
-                    scopes.extend(self.retarget(format!("{namespace}/{name}"), targets.unwrap_or_default()));
+                    scopes.extend(self.slice_members.set(format!("{namespace}/{name}"), targets.unwrap_or_default()));
                 }
                 Change::Relisted(kind) => {
                     self.metrics.relisted(kind.as_str());
@@ -278,16 +278,6 @@ impl Worker {
         scopes
     }
 
-    /// Records the pods a slice targets now; returns the pods that joined or left it.
-    fn retarget(&mut self, slice: String, targets: BTreeSet<String>) -> Vec<Scope> {
-        let before = if targets.is_empty() {
-            self.slice_pods.remove(&slice).unwrap_or_default()
-        } else {
-            self.slice_pods.insert(slice, targets.clone()).unwrap_or_default()
-        };
-        targets.symmetric_difference(&before).cloned().map(Scope::Pod).collect()
-    }
-
     /// What a completed listing of `kind` calls for: everything planned from that kind is
     /// compared with the cache as it now is, so objects that changed or went while the watch was
     /// away are planned again.
@@ -300,22 +290,17 @@ impl Worker {
             // Every pod reads its node and namespace.
             Watched::Nodes | Watched::Namespaces => self.pods.keys().cloned().map(Scope::Pod).collect(),
             Watched::EndpointSlices => {
-                let mut now: HashMap<String, BTreeSet<String>> = HashMap::new();
-                for slice in self.stores.endpoint_slices.state() {
-                    let targets = slice_targets(&slice);
-                    if !targets.is_empty() {
-                        now.insert(format!("{}/{}", slice.namespace().unwrap_or_default(), slice.name_any()), targets);
-                    }
-                }
-                let before = std::mem::take(&mut self.slice_pods);
-                let mut scopes = Vec::new();
-                for name in before.keys().chain(now.keys()).collect::<BTreeSet<_>>() {
-                    let (old, new) =
-                        (before.get(name).cloned().unwrap_or_default(), now.get(name).cloned().unwrap_or_default());
-                    scopes.extend(old.symmetric_difference(&new).cloned().map(Scope::Pod));
-                }
-                self.slice_pods = now;
-                scopes
+                let now: Vec<(String, BTreeSet<String>)> = self
+                    .stores
+                    .endpoint_slices
+                    .state()
+                    .iter()
+                    .map(|slice| {
+                        let name = format!("{}/{}", slice.namespace().unwrap_or_default(), slice.name_any());
+                        (name, slice_targets(slice))
+                    })
+                    .collect();
+                self.slice_members.replace(now).into_iter().collect()
             }
             Watched::Identities => {
                 let mut scopes = Vec::new();
@@ -345,18 +330,10 @@ impl Worker {
     /// planned too when it is gone.
     fn stale_pods(&self) -> Vec<Scope> {
         let cached = self.stores.pods.state();
-        let mut stale: BTreeSet<Scope> = cached
+        let cached = cached
             .iter()
-            .filter(|p| {
-                let uid = p.uid().unwrap_or_default();
-                self.records.get(&uid).is_none_or(|r| Some(&r.resource_version) != p.metadata.resource_version.as_ref())
-            })
-            .map(|p| Scope::Pod(p.uid().unwrap_or_default()))
-            .collect();
-        let present: BTreeSet<String> = cached.iter().map(|p| p.uid().unwrap_or_default()).collect();
-        stale.extend(self.records.keys().filter(|uid| !present.contains(*uid)).cloned().map(Scope::Pod));
-        stale.extend(self.index.scopes().filter(|s| matches!(s, Scope::Pod(uid) if !present.contains(uid))).cloned());
-        stale.into_iter().collect()
+            .map(|p| (p.metadata.uid.as_deref().unwrap_or_default(), p.metadata.resource_version.as_deref()));
+        stale_pods(cached, &self.records, self.index.scopes()).into_iter().collect()
     }
 
     fn pods_where(&self, predicate: impl Fn(&PodView) -> bool) -> Vec<Scope> {

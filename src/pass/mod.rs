@@ -12,6 +12,7 @@
 //! The worker only executes what this returns; nothing here performs I/O.
 
 mod record;
+mod resync;
 #[cfg(test)]
 mod tests;
 
@@ -20,6 +21,7 @@ use std::{collections::BTreeMap, sync::Arc};
 use k8s_openapi::api::{core::v1::Node, discovery::v1::EndpointSlice};
 
 pub use record::PodRecord;
+pub use resync::{SliceMembers, stale_pods};
 
 use crate::{
     config::Config,
