@@ -68,6 +68,9 @@ async fn an_owned_entry_the_operator_cannot_read_is_left_alone_and_the_rest_goes
     let log = operator.log_text();
     let lines: Vec<&str> = log.lines().filter(|l| l.contains("left out an entry") && l.contains(&odd)).collect();
     assert_eq!(lines.len(), 1, "{log}");
+    // The relationship the entry federates with cannot be read either: logged once, too.
+    let relationship = log.lines().filter(|l| l.contains("left out a federation relationship")).count();
+    assert_eq!(relationship, 1, "{log}");
     assert!(!log.contains(&format!("deleted entry entry_id={odd}")), "{log}");
     world.clean_up().await;
 }

@@ -33,8 +33,8 @@ pub struct Federation {
     /// Per resource UID, why SPIRE refused its relationship.
     pub failures: BTreeMap<String, String>,
     pub unavailable: Option<std::sync::Arc<crate::spire::Error>>,
-    /// Relationships of SPIRE's last listing the operator could not read.
-    pub unparsed: usize,
+    /// Trust domains of the relationships in SPIRE's last listing the operator could not read.
+    pub unparsed: std::collections::BTreeSet<String>,
 }
 
 impl Federation {
@@ -67,11 +67,14 @@ impl Federation {
         let actual = match spire.list_federation_relationships_lenient().await {
             Ok(listing) => {
                 // A relationship the operator cannot read is left out: never updated or deleted.
-                for item in &listing.unparsed {
+                // Each is logged when it first appears.
+                let now: std::collections::BTreeSet<String> =
+                    listing.unparsed.iter().map(|u| u.trust_domain.clone()).collect();
+                for item in listing.unparsed.iter().filter(|u| !self.unparsed.contains(&u.trust_domain)) {
                     tracing::warn!(trust_domain = %item.trust_domain, error = %item.reason,
                         "left out a federation relationship the operator cannot read");
                 }
-                self.unparsed = listing.unparsed.len();
+                self.unparsed = now;
                 listing.relationships
             }
             Err(e) => {

@@ -143,7 +143,7 @@ impl Worker {
                 })
             {
                 self.federation.reconcile(&self.client, &self.stores, &self.config, &self.spire).await;
-                self.metrics.unparsed(crate::spire::RelationshipListing::KIND, self.federation.unparsed);
+                self.metrics.unparsed(crate::spire::RelationshipListing::KIND, self.federation.unparsed.len());
             }
             // Writes SPIRE refused are tried again at each periodic check, and when federation
             // changed, since a missing federated bundle is the usual cause.
