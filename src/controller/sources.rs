@@ -9,11 +9,10 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::{Resource, ResourceExt};
 
 use super::stores::Readable;
-use crate::pass::StaticDeclarations;
-
 use crate::{
     api::v1alpha1::{ClusterSPIFFEID, ClusterStaticEntry},
     config::Config,
+    pass::StaticDeclarations,
     reconcile::{Declaration, Hold, IdentitySource, Scope, Source, SourceKind, SpecError},
     render::{PodIdentity, render_static_entry},
     selection::handles_class,
@@ -47,8 +46,8 @@ impl Identities {
     pub fn refresh(&mut self, cached: &Readable<ClusterSPIFFEID>, config: &Config) -> Vec<String> {
         let mut changed = Vec::new();
         let mut seen = BTreeMap::new();
-        // An object that does not parse cannot say which pods it selects, nor even its class:
-        // like a spec that does not parse, it holds what it may have declared.
+        // An object of this class that does not parse cannot say which pods it selects: like a
+        // spec that does not parse, it holds what it may have declared.
         for invalid in cached.unreadable_handled(config) {
             let uid = invalid.metadata.uid.clone().unwrap_or_default();
             let source = source_of_meta(SourceKind::ClusterSPIFFEID, &invalid.metadata);
