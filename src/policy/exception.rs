@@ -79,8 +79,14 @@ impl Exception {
     /// millisecond before the instant and lapsed at the instant itself and after. This is the only
     /// test of activity; everything that asks whether an exception applies calls it.
     pub fn is_active(&self, now: Timestamp) -> bool {
-        now < self.expires_at
+        in_force(self.expires_at, now)
     }
+}
+
+/// Whether something that lapses at `expires_at` is still in force at `now`: strictly before the
+/// instant. The one rule for every expiry: exceptions and static entries' `expiresAt` alike.
+pub fn in_force(expires_at: Timestamp, now: Timestamp) -> bool {
+    now < expires_at
 }
 
 /// Whether an exception's term (`expires_at - created_at`) is longer than the policy's

@@ -4,7 +4,9 @@
 //! that a rule is written once. It is pure: the caller passes the entry's request, the policies
 //! that govern its identity (see [`governs`]), the exceptions that target it, and the instant.
 
+mod convert;
 mod exception;
+mod governance;
 mod pattern;
 mod ttl;
 
@@ -15,7 +17,9 @@ use std::{collections::BTreeMap, time::Duration};
 
 use k8s_openapi::{apimachinery::pkg::apis::meta::v1::LabelSelector, jiff::Timestamp};
 
-pub use exception::{Exception, Relaxation, Relaxations, Target, term_too_long};
+pub use convert::{ConvertError, exception_of, policy_of};
+pub use exception::{Exception, Relaxation, Relaxations, Target, in_force, term_too_long};
+pub use governance::{Governance, GoverningPolicy, Subject, TargetedException, Verdict};
 pub use pattern::{Bindings, Pattern, PatternError, Placeholder, is_normal_path};
 pub use ttl::{Bound, Effective, TtlAction, TtlBounds};
 
@@ -200,6 +204,9 @@ pub struct Decision {
     pub jwt_ttl: Effective,
     /// The exception relaxations the decision relied on, each once, in the order first used.
     pub exceptions_used: Vec<(String, Relaxation)>,
+    /// Exceptions active at the instant but refused because their term is longer than a
+    /// governing policy's `maxExceptionDuration`: `(exception, policy)`.
+    pub exceptions_refused: Vec<(String, String)>,
 }
 
 /// Decides whether the entry `request` describes may exist, given the `policies` governing its
@@ -236,10 +243,18 @@ pub struct Decision {
 /// - **requireOwner**: the identity must name an owner, unless an active exception grants
 ///   `ownerNotRequired`.
 pub fn decide(request: &Request<'_>, policies: &[&Policy], exceptions: &[&Exception], now: Timestamp) -> Decision {
+    let mut exceptions_refused = Vec::new();
     let usable: Vec<&Exception> = exceptions
         .iter()
         .copied()
-        .filter(|e| e.is_active(now) && !policies.iter().any(|p| term_too_long(p, e)))
+        .filter(|e| e.is_active(now))
+        .filter(|e| match policies.iter().find(|p| term_too_long(p, e)) {
+            Some(p) => {
+                exceptions_refused.push((e.name.clone(), p.name.clone()));
+                false
+            }
+            None => true,
+        })
         .collect();
     let mut denials = Vec::new();
     let mut used: Vec<(String, Relaxation)> = Vec::new();
@@ -347,5 +362,6 @@ pub fn decide(request: &Request<'_>, policies: &[&Policy], exceptions: &[&Except
         x509_ttl: x509.effective,
         jwt_ttl: jwt.effective,
         exceptions_used: used,
+        exceptions_refused,
     }
 }

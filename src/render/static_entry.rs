@@ -37,6 +37,13 @@ pub fn render_static_entry(spec: &ClusterStaticEntrySpec) -> Result<Entry, Error
     entry.admin = spec.admin.unwrap_or(false);
     entry.downstream = spec.downstream.unwrap_or(false);
     entry.store_svid = spec.store_svid.unwrap_or(false);
+    if let Some(at) = &spec.expires_at {
+        let at: k8s_openapi::jiff::Timestamp = at.parse().map_err(|e| Error::Invalid {
+            field: "expiresAt",
+            message: format!("{at:?} is not an RFC 3339 instant: {e}"),
+        })?;
+        entry.expires_at = at.as_second();
+    }
     value(field_of_rule(&entry), entry.validate())?;
     Ok(entry)
 }

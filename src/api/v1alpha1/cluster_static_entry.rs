@@ -4,7 +4,8 @@ use kube::{CustomResource, KubeSchema};
 use serde::{Deserialize, Serialize};
 
 use super::common::{
-    CommonStatus, DURATION_BOUND, DURATION_SHAPE, Owner, SPIFFE_ID_NOT_RESERVED, SPIFFE_ID_SHAPE, TRUST_DOMAINS,
+    CommonStatus, DURATION_BOUND, DURATION_SHAPE, INSTANT_SHAPE, Owner, SPIFFE_ID_NOT_RESERVED, SPIFFE_ID_SHAPE,
+    TRUST_DOMAINS,
 };
 
 /// Declares one registration entry exactly as written, for workloads outside the cluster, node
@@ -109,6 +110,17 @@ pub struct ClusterStaticEntrySpec {
     /// The team accountable for this identity.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub owner: Option<Owner>,
+
+    /// The instant the entry lapses, in whole seconds of RFC 3339 with a time zone, such as
+    /// `2027-01-31T18:00:00Z`: the operator removes the entry at that instant. It is also written
+    /// to the SPIRE entry's own expiry, so SPIRE prunes it even while the operator is down.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 64))]
+    #[x_kube(
+        validation = Rule::new(INSTANT_SHAPE).message("expiresAt must be an RFC 3339 instant with a time zone, such as 2027-01-31T18:00:00Z"),
+        validation = Rule::new("!self.matches('[.][0-9]+')").message("expiresAt must be in whole seconds: SPIRE stores entry expiry in seconds")
+    )]
+    pub expires_at: Option<String>,
 }
 
 /// The observed state of a ClusterStaticEntry.

@@ -47,3 +47,12 @@ pub(crate) const SPIFFE_ID_SHAPE: &str =
 pub(crate) const SPIFFE_ID_NOT_RESERVED: &str = r"!self.matches('^spiffe://[^/]+/spire(/|$)')";
 /// A trust domain name, optionally written as `spiffe://name`.
 pub(crate) const TRUST_DOMAINS: &str = r"self.all(td, td.matches('^(spiffe://)?[a-z0-9._-]{1,255}$'))";
+/// SPIFFE ID path patterns: absolute, each segment a literal, a `{placeholder}`, `*` or `**`,
+/// with no empty, `.` or `..` segment.
+pub(crate) const PATTERNS_SHAPE: &str =
+    r"self.all(p, p.matches('^(/([^/{}*]+|\\{[^/{}]*\\}|\\*\\*?))+$') && !p.matches('/[.][.]?(/|$)'))";
+/// Patterns name only the placeholders policies know.
+pub(crate) const PATTERNS_KNOWN_PLACEHOLDERS: &str =
+    r"self.all(p, p.matches('^([^{}]|\\{(namespace|serviceAccount|podName|nodeName)\\})*$'))";
+/// An RFC 3339 instant with a time zone, such as `2027-01-31T18:00:00Z`.
+pub(crate) const INSTANT_SHAPE: &str = r"self.matches('^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\\.[0-9]+)?(Z|[+-][0-9]{2}:[0-9]{2})$') && timestamp(self) == timestamp(self)";

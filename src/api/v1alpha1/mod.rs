@@ -7,6 +7,8 @@ mod cluster_federated_trust_domain;
 mod cluster_spiffe_id;
 mod cluster_static_entry;
 mod common;
+mod identity_exception;
+mod identity_policy;
 
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::CustomResourceExt;
@@ -18,6 +20,13 @@ pub use cluster_federated_trust_domain::{
 pub use cluster_spiffe_id::{ClusterSPIFFEID, ClusterSPIFFEIDSpec, ClusterSPIFFEIDStats, ClusterSPIFFEIDStatus};
 pub use cluster_static_entry::{ClusterStaticEntry, ClusterStaticEntrySpec, ClusterStaticEntryStatus};
 pub use common::{CommonStatus, Owner};
+pub use identity_exception::{
+    ExceptionRelaxations, ExceptionTarget, IdentityException, IdentityExceptionSpec, IdentityExceptionStatus,
+};
+pub use identity_policy::{
+    Enforcement, IdentityKind, IdentityPolicy, IdentityPolicySpec, IdentityPolicyStatus, JwtBounds, Permission,
+    PolicyMatch, PrivilegeRules, SpiffeIdRules, TtlAction, TtlPolicy, X509Bounds,
+};
 
 /// The API group of every spire-steward resource.
 pub const GROUP: &str = "spire-steward.io";
@@ -28,5 +37,11 @@ pub const CATEGORY: &str = "spire-steward";
 
 /// Every CustomResourceDefinition of this version, in a stable order.
 pub fn crds() -> Vec<CustomResourceDefinition> {
-    vec![ClusterSPIFFEID::crd(), ClusterStaticEntry::crd(), ClusterFederatedTrustDomain::crd()]
+    vec![
+        ClusterSPIFFEID::crd(),
+        ClusterStaticEntry::crd(),
+        ClusterFederatedTrustDomain::crd(),
+        IdentityPolicy::crd(),
+        IdentityException::crd(),
+    ]
 }
