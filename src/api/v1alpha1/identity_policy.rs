@@ -86,8 +86,9 @@ pub enum Enforcement {
 }
 
 /// The identity kinds a policy may govern.
-#[derive(Clone, Copy, Debug, Deserialize, Serialize, PartialEq, Eq, JsonSchema)]
+#[derive(Clone, Copy, Debug, Default, Deserialize, Serialize, PartialEq, Eq, JsonSchema)]
 pub enum IdentityKind {
+    #[default]
     #[serde(rename = "ClusterSPIFFEID")]
     ClusterSpiffeId,
     ClusterStaticEntry,
@@ -282,10 +283,4 @@ pub struct IdentityPolicyStatus {
     /// Governed entries whose TTL one of its bounds set.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub entries_clamped: Option<i32>,
-}
-
-impl Default for IdentityKind {
-    fn default() -> Self {
-        IdentityKind::ClusterSpiffeId
-    }
 }
