@@ -23,6 +23,8 @@ const DEFAULT_PARENT_ID_TEMPLATE: &str =
     "spiffe://{{ .TrustDomain }}/spire/agent/k8s_psat/{{ .ClusterName }}/{{ .NodeMeta.UID }}";
 const DEFAULT_GC_INTERVAL: Duration = Duration::from_secs(60);
 const GC_INTERVAL_RANGE: (Duration, Duration) = (Duration::from_secs(1), Duration::from_secs(24 * 3600));
+const DEFAULT_EXCEPTION_WARNING_WINDOW: Duration = Duration::from_secs(72 * 3600);
+const EXCEPTION_WARNING_WINDOW_RANGE: (Duration, Duration) = (Duration::ZERO, Duration::from_secs(365 * 24 * 3600));
 const DEFAULT_SPIRE_CALL_TIMEOUT: Duration = Duration::from_secs(30);
 const SPIRE_CALL_TIMEOUT_RANGE: (Duration, Duration) = (Duration::from_millis(100), Duration::from_secs(600));
 const LEASE_RANGE: (Duration, Duration) = (Duration::from_millis(100), Duration::from_secs(3600));
@@ -64,6 +66,7 @@ pub struct File {
     pub spire_call_timeout: Option<DurationValue>,
     pub reconcile: Option<ReconcileFile>,
     pub gc_interval: Option<DurationValue>,
+    pub exception_warning_window: Option<DurationValue>,
     pub leader_election: Option<LeaderElectionFile>,
     pub metrics: Option<MetricsFile>,
     pub health: Option<HealthFile>,
@@ -172,6 +175,9 @@ pub struct Config {
     pub reconcile: ReconcileToggles,
     /// How often the owned entries are compared with SPIRE in full.
     pub gc_interval: Duration,
+    /// How long before an IdentityException lapses it shows `ExpiringSoon` (and one Warning
+    /// Event is published).
+    pub exception_warning_window: Duration,
     pub leader_election: LeaderElection,
     /// None: metrics are not served.
     pub metrics_address: Option<SocketAddr>,
@@ -310,6 +316,12 @@ impl File {
             .map_err(|e| invalid("parentIDTemplate", e.to_string()))?;
         let reconcile = self.reconcile.unwrap_or_default();
         let gc_interval = bounded("gcInterval", self.gc_interval, DEFAULT_GC_INTERVAL, GC_INTERVAL_RANGE)?;
+        let exception_warning_window = bounded(
+            "exceptionWarningWindow",
+            self.exception_warning_window,
+            DEFAULT_EXCEPTION_WARNING_WINDOW,
+            EXCEPTION_WARNING_WINDOW_RANGE,
+        )?;
         let spire_call_timeout =
             bounded("spireCallTimeout", self.spire_call_timeout, DEFAULT_SPIRE_CALL_TIMEOUT, SPIRE_CALL_TIMEOUT_RANGE)?;
         let leader_election = leader_election(self.leader_election.unwrap_or_default())?;
@@ -356,6 +368,7 @@ impl File {
                 cluster_federated_trust_domains: reconcile.cluster_federated_trust_domains.unwrap_or(true),
             },
             gc_interval,
+            exception_warning_window,
             leader_election,
             metrics_address,
             health_address,

@@ -181,7 +181,13 @@ impl std::fmt::Display for Access {
 }
 
 const READ: [&str; 3] = ["get", "list", "watch"];
-const CUSTOM_RESOURCES: [&str; 3] = ["clusterspiffeids", "clusterstaticentries", "clusterfederatedtrustdomains"];
+const CUSTOM_RESOURCES: [&str; 5] = [
+    "clusterspiffeids",
+    "clusterstaticentries",
+    "clusterfederatedtrustdomains",
+    "identitypolicies",
+    "identityexceptions",
+];
 
 /// Every cluster-wide call the operator makes; namespaced reads are cluster-wide (all
 /// namespaces) and also checked in one namespace.
@@ -245,7 +251,7 @@ fn refused_calls() -> Vec<Access> {
         access("delete", GROUP, "clusterfederatedtrustdomains"),
         access("deletecollection", GROUP, "clusterfederatedtrustdomains"),
     ];
-    for resource in ["clusterspiffeids", "clusterstaticentries"] {
+    for resource in ["clusterspiffeids", "clusterstaticentries", "identitypolicies", "identityexceptions"] {
         for verb in ["update", "patch", "delete"] {
             calls.push(access(verb, GROUP, resource));
         }

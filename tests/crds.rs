@@ -49,6 +49,8 @@ async fn crds_install_and_become_established() {
         "clusterspiffeids.spire-steward.io",
         "clusterstaticentries.spire-steward.io",
         "clusterfederatedtrustdomains.spire-steward.io",
+        "identitypolicies.spire-steward.io",
+        "identityexceptions.spire-steward.io",
     ] {
         let crd = crds.get(name).await.unwrap();
         assert_eq!(crd.spec.scope, "Cluster");

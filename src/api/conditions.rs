@@ -15,6 +15,14 @@ pub mod types {
     pub const ENTRIES_SYNCED: &str = "EntriesSynced";
     /// The federation relationship declared by the resource matches SPIRE.
     pub const RELATIONSHIP_SYNCED: &str = "RelationshipSynced";
+    /// An IdentityPolicy is valid and judges the entries it governs.
+    pub const GOVERNING: &str = "Governing";
+    /// An IdentityException is in force.
+    pub const ACTIVE: &str = "Active";
+    /// An IdentityException lapses within the operator's warning window; present only while true.
+    pub const EXPIRING_SOON: &str = "ExpiringSoon";
+    /// The resource's `expiresAt` has passed; present only while true.
+    pub const EXPIRED: &str = "Expired";
 }
 
 /// Condition reasons.
@@ -40,6 +48,25 @@ pub mod reasons {
     /// The operator's configuration switches reconciliation of this kind off; its entries are
     /// left as they are.
     pub const RECONCILE_DISABLED: &str = "ReconcileDisabled";
+    /// A policy denies entries the resource declares; they are not written, and removed if they
+    /// existed.
+    pub const POLICY_DENIED: &str = "PolicyDenied";
+    /// The resource's `expiresAt` has passed: an exception no longer relaxes anything, a static
+    /// entry is removed.
+    pub const EXPIRED: &str = "Expired";
+    /// An exception's term is longer than a governing policy's `maxExceptionDuration`; it
+    /// relaxes nothing.
+    pub const TERM_TOO_LONG: &str = "TermTooLong";
+    /// An exception is in force.
+    pub const ACTIVE: &str = "Active";
+    /// An exception is in force and lapses within the operator's warning window.
+    pub const EXPIRING_SOON: &str = "ExpiringSoon";
+    /// A policy is valid and governs what it matches.
+    pub const GOVERNING: &str = "Governing";
+    /// Event reason: a policy bound now sets an entry's TTL, or sets it to another value.
+    pub const TTL_CLAMPED: &str = "TTLClamped";
+    /// Event reason, on an exception's target: the exception lapsed.
+    pub const EXCEPTION_EXPIRED: &str = "ExceptionExpired";
     /// Event reason: the object does not parse as its kind (a field another client wrote in a
     /// form the operator refuses); its entries are kept as they are.
     pub const UNREADABLE: &str = "Unreadable";

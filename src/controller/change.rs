@@ -23,6 +23,11 @@ pub enum Change {
     StaticEntries,
     /// A ClusterFederatedTrustDomain changed.
     Federation,
+    /// An IdentityPolicy or IdentityException changed: the identities whose verdicts may change
+    /// are planned again.
+    Governance,
+    /// An instant at which an exception or a static entry lapses has come.
+    Lapse,
     /// Time for the periodic comparison of the index with SPIRE.
     Drift,
     /// A watch completed a listing (at start, or again after it expired or the API server came
@@ -42,6 +47,8 @@ pub enum Watched {
     Identities,
     StaticEntries,
     Federations,
+    Policies,
+    Exceptions,
 }
 
 impl Watched {
@@ -55,6 +62,8 @@ impl Watched {
             Watched::Identities => "ClusterSPIFFEID",
             Watched::StaticEntries => "ClusterStaticEntry",
             Watched::Federations => "ClusterFederatedTrustDomain",
+            Watched::Policies => "IdentityPolicy",
+            Watched::Exceptions => "IdentityException",
         }
     }
 }

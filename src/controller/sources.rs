@@ -13,7 +13,7 @@ use crate::{
     api::v1alpha1::{ClusterSPIFFEID, ClusterStaticEntry},
     config::Config,
     pass::StaticDeclarations,
-    reconcile::{Declaration, Hold, IdentitySource, Scope, Source, SourceKind, SpecError},
+    reconcile::{Declaration, Hold, IdentitySource, Scope, Source, SourceKind, SourceMeta, SpecError},
     render::{PodIdentity, render_static_entry},
     selection::handles_class,
 };
@@ -31,6 +31,14 @@ pub fn source_of_meta(kind: SourceKind, meta: &ObjectMeta) -> Source {
         uid: meta.uid.clone().unwrap_or_default(),
         created_at: meta.creation_timestamp.as_ref().map_or(0, |t| t.0.as_second()),
         deleting_at: meta.deletion_timestamp.as_ref().map(|t| t.0.as_second()),
+    }
+}
+
+/// What policies read of a resource besides its spec.
+pub fn meta_of(meta: &ObjectMeta, owner: Option<&crate::api::v1alpha1::Owner>) -> SourceMeta {
+    SourceMeta {
+        labels: meta.labels.clone().unwrap_or_default(),
+        owner_set: owner.is_some_and(|o| !o.team.is_empty() && o.contact.as_deref().is_some_and(|c| !c.is_empty())),
     }
 }
 
@@ -60,7 +68,13 @@ impl Identities {
             if !unchanged {
                 changed.push(uid.clone());
             }
-            seen.insert(uid, (invalid.metadata.generation, IdentitySource { source, identity, suspended: false }));
+            seen.insert(
+                uid,
+                (
+                    invalid.metadata.generation,
+                    IdentitySource { source, meta: meta_of(&invalid.metadata, None), identity, suspended: false },
+                ),
+            );
         }
         for object in &cached.objects {
             if !handles_class(object.spec.class_name.as_deref(), config.class_name.as_deref(), config.watch_classless) {
@@ -71,11 +85,25 @@ impl Identities {
             let source = source_of(SourceKind::ClusterSPIFFEID, object.as_ref());
             let suspended = object.spec.suspend.unwrap_or(false);
             let unchanged = self.by_uid.get(&uid).is_some_and(|(g, cached)| {
-                *g == generation && cached.source == source && cached.suspended == suspended
+                *g == generation
+                    && cached.source == source
+                    && cached.suspended == suspended
+                    && cached.meta == meta_of(&object.metadata, object.spec.owner.as_ref())
             });
             if !unchanged {
                 let identity = PodIdentity::parse(&object.spec).map(Arc::new).map_err(SpecError::from);
-                seen.insert(uid.clone(), (generation, IdentitySource { source, identity, suspended }));
+                seen.insert(
+                    uid.clone(),
+                    (
+                        generation,
+                        IdentitySource {
+                            source,
+                            meta: meta_of(&object.metadata, object.spec.owner.as_ref()),
+                            identity,
+                            suspended,
+                        },
+                    ),
+                );
                 changed.push(uid);
             } else if let Some(entry) = self.by_uid.remove(&uid) {
                 seen.insert(uid, entry);
@@ -112,6 +140,7 @@ impl Identities {
 #[derive(Clone, Debug)]
 pub struct StaticEntry {
     pub source: Source,
+    pub meta: SourceMeta,
     pub entry: Result<crate::spiffe::Entry, SpecError>,
     /// The scope the entry belongs to, read off the raw selectors so that a spec that does not
     /// render still holds the right scope.
@@ -150,7 +179,8 @@ impl StaticEntries {
                 .iter()
                 .find_map(|s| s.strip_prefix("k8s:pod-uid:"))
                 .map_or(Scope::Cluster, |uid| Scope::Pod(uid.to_owned()));
-            next.insert(uid, (object.metadata.generation, StaticEntry { source, entry, scope }));
+            let meta = meta_of(&object.metadata, object.spec.owner.as_ref());
+            next.insert(uid, (object.metadata.generation, StaticEntry { source, meta, entry, scope }));
         }
         let mut scopes: Vec<Scope> = before.into_values().collect();
         scopes.extend(next.values().map(|(_, s)| scope_of(s)));
@@ -184,6 +214,10 @@ impl StaticDeclarations for StaticEntries {
     /// Whether any ClusterStaticEntry falls in `scope`.
     fn declares_in(&self, scope: &Scope) -> bool {
         self.by_uid.values().any(|(_, s)| s.scope == *scope)
+    }
+
+    fn meta(&self, uid: &str) -> Option<&SourceMeta> {
+        self.by_uid.get(uid).map(|(_, s)| &s.meta)
     }
 }
 

@@ -18,18 +18,21 @@ use super::{guard::Unreadable, worker::Worker};
 use crate::{
     api::{
         conditions::{reasons, types},
-        v1alpha1::{ClusterFederatedTrustDomain, ClusterSPIFFEID, ClusterStaticEntry, CommonStatus},
+        v1alpha1::{
+            ClusterFederatedTrustDomain, ClusterSPIFFEID, ClusterStaticEntry, CommonStatus, IdentityException,
+            IdentityPolicy,
+        },
     },
     reconcile::Ownership,
     selection::handles_class,
     status::{
-        FederationInputs, Health, IdentityInputs, StaticInputs, announcement, conditions_for, federation_status,
-        identity_status, merge_conditions, same_conditions, static_status, tallies,
+        FederationInputs, Health, IdentityFields, IdentityInputs, StaticInputs, announcement, conditions_for,
+        federation_status, identity_status, merge_conditions, same_conditions, static_status, tallies,
     },
 };
 
 /// The conditions a resource has now and the ones `health` calls for.
-fn next_conditions(
+pub(super) fn next_conditions(
     current: Option<&CommonStatus>,
     health: &Health,
     synced_type: &'static str,
@@ -55,6 +58,14 @@ pub struct StatusWriter {
 }
 
 impl StatusWriter {
+    pub(super) fn client(&self) -> Client {
+        self.client.clone()
+    }
+
+    pub(super) fn recorder(&self) -> &Recorder {
+        &self.recorder
+    }
+
     pub fn new(client: Client) -> Self {
         let reporter = Reporter { controller: FIELD_MANAGER.into(), instance: std::env::var("POD_NAME").ok() };
         Self {
@@ -68,7 +79,7 @@ impl StatusWriter {
 
     /// Publishes an Event when a resource's Ready reason changes, so `kubectl describe` tells the
     /// story. The Event's reason is the condition's reason.
-    async fn announce<K>(&self, object: &K, previous: &[Condition], health: &Health)
+    pub(super) async fn announce<K>(&self, object: &K, previous: &[Condition], health: &Health)
     where
         K: kube::Resource<DynamicType = ()>,
     {
@@ -100,12 +111,15 @@ impl StatusWriter {
         // Forget what was written for resources that are gone.
         let (identities, statics, federations) =
             (worker.stores.identities(), worker.stores.static_entries(), worker.stores.federations());
+        let (policies, exceptions) = (worker.stores.policies(), worker.stores.exceptions());
         let live: HashSet<String> = identities
             .objects
             .iter()
             .map(|o| o.uid().unwrap_or_default())
             .chain(statics.objects.iter().map(|o| o.uid().unwrap_or_default()))
             .chain(federations.objects.iter().map(|o| o.uid().unwrap_or_default()))
+            .chain(worker.rules.policies.keys().cloned())
+            .chain(worker.rules.exceptions.keys().cloned())
             .collect();
         self.written.retain(|uid, _| live.contains(uid));
         let mut unreadable = HashSet::new();
@@ -113,6 +127,9 @@ impl StatusWriter {
             (ClusterSPIFFEID::kind(&()), identities.unreadable_handled(&worker.config).collect::<Vec<_>>()),
             (ClusterStaticEntry::kind(&()), statics.unreadable_handled(&worker.config).collect()),
             (ClusterFederatedTrustDomain::kind(&()), federations.unreadable_handled(&worker.config).collect()),
+            // Policies and exceptions have no class: every instance reads them.
+            (IdentityPolicy::kind(&()), policies.unreadable.iter().collect()),
+            (IdentityException::kind(&()), exceptions.unreadable.iter().collect()),
         ] {
             worker.metrics.unreadable(&kind, objects.len());
             for invalid in objects {
@@ -124,6 +141,7 @@ impl StatusWriter {
         self.publish_identities(worker, &identities.objects).await;
         self.publish_static_entries(worker, &statics.objects).await;
         self.publish_federations(worker, &federations.objects).await;
+        self.publish_governance(worker).await;
         for _ in 0..self.failed_writes {
             worker.metrics.error("status_write");
         }
@@ -217,17 +235,22 @@ impl StatusWriter {
                 refusals: worker.failures_of(&uid),
                 unavailable: unavailable.as_deref(),
             });
-            let (health, generation, stats) = (desired.health, desired.generation, desired.fields);
+            let (health, generation, IdentityFields { stats, ttl }) =
+                (desired.health, desired.generation, desired.fields);
             let (previous, conditions) =
                 next_conditions(object.status.as_ref().map(|s| &s.common), &health, desired.synced_type, generation);
-            let status = json!({ "observedGeneration": generation, "conditions": conditions, "stats": stats });
+            let status =
+                json!({ "observedGeneration": generation, "conditions": conditions, "stats": stats, "ttl": ttl });
             let unchanged = object.status.as_ref().is_some_and(|s| {
                 s.common.observed_generation == generation
                     && s.stats.as_ref() == Some(&stats)
+                    && s.ttl == ttl
                     && same_conditions(&s.common.conditions, &conditions)
             });
             if !unchanged {
                 self.announce(object.as_ref(), &previous, &health).await;
+                let before = object.status.as_ref().and_then(|s| s.ttl.as_ref());
+                self.announce_ttl(object.as_ref(), before, ttl.as_ref()).await;
             }
             self.write(&api, "ClusterSPIFFEID", &object.name_any(), &uid, status, unchanged).await;
         }
@@ -257,6 +280,8 @@ impl StatusWriter {
                     ownership: &ownership,
                     refusals: worker.failures_of(&uid),
                     unavailable: unavailable.as_deref(),
+                    verdict: worker.static_verdicts.get(&uid),
+                    lapsed: worker.lapsed.contains(&uid),
                 },
             );
             let (health, generation, fields) = (desired.health, desired.generation, desired.fields);
@@ -269,6 +294,7 @@ impl StatusWriter {
                 "masked": fields.masked,
                 "set": fields.set,
                 "entryID": fields.entry_id,
+                "ttl": fields.ttl,
             });
             let unchanged = object.status.as_ref().is_some_and(|s| {
                 s.common.observed_generation == generation
@@ -277,15 +303,18 @@ impl StatusWriter {
                     && s.masked == Some(fields.masked)
                     && s.set == Some(fields.set)
                     && s.entry_id == fields.entry_id
+                    && s.ttl == fields.ttl
             });
             if !unchanged {
                 self.announce(object.as_ref(), &previous, &health).await;
+                let before = object.status.as_ref().and_then(|s| s.ttl.as_ref());
+                self.announce_ttl(object.as_ref(), before, fields.ttl.as_ref()).await;
             }
             self.write(&api, "ClusterStaticEntry", &object.name_any(), &uid, status, unchanged).await;
         }
     }
 
-    async fn write<K>(
+    pub(super) async fn write<K>(
         &mut self,
         api: &Api<K>,
         kind: &str,

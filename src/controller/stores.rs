@@ -23,7 +23,9 @@ use super::{
     guard::{Guarded, Unreadable},
 };
 use crate::{
-    api::v1alpha1::{ClusterFederatedTrustDomain, ClusterSPIFFEID, ClusterStaticEntry},
+    api::v1alpha1::{
+        ClusterFederatedTrustDomain, ClusterSPIFFEID, ClusterStaticEntry, IdentityException, IdentityPolicy,
+    },
     pod_view::PodView,
 };
 
@@ -41,6 +43,8 @@ pub struct Stores {
     identities: Store<Guarded<ClusterSPIFFEID>>,
     static_entries: Store<Guarded<ClusterStaticEntry>>,
     federations: Store<Guarded<ClusterFederatedTrustDomain>>,
+    policies: Store<Guarded<IdentityPolicy>>,
+    exceptions: Store<Guarded<IdentityException>>,
 }
 
 /// The cached objects of one kind: those that parse, and those that do not.
@@ -87,6 +91,14 @@ impl Stores {
         readable(&self.federations)
     }
 
+    pub fn policies(&self) -> Readable<IdentityPolicy> {
+        readable(&self.policies)
+    }
+
+    pub fn exceptions(&self) -> Readable<IdentityException> {
+        readable(&self.exceptions)
+    }
+
     /// Waits until every cache holds its first full listing.
     pub async fn wait_until_ready(&self) -> Result<(), reflector::store::WriterDropped> {
         self.pods.wait_until_ready().await?;
@@ -95,6 +107,8 @@ impl Stores {
         self.endpoint_slices.wait_until_ready().await?;
         self.identities.wait_until_ready().await?;
         self.static_entries.wait_until_ready().await?;
+        self.policies.wait_until_ready().await?;
+        self.exceptions.wait_until_ready().await?;
         self.federations.wait_until_ready().await
     }
 }
@@ -326,6 +340,24 @@ pub fn start(client: &Client, queue: Arc<ChangeQueue>, tasks: &mut JoinSet<()>) 
         Change::Relisted(Watched::StaticEntries),
         Filter::Meaningful(parses),
     );
+    let policies = watch_filtered(
+        tasks,
+        Api::<Guarded<IdentityPolicy>>::all(client.clone()),
+        queue.clone(),
+        stripped::<Guarded<IdentityPolicy>>,
+        |_, queue| queue.push(Change::Governance),
+        Change::Relisted(Watched::Policies),
+        Filter::Meaningful(parses),
+    );
+    let exceptions = watch_filtered(
+        tasks,
+        Api::<Guarded<IdentityException>>::all(client.clone()),
+        queue.clone(),
+        stripped::<Guarded<IdentityException>>,
+        |_, queue| queue.push(Change::Governance),
+        Change::Relisted(Watched::Exceptions),
+        Filter::Meaningful(parses),
+    );
     let federations = watch_filtered(
         tasks,
         Api::<Guarded<ClusterFederatedTrustDomain>>::all(client.clone()),
@@ -335,7 +367,7 @@ pub fn start(client: &Client, queue: Arc<ChangeQueue>, tasks: &mut JoinSet<()>) 
         Change::Relisted(Watched::Federations),
         Filter::Meaningful(parses),
     );
-    Stores { pods, nodes, namespaces, endpoint_slices, identities, static_entries, federations }
+    Stores { pods, nodes, namespaces, endpoint_slices, identities, static_entries, federations, policies, exceptions }
 }
 
 /// The pods an EndpointSlice targets now, by UID.

@@ -7,6 +7,7 @@ use std::{
     time::Duration,
 };
 
+use k8s_openapi::jiff::Timestamp;
 use kube::{ResourceExt, runtime::reflector::ObjectRef};
 
 use super::{
@@ -16,6 +17,7 @@ use super::{
     federation::Federation,
     inputs::StoreInputs,
     refusals::Refusals,
+    rules::Rules,
     sources::{Identities, StaticEntries},
     status_writer::StatusWriter,
     stores::{Stores, slice_targets},
@@ -25,9 +27,11 @@ use crate::{
     metrics::Metrics,
     pass::{self, PodRecord, SliceMembers, Snapshot, stale_pods},
     pod_view::PodView,
-    reconcile::{EntryIndex, Ownership, Plan, Scope},
+    policy::Verdict,
+    reconcile::{EntryIndex, Ownership, Plan, Scope, SourceKind},
     selection::selects,
     spire::{EntryListing, LIST_PAGE_SIZE, SpireClient},
+    status::exception_instants,
 };
 
 /// Everything the worker knows between batches.
@@ -56,6 +60,14 @@ pub struct Worker {
     retry: Retry,
     /// IDs of the entries in SPIRE's last listing that the operator could not read.
     unparsed: BTreeSet<String>,
+    /// The policies and exceptions, validated.
+    pub rules: Rules,
+    /// Per ClusterStaticEntry (by UID): the policies' verdict when last planned.
+    pub static_verdicts: BTreeMap<String, Verdict>,
+    /// ClusterStaticEntries (by UID) past their `expiresAt` when last planned.
+    pub lapsed: BTreeSet<String>,
+    /// The instant up to which lapses have been planned.
+    lapses_planned: Timestamp,
 }
 
 /// Scopes planned and written per pass.
@@ -91,6 +103,10 @@ impl Worker {
             metrics,
             retry: Retry::default(),
             unparsed: BTreeSet::new(),
+            rules: Rules::default(),
+            static_verdicts: BTreeMap::new(),
+            lapsed: BTreeSet::new(),
+            lapses_planned: Timestamp::now(),
         }
     }
 
@@ -122,9 +138,12 @@ impl Worker {
         loop {
             // Writes SPIRE could not take are tried again when their backoff ends, or at once
             // when another call to SPIRE succeeds.
+            // An exception or a static entry lapsing is planned at its instant: a timer, not a scan.
+            let wake = self.next_instant();
             let changes = tokio::select! {
                 changes = self.queue.take() => changes,
                 () = self.retry.due() => self.retry.take().into_iter().map(|s| change_of(&self.records, s)).collect(),
+                () = sleep_until(wake) => vec![Change::Lapse],
             };
             // The backlog just taken; what is left once it is worked off is reported below.
             self.metrics.queue_depth(changes.len());
@@ -256,15 +275,24 @@ impl Worker {
                 // The periodic check compares the caches with what was planned, as a re-list
                 // does: a change no event brought is planned all the same.
                 Change::Drift => {
-                    for kind in [Watched::Pods, Watched::EndpointSlices, Watched::Identities, Watched::StaticEntries] {
+                    for kind in [
+                        Watched::Policies,
+                        Watched::Pods,
+                        Watched::EndpointSlices,
+                        Watched::Identities,
+                        Watched::StaticEntries,
+                    ] {
                         scopes.extend(self.relisted(kind));
                     }
                 }
                 Change::Federation => {}
+                Change::Governance => scopes.extend(self.relisted(Watched::Policies)),
+                Change::Lapse => scopes.extend(self.lapses()),
                 // A resource's change is found by comparing its cache with the parsed forms.
                 Change::Identity(_) => scopes.extend(self.relisted(Watched::Identities)),
                 Change::StaticEntries => scopes.extend(self.relisted(Watched::StaticEntries)),
                 Change::Everything => {
+                    self.rules.refresh(&self.stores.policies(), &self.stores.exceptions());
                     self.identities.refresh(&self.stores.identities(), &self.config);
                     scopes.extend(self.statics.refresh(&self.stores.static_entries(), &self.config));
                     self.refresh_pod_refs();
@@ -311,7 +339,81 @@ impl Worker {
             }
             Watched::StaticEntries => self.statics.refresh(&self.stores.static_entries(), &self.config),
             Watched::Federations => Vec::new(),
+            Watched::Policies | Watched::Exceptions => {
+                let refreshed = self.rules.refresh(&self.stores.policies(), &self.stores.exceptions());
+                if refreshed.policies {
+                    // A policy may govern any identity: every planned scope is judged again.
+                    let mut scopes: BTreeSet<Scope> = self.records.keys().cloned().map(Scope::Pod).collect();
+                    scopes.extend(self.pods.keys().cloned().map(Scope::Pod));
+                    scopes.extend(self.index.scopes().cloned());
+                    scopes.insert(Scope::Cluster);
+                    return scopes.into_iter().collect();
+                }
+                refreshed.targets.iter().flat_map(|(kind, name)| self.scopes_of_target(*kind, name)).collect()
+            }
         }
+    }
+
+    /// The scopes an identity's entries fall in, by its kind and name.
+    fn scopes_of_target(&self, kind: SourceKind, name: &str) -> Vec<Scope> {
+        match kind {
+            SourceKind::ClusterSPIFFEID => {
+                let uid = self.identities.list().into_iter().find(|i| i.source.name == name).map(|i| i.source.uid);
+                uid.map(|uid| self.pods_of_identity(&uid)).unwrap_or_default()
+            }
+            SourceKind::ClusterStaticEntry => {
+                self.statics.list().filter(|s| s.source.name == name).map(|s| s.scope.clone()).collect()
+            }
+            SourceKind::ClusterFederatedTrustDomain => Vec::new(),
+        }
+    }
+
+    /// The next instant at which something lapses by itself: an exception's `expiresAt` or the
+    /// start of its warning window, or a static entry's `expiresAt`.
+    fn next_instant(&self) -> Option<Timestamp> {
+        let after = self.lapses_planned;
+        let window = self.config.exception_warning_window;
+        let exceptions =
+            self.rules.governance.exceptions.iter().flat_map(|t| exception_instants(&t.exception, window, after));
+        let statics = self
+            .statics
+            .list()
+            .filter_map(|s| s.entry.as_ref().ok())
+            .filter(|e| e.expires_at != 0)
+            .filter_map(|e| Timestamp::from_second(e.expires_at).ok())
+            .filter(|at| *at > after);
+        exceptions.chain(statics).min()
+    }
+
+    /// The scopes of whatever lapsed since the last lapse was planned.
+    fn lapses(&mut self) -> Vec<Scope> {
+        let (after, now) = (self.lapses_planned, Timestamp::now());
+        self.lapses_planned = now;
+        let mut scopes = Vec::new();
+        let targets: Vec<(SourceKind, String)> = self
+            .rules
+            .governance
+            .exceptions
+            .iter()
+            .filter(|t| t.exception.expires_at > after && t.exception.expires_at <= now)
+            .map(|t| (t.kind, t.exception.target.name.clone()))
+            .collect();
+        for (kind, name) in &targets {
+            tracing::info!(kind = ?kind, name, "an exception lapsed; judging its identity again");
+            scopes.extend(self.scopes_of_target(*kind, name));
+        }
+        for s in self.statics.list() {
+            let Ok(entry) = &s.entry else { continue };
+            if let Ok(at) = Timestamp::from_second(entry.expires_at)
+                && entry.expires_at != 0
+                && at > after
+                && at <= now
+            {
+                tracing::info!(name = %s.source.name, "a ClusterStaticEntry's expiresAt has come; removing its entry");
+                scopes.push(s.scope.clone());
+            }
+        }
+        scopes
     }
 
     /// Looks every cached pod up again by UID.
@@ -387,6 +489,8 @@ impl Worker {
             index: &self.index,
             ownership: &self.ownership,
             config: &self.config,
+            governance: &self.rules.governance,
+            now: Timestamp::now(),
         };
         let outcomes = pass::run(&snapshot, scopes);
         let mut plans = Vec::with_capacity(outcomes.len());
@@ -401,11 +505,24 @@ impl Worker {
                 };
             }
             self.static_winners.extend(outcome.static_winners);
+            for (uid, verdict) in outcome.static_verdicts {
+                self.lapsed.remove(&uid);
+                match verdict {
+                    Some(v) => self.static_verdicts.insert(uid, v),
+                    None => self.static_verdicts.remove(&uid),
+                };
+            }
+            for uid in outcome.lapsed {
+                self.static_verdicts.remove(&uid);
+                self.lapsed.insert(uid);
+            }
             plans.push((outcome.scope, outcome.plan));
         }
         // Forget resources that are gone.
         let statics: BTreeSet<&str> = self.statics.list().map(|s| s.source.uid.as_str()).collect();
         self.static_winners.retain(|uid, _| statics.contains(uid.as_str()));
+        self.static_verdicts.retain(|uid, _| statics.contains(uid.as_str()));
+        self.lapsed.retain(|uid| statics.contains(uid.as_str()));
         plans
     }
 
@@ -490,6 +607,20 @@ impl Worker {
 
     pub fn index(&self) -> &EntryIndex {
         &self.index
+    }
+}
+
+/// Sleeps until `at`, or forever when there is nothing to wait for.
+async fn sleep_until(at: Option<Timestamp>) {
+    match at {
+        Some(at) => {
+            let wait = at.duration_since(Timestamp::now());
+            let wait = std::time::Duration::try_from(wait).unwrap_or_default();
+            // Timers never fire early, and the pass reads the clock after waking: at the instant
+            // or just after, which is when a lapse holds.
+            tokio::time::sleep(wait + Duration::from_millis(1)).await;
+        }
+        None => std::future::pending().await,
     }
 }
 

@@ -3,14 +3,16 @@
 //!
 //! 1. [`declare`]: what every resource declares for the scope (ClusterSPIFFEIDs rendered for the
 //!    pod, ClusterStaticEntries of the scope), and what missing inputs hold;
-//! 2. [`govern`]: which declarations may stand (for now: kinds the configuration switches off
-//!    are left alone);
+//! 2. [`govern`]: which declarations may stand: kinds the configuration switches off are left
+//!    alone, static entries past their `expiresAt` lapse, and the policies judge every entry
+//!    (denied entries are dropped, TTLs clamped);
 //! 3. resolve: one winning declaration per entry key, the rest masked;
 //! 4. plan: the writes that bring SPIRE's entries of the scope in line;
 //! 5. [`report`]: what status and metrics need to know of the scope.
 //!
 //! The worker only executes what this returns; nothing here performs I/O.
 
+mod govern;
 mod record;
 mod resync;
 #[cfg(test)]
@@ -18,17 +20,22 @@ mod tests;
 
 use std::{collections::BTreeMap, sync::Arc};
 
-use k8s_openapi::api::{core::v1::Node, discovery::v1::EndpointSlice};
+use k8s_openapi::{
+    api::{core::v1::Node, discovery::v1::EndpointSlice},
+    jiff::Timestamp,
+};
 
+pub use govern::govern;
 pub use record::PodRecord;
 pub use resync::{SliceMembers, stale_pods};
 
 use crate::{
     config::Config,
     pod_view::PodView,
+    policy::{Governance, Verdict},
     reconcile::{
         Declaration, EntryIndex, Hold, IdentitySource, NodeState, Ownership, Plan, PodOutcome, Resolved, Scope,
-        SourceKind, declare_pod, plan_scope, resolve,
+        SourceKind, SourceMeta, declare_pod, plan_scope, resolve,
     },
     render::PodContext,
     selection::is_ignored_namespace,
@@ -51,6 +58,8 @@ pub trait StaticDeclarations {
     fn declarations(&self, scope: &Scope) -> (Vec<Declaration>, Hold);
     /// Whether any ClusterStaticEntry falls in the scope.
     fn declares_in(&self, scope: &Scope) -> bool;
+    /// What policies read of a ClusterStaticEntry besides its spec.
+    fn meta(&self, uid: &str) -> Option<&SourceMeta>;
 }
 
 /// Everything one pass reads.
@@ -62,6 +71,10 @@ pub struct Snapshot<'a> {
     pub index: &'a EntryIndex,
     pub ownership: &'a Ownership,
     pub config: &'a Config,
+    /// The policies and exceptions in force.
+    pub governance: &'a Governance,
+    /// The instant the pass decides for: exceptions and expiries are judged at it.
+    pub now: Timestamp,
 }
 
 /// What the pass decided for one scope.
@@ -75,6 +88,11 @@ pub struct ScopeOutcome {
     pub static_winners: Vec<(String, bool)>,
     /// Identities that failed to render for the pod, for the metrics.
     pub render_failures: usize,
+    /// Per ClusterStaticEntry (by UID) declaring in the scope: the policies' verdict, if any
+    /// policy governs it.
+    pub static_verdicts: Vec<(String, Option<Verdict>)>,
+    /// ClusterStaticEntries of the scope whose `expiresAt` has passed.
+    pub lapsed: Vec<String>,
 }
 
 /// What the scope's resources declare, before governance.
@@ -83,6 +101,10 @@ pub struct Declared {
     pub declarations: Vec<Declaration>,
     pub hold: Hold,
     pub record: Option<PodRecord>,
+    /// Set by [`govern`]: the verdicts on static entries.
+    pub static_verdicts: Vec<(String, Option<Verdict>)>,
+    /// Set by [`govern`]: static entries past their `expiresAt`.
+    pub lapsed: Vec<String>,
 }
 
 /// Runs the pass over `scopes`.
@@ -93,12 +115,12 @@ pub fn run<'s>(snapshot: &Snapshot<'_>, scopes: impl IntoIterator<Item = &'s Sco
         // The cluster scope holds static entries only: with them switched off it is not planned.
         .filter(|scope| toggles.cluster_static_entries || **scope != Scope::Cluster)
         .map(|scope| {
-            let declared = govern(snapshot, scope, declare(snapshot, scope));
-            let resolved = resolve(declared.declarations);
+            let mut declared = govern(snapshot, scope, declare(snapshot, scope));
+            let resolved = resolve(std::mem::take(&mut declared.declarations));
             let declared_by = |id: &crate::spiffe::EntryId| snapshot.index.owner(id).map(|s| s.uid.clone());
             let plan =
                 plan_scope(&resolved, &snapshot.index.scope(scope), &declared.hold, &declared_by, snapshot.ownership);
-            report(scope.clone(), plan, &resolved, declared.record)
+            report(scope.clone(), plan, &resolved, declared)
         })
         .collect()
 }
@@ -142,32 +164,13 @@ pub fn declare(snapshot: &Snapshot<'_>, scope: &Scope) -> Declared {
         declarations.extend(pod_declarations.declarations);
         record = Some(PodRecord::of(&pod, pod_declarations.outcomes));
     }
-    Declared { declarations, hold, record }
-}
-
-/// Stage 2: which declarations may stand. A kind switched off in the configuration is left
-/// alone: its entries are neither written nor deleted. SPIRE does not record which kind declared
-/// an entry, so a scope such a kind may declare in deletes nothing.
-pub fn govern(snapshot: &Snapshot<'_>, scope: &Scope, mut declared: Declared) -> Declared {
-    let toggles = snapshot.config.reconcile;
-    if !toggles.cluster_static_entries {
-        declared.declarations.retain(|d| d.source.kind != SourceKind::ClusterStaticEntry);
-        if snapshot.statics.declares_in(scope) {
-            declared.hold = Hold::Everything;
-        }
-    }
-    if !toggles.cluster_spiffe_ids {
-        declared.declarations.retain(|d| d.source.kind != SourceKind::ClusterSPIFFEID);
-        if matches!(scope, Scope::Pod(_)) {
-            declared.hold = Hold::Everything;
-        }
-    }
-    declared
+    Declared { declarations, hold, record, ..Default::default() }
 }
 
 /// Stage 5: what status needs of the scope: the pod's record with the winning and masked
 /// declarations, and which static entries won.
-pub fn report(scope: Scope, plan: Plan, resolved: &Resolved, record: Option<PodRecord>) -> ScopeOutcome {
+pub fn report(scope: Scope, plan: Plan, resolved: &Resolved, declared: Declared) -> ScopeOutcome {
+    let Declared { record, static_verdicts, lapsed, .. } = declared;
     let record = record.map(|mut record| {
         record.winners = resolved.winners.values().map(|d| d.source.uid.clone()).collect();
         record.masked = resolved.masked.iter().map(|(d, _)| d.source.uid.clone()).collect();
@@ -183,5 +186,5 @@ pub fn report(scope: Scope, plan: Plan, resolved: &Resolved, record: Option<PodR
         .map(|d| (d.source.uid.clone(), true))
         .chain(resolved.masked.iter().filter(|(d, _)| is_static(d)).map(|(d, _)| (d.source.uid.clone(), false)))
         .collect();
-    ScopeOutcome { scope, plan, record, static_winners, render_failures }
+    ScopeOutcome { scope, plan, record, static_winners, render_failures, static_verdicts, lapsed }
 }

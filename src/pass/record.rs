@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::{pod_view::PodView, reconcile::PodOutcome};
+use crate::{pod_view::PodView, policy::Verdict, reconcile::PodOutcome};
 
 /// One pod as the last pass planned it.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -18,6 +18,8 @@ pub struct PodRecord {
     pub winners: Vec<String>,
     /// Source UIDs of masked declarations.
     pub masked: Vec<String>,
+    /// Per ClusterSPIFFEID (by UID) that policies govern for the pod: their verdict.
+    pub verdicts: BTreeMap<String, Verdict>,
 }
 
 impl PodRecord {

@@ -17,7 +17,7 @@ use std::{collections::BTreeMap, time::Duration};
 
 use k8s_openapi::{apimachinery::pkg::apis::meta::v1::LabelSelector, jiff::Timestamp};
 
-pub use convert::{ConvertError, exception_of, policy_of};
+pub use convert::{ConvertError, exception_of, kind_name, policy_of, source_kind};
 pub use exception::{Exception, Relaxation, Relaxations, Target, in_force, term_too_long};
 pub use governance::{Governance, GoverningPolicy, Subject, TargetedException, Verdict};
 pub use pattern::{Bindings, Pattern, PatternError, Placeholder, is_normal_path};
@@ -192,6 +192,24 @@ pub struct Denial {
     pub value: String,
     /// False for an Audit policy (and for disjoint bounds unless both policies enforce).
     pub enforced: bool,
+}
+
+impl std::fmt::Display for Denial {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "IdentityPolicy {} rule {}: {}", self.policy, self.rule.as_str(), self.value)
+    }
+}
+
+impl Bound {
+    /// The bound's name in status.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Bound::Min => "min",
+            Bound::Max => "max",
+            Bound::Default => "default",
+            Bound::ExceptionMax => "exception max",
+        }
+    }
 }
 
 /// The outcome for one entry.

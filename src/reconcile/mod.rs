@@ -21,4 +21,6 @@ pub use index::{Drift, EntryIndex};
 pub use key::{EntryKey, Scope};
 pub use ownership::{Claim, Ownership};
 pub use plan::{Create, Delete, DeleteReason, Plan, Update, differing_fields, plan_scope};
-pub use pod_scope::{IdentitySource, Missing, NodeState, PodDeclarations, PodOutcome, SpecError, declare_pod};
+pub use pod_scope::{
+    IdentitySource, Missing, NodeState, PodDeclarations, PodOutcome, SourceMeta, SpecError, declare_pod,
+};

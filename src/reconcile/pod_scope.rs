@@ -30,10 +30,20 @@ pub enum Missing {
     Node(String),
 }
 
+/// What policies read of an identity resource besides its spec.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SourceMeta {
+    /// The resource's labels.
+    pub labels: BTreeMap<String, String>,
+    /// Whether the resource names an owner team and contact.
+    pub owner_set: bool,
+}
+
 /// A ClusterSPIFFEID as the pod scope sees it.
 #[derive(Clone, Debug)]
 pub struct IdentitySource {
     pub source: Source,
+    pub meta: SourceMeta,
     /// The parsed spec, or why it does not parse.
     pub identity: Result<Arc<PodIdentity>, SpecError>,
     pub suspended: bool,
@@ -227,6 +237,7 @@ mod tests {
             ..Default::default()
         };
         IdentitySource {
+            meta: SourceMeta::default(),
             source: Source {
                 kind: SourceKind::ClusterSPIFFEID,
                 name: uid.into(),

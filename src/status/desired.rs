@@ -6,10 +6,12 @@ use std::collections::BTreeMap;
 
 use super::{Health, IdentityState, StaticState, Tally, federation_facts, health, identity_facts, static_facts};
 use crate::{
+    api::v1alpha1::TtlStatus,
     api::{
         conditions::types,
         v1alpha1::{ClusterSPIFFEIDStats, ClusterStaticEntry},
     },
+    policy::Verdict,
     reconcile::{Claim, EntryIndex, EntryKey, Ownership, RelationshipOutcome, Scope, SpecError, differing_fields},
     render::PodIdentity,
     selection::{is_ignored_namespace, selects},
@@ -58,8 +60,15 @@ pub struct IdentityInputs<'a> {
     pub unavailable: Option<&'a str>,
 }
 
+/// A ClusterSPIFFEID's own status fields.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct IdentityFields {
+    pub stats: ClusterSPIFFEIDStats,
+    pub ttl: Option<TtlStatus>,
+}
+
 /// The status of a ClusterSPIFFEID, with spire-controller-manager's counters.
-pub fn identity_status(inputs: IdentityInputs<'_>) -> Desired<ClusterSPIFFEIDStats> {
+pub fn identity_status(inputs: IdentityInputs<'_>) -> Desired<IdentityFields> {
     let parsed = inputs.processed.map(|(_, parsed)| parsed);
     // A spec that does not parse selects nothing it could count: its pods are only held.
     let tally = if matches!(parsed, Some(Err(_))) { Tally::default() } else { inputs.tally };
@@ -81,7 +90,11 @@ pub fn identity_status(inputs: IdentityInputs<'_>) -> Desired<ClusterSPIFFEIDSta
         entries_masked: tally.masked,
         entries_to_set: tally.winners,
         entry_failures: inputs.refusals.len() as i32,
+        entries_denied: tally.denied,
+        entries_clamped: tally.clamped,
+        policy_violations: tally.violations,
     };
+    let ttl = tally.ttl.clone();
     let state = IdentityState {
         enabled: inputs.enabled,
         parsed: parsed.map(|p| p.as_ref().map(|_| ())),
@@ -99,7 +112,7 @@ pub fn identity_status(inputs: IdentityInputs<'_>) -> Desired<ClusterSPIFFEIDSta
         ),
         health: health(identity_facts(&state)),
         synced_type: types::ENTRIES_SYNCED,
-        fields: stats,
+        fields: IdentityFields { stats, ttl },
     }
 }
 
@@ -110,6 +123,7 @@ pub struct StaticFields {
     pub masked: bool,
     pub set: bool,
     pub entry_id: Option<String>,
+    pub ttl: Option<TtlStatus>,
 }
 
 /// What is known of one ClusterStaticEntry.
@@ -123,11 +137,25 @@ pub struct StaticInputs<'a> {
     pub ownership: &'a Ownership,
     pub refusals: Vec<&'a str>,
     pub unavailable: Option<&'a str>,
+    /// The policies' verdict when last planned, if a policy governs it.
+    pub verdict: Option<&'a Verdict>,
+    /// Whether its `expiresAt` had passed when last planned.
+    pub lapsed: bool,
 }
 
 /// The status of a ClusterStaticEntry.
 pub fn static_status(object: &ClusterStaticEntry, inputs: StaticInputs<'_>) -> Desired<StaticFields> {
     let (generation, entry, scope) = inputs.processed;
+    // What is written: the rendered entry with the TTLs the policies set.
+    let entry: Result<Entry, &SpecError> = entry.as_ref().map(|e| {
+        let mut e = e.clone();
+        if let Some(v) = inputs.verdict.filter(|v| v.decision.allowed) {
+            let seconds = |s: Option<u32>| s.and_then(|s| i32::try_from(s).ok()).unwrap_or(0);
+            e.x509_svid_ttl = seconds(v.decision.x509_ttl.seconds);
+            e.jwt_svid_ttl = seconds(v.decision.jwt_ttl.seconds);
+        }
+        e
+    });
     let stored = entry.as_ref().ok().and_then(|entry| {
         let key = EntryKey::of(entry);
         inputs
@@ -141,9 +169,15 @@ pub fn static_status(object: &ClusterStaticEntry, inputs: StaticInputs<'_>) -> D
         .zip(entry.as_ref().ok())
         .is_some_and(|(stored, wanted)| differing_fields(wanted, stored).is_empty());
     let masked = inputs.won == Some(false);
+    let mut tally = Tally::default();
+    if let Some(v) = inputs.verdict {
+        tally.add_verdict(v, &|d| d.to_string());
+    }
     let health = health(static_facts(&StaticState {
         enabled: inputs.enabled,
-        rendered: entry.as_ref().map(|_| ()),
+        rendered: entry.as_ref().map(|_| ()).map_err(|e| *e),
+        lapsed: inputs.lapsed.then(|| object.spec.expires_at.clone().unwrap_or_default()),
+        tally: &tally,
         masked,
         refusals: inputs.refusals,
         unavailable: inputs.unavailable,
@@ -158,6 +192,7 @@ pub fn static_status(object: &ClusterStaticEntry, inputs: StaticInputs<'_>) -> D
             masked,
             set: in_sync,
             entry_id: stored.and_then(|e| e.id).map(|id| id.as_str().to_owned()),
+            ttl: tally.ttl.clone(),
         },
     }
 }
@@ -215,7 +250,7 @@ mod tests {
             refusals: vec![],
             unavailable: Some("down"),
         });
-        assert_eq!(desired.fields, ClusterSPIFFEIDStats::default());
+        assert_eq!(desired.fields.stats, ClusterSPIFFEIDStats::default());
         assert!(matches!(desired.health, Health::InvalidSpec { .. }), "stalled outranks the outage");
         assert_eq!(desired.generation, Some(1));
     }

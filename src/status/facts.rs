@@ -6,8 +6,13 @@ use std::collections::BTreeMap;
 
 use super::{Facts, Health, conditions_for};
 use crate::{
-    api::conditions::types,
+    api::{
+        conditions::types,
+        v1alpha1::{TtlReport, TtlStatus},
+    },
+    duration,
     pass::PodRecord,
+    policy::{Bound, Decision, Effective, Verdict},
     reconcile::{PodOutcome, RelationshipOutcome, SpecError},
 };
 
@@ -22,6 +27,60 @@ pub struct Tally {
     pub held: i32,
     pub winners: i32,
     pub masked: i32,
+    /// Entries an enforced policy denies, and the first of them.
+    pub denied: i32,
+    pub first_denial: Option<String>,
+    /// Entries written although an Audit policy would deny them.
+    pub violations: i32,
+    pub first_violation: Option<String>,
+    /// Entries whose TTL a policy or exception bound sets.
+    pub clamped: i32,
+    /// The verdict whose TTLs status shows: the first clamped, else the first governed.
+    pub ttl: Option<TtlStatus>,
+}
+
+impl Tally {
+    /// Adds one policy verdict on an entry described by `what` (a pod, for pod identities).
+    pub fn add_verdict(&mut self, verdict: &Verdict, what: &dyn Fn(&dyn std::fmt::Display) -> String) {
+        let decision = &verdict.decision;
+        if !decision.allowed {
+            self.denied += 1;
+            if self.first_denial.is_none()
+                && let Some(d) = decision.denials.iter().find(|d| d.enforced)
+            {
+                self.first_denial = Some(what(d));
+            }
+            return;
+        }
+        if let Some(d) = decision.denials.first() {
+            self.violations += 1;
+            self.first_violation.get_or_insert_with(|| what(d));
+        }
+        let clamped = decision.x509_ttl.bound_by.is_some() || decision.jwt_ttl.bound_by.is_some();
+        if clamped {
+            self.clamped += 1;
+        }
+        if self.ttl.is_none() || (clamped && self.clamped == 1) {
+            self.ttl = Some(ttl_status(decision));
+        }
+    }
+}
+
+/// The TTLs a decision writes, as status shows them.
+pub fn ttl_status(decision: &Decision) -> TtlStatus {
+    let report = |e: &Effective| {
+        let seconds = |s: Option<u32>| s.map(|s| duration::format(std::time::Duration::from_secs(u64::from(s))));
+        TtlReport {
+            requested: seconds(e.requested),
+            effective: seconds(e.seconds),
+            bound_by: e.bound_by.as_ref().map(|(name, bound)| match bound {
+                Bound::ExceptionMax => format!("IdentityException/{name} ttl max"),
+                _ => format!("IdentityPolicy/{name} {}", bound.as_str()),
+            }),
+        }
+    };
+    let useful = |r: TtlReport| (r != TtlReport::default()).then_some(r);
+    TtlStatus { x509: useful(report(&decision.x509_ttl)), jwt: useful(report(&decision.jwt_ttl)) }
 }
 
 /// Adds up the pod records per ClusterSPIFFEID UID.
@@ -44,6 +103,9 @@ pub fn tallies<'a>(records: impl IntoIterator<Item = &'a PodRecord>) -> BTreeMap
                 PodOutcome::Held => tally.held += 1,
                 PodOutcome::Rendered | PodOutcome::SkippedByFallback => {}
             }
+        }
+        for (uid, verdict) in &record.verdicts {
+            tallies.entry(uid.as_str()).or_default().add_verdict(verdict, &pod);
         }
         for uid in &record.winners {
             tallies.entry(uid.as_str()).or_default().winners += 1;
@@ -103,6 +165,15 @@ pub fn identity_facts(state: &IdentityState<'_>) -> Facts {
         suspended: state.suspended,
         render_failed: (tally.render_failures > 0)
             .then(|| some_pods(tally.render_failures, tally.pods, "failed to render", &tally.first_failure)),
+        expired: None,
+        denied: (tally.denied > 0).then(|| {
+            format!(
+                "{} of {} entries are denied by policy and not written; {}",
+                tally.denied,
+                tally.denied + tally.winners + tally.masked,
+                tally.first_denial.as_deref().unwrap_or_default()
+            )
+        }),
         masked: (tally.winners == 0 && tally.masked > 0).then(|| {
             format!(
                 "all {} entries it declares for {selected} selected pods are masked: an older resource declares the \
@@ -118,12 +189,22 @@ pub fn identity_facts(state: &IdentityState<'_>) -> Facts {
         waiting: (tally.waiting > 0)
             .then(|| some_pods(tally.waiting, tally.pods, "wait for inputs", &tally.first_waiting)),
         progressing: None,
-        synced: match tally.masked {
-            0 => format!("{} entries in SPIRE for {selected} selected pods", tally.winners),
-            masked => format!(
-                "{} entries in SPIRE for {selected} selected pods; {masked} more are masked by older resources",
-                tally.winners
-            ),
+        synced: {
+            let mut synced = format!("{} entries in SPIRE for {selected} selected pods", tally.winners);
+            if tally.masked > 0 {
+                synced += &format!("; {} more are masked by older resources", tally.masked);
+            }
+            if tally.clamped > 0 {
+                synced += &format!("; {} TTLs set by policy", tally.clamped);
+            }
+            if tally.violations > 0 {
+                synced += &format!(
+                    "; {} entries break Audit policies: {}",
+                    tally.violations,
+                    tally.first_violation.as_deref().unwrap_or_default()
+                );
+            }
+            synced
         },
     }
 }
@@ -140,6 +221,10 @@ pub struct StaticState<'a> {
     pub unavailable: Option<&'a str>,
     /// Whether SPIRE holds the entry as declared.
     pub in_sync: bool,
+    /// Its `expiresAt`, when it has passed.
+    pub lapsed: Option<String>,
+    /// The policies' verdict on it, added up.
+    pub tally: &'a Tally,
 }
 
 /// The facts of a ClusterStaticEntry.
@@ -148,13 +233,22 @@ pub fn static_facts(state: &StaticState<'_>) -> Facts {
         processed: true,
         disabled: (!state.enabled).then(|| disabled("clusterStaticEntries")),
         invalid: state.rendered.err().map(ToString::to_string),
+        expired: state.lapsed.as_ref().map(|at| format!("expiresAt {at} has passed; the entry is removed from SPIRE")),
+        denied: state.tally.first_denial.as_ref().map(|d| format!("denied by policy and not written: {d}")),
         masked: state.masked.then(|| {
             "another resource declares the same entry (SPIFFE ID, parent ID and selectors) and is older".into()
         }),
         rejected: state.refusals.first().map(|why| format!("SPIRE refused the entry: {why}")),
         unavailable: state.unavailable.map(unreachable),
         progressing: (!state.in_sync).then(|| "writing the entry to SPIRE".into()),
-        synced: "the entry is in SPIRE as declared".into(),
+        synced: match (&state.tally.ttl, &state.tally.first_violation) {
+            (_, Some(v)) => format!("the entry is in SPIRE; it breaks an Audit policy: {v}"),
+            (Some(ttl), None) if state.tally.clamped > 0 => {
+                let at = |r: &Option<TtlReport>| r.as_ref().and_then(|r| r.effective.clone()).unwrap_or("-".into());
+                format!("the entry is in SPIRE with TTLs set by policy (x509 {}, jwt {})", at(&ttl.x509), at(&ttl.jwt))
+            }
+            _ => "the entry is in SPIRE as declared".into(),
+        },
         ..Default::default()
     }
 }
@@ -206,7 +300,12 @@ pub fn announcement(previous_reason: Option<&str>, health: &Health) -> Option<An
     }
     let warning = !matches!(
         health,
-        Health::Synced { .. } | Health::Progressing { .. } | Health::Suspended | Health::Disabled { .. }
+        Health::Synced { .. }
+            | Health::Progressing { .. }
+            | Health::Suspended
+            | Health::Disabled { .. }
+            | Health::Governing { .. }
+            | Health::Active { expiring_soon: false, .. }
     );
     Some(Announcement { warning, reason: ready.reason, note: ready.message.chars().take(1024).collect() })
 }

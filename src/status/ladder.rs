@@ -10,15 +10,17 @@
 //! | 3 | `InvalidSpec` | the spec does not parse (existing entries are kept) |
 //! | 4 | `Suspended` | `spec.suspend` is true |
 //! | 5 | `InvalidSpec` | the spec parses but fails to render for some pods |
-//! | 6 | `Masked` | every entry it declares is masked by an older resource |
-//! | 7 | `SpireRejected` | SPIRE refused a write |
-//! | 8 | `SpireUnavailable` | SPIRE could not be reached |
-//! | 9 | `InputsIncomplete` | an input is missing (a pod's node is not known yet) |
-//! | 10 | `Progressing` | writes are still to be made |
-//! | 11 | `Synced` | everything it declares is in SPIRE |
+//! | 6 | `Expired` | its `expiresAt` has passed (its entry is removed) |
+//! | 7 | `PolicyDenied` | a policy denies entries it declares (they are not written) |
+//! | 8 | `Masked` | every entry it declares is masked by an older resource |
+//! | 9 | `SpireRejected` | SPIRE refused a write |
+//! | 10 | `SpireUnavailable` | SPIRE could not be reached |
+//! | 11 | `InputsIncomplete` | an input is missing (a pod's node is not known yet) |
+//! | 12 | `Progressing` | writes are still to be made |
+//! | 13 | `Synced` | everything it declares is in SPIRE |
 //!
-//! Problems only a change of spec or of SPIRE can fix (3, 5-7, Stalled) outrank a passing
-//! outage (8), so a broken resource stays failed while SPIRE is away.
+//! Problems only a change of spec, of policy or of SPIRE can fix (3, 5-9, Stalled) outrank a
+//! passing outage (10), so a broken resource stays failed while SPIRE is away.
 
 use super::Health;
 
@@ -32,6 +34,8 @@ pub struct Facts {
     pub invalid: Option<String>,
     pub suspended: bool,
     pub render_failed: Option<String>,
+    pub expired: Option<String>,
+    pub denied: Option<String>,
     pub masked: Option<String>,
     pub rejected: Option<String>,
     pub unavailable: Option<String>,
@@ -49,6 +53,8 @@ pub fn health(facts: Facts) -> Health {
         invalid,
         suspended,
         render_failed,
+        expired,
+        denied,
         masked,
         rejected,
         unavailable,
@@ -70,6 +76,12 @@ pub fn health(facts: Facts) -> Health {
     }
     if let Some(message) = render_failed {
         return Health::InvalidSpec { message };
+    }
+    if let Some(message) = expired {
+        return Health::Expired { message };
+    }
+    if let Some(message) = denied {
+        return Health::PolicyDenied { message };
     }
     if let Some(message) = masked {
         return Health::Masked { message };
@@ -104,6 +116,8 @@ mod tests {
             invalid: m("invalid"),
             suspended: true,
             render_failed: m("render"),
+            expired: m("expired"),
+            denied: m("denied"),
             masked: m("masked"),
             rejected: m("rejected"),
             unavailable: m("unavailable"),
@@ -120,10 +134,12 @@ mod tests {
         let mut seen = vec![health(facts.clone())];
         facts.disabled = None;
         seen.push(health(Facts { processed: false, ..facts.clone() }));
-        let steps: [fn(&mut Facts); 9] = [
+        let steps: [fn(&mut Facts); 11] = [
             |f| f.invalid = None,
             |f| f.suspended = false,
             |f| f.render_failed = None,
+            |f| f.expired = None,
+            |f| f.denied = None,
             |f| f.masked = None,
             |f| f.rejected = None,
             |f| f.unavailable = None,
@@ -132,7 +148,7 @@ mod tests {
             |_| {},
         ];
         seen.push(health(facts.clone()));
-        for step in &steps[..8] {
+        for step in &steps[..10] {
             step(&mut facts);
             seen.push(health(facts.clone()));
         }
@@ -144,6 +160,8 @@ mod tests {
                 Health::InvalidSpec { message: "invalid".into() },
                 Health::Suspended,
                 Health::InvalidSpec { message: "render".into() },
+                Health::Expired { message: "expired".into() },
+                Health::PolicyDenied { message: "denied".into() },
                 Health::Masked { message: "masked".into() },
                 Health::SpireRejected { message: "rejected".into() },
                 Health::SpireUnavailable { message: "unavailable".into() },
@@ -159,6 +177,8 @@ mod tests {
         for stalled in [
             Facts { render_failed: m("render"), ..Default::default() },
             Facts { masked: m("masked"), ..Default::default() },
+            Facts { denied: m("denied"), ..Default::default() },
+            Facts { expired: m("expired"), ..Default::default() },
             Facts { rejected: m("rejected"), ..Default::default() },
         ] {
             let got = health(Facts { processed: true, unavailable: m("down"), ..stalled });

@@ -12,15 +12,20 @@ use k8s_openapi::{
 
 mod desired;
 mod facts;
+mod governance;
 mod ladder;
 
 pub use desired::{
-    Desired, FederationInputs, IdentityInputs, StaticFields, StaticInputs, federation_status, identity_status,
-    static_status,
+    Desired, FederationInputs, IdentityFields, IdentityInputs, StaticFields, StaticInputs, federation_status,
+    identity_status, static_status,
 };
 pub use facts::{
     Announcement, IdentityState, StaticState, Tally, announcement, disabled, federation_facts, identity_facts,
     static_facts, tallies, unreachable,
+};
+pub use governance::{
+    ExceptionFields, ExceptionUse, PolicyCounts, PolicyFields, exception_instants, exception_status, governance_counts,
+    policy_status, ttl_change_note,
 };
 pub use ladder::{Facts, health};
 
@@ -50,6 +55,16 @@ pub enum Health {
     Suspended,
     /// The operator's configuration switches reconciliation of this kind off.
     Disabled { message: String },
+    /// A policy denies entries the resource declares.
+    PolicyDenied { message: String },
+    /// The resource's `expiresAt` has passed.
+    Expired { message: String },
+    /// An exception's term is longer than a governing policy allows.
+    TermTooLong { message: String },
+    /// An exception is in force; `expiring_soon` inside the warning window.
+    Active { message: String, expiring_soon: bool },
+    /// A policy is valid and governs what it matches.
+    Governing { message: String },
 }
 
 /// A condition as reconciliation wants it, before times and generations are filled in.
@@ -106,6 +121,37 @@ pub fn conditions_for(health: &Health, synced_type: &'static str) -> Vec<Wanted>
             wanted(synced_type, "False", reasons::MASKED, message.clone()),
         ],
         Disabled { message } => vec![wanted(types::READY, "Unknown", reasons::RECONCILE_DISABLED, message.clone())],
+        PolicyDenied { message } => vec![
+            wanted(types::READY, "False", reasons::POLICY_DENIED, message.clone()),
+            wanted(types::STALLED, "True", reasons::POLICY_DENIED, message.clone()),
+            wanted(synced_type, "False", reasons::POLICY_DENIED, message.clone()),
+        ],
+        Expired { message } => vec![
+            wanted(types::READY, "False", reasons::EXPIRED, message.clone()),
+            wanted(types::STALLED, "True", reasons::EXPIRED, message.clone()),
+            wanted(types::EXPIRED, "True", reasons::EXPIRED, message.clone()),
+            wanted(synced_type, "False", reasons::EXPIRED, message.clone()),
+        ],
+        TermTooLong { message } => vec![
+            wanted(types::READY, "False", reasons::TERM_TOO_LONG, message.clone()),
+            wanted(types::STALLED, "True", reasons::TERM_TOO_LONG, message.clone()),
+            wanted(synced_type, "False", reasons::TERM_TOO_LONG, message.clone()),
+        ],
+        Active { message, expiring_soon } => {
+            let reason = if *expiring_soon { reasons::EXPIRING_SOON } else { reasons::ACTIVE };
+            let mut out = vec![
+                wanted(types::READY, "True", reason, message.clone()),
+                wanted(synced_type, "True", reasons::ACTIVE, message.clone()),
+            ];
+            if *expiring_soon {
+                out.push(wanted(types::EXPIRING_SOON, "True", reasons::EXPIRING_SOON, message.clone()));
+            }
+            out
+        }
+        Governing { message } => vec![
+            wanted(types::READY, "True", reasons::GOVERNING, message.clone()),
+            wanted(synced_type, "True", reasons::GOVERNING, message.clone()),
+        ],
         Suspended => vec![wanted(
             types::READY,
             "True",

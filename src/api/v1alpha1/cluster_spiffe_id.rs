@@ -151,6 +151,15 @@ pub struct ClusterSPIFFEIDStats {
     /// Entries SPIRE refused to create or update.
     #[serde(default)]
     pub entry_failures: i32,
+    /// Entries an enforced IdentityPolicy denies: not written, and removed if they existed.
+    #[serde(default)]
+    pub entries_denied: i32,
+    /// Entries whose TTL a policy bound sets.
+    #[serde(default)]
+    pub entries_clamped: i32,
+    /// Entries written although they break an IdentityPolicy in Audit mode.
+    #[serde(default)]
+    pub policy_violations: i32,
 }
 
 /// The observed state of a ClusterSPIFFEID.
@@ -162,4 +171,8 @@ pub struct ClusterSPIFFEIDStatus {
     /// Counters from the latest reconciliation.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stats: Option<ClusterSPIFFEIDStats>,
+    /// The SVID lifetimes written, when a policy governs the entries (of the first governed entry
+    /// whose lifetime a bound sets, else of the first governed entry).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ttl: Option<super::TtlStatus>,
 }

@@ -142,4 +142,7 @@ pub struct ClusterStaticEntryStatus {
     /// The ID of the SPIRE entry that realises this resource.
     #[serde(default, rename = "entryID", skip_serializing_if = "Option::is_none")]
     pub entry_id: Option<String>,
+    /// The SVID lifetimes written, when a policy governs the entry.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ttl: Option<super::TtlStatus>,
 }

@@ -9,6 +9,7 @@ mod cluster_static_entry;
 mod common;
 mod identity_exception;
 mod identity_policy;
+mod ttl_status;
 
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::CustomResourceExt;
@@ -27,6 +28,7 @@ pub use identity_policy::{
     Enforcement, IdentityKind, IdentityPolicy, IdentityPolicySpec, IdentityPolicyStatus, JwtBounds, Permission,
     PolicyMatch, PrivilegeRules, SpiffeIdRules, TtlAction, TtlPolicy, X509Bounds,
 };
+pub use ttl_status::{TtlReport, TtlStatus};
 
 /// The API group of every spire-steward resource.
 pub const GROUP: &str = "spire-steward.io";

@@ -1,0 +1,167 @@
+//! Publishing the status of IdentityPolicies and IdentityExceptions, and the Events governance
+//! adds to identities: a TTL a policy now sets, an exception that lapsed.
+
+use k8s_openapi::{api::core::v1::ObjectReference, jiff::Timestamp};
+use kube::{
+    Api, Resource, ResourceExt,
+    runtime::events::{Event, EventType},
+};
+use serde_json::json;
+
+use super::{
+    status_writer::{StatusWriter, next_conditions},
+    worker::Worker,
+};
+use crate::{
+    api::{
+        conditions::{reasons, types},
+        v1alpha1::{IdentityException, IdentityPolicy, TtlStatus},
+    },
+    policy::Verdict,
+    status::{exception_status, governance_counts, policy_status, same_conditions, ttl_change_note},
+};
+
+impl StatusWriter {
+    /// A Normal Event when the TTLs a policy sets for a resource change.
+    pub(super) async fn announce_ttl<K>(&self, object: &K, before: Option<&TtlStatus>, after: Option<&TtlStatus>)
+    where
+        K: Resource<DynamicType = ()>,
+    {
+        if let Some(note) = ttl_change_note(before, after) {
+            self.event(&object.object_ref(&()), EventType::Normal, reasons::TTL_CLAMPED, note).await;
+        }
+    }
+
+    pub(super) async fn event(&self, reference: &ObjectReference, type_: EventType, reason: &str, note: String) {
+        let event = Event {
+            type_,
+            reason: reason.to_owned(),
+            note: Some(note.chars().take(1024).collect()),
+            action: "Reconcile".into(),
+            secondary: None,
+        };
+        if let Err(e) = self.recorder().publish(&event, reference).await {
+            tracing::warn!(error = %e, "failed to publish an event");
+        }
+    }
+
+    /// Publishes every policy's and exception's status.
+    pub(super) async fn publish_governance(&mut self, worker: &Worker) {
+        let verdicts = worker
+            .records
+            .values()
+            .flat_map(|r| r.verdicts.iter().map(|(uid, v)| (uid.as_str(), v)))
+            .chain(worker.static_verdicts.iter().map(|(uid, v)| (uid.as_str(), v as &Verdict)));
+        let (policy_counts, exception_use) = governance_counts(verdicts);
+        let now = Timestamp::now();
+
+        let api: Api<IdentityPolicy> = Api::all(self.client());
+        for object in worker.stores.policies().objects {
+            let uid = object.uid().unwrap_or_default();
+            let validity = worker.rules.policies.get(&uid);
+            let desired = policy_status(
+                validity.map_or(object.metadata.generation, |v| v.generation),
+                validity.map(|v| v.error.as_deref().map_or(Ok(()), Err)),
+                policy_counts.get(&object.name_any()),
+            );
+            let (health, generation, fields) = (desired.health, desired.generation, desired.fields);
+            let (previous, conditions) =
+                next_conditions(object.status.as_ref().map(|s| &s.common), &health, desired.synced_type, generation);
+            let status = json!({
+                "observedGeneration": generation,
+                "conditions": conditions,
+                "identitiesGoverned": fields.identities_governed,
+                "entriesGoverned": fields.entries_governed,
+                "entriesDenied": fields.entries_denied,
+                "entriesClamped": fields.entries_clamped,
+            });
+            let unchanged = object.status.as_ref().is_some_and(|s| {
+                s.common.observed_generation == generation
+                    && same_conditions(&s.common.conditions, &conditions)
+                    && s.identities_governed == Some(fields.identities_governed)
+                    && s.entries_governed == Some(fields.entries_governed)
+                    && s.entries_denied == Some(fields.entries_denied)
+                    && s.entries_clamped == Some(fields.entries_clamped)
+            });
+            if !unchanged {
+                self.announce(object.as_ref(), &previous, &health).await;
+            }
+            self.write(&api, "IdentityPolicy", &object.name_any(), &uid, status, unchanged).await;
+        }
+
+        let api: Api<IdentityException> = Api::all(self.client());
+        for object in worker.stores.exceptions().objects {
+            let uid = object.uid().unwrap_or_default();
+            let name = object.name_any();
+            let validity = worker.rules.exceptions.get(&uid).map(|v| match &v.error {
+                Some(why) => Err(why.as_str()),
+                None => worker.rules.exception(&name).ok_or("not validated yet"),
+            });
+            let desired = exception_status(
+                object.metadata.generation,
+                validity,
+                exception_use.get(&name),
+                now,
+                worker.config.exception_warning_window,
+            );
+            let (health, generation, fields) = (desired.health, desired.generation, desired.fields);
+            let (previous, conditions) =
+                next_conditions(object.status.as_ref().map(|s| &s.common), &health, desired.synced_type, generation);
+            let status = json!({
+                "observedGeneration": generation,
+                "conditions": conditions,
+                "entriesRelaxed": fields.entries_relaxed,
+                "relaxationsUsed": fields.relaxations_used,
+            });
+            let unchanged = object.status.as_ref().is_some_and(|s| {
+                s.common.observed_generation == generation
+                    && same_conditions(&s.common.conditions, &conditions)
+                    && s.entries_relaxed == Some(fields.entries_relaxed)
+                    && s.relaxations_used == fields.relaxations_used
+            });
+            if !unchanged {
+                self.announce(object.as_ref(), &previous, &health).await;
+                let was_active = previous.iter().any(|c| {
+                    c.type_ == types::READY && [reasons::ACTIVE, reasons::EXPIRING_SOON].contains(&c.reason.as_str())
+                });
+                if was_active && matches!(health, crate::status::Health::Expired { .. }) {
+                    self.announce_lapse(worker, &object).await;
+                }
+            }
+            self.write(&api, "IdentityException", &name, &uid, status, unchanged).await;
+        }
+    }
+
+    /// An Event on the target of an exception that just lapsed.
+    async fn announce_lapse(&self, worker: &Worker, exception: &IdentityException) {
+        let target = &exception.spec.target;
+        let kind = crate::policy::kind_name(crate::policy::source_kind(target.kind));
+        let uid = match kind {
+            "ClusterSPIFFEID" => {
+                worker.stores.identities().objects.iter().find(|o| o.name_any() == target.name).and_then(|o| o.uid())
+            }
+            _ => worker
+                .stores
+                .static_entries()
+                .objects
+                .iter()
+                .find(|o| o.name_any() == target.name)
+                .and_then(|o| o.uid()),
+        };
+        let Some(uid) = uid else { return };
+        let reference = ObjectReference {
+            api_version: Some("spire-steward.io/v1alpha1".into()),
+            kind: Some(kind.to_owned()),
+            name: Some(target.name.clone()),
+            uid: Some(uid),
+            ..Default::default()
+        };
+        let note = format!(
+            "IdentityException {} expired at {}; the identity is held to the policies again",
+            exception.name_any(),
+            exception.spec.expires_at
+        );
+        tracing::info!(exception = %exception.name_any(), target = %target.name, "an exception lapsed");
+        self.event(&reference, EventType::Warning, reasons::EXCEPTION_EXPIRED, note).await;
+    }
+}
