@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Stops the testbed started by up.sh and deletes its state (target/testbed
-# and the spire-server directory under /tmp). Safe to run when nothing is up.
+# and the spire-server and spire-agent directories under /tmp). Safe to run
+# when nothing is up.
 set -euo pipefail
 
 TB_NAME=down
@@ -20,19 +21,34 @@ if [[ -n "$watchdog" && "$watchdog" != "$$" ]]; then
 	tb_stop 5 "$watchdog:watchdog.sh"
 fi
 
+# The agent before its server, so that it does not log the server going
+# away; the agent may have been restarted since up.sh (spire-agent.sh), so
+# the pid in its directory counts too.
+procs=()
+agents=()
+for pid in "$(pid_of "$TB_STATE/spire-agent.pid")" "$(pid_of "$TB_AGENT_DIR/pid")"; do
+	[[ -n "$pid" ]] && tb_alive "$pid" spire-agent && [[ " ${agents[*]-} " != *" $pid:spire-agent "* ]] &&
+		agents+=("$pid:spire-agent")
+done
+if ((${#agents[@]} > 0)); then
+	tb_stop 10 "${agents[@]}"
+	procs+=("${agents[@]}")
+fi
+
 # kube-apiserver shuts down cleanly only while etcd is still up, so etcd
 # goes last.
-procs=()
+servers=()
 for spec in kube-apiserver:kube-apiserver spire-server:spire-server; do
 	pid="$(pid_of "$TB_STATE/${spec%%:*}.pid")"
-	[[ -n "$pid" ]] && tb_alive "$pid" "${spec#*:}" && procs+=("$pid:${spec#*:}")
+	[[ -n "$pid" ]] && tb_alive "$pid" "${spec#*:}" && servers+=("$pid:${spec#*:}")
 done
 pid="$(pid_of "$TB_SPIRE_DIR/pid")"
-if [[ -n "$pid" ]] && tb_alive "$pid" spire-server && [[ " ${procs[*]-} " != *" $pid:spire-server "* ]]; then
-	procs+=("$pid:spire-server")
+if [[ -n "$pid" ]] && tb_alive "$pid" spire-server && [[ " ${servers[*]-} " != *" $pid:spire-server "* ]]; then
+	servers+=("$pid:spire-server")
 fi
-if ((${#procs[@]} > 0)); then
-	tb_stop 10 "${procs[@]}"
+if ((${#servers[@]} > 0)); then
+	tb_stop 10 "${servers[@]}"
+	procs+=("${servers[@]}")
 fi
 pid="$(pid_of "$TB_STATE/etcd.pid")"
 if [[ -n "$pid" ]] && tb_alive "$pid" etcd; then
@@ -41,11 +57,11 @@ if [[ -n "$pid" ]] && tb_alive "$pid" etcd; then
 fi
 
 existed=0
-[[ -e "$TB_STATE" || -e "$TB_SPIRE_DIR" ]] && existed=1
-rm -rf "$TB_STATE" "$TB_SPIRE_DIR"
+[[ -e "$TB_STATE" || -e "$TB_SPIRE_DIR" || -e "$TB_AGENT_DIR" ]] && existed=1
+rm -rf "$TB_STATE" "$TB_SPIRE_DIR" "$TB_AGENT_DIR"
 
 if ((${#procs[@]} > 0 || existed)); then
-	tb_log "stopped ${#procs[@]} process(es), removed $TB_STATE and $TB_SPIRE_DIR"
+	tb_log "stopped ${#procs[@]} process(es), removed $TB_STATE, $TB_SPIRE_DIR and $TB_AGENT_DIR"
 else
 	tb_log "nothing was up"
 fi

@@ -25,6 +25,8 @@ TB_LOCK="$TB_REPO/target/.testbed.lock"
 # Unix socket paths are limited to ~107 bytes, so SPIRE lives under a short
 # /tmp directory derived from the state directory path.
 TB_SPIRE_DIR="/tmp/ss-$(printf '%s' "$TB_STATE" | sha256sum | cut -c1-8)"
+# The testbed's spire-agent (Workload API socket TB_AGENT_DIR/api.sock).
+TB_AGENT_DIR="/tmp/sa-$(printf '%s' "$TB_STATE" | sha256sum | cut -c1-8)"
 
 tb_log() { printf '%s: %s\n' "${TB_NAME:-testbed}" "$*" >&2; }
 tb_die() {

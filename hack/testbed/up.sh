@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
 # Starts the local testbed: etcd, kube-apiserver and spire-server on
-# 127.0.0.1 with free ports, state in $REPO/target/testbed.
+# 127.0.0.1 with free ports, state in $REPO/target/testbed, and a spire-agent
+# attested to that server with a join token (spire-agent.sh).
 #
 # Writes target/testbed/env (sourceable "export KEY=value" lines),
 # target/testbed/admin.kubeconfig and target/testbed/operator.kubeconfig.
 # Idempotent: a healthy testbed is left running; a broken one is torn down
-# and started again.
+# and started again. When only the agent is unhealthy (it cannot outlive a
+# change of the server's CA, for one), the agent alone is started afresh and
+# the env file's agent lines are updated.
 #
 # TESTBED_OWNER_PID=<pid>: tear the testbed down (down.sh) once that process
 # is gone. Several owners may share one testbed; it stops when all are gone.
@@ -56,7 +59,30 @@ etcd_ready() {
 	curl -fsS --max-time 2 "$1/health" 2>/dev/null | grep -q '"health":"true"'
 }
 
-is_healthy() {
+# Values are single-quoted only when they need it.
+emit() {
+	if [[ "$2" =~ ^[A-Za-z0-9_./:@%+,=-]*$ ]]; then
+		printf 'export %s=%s\n' "$1" "$2"
+	else
+		printf "export %s='%s'\n" "$1" "${2//\'/\'\\\'\'}"
+	fi
+}
+
+# The agent's lines of the env file; a restarted agent has a new ID and pid.
+emit_agent() {
+	emit SPIRE_AGENT_DIR "$TB_AGENT_DIR"
+	emit SPIRE_AGENT_SOCKET "$TB_AGENT_DIR/api.sock"
+	emit SPIRE_AGENT_ID "$(cat "$TB_AGENT_DIR/id")"
+	emit SPIRE_AGENT_PID "$(cat "$TB_AGENT_DIR/pid")"
+}
+
+start_agent() {
+	SPIRE_SERVER_DIR="$TB_SPIRE_DIR" SPIRE_TRUST_DOMAIN=example.org SPIRE_AGENT_BIN="$SPIRE_AGENT_BIN" \
+		SPIRE_SERVER_BIN="$SPIRE_SERVER_BIN" "$TB_HERE/spire-agent.sh" start "$TB_AGENT_DIR" &&
+		cp -f "$TB_AGENT_DIR/pid" "$TB_STATE/spire-agent.pid"
+}
+
+core_healthy() {
 	[[ -f "$env_file" ]] || return 1
 	local etcd_pid kube_pid spire_pid
 	etcd_pid="$(tb_get ETCD_PID "$env_file")"
@@ -68,6 +94,32 @@ is_healthy() {
 		kube_ready "$(tb_get KUBE_ADMIN_TOKEN "$env_file")" "$(tb_get KUBE_APISERVER_URL "$env_file")" &&
 		"$SPIRE_SERVER_BIN" healthcheck -socketPath "$(tb_get SPIRE_SERVER_SOCKET "$env_file")" >/dev/null 2>&1
 }
+
+# The agent described by the env file is the one running in its directory, and healthy.
+agent_healthy() {
+	local pid
+	pid="$(tb_get SPIRE_AGENT_PID "$env_file")"
+	[[ -n "$pid" && "$pid" == "$(cat "$TB_AGENT_DIR/pid" 2>/dev/null)" ]] &&
+		[[ "$(tb_get SPIRE_AGENT_ID "$env_file")" == "$(cat "$TB_AGENT_DIR/id" 2>/dev/null)" ]] &&
+		tb_alive "$pid" spire-agent &&
+		"$SPIRE_AGENT_BIN" healthcheck -socketPath "$(tb_get SPIRE_AGENT_SOCKET "$env_file")" >/dev/null 2>&1
+}
+
+is_healthy() { core_healthy && agent_healthy; }
+
+if core_healthy && ! agent_healthy; then
+	t="$(tb_now)"
+	tb_log "spire-agent is not healthy or not the one in $env_file; starting it again"
+	if start_agent; then
+		{
+			grep -v -e '^export SPIRE_AGENT_\(DIR\|SOCKET\|ID\|PID\)=' "$env_file"
+			emit_agent
+		} >"$env_file.tmp"
+		chmod 600 "$env_file.tmp"
+		mv -f "$env_file.tmp" "$env_file"
+		tb_log "spire-agent up in $(tb_since "$t")s"
+	fi
+fi
 
 if is_healthy; then
 	if [[ -f "$TB_STATE/owners" ]]; then
@@ -84,7 +136,7 @@ if is_healthy; then
 	exit 0
 fi
 
-if [[ -e "$TB_STATE" || -e "$TB_SPIRE_DIR" ]]; then
+if [[ -e "$TB_STATE" || -e "$TB_SPIRE_DIR" || -e "$TB_AGENT_DIR" ]]; then
 	tb_log "cleaning up a previous testbed"
 	TESTBED_LOCK_HELD=1 "$TB_HERE/down.sh"
 fi
@@ -234,6 +286,14 @@ spire_pid="$(cat "$TB_SPIRE_DIR/pid")"
 printf '%s\n' "$spire_pid" >"$TB_STATE/spire-server.pid"
 timings+=("spire-server $(tb_since "$t")s")
 
+# --- spire-agent ------------------------------------------------------------------
+t="$(tb_now)"
+start_agent || {
+	tb_log "spire-agent failed to start"
+	fail
+}
+timings+=("spire-agent $(tb_since "$t")s")
+
 # --- kubeconfigs and env ---------------------------------------------------------
 ca_data="$(base64 -w0 <"$pki/ca.crt")"
 write_kubeconfig() {
@@ -263,14 +323,6 @@ EOF
 write_kubeconfig "$TB_STATE/admin.kubeconfig" admin "$admin_token"
 write_kubeconfig "$TB_STATE/operator.kubeconfig" "$operator_user" "$operator_token"
 
-# Values are single-quoted only when they need it.
-emit() {
-	if [[ "$2" =~ ^[A-Za-z0-9_./:@%+,=-]*$ ]]; then
-		printf 'export %s=%s\n' "$1" "$2"
-	else
-		printf "export %s='%s'\n" "$1" "${2//\'/\'\\\'\'}"
-	fi
-}
 {
 	echo "# Testbed environment, written by hack/testbed/up.sh. Source it."
 	emit TESTBED_DIR "$TB_STATE"
@@ -299,6 +351,7 @@ emit() {
 	emit ETCD_PID "$etcd_pid"
 	emit KUBE_APISERVER_PID "$kube_pid"
 	emit SPIRE_SERVER_PID "$spire_pid"
+	emit_agent
 } >"$env_file.tmp"
 chmod 600 "$env_file.tmp"
 mv -f "$env_file.tmp" "$env_file"
@@ -309,7 +362,7 @@ if [[ -n "$owner" ]]; then
 fi
 
 timings+=("total $(tb_since "$t_total")s")
-tb_log "kube-apiserver $kube_url, spire-server $TB_SPIRE_DIR/api.sock"
+tb_log "kube-apiserver $kube_url, spire-server $TB_SPIRE_DIR/api.sock, spire-agent $TB_AGENT_DIR/api.sock"
 summary="$(printf '%s, ' "${timings[@]}")"
 tb_log "timings: ${summary%, }"
 tb_log "source $env_file"

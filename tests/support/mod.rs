@@ -5,6 +5,7 @@
 //! running. Otherwise it is started here and stopped by its watchdog when the test binary exits.
 #![allow(dead_code)]
 
+pub mod agent;
 pub mod apiserver;
 pub mod operator;
 
