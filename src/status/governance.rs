@@ -58,7 +58,7 @@ pub fn governance_counts<'a>(
             let sets = |e: &crate::policy::Effective| {
                 e.bound_by.as_ref().is_some_and(|(n, b)| n == name && *b != Bound::ExceptionMax)
             };
-            if sets(&decision.x509_ttl) || sets(&decision.jwt_ttl) {
+            if decision.allowed && (sets(&decision.x509_ttl) || sets(&decision.jwt_ttl)) {
                 counts.clamped += 1;
             }
         }
