@@ -1,8 +1,8 @@
 //! Registration policy on the real servers: what a denial, a clamp, an Audit policy and an
 //! invalid policy do to the entries in SPIRE and to status, and the policy's own status.
 //!
-//! Policies are cluster-scoped and every test's operator reads them all, so each policy here
-//! selects only its own test's namespace.
+//! Each test's policies carry its operator class, as its identities do, and select only its own
+//! namespace.
 
 mod support;
 
@@ -90,7 +90,7 @@ fn identity(world: &World, template: &str, ttl: Option<&str>) -> Value {
 
 /// A policy that governs only this test's namespace.
 fn policy(world: &World, rest: Value) -> Value {
-    let mut spec = json!({ "match": { "namespaceSelector": world.namespace_selector() } });
+    let mut spec = json!({ "className": world.class, "match": { "namespaceSelector": world.namespace_selector() } });
     spec.as_object_mut().unwrap().extend(rest.as_object().unwrap().clone());
     spec
 }

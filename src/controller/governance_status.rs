@@ -58,6 +58,9 @@ impl StatusWriter {
         let api: Api<IdentityPolicy> = Api::all(self.client());
         for object in worker.stores.policies().objects {
             let uid = object.uid().unwrap_or_default();
+            if !worker.rules.policies.contains_key(&uid) {
+                continue;
+            }
             let validity = worker.rules.policies.get(&uid);
             let desired = policy_status(
                 validity.map_or(object.metadata.generation, |v| v.generation),
@@ -83,7 +86,7 @@ impl StatusWriter {
                     && s.entries_denied == Some(fields.entries_denied)
                     && s.entries_clamped == Some(fields.entries_clamped)
             });
-            if !unchanged {
+            if !unchanged && !self.is_written(&uid, &status) {
                 self.announce(object.as_ref(), &previous, &health).await;
             }
             self.write(&api, "IdentityPolicy", &object.name_any(), &uid, status, unchanged).await;
@@ -92,6 +95,9 @@ impl StatusWriter {
         let api: Api<IdentityException> = Api::all(self.client());
         for object in worker.stores.exceptions().objects {
             let uid = object.uid().unwrap_or_default();
+            if !worker.rules.exceptions.contains_key(&uid) {
+                continue;
+            }
             let name = object.name_any();
             let validity = worker.rules.exceptions.get(&uid).map(|v| match &v.error {
                 Some(why) => Err(why.as_str()),
@@ -119,7 +125,7 @@ impl StatusWriter {
                     && s.entries_relaxed == Some(fields.entries_relaxed)
                     && s.relaxations_used == fields.relaxations_used
             });
-            if !unchanged {
+            if !unchanged && !self.is_written(&uid, &status) {
                 self.announce(object.as_ref(), &previous, &health).await;
                 let was_active = previous.iter().any(|c| {
                     c.type_ == types::READY && [reasons::ACTIVE, reasons::EXPIRING_SOON].contains(&c.reason.as_str())

@@ -8,8 +8,10 @@ use kube::ResourceExt;
 use super::stores::Readable;
 use crate::{
     api::v1alpha1::{IdentityException, IdentityPolicy},
+    config::Config,
     policy::{ConvertError, Exception, Governance, exception_of, policy_of},
     reconcile::SourceKind,
+    selection::handles_class,
 };
 
 /// What validation found for one policy or exception.
@@ -51,27 +53,37 @@ impl Rules {
         &mut self,
         policies: &Readable<IdentityPolicy>,
         exceptions: &Readable<IdentityException>,
+        config: &Config,
     ) -> Refreshed {
+        let handled = |class: Option<&str>| handles_class(class, config.class_name.as_deref(), config.watch_classless);
         let mut next = Governance::default();
         let mut policy_validity = BTreeMap::new();
         let mut exception_validity = BTreeMap::new();
-        let mut sorted: Vec<_> = policies.objects.iter().filter(|p| p.metadata.deletion_timestamp.is_none()).collect();
+        let mut sorted: Vec<_> = policies
+            .objects
+            .iter()
+            .filter(|p| p.metadata.deletion_timestamp.is_none() && handled(p.spec.class_name.as_deref()))
+            .collect();
         sorted.sort_by_key(|p| p.name_any());
         for object in sorted {
             let result = policy_of(&object.name_any(), &object.spec).map(|g| next.policies.push(g));
             policy_validity.insert(object.uid().unwrap_or_default(), validity(object.metadata.generation, result));
         }
-        let mut sorted: Vec<_> =
-            exceptions.objects.iter().filter(|e| e.metadata.deletion_timestamp.is_none()).collect();
+        let mut sorted: Vec<_> = exceptions
+            .objects
+            .iter()
+            .filter(|e| e.metadata.deletion_timestamp.is_none() && handled(e.spec.class_name.as_deref()))
+            .collect();
         sorted.sort_by_key(|e| e.name_any());
         for object in sorted {
             let created = object.metadata.creation_timestamp.as_ref().map(|t| t.0).unwrap_or_default();
             let result = exception_of(&object.name_any(), created, &object.spec).map(|t| next.exceptions.push(t));
             exception_validity.insert(object.uid().unwrap_or_default(), validity(object.metadata.generation, result));
         }
-        for (list, out) in
-            [(&policies.unreadable, &mut policy_validity), (&exceptions.unreadable, &mut exception_validity)]
-        {
+        for (list, out) in [
+            (policies.unreadable_handled(config).collect::<Vec<_>>(), &mut policy_validity),
+            (exceptions.unreadable_handled(config).collect(), &mut exception_validity),
+        ] {
             for invalid in list {
                 out.insert(
                     invalid.metadata.uid.clone().unwrap_or_default(),

@@ -127,9 +127,8 @@ impl StatusWriter {
             (ClusterSPIFFEID::kind(&()), identities.unreadable_handled(&worker.config).collect::<Vec<_>>()),
             (ClusterStaticEntry::kind(&()), statics.unreadable_handled(&worker.config).collect()),
             (ClusterFederatedTrustDomain::kind(&()), federations.unreadable_handled(&worker.config).collect()),
-            // Policies and exceptions have no class: every instance reads them.
-            (IdentityPolicy::kind(&()), policies.unreadable.iter().collect()),
-            (IdentityException::kind(&()), exceptions.unreadable.iter().collect()),
+            (IdentityPolicy::kind(&()), policies.unreadable_handled(&worker.config).collect()),
+            (IdentityException::kind(&()), exceptions.unreadable_handled(&worker.config).collect()),
         ] {
             worker.metrics.unreadable(&kind, objects.len());
             for invalid in objects {
@@ -203,7 +202,7 @@ impl StatusWriter {
             let unchanged = object.status.as_ref().is_some_and(|s| {
                 s.common.observed_generation == generation && same_conditions(&s.common.conditions, &conditions)
             });
-            if !unchanged {
+            if !unchanged && !self.is_written(&uid, &status) {
                 self.announce(object.as_ref(), &previous, &health).await;
             }
             self.write(&api, "ClusterFederatedTrustDomain", &object.name_any(), &uid, status, unchanged).await;
@@ -247,7 +246,7 @@ impl StatusWriter {
                     && s.ttl == ttl
                     && same_conditions(&s.common.conditions, &conditions)
             });
-            if !unchanged {
+            if !unchanged && !self.is_written(&uid, &status) {
                 self.announce(object.as_ref(), &previous, &health).await;
                 let before = object.status.as_ref().and_then(|s| s.ttl.as_ref());
                 self.announce_ttl(object.as_ref(), before, ttl.as_ref()).await;
@@ -305,13 +304,19 @@ impl StatusWriter {
                     && s.entry_id == fields.entry_id
                     && s.ttl == fields.ttl
             });
-            if !unchanged {
+            if !unchanged && !self.is_written(&uid, &status) {
                 self.announce(object.as_ref(), &previous, &health).await;
                 let before = object.status.as_ref().and_then(|s| s.ttl.as_ref());
                 self.announce_ttl(object.as_ref(), before, fields.ttl.as_ref()).await;
             }
             self.write(&api, "ClusterStaticEntry", &object.name_any(), &uid, status, unchanged).await;
         }
+    }
+
+    /// Whether `status` is what was last written for `uid`: the cache may not have caught up
+    /// with the write yet, and an Event must not be published twice for one transition.
+    pub(super) fn is_written(&self, uid: &str, status: &serde_json::Value) -> bool {
+        self.written.get(uid) == Some(&comparable(status))
     }
 
     pub(super) async fn write<K>(
@@ -325,13 +330,7 @@ impl StatusWriter {
     ) where
         K: kube::Resource<DynamicType = ()> + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
     {
-        // Compare without transition times, which change on every computation of a new condition.
-        let mut comparable = status.clone();
-        if let Some(conditions) = comparable.get_mut("conditions").and_then(|c| c.as_array_mut()) {
-            for c in conditions {
-                c.as_object_mut().map(|o| o.remove("lastTransitionTime"));
-            }
-        }
+        let comparable = comparable(&status);
         if unchanged || self.written.get(uid) == Some(&comparable) {
             return;
         }
@@ -350,4 +349,15 @@ impl StatusWriter {
             }
         }
     }
+}
+
+/// A status without its transition times, which change on every computation of a new condition.
+fn comparable(status: &serde_json::Value) -> serde_json::Value {
+    let mut comparable = status.clone();
+    if let Some(conditions) = comparable.get_mut("conditions").and_then(|c| c.as_array_mut()) {
+        for c in conditions {
+            c.as_object_mut().map(|o| o.remove("lastTransitionTime"));
+        }
+    }
+    comparable
 }

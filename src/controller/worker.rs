@@ -292,7 +292,7 @@ impl Worker {
                 Change::Identity(_) => scopes.extend(self.relisted(Watched::Identities)),
                 Change::StaticEntries => scopes.extend(self.relisted(Watched::StaticEntries)),
                 Change::Everything => {
-                    self.rules.refresh(&self.stores.policies(), &self.stores.exceptions());
+                    self.rules.refresh(&self.stores.policies(), &self.stores.exceptions(), &self.config);
                     self.identities.refresh(&self.stores.identities(), &self.config);
                     scopes.extend(self.statics.refresh(&self.stores.static_entries(), &self.config));
                     self.refresh_pod_refs();
@@ -340,7 +340,7 @@ impl Worker {
             Watched::StaticEntries => self.statics.refresh(&self.stores.static_entries(), &self.config),
             Watched::Federations => Vec::new(),
             Watched::Policies | Watched::Exceptions => {
-                let refreshed = self.rules.refresh(&self.stores.policies(), &self.stores.exceptions());
+                let refreshed = self.rules.refresh(&self.stores.policies(), &self.stores.exceptions(), &self.config);
                 if refreshed.policies {
                     // A policy may govern any identity: every planned scope is judged again.
                     let mut scopes: BTreeSet<Scope> = self.records.keys().cloned().map(Scope::Pod).collect();

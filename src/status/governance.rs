@@ -13,7 +13,6 @@ use crate::{
         conditions::types,
         v1alpha1::{TtlReport, TtlStatus},
     },
-    duration,
     policy::{Bound, Exception, Verdict, in_force},
 };
 
@@ -166,13 +165,14 @@ fn exception_health(exception: &Exception, used: &ExceptionUse, now: Timestamp, 
     }
     let left = exception.expires_at.duration_since(now);
     let window = SignedDuration::try_from(window).unwrap_or(SignedDuration::MAX);
-    let remaining = duration::format(Duration::try_from(left).unwrap_or_default());
+    let expiring_soon = left <= window;
+    let soon = if expiring_soon { " (inside the warning window)" } else { "" };
     Health::Active {
         message: format!(
-            "in force for {target} until {} ({remaining} left); {} entries rely on it",
+            "in force for {target} until {}{soon}; {} entries rely on it",
             exception.expires_at, used.entries
         ),
-        expiring_soon: left <= window,
+        expiring_soon,
     }
 }
 

@@ -74,6 +74,12 @@ pub struct IdentityExceptionSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(max = 253))]
     pub approved_by: Option<String>,
+
+    /// The operator class that handles this exception; it should be the class of its target.
+    /// Unset is handled by an operator configured to watch classless resources.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 253))]
+    pub class_name: Option<String>,
 }
 
 /// The identity an exception is for.

@@ -73,6 +73,12 @@ pub struct IdentityPolicySpec {
     /// them unchanged (its TTL bounds neither clamp nor fill a TTL).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub enforcement: Option<Enforcement>,
+
+    /// The operator class that handles this policy: it governs only the identities of that
+    /// class. Unset is handled by an operator configured to watch classless resources.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 253))]
+    pub class_name: Option<String>,
 }
 
 /// How a policy's violations are handled.
