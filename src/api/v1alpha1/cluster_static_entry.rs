@@ -4,8 +4,8 @@ use kube::{CustomResource, KubeSchema};
 use serde::{Deserialize, Serialize};
 
 use super::common::{
-    CommonStatus, DURATION_BOUND, DURATION_SHAPE, INSTANT_SHAPE, Owner, SPIFFE_ID_NOT_RESERVED, SPIFFE_ID_SHAPE,
-    TRUST_DOMAINS,
+    CommonStatus, DURATION_BOUND, DURATION_SHAPE, EXPIRES_AT_NOT_INSTANT, INSTANT_SHAPE, Owner, SPIFFE_ID_NOT_RESERVED,
+    SPIFFE_ID_SHAPE, TRUST_DOMAINS,
 };
 
 /// Declares one registration entry exactly as written, for workloads outside the cluster, node
@@ -117,8 +117,10 @@ pub struct ClusterStaticEntrySpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(max = 64))]
     #[x_kube(
-        validation = Rule::new(INSTANT_SHAPE).message("expiresAt must be an RFC 3339 instant with a time zone, such as 2027-01-31T18:00:00Z"),
-        validation = Rule::new("!self.matches('[.][0-9]+')").message("expiresAt must be in whole seconds: SPIRE stores entry expiry in seconds")
+        validation = Rule::new(INSTANT_SHAPE).message(Message::Expression(EXPIRES_AT_NOT_INSTANT.into())),
+        validation = Rule::new("!self.matches('[.][0-9]+')").message(Message::Expression(
+            "'expiresAt ' + strings.quote(self) + ' has a fraction of a second: SPIRE stores entry expiry in whole seconds'".into()
+        ))
     )]
     pub expires_at: Option<String>,
 }

@@ -47,12 +47,23 @@ pub(crate) const SPIFFE_ID_SHAPE: &str =
 pub(crate) const SPIFFE_ID_NOT_RESERVED: &str = r"!self.matches('^spiffe://[^/]+/spire(/|$)')";
 /// A trust domain name, optionally written as `spiffe://name`.
 pub(crate) const TRUST_DOMAINS: &str = r"self.all(td, td.matches('^(spiffe://)?[a-z0-9._-]{1,255}$'))";
-/// SPIFFE ID path patterns: absolute, each segment a literal, a `{placeholder}`, `*` or `**`,
-/// with no empty, `.` or `..` segment.
-pub(crate) const PATTERNS_SHAPE: &str =
-    r"self.all(p, p.matches('^(/([^/{}*]+|\\{[^/{}]*\\}|\\*\\*?))+$') && !p.matches('/[.][.]?(/|$)'))";
-/// Patterns name only the placeholders policies know.
-pub(crate) const PATTERNS_KNOWN_PLACEHOLDERS: &str =
-    r"self.all(p, p.matches('^([^{}]|\\{(namespace|serviceAccount|podName|nodeName)\\})*$'))";
-/// An RFC 3339 instant with a time zone, such as `2027-01-31T18:00:00Z`.
-pub(crate) const INSTANT_SHAPE: &str = r"self.matches('^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\\.[0-9]+)?(Z|[+-][0-9]{2}:[0-9]{2})$') && timestamp(self) == timestamp(self)";
+/// A trust domain name `td`, optionally written as `spiffe://name`: `TRUST_DOMAINS` for one item.
+pub(crate) const TRUST_DOMAIN_NAME: &str = r"td.matches('^(spiffe://)?[a-z0-9._-]{1,255}$')";
+/// One SPIFFE ID path pattern `p` is well formed: absolute, each segment a literal, a
+/// `{placeholder}`, `*` or `**`, with no empty, `.` or `..` segment.
+pub(crate) const PATTERN_SHAPE: &str =
+    r"p.matches('^(/([^/{}*]+|\\{[^/{}]*\\}|\\*\\*?))+$') && !p.matches('/[.][.]?(/|$)')";
+/// What is wrong with a pattern `p` that is not well formed, as a CEL string.
+pub(crate) const PATTERN_SHAPE_FAULT: &str = r"(!p.startsWith('/') ? 'does not start with /' : p.endsWith('/') ? 'ends with / (an empty last segment)' : p.contains('//') ? 'has an empty segment (//)' : p.matches('/[.][.]?(/|$)') ? 'has a . or .. segment' : 'has a segment that mixes a placeholder or glob with other text or has an unmatched brace ({placeholder}, * and ** fill a segment alone)')";
+/// A well-formed pattern `p` names only the placeholders policies know.
+pub(crate) const PATTERN_KNOWN_PLACEHOLDERS: &str =
+    r"p.matches('^([^{}]|\\{(namespace|serviceAccount|podName|nodeName)\\})*$')";
+/// The first placeholder of a well-formed pattern `p` that policies do not know, as a CEL string.
+pub(crate) const PATTERN_UNKNOWN_PLACEHOLDER: &str =
+    r"p.findAll('\\{[^/{}]*\\}').filter(x, !(x in ['{namespace}', '{serviceAccount}', '{podName}', '{nodeName}']))[0]";
+/// The placeholders policies know, for messages.
+pub(crate) const KNOWN_PLACEHOLDERS: &str = "{namespace}, {serviceAccount}, {podName} and {nodeName}";
+/// An RFC 3339 instant with a time zone, such as `2027-01-31T18:00:00Z`, on a day its month has.
+pub(crate) const INSTANT_SHAPE: &str = r"self.matches('^[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\\.[0-9]{1,9})?(Z|[+-]([01][0-9]|2[0-3]):[0-5][0-9])$') && int(self.substring(8, 10)) <= (self.substring(5, 7) == '02' ? ((int(self.substring(0, 4)) % 4 == 0 && int(self.substring(0, 4)) % 100 != 0) || int(self.substring(0, 4)) % 400 == 0 ? 29 : 28) : (self.substring(5, 7) in ['04', '06', '09', '11'] ? 30 : 31))";
+/// The message of `INSTANT_SHAPE` on an `expiresAt` field, naming the value.
+pub(crate) const EXPIRES_AT_NOT_INSTANT: &str = "'expiresAt ' + strings.quote(self) + ' is not an RFC 3339 instant with a time zone on a day its month has, such as 2027-01-31T18:00:00Z'";

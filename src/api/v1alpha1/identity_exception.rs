@@ -5,12 +5,22 @@ use kube::{CustomResource, KubeSchema};
 use serde::{Deserialize, Serialize};
 
 use super::{
-    common::{
-        CommonStatus, DURATION_BOUND, DURATION_SHAPE, INSTANT_SHAPE, PATTERNS_KNOWN_PLACEHOLDERS, PATTERNS_SHAPE,
-        TRUST_DOMAINS,
+    common::{CommonStatus, EXPIRES_AT_NOT_INSTANT, INSTANT_SHAPE},
+    identity_policy::{
+        IdentityKind, duration_shape, patterns_known_placeholders, patterns_shape, trust_domains, ttl_bound,
     },
-    identity_policy::IdentityKind,
 };
+
+/// The fields of the spec that differ from the stored spec's, as a CEL string such as
+/// `expiresAt from "2027-01-31T18:00:00Z" to "2027-03-31T18:00:00Z", ticket`. (A list
+/// joined by `join()` would have no cost bound the API server accepts.)
+const CHANGED_FIELDS: &str = "((self.target != oldSelf.target ? ', target' : '') + (has(self.podSelector) != has(oldSelf.podSelector) || (has(self.podSelector) && self.podSelector != oldSelf.podSelector) ? ', podSelector' : '') + (self.relaxations != oldSelf.relaxations ? ', relaxations' : '') + (self.expiresAt != oldSelf.expiresAt ? ', expiresAt from ' + strings.quote(oldSelf.expiresAt) + ' to ' + strings.quote(self.expiresAt) : '') + (self.owner != oldSelf.owner ? ', owner' : '') + (self.justification != oldSelf.justification ? ', justification' : '') + (has(self.ticket) != has(oldSelf.ticket) || (has(self.ticket) && self.ticket != oldSelf.ticket) ? ', ticket' : '') + (has(self.approvedBy) != has(oldSelf.approvedBy) || (has(self.approvedBy) && self.approvedBy != oldSelf.approvedBy) ? ', approvedBy' : '')).replace(', ', '', 1)";
+
+/// Only a pod identity has pods for `podSelector` to select.
+const POD_SELECTOR_ONLY_FOR_PODS: &str = "!has(self.podSelector) || self.target.kind == 'ClusterSPIFFEID'";
+
+/// At least one relaxation is granted: a maximum set, a list with an item, or a flag set to true.
+const GRANTS_A_RELAXATION: &str = "has(self.x509TtlMax) || has(self.jwtTtlMax) || (has(self.extraAllow) && size(self.extraAllow) > 0) || (has(self.admin) && self.admin) || (has(self.downstream) && self.downstream) || (has(self.federatesWith) && size(self.federatesWith) > 0) || (has(self.ownerNotRequired) && self.ownerNotRequired)";
 
 /// Lets one identity (or some of its pods) break named policy rules until `expiresAt`, for
 /// legacy workloads that cannot comply yet. It lapses by itself at that instant: the identity is
@@ -38,13 +48,21 @@ use super::{
     printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp")
 )]
 #[serde(rename_all = "camelCase")]
-#[x_kube(validation = Rule::new("self == oldSelf").message("the spec of an IdentityException cannot be changed; to extend or alter it, create a new exception"))]
+#[x_kube(
+    validation = Rule::new("self == oldSelf").message(Message::Expression(format!(
+        "'the spec of an IdentityException cannot be changed (changed: ' + {CHANGED_FIELDS} + '); to extend or alter it, create a new exception'"
+    ))),
+    validation = Rule::new(POD_SELECTOR_ONLY_FOR_PODS)
+        .field_path(".podSelector")
+        .reason(Reason::FieldValueForbidden)
+        .message(Message::Expression("'podSelector selects pods of a ClusterSPIFFEID; target ' + self.target.kind + ' ' + strings.quote(self.target.name) + ' has no pods'".into()))
+)]
 pub struct IdentityExceptionSpec {
     /// The identity the exception is for.
     pub target: ExceptionTarget,
 
     /// Limits the exception to the target's pods with these labels (the legacy pods). Unset
-    /// covers every pod. Only for pod identities.
+    /// covers every pod. Only for pod identities: a `ClusterSPIFFEID` target.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pod_selector: Option<LabelSelector>,
 
@@ -54,7 +72,7 @@ pub struct IdentityExceptionSpec {
     /// The instant the exception lapses, in RFC 3339 form with a time zone, such as
     /// `2027-01-31T18:00:00Z`. It is in force strictly before this instant.
     #[schemars(length(min = 1, max = 64))]
-    #[x_kube(validation = Rule::new(INSTANT_SHAPE).message("expiresAt must be an RFC 3339 instant with a time zone, such as 2027-01-31T18:00:00Z"))]
+    #[x_kube(validation = Rule::new(INSTANT_SHAPE).message(Message::Expression(EXPIRES_AT_NOT_INSTANT.into())))]
     pub expires_at: String,
 
     /// Who is accountable for the exception: a team or a person.
@@ -93,17 +111,18 @@ pub struct ExceptionTarget {
     pub name: String,
 }
 
-/// The relaxations an exception grants. Each one set is a named relaxation.
+/// The relaxations an exception grants, at least one. Each one set (a flag set to true, a list
+/// with an item) is a named relaxation.
 #[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq, KubeSchema)]
 #[serde(rename_all = "camelCase")]
-#[x_kube(validation = Rule::new("has(self.x509TtlMax) || has(self.jwtTtlMax) || has(self.extraAllow) || has(self.admin) || has(self.downstream) || has(self.federatesWith) || has(self.ownerNotRequired)").message("relaxations must grant at least one relaxation"))]
+#[x_kube(validation = Rule::new(GRANTS_A_RELAXATION).message("relaxations must grant at least one relaxation: x509TtlMax, jwtTtlMax, a non-empty extraAllow or federatesWith, or admin, downstream or ownerNotRequired set to true"))]
 pub struct ExceptionRelaxations {
     /// A longer X509-SVID lifetime maximum than the policies allow, such as `720h`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(max = 64))]
     #[x_kube(
-        validation = Rule::new(DURATION_SHAPE).message("x509TtlMax must be a non-negative duration such as 720h"),
-        validation = Rule::new(DURATION_BOUND).message("x509TtlMax must be at most 596523h")
+        validation = duration_shape("relaxations.x509TtlMax", "720h"),
+        validation = ttl_bound("relaxations.x509TtlMax")
     )]
     pub x509_ttl_max: Option<String>,
 
@@ -111,8 +130,8 @@ pub struct ExceptionRelaxations {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(max = 64))]
     #[x_kube(
-        validation = Rule::new(DURATION_SHAPE).message("jwtTtlMax must be a non-negative duration such as 1h"),
-        validation = Rule::new(DURATION_BOUND).message("jwtTtlMax must be at most 596523h")
+        validation = duration_shape("relaxations.jwtTtlMax", "1h"),
+        validation = ttl_bound("relaxations.jwtTtlMax")
     )]
     pub jwt_ttl_max: Option<String>,
 
@@ -121,8 +140,8 @@ pub struct ExceptionRelaxations {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(max = 64), inner(length(min = 1, max = 1024)))]
     #[x_kube(
-        validation = Rule::new(PATTERNS_SHAPE).message("each extraAllow pattern must be an absolute path of literal segments, placeholders, * or **, with no empty, '.' or '..' segment"),
-        validation = Rule::new(PATTERNS_KNOWN_PLACEHOLDERS).message("extraAllow patterns may only use the placeholders {namespace}, {serviceAccount}, {podName} and {nodeName}")
+        validation = patterns_shape("relaxations.extraAllow"),
+        validation = patterns_known_placeholders("relaxations.extraAllow")
     )]
     pub extra_allow: Option<Vec<String>>,
 
@@ -137,7 +156,7 @@ pub struct ExceptionRelaxations {
     /// Trust domains the entries may federate with in addition to the policies'.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(max = 64), inner(length(max = 264)))]
-    #[x_kube(validation = Rule::new(TRUST_DOMAINS).message("each federatesWith item must be a trust domain name: lowercase letters, digits, '.', '-' and '_'"))]
+    #[x_kube(validation = trust_domains("relaxations.federatesWith"))]
     pub federates_with: Option<Vec<String>>,
 
     /// Policies that require an owner accept the identity without one.
@@ -157,4 +176,23 @@ pub struct IdentityExceptionStatus {
     /// Entries of the target that relied on the exception at the last evaluation.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub entries_relaxed: Option<i32>,
+}
+
+#[cfg(test)]
+mod tests {
+    use kube::CustomResourceExt;
+
+    use super::*;
+
+    #[test]
+    fn the_immutability_message_names_every_spec_field() {
+        let crd = IdentityException::crd();
+        let schema = crd.spec.versions[0].schema.as_ref().unwrap().open_api_v3_schema.as_ref().unwrap();
+        let spec = &schema.properties.as_ref().unwrap()["spec"];
+        let fields: Vec<&String> = spec.properties.as_ref().unwrap().keys().collect();
+        assert!(fields.len() >= 8, "{fields:?}");
+        for field in fields {
+            assert!(CHANGED_FIELDS.contains(&format!("self.{field} != oldSelf.{field}")), "{field} is not compared");
+        }
+    }
 }

@@ -1,13 +1,121 @@
 //! `IdentityPolicy`: who may mint which SPIFFE IDs, with which TTLs and privileges.
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
-use kube::{CustomResource, KubeSchema};
+use kube::{
+    CustomResource, KubeSchema,
+    core::{Message, Rule},
+};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::common::{
-    CommonStatus, DURATION_BOUND, DURATION_SHAPE, PATTERNS_KNOWN_PLACEHOLDERS, PATTERNS_SHAPE, TRUST_DOMAINS,
+    CommonStatus, DURATION_SHAPE, KNOWN_PLACEHOLDERS, PATTERN_KNOWN_PLACEHOLDERS, PATTERN_SHAPE, PATTERN_SHAPE_FAULT,
+    PATTERN_UNKNOWN_PLACEHOLDER, TRUST_DOMAIN_NAME,
 };
+
+// Rules shared by the fields of policies and exceptions. Each message names the field (its path
+// under `spec`) and the offending value.
+
+/// A duration field's value is a duration, such as `example`.
+pub(super) fn duration_shape(field: &str, example: &str) -> Rule {
+    Rule::new(DURATION_SHAPE).message(Message::Expression(format!(
+        "'{field} ' + strings.quote(self) + ' is not a non-negative duration such as {example}'"
+    )))
+}
+
+/// The Go duration syntax: `DURATION_SHAPE` besides `0`.
+const DURATION_SYNTAX: &str = r"^(([0-9]+(\\.[0-9]*)?|\\.[0-9]+)(ns|us|µs|ms|s|m|h))+$";
+
+/// Whether `subject`, a string of `DURATION_SYNTAX`, is shorter than 2000000h, by a floating-point sum
+/// of its parts. `duration()` of a longer one could overflow (Go durations end near 2562047h) and
+/// fail the rule with an evaluation error instead of its message.
+fn duration_fits(subject: &str) -> String {
+    format!(
+        "{subject}.findAll('[0-9.]+[^0-9.]+').map(c, double(c.find('[0-9.]+')) * (c.endsWith('h') ? 3600.0 : \
+         c.endsWith('ns') ? 0.000000001 : c.endsWith('us') || c.endsWith('µs') ? 0.000001 : \
+         c.endsWith('ms') ? 0.001 : c.endsWith('m') ? 60.0 : 1.0)).sum() < 7200000000.0"
+    )
+}
+
+/// A duration field's value is at most 596523h; `why` says where the bound comes from. As
+/// `DURATION_BOUND`, but a value too long for `duration()` is refused with the message too.
+fn duration_bound(field: &str, why: &str) -> Rule {
+    Rule::new(format!(
+        "self == '0' || !self.matches('{DURATION_SYNTAX}') || ({} && duration(self) <= duration('596523h'))",
+        duration_fits("self")
+    ))
+    .message(Message::Expression(format!("'{field} ' + strings.quote(self) + ' is above 596523h{why}'")))
+}
+
+/// A TTL field's value is at most 596523h.
+pub(super) fn ttl_bound(field: &str) -> Rule {
+    duration_bound(field, " (SPIRE stores TTLs as 32-bit seconds)")
+}
+
+/// Every item of a list of SPIFFE ID path patterns is well formed.
+pub(super) fn patterns_shape(field: &str) -> Rule {
+    Rule::new(format!("self.all(p, {PATTERN_SHAPE})")).message(Message::Expression(format!(
+        "self.map(p, !({PATTERN_SHAPE}), '{field} pattern ' + strings.quote(p) + ' ' + {PATTERN_SHAPE_FAULT})[0]"
+    )))
+}
+
+/// The well-formed items of a list of SPIFFE ID path patterns name only known placeholders.
+pub(super) fn patterns_known_placeholders(field: &str) -> Rule {
+    Rule::new(format!("self.all(p, !({PATTERN_SHAPE}) || {PATTERN_KNOWN_PLACEHOLDERS})")).message(Message::Expression(
+        format!(
+            "self.map(p, ({PATTERN_SHAPE}) && !{PATTERN_KNOWN_PLACEHOLDERS}, '{field} pattern ' + strings.quote(p) + \
+             ' names the unknown placeholder ' + {PATTERN_UNKNOWN_PLACEHOLDER} + '; the placeholders are {KNOWN_PLACEHOLDERS}')[0]"
+        ),
+    ))
+}
+
+/// Every item of a list is a trust domain name.
+pub(super) fn trust_domains(field: &str) -> Rule {
+    Rule::new(format!("self.all(td, {TRUST_DOMAIN_NAME})")).message(Message::Expression(format!(
+        "self.map(td, !{TRUST_DOMAIN_NAME}, '{field} item ' + strings.quote(td) + \
+         ' is not a trust domain name (lowercase letters, digits, ., - and _, optionally after spiffe://)')[0]"
+    )))
+}
+
+/// Field `low` of a TTL bounds object is not above its field `high`, when both are set and are
+/// durations short enough to compare (the fields' own rules report the others); `complaint` is
+/// the message, a CEL string.
+fn ttl_order(low: &str, high: &str, complaint: String) -> Rule {
+    let duration = |f: &str| {
+        format!(
+            "(self.{f} == '0' || (self.{f}.matches('{DURATION_SYNTAX}') && {}))",
+            duration_fits(&format!("self.{f}"))
+        )
+    };
+    Rule::new(format!(
+        "!has(self.{low}) || !has(self.{high}) || !{} || !{} || duration(self.{low}) <= duration(self.{high})",
+        duration(low),
+        duration(high)
+    ))
+    .message(Message::Expression(complaint))
+}
+
+/// `object.low` is not above `object.high`, `object` being the bounds' path, such as `ttl.x509`.
+fn not_above(object: &str, low: &str, high: &str) -> Rule {
+    ttl_order(
+        low,
+        high,
+        format!(
+            "'{object}.{low} ' + strings.quote(self.{low}) + ' is above {object}.{high} ' + strings.quote(self.{high})"
+        ),
+    )
+}
+
+/// `object.high` is not below `object.low`.
+fn not_below(object: &str, high: &str, low: &str) -> Rule {
+    ttl_order(
+        low,
+        high,
+        format!(
+            "'{object}.{high} ' + strings.quote(self.{high}) + ' is below {object}.{low} ' + strings.quote(self.{low})"
+        ),
+    )
+}
 
 /// Governs the identities it matches: which SPIFFE IDs they may render, the TTL bounds of their
 /// SVIDs and the privileges their entries may carry. Every policy that matches an entry must be
@@ -64,8 +172,8 @@ pub struct IdentityPolicySpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(max = 64))]
     #[x_kube(
-        validation = Rule::new(DURATION_SHAPE).message("maxExceptionDuration must be a non-negative duration such as 720h"),
-        validation = Rule::new(DURATION_BOUND).message("maxExceptionDuration must be at most 596523h")
+        validation = duration_shape("maxExceptionDuration", "720h"),
+        validation = duration_bound("maxExceptionDuration", "")
     )]
     pub max_exception_duration: Option<String>,
 
@@ -131,8 +239,8 @@ pub struct SpiffeIdRules {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(length(max = 64), inner(length(min = 1, max = 1024)))]
     #[x_kube(
-        validation = Rule::new(PATTERNS_SHAPE).message("each allow pattern must be an absolute path of literal segments, placeholders, * or **, with no empty, '.' or '..' segment and no placeholder or glob mixed with other text in a segment"),
-        validation = Rule::new(PATTERNS_KNOWN_PLACEHOLDERS).message("allow patterns may only use the placeholders {namespace}, {serviceAccount}, {podName} and {nodeName}")
+        validation = patterns_shape("spiffeIDs.allow"),
+        validation = patterns_known_placeholders("spiffeIDs.allow")
     )]
     pub allow: Vec<String>,
 
@@ -141,15 +249,11 @@ pub struct SpiffeIdRules {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(length(max = 64), inner(length(min = 1, max = 1024)))]
     #[x_kube(
-        validation = Rule::new(PATTERNS_SHAPE).message("each deny pattern must be an absolute path of literal segments, placeholders, * or **, with no empty, '.' or '..' segment and no placeholder or glob mixed with other text in a segment"),
-        validation = Rule::new(PATTERNS_KNOWN_PLACEHOLDERS).message("deny patterns may only use the placeholders {namespace}, {serviceAccount}, {podName} and {nodeName}")
+        validation = patterns_shape("spiffeIDs.deny"),
+        validation = patterns_known_placeholders("spiffeIDs.deny")
     )]
     pub deny: Vec<String>,
 }
-
-const X509_MIN_LE_MAX: &str = r"!has(self.min) || !has(self.max) || !self.min.matches('^(([0-9]+(\\.[0-9]*)?|\\.[0-9]+)(ns|us|µs|ms|s|m|h))+$') || !self.max.matches('^(([0-9]+(\\.[0-9]*)?|\\.[0-9]+)(ns|us|µs|ms|s|m|h))+$') || duration(self.min) <= duration(self.max)";
-const DEFAULT_LE_MAX: &str = r"!has(self.default) || !has(self.max) || !self.default.matches('^(([0-9]+(\\.[0-9]*)?|\\.[0-9]+)(ns|us|µs|ms|s|m|h))+$') || !self.max.matches('^(([0-9]+(\\.[0-9]*)?|\\.[0-9]+)(ns|us|µs|ms|s|m|h))+$') || duration(self.default) <= duration(self.max)";
-const MIN_LE_DEFAULT: &str = r"!has(self.min) || !has(self.default) || !self.min.matches('^(([0-9]+(\\.[0-9]*)?|\\.[0-9]+)(ns|us|µs|ms|s|m|h))+$') || !self.default.matches('^(([0-9]+(\\.[0-9]*)?|\\.[0-9]+)(ns|us|µs|ms|s|m|h))+$') || duration(self.min) <= duration(self.default)";
 
 /// Bounds on SVID lifetimes.
 #[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq, KubeSchema)]
@@ -179,33 +283,33 @@ pub enum TtlAction {
 #[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq, KubeSchema)]
 #[serde(rename_all = "camelCase")]
 #[x_kube(
-    validation = Rule::new(X509_MIN_LE_MAX).message("ttl.x509.min must not be above ttl.x509.max"),
-    validation = Rule::new(DEFAULT_LE_MAX).message("ttl.x509.default must not be above ttl.x509.max"),
-    validation = Rule::new(MIN_LE_DEFAULT).message("ttl.x509.default must not be below ttl.x509.min")
+    validation = not_above("ttl.x509", "min", "max"),
+    validation = not_above("ttl.x509", "default", "max"),
+    validation = not_below("ttl.x509", "default", "min")
 )]
 pub struct X509Bounds {
     /// The shortest lifetime allowed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(max = 64))]
     #[x_kube(
-        validation = Rule::new(DURATION_SHAPE).message("min must be a non-negative duration such as 5m"),
-        validation = Rule::new(DURATION_BOUND).message("min must be at most 596523h")
+        validation = duration_shape("ttl.x509.min", "5m"),
+        validation = ttl_bound("ttl.x509.min")
     )]
     pub min: Option<String>,
     /// The longest lifetime allowed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(max = 64))]
     #[x_kube(
-        validation = Rule::new(DURATION_SHAPE).message("max must be a non-negative duration such as 24h"),
-        validation = Rule::new(DURATION_BOUND).message("max must be at most 596523h")
+        validation = duration_shape("ttl.x509.max", "24h"),
+        validation = ttl_bound("ttl.x509.max")
     )]
     pub max: Option<String>,
     /// The lifetime of entries that declare none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(max = 64))]
     #[x_kube(
-        validation = Rule::new(DURATION_SHAPE).message("default must be a non-negative duration such as 1h"),
-        validation = Rule::new(DURATION_BOUND).message("default must be at most 596523h")
+        validation = duration_shape("ttl.x509.default", "1h"),
+        validation = ttl_bound("ttl.x509.default")
     )]
     pub default: Option<String>,
 }
@@ -213,22 +317,22 @@ pub struct X509Bounds {
 /// JWT-SVID lifetime bounds, each a duration such as `5m`.
 #[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq, KubeSchema)]
 #[serde(rename_all = "camelCase")]
-#[x_kube(validation = Rule::new(DEFAULT_LE_MAX).message("ttl.jwt.default must not be above ttl.jwt.max"))]
+#[x_kube(validation = not_above("ttl.jwt", "default", "max"))]
 pub struct JwtBounds {
     /// The longest lifetime allowed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(max = 64))]
     #[x_kube(
-        validation = Rule::new(DURATION_SHAPE).message("max must be a non-negative duration such as 15m"),
-        validation = Rule::new(DURATION_BOUND).message("max must be at most 596523h")
+        validation = duration_shape("ttl.jwt.max", "15m"),
+        validation = ttl_bound("ttl.jwt.max")
     )]
     pub max: Option<String>,
     /// The lifetime of entries that declare none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(max = 64))]
     #[x_kube(
-        validation = Rule::new(DURATION_SHAPE).message("default must be a non-negative duration such as 5m"),
-        validation = Rule::new(DURATION_BOUND).message("default must be at most 596523h")
+        validation = duration_shape("ttl.jwt.default", "5m"),
+        validation = ttl_bound("ttl.jwt.default")
     )]
     pub default: Option<String>,
 }
@@ -254,7 +358,7 @@ pub struct PrivilegeRules {
     /// The trust domains entries may federate with. Default none.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(length(max = 64), inner(length(max = 264)))]
-    #[x_kube(validation = Rule::new(TRUST_DOMAINS).message("each federatesWith item must be a trust domain name: lowercase letters, digits, '.', '-' and '_'"))]
+    #[x_kube(validation = trust_domains("privileges.federatesWith"))]
     pub federates_with: Vec<String>,
     /// For ClusterStaticEntries: the selector types (`unix`, `k8s`, ...) they may use. Unset
     /// allows any.
@@ -265,8 +369,8 @@ pub struct PrivilegeRules {
     #[serde(default, rename = "parentIDs", skip_serializing_if = "Option::is_none")]
     #[schemars(length(max = 64), inner(length(min = 1, max = 1024)))]
     #[x_kube(
-        validation = Rule::new(PATTERNS_SHAPE).message("each parentIDs pattern must be an absolute path of literal segments, placeholders, * or **, with no empty, '.' or '..' segment"),
-        validation = Rule::new(PATTERNS_KNOWN_PLACEHOLDERS).message("parentIDs patterns may only use the placeholders {namespace}, {serviceAccount}, {podName} and {nodeName}")
+        validation = patterns_shape("privileges.parentIDs"),
+        validation = patterns_known_placeholders("privileges.parentIDs")
     )]
     pub parent_ids: Option<Vec<String>>,
 }
@@ -289,4 +393,23 @@ pub struct IdentityPolicyStatus {
     /// Governed entries whose TTL one of its bounds set.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub entries_clamped: Option<i32>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::v1alpha1::common::TRUST_DOMAINS;
+
+    // The rules above restate two shared expressions for one item or with a guard; they must not
+    // drift apart from them.
+
+    #[test]
+    fn duration_syntax_is_the_shape_besides_zero() {
+        assert_eq!(DURATION_SHAPE, format!("self == '0' || self.matches('{DURATION_SYNTAX}')"));
+    }
+
+    #[test]
+    fn trust_domain_name_is_the_list_rule_for_one_item() {
+        assert_eq!(TRUST_DOMAINS, format!("self.all(td, {TRUST_DOMAIN_NAME})"));
+    }
 }
