@@ -33,11 +33,12 @@ mod tests {
     }
 
     #[test]
-    fn every_crd_is_cluster_scoped_with_status_and_names() {
+    fn every_crd_is_cluster_scoped_but_the_tenant_kind_with_status_and_names() {
         for crd in v1alpha1::crds() {
             let name = crd.metadata.name.clone().unwrap();
             assert!(name.ends_with(".spire-steward.io"), "{name}");
-            assert_eq!(crd.spec.scope, "Cluster", "{name}");
+            let scope = if name == "spiffeids.spire-steward.io" { "Namespaced" } else { "Cluster" };
+            assert_eq!(crd.spec.scope, scope, "{name}");
             assert_eq!(crd.spec.names.categories.as_deref(), Some(&[v1alpha1::CATEGORY.to_owned()][..]));
             assert_eq!(crd.spec.names.short_names.as_ref().map(Vec::len), Some(1), "{name}");
             let version = &crd.spec.versions[0];

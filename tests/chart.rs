@@ -181,8 +181,9 @@ impl std::fmt::Display for Access {
 }
 
 const READ: [&str; 3] = ["get", "list", "watch"];
-const CUSTOM_RESOURCES: [&str; 5] = [
+const CUSTOM_RESOURCES: [&str; 6] = [
     "clusterspiffeids",
+    "spiffeids",
     "clusterstaticentries",
     "clusterfederatedtrustdomains",
     "identitypolicies",
@@ -251,7 +252,8 @@ fn refused_calls() -> Vec<Access> {
         access("delete", GROUP, "clusterfederatedtrustdomains"),
         access("deletecollection", GROUP, "clusterfederatedtrustdomains"),
     ];
-    for resource in ["clusterspiffeids", "clusterstaticentries", "identitypolicies", "identityexceptions"] {
+    for resource in ["clusterspiffeids", "spiffeids", "clusterstaticentries", "identitypolicies", "identityexceptions"]
+    {
         for verb in ["update", "patch", "delete"] {
             calls.push(access(verb, GROUP, resource));
         }

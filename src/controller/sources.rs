@@ -1,6 +1,7 @@
 //! Parsed forms of the resources, cached by generation so a spec is parsed once per change.
 
 use std::{
+    borrow::Cow,
     collections::{BTreeMap, BTreeSet},
     sync::Arc,
 };
@@ -10,7 +11,7 @@ use kube::{Resource, ResourceExt};
 
 use super::stores::Readable;
 use crate::{
-    api::v1alpha1::{ClusterSPIFFEID, ClusterStaticEntry},
+    api::v1alpha1::{ClusterSPIFFEID, ClusterStaticEntry, SPIFFEID},
     config::Config,
     pass::StaticDeclarations,
     reconcile::{Declaration, Hold, IdentitySource, Scope, Source, SourceKind, SourceMeta, SpecError},
@@ -42,23 +43,32 @@ pub fn meta_of(meta: &ObjectMeta, owner: Option<&crate::api::v1alpha1::Owner>) -
     }
 }
 
-/// Every ClusterSPIFFEID this instance handles, parsed.
+/// Every ClusterSPIFFEID and SPIFFEID this instance handles, parsed.
 #[derive(Default)]
 pub struct Identities {
     by_uid: BTreeMap<String, (Option<i64>, IdentitySource)>,
 }
 
 impl Identities {
-    /// Brings the cache in line with the store. Returns the UIDs whose parsed form changed
-    /// (added, edited, removed, or their deletion started).
-    pub fn refresh(&mut self, cached: &Readable<ClusterSPIFFEID>, config: &Config) -> Vec<String> {
+    /// Brings the cache in line with the stores of both pod identity kinds. Returns the UIDs
+    /// whose parsed form changed (added, edited, removed, or their deletion started).
+    pub fn refresh(
+        &mut self,
+        cluster: &Readable<ClusterSPIFFEID>,
+        tenant: &Readable<SPIFFEID>,
+        config: &Config,
+    ) -> Vec<String> {
         let mut changed = Vec::new();
         let mut seen = BTreeMap::new();
         // An object of this class that does not parse cannot say which pods it selects: like a
         // spec that does not parse, it holds what it may have declared.
-        for invalid in cached.unreadable_handled(config) {
+        let unreadable = cluster
+            .unreadable_handled(config)
+            .map(|u| (SourceKind::ClusterSPIFFEID, u))
+            .chain(tenant.unreadable_handled(config).map(|u| (SourceKind::SPIFFEID, u)));
+        for (kind, invalid) in unreadable {
             let uid = invalid.metadata.uid.clone().unwrap_or_default();
-            let source = source_of_meta(SourceKind::ClusterSPIFFEID, &invalid.metadata);
+            let source = source_of_meta(kind, &invalid.metadata);
             let identity = Err(SpecError::Unreadable(invalid.error.clone()));
             let unchanged = self.by_uid.get(&uid).is_some_and(|(g, cached)| {
                 *g == invalid.metadata.generation
@@ -68,42 +78,34 @@ impl Identities {
             if !unchanged {
                 changed.push(uid.clone());
             }
-            seen.insert(
-                uid,
-                (
-                    invalid.metadata.generation,
-                    IdentitySource { source, meta: meta_of(&invalid.metadata, None), identity, suspended: false },
-                ),
-            );
+            let namespace = invalid.metadata.namespace.clone();
+            let meta = meta_of(&invalid.metadata, None);
+            let parsed = IdentitySource { source, meta, namespace, identity, suspended: false };
+            seen.insert(uid, (invalid.metadata.generation, parsed));
         }
-        for object in &cached.objects {
-            if !handles_class(object.spec.class_name.as_deref(), config.class_name.as_deref(), config.watch_classless) {
+        let cluster_objects = cluster
+            .objects
+            .iter()
+            .map(|o| (SourceKind::ClusterSPIFFEID, &o.metadata, o.spec.class_name.as_deref(), Cow::Borrowed(&o.spec)));
+        let tenant_objects = tenant.objects.iter().map(|o| {
+            (SourceKind::SPIFFEID, &o.metadata, o.spec.class_name.as_deref(), Cow::Owned(o.spec.as_cluster_spec()))
+        });
+        for (kind, metadata, class, spec) in cluster_objects.chain(tenant_objects) {
+            if !handles_class(class, config.class_name.as_deref(), config.watch_classless) {
                 continue;
             }
-            let uid = object.uid().unwrap_or_default();
-            let generation = object.metadata.generation;
-            let source = source_of(SourceKind::ClusterSPIFFEID, object.as_ref());
-            let suspended = object.spec.suspend.unwrap_or(false);
+            let uid = metadata.uid.clone().unwrap_or_default();
+            let generation = metadata.generation;
+            let source = source_of_meta(kind, metadata);
+            let suspended = spec.suspend.unwrap_or(false);
+            let meta = meta_of(metadata, spec.owner.as_ref());
             let unchanged = self.by_uid.get(&uid).is_some_and(|(g, cached)| {
-                *g == generation
-                    && cached.source == source
-                    && cached.suspended == suspended
-                    && cached.meta == meta_of(&object.metadata, object.spec.owner.as_ref())
+                *g == generation && cached.source == source && cached.suspended == suspended && cached.meta == meta
             });
             if !unchanged {
-                let identity = PodIdentity::parse(&object.spec).map(Arc::new).map_err(SpecError::from);
-                seen.insert(
-                    uid.clone(),
-                    (
-                        generation,
-                        IdentitySource {
-                            source,
-                            meta: meta_of(&object.metadata, object.spec.owner.as_ref()),
-                            identity,
-                            suspended,
-                        },
-                    ),
-                );
+                let identity = PodIdentity::parse(&spec).map(Arc::new).map_err(SpecError::from);
+                let namespace = (kind == SourceKind::SPIFFEID).then(|| metadata.namespace.clone().unwrap_or_default());
+                seen.insert(uid.clone(), (generation, IdentitySource { source, meta, namespace, identity, suspended }));
                 changed.push(uid);
             } else if let Some(entry) = self.by_uid.remove(&uid) {
                 seen.insert(uid, entry);

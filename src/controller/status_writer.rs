@@ -19,8 +19,8 @@ use crate::{
     api::{
         conditions::{reasons, types},
         v1alpha1::{
-            ClusterFederatedTrustDomain, ClusterSPIFFEID, ClusterStaticEntry, CommonStatus, IdentityException,
-            IdentityPolicy,
+            ClusterFederatedTrustDomain, ClusterSPIFFEID, ClusterSPIFFEIDStatus, ClusterStaticEntry, CommonStatus,
+            IdentityException, IdentityPolicy, SPIFFEID,
         },
     },
     reconcile::Ownership,
@@ -112,11 +112,13 @@ impl StatusWriter {
         let (identities, statics, federations) =
             (worker.stores.identities(), worker.stores.static_entries(), worker.stores.federations());
         let (policies, exceptions) = (worker.stores.policies(), worker.stores.exceptions());
+        let tenants = worker.stores.tenant_identities();
         let live: HashSet<String> = identities
             .objects
             .iter()
             .map(|o| o.uid().unwrap_or_default())
             .chain(statics.objects.iter().map(|o| o.uid().unwrap_or_default()))
+            .chain(tenants.objects.iter().map(|o| o.uid().unwrap_or_default()))
             .chain(federations.objects.iter().map(|o| o.uid().unwrap_or_default()))
             .chain(worker.rules.policies.keys().cloned())
             .chain(worker.rules.exceptions.keys().cloned())
@@ -126,6 +128,7 @@ impl StatusWriter {
         for (kind, objects) in [
             (ClusterSPIFFEID::kind(&()), identities.unreadable_handled(&worker.config).collect::<Vec<_>>()),
             (ClusterStaticEntry::kind(&()), statics.unreadable_handled(&worker.config).collect()),
+            (SPIFFEID::kind(&()), tenants.unreadable_handled(&worker.config).collect()),
             (ClusterFederatedTrustDomain::kind(&()), federations.unreadable_handled(&worker.config).collect()),
             (IdentityPolicy::kind(&()), policies.unreadable_handled(&worker.config).collect()),
             (IdentityException::kind(&()), exceptions.unreadable_handled(&worker.config).collect()),
@@ -137,7 +140,7 @@ impl StatusWriter {
             }
         }
         self.unreadable = unreadable;
-        self.publish_identities(worker, &identities.objects).await;
+        self.publish_identities(worker, &identities.objects, &tenants.objects).await;
         self.publish_static_entries(worker, &statics.objects).await;
         self.publish_federations(worker, &federations.objects).await;
         self.publish_governance(worker).await;
@@ -209,50 +212,74 @@ impl StatusWriter {
         }
     }
 
-    async fn publish_identities(&mut self, worker: &Worker, objects: &[Arc<ClusterSPIFFEID>]) {
+    async fn publish_identities(
+        &mut self,
+        worker: &Worker,
+        objects: &[Arc<ClusterSPIFFEID>],
+        tenants: &[Arc<SPIFFEID>],
+    ) {
         let mut tallies = tallies(worker.records.values());
-        let unavailable = worker.spire_unavailable.as_ref().map(|e| e.to_string());
         let namespaces: Vec<(String, Option<std::collections::BTreeMap<String, String>>)> =
             worker.stores.namespaces.state().iter().map(|ns| (ns.name_any(), ns.metadata.labels.clone())).collect();
         let api: Api<ClusterSPIFFEID> = Api::all(self.client.clone());
-        let config = &worker.config;
         for object in objects {
-            if !handles_class(object.spec.class_name.as_deref(), config.class_name.as_deref(), config.watch_classless) {
-                continue;
-            }
-            let uid = object.uid().unwrap_or_default();
-            let processed = worker.identities().get(&uid).map(|i| &i.identity);
-            let desired = identity_status(IdentityInputs {
-                enabled: config.reconcile.cluster_spiffe_ids,
-                processed: worker.identities().generation(&uid).zip(processed),
-                object_generation: object.metadata.generation,
-                recorded_generation: object.status.as_ref().and_then(|s| s.common.observed_generation),
-                suspended: object.spec.suspend.unwrap_or(false),
-                tally: tallies.remove(uid.as_str()).unwrap_or_default(),
-                namespaces: &namespaces,
-                ignore_namespaces: &config.ignore_namespaces,
-                refusals: worker.failures_of(&uid),
-                unavailable: unavailable.as_deref(),
-            });
-            let (health, generation, IdentityFields { stats, ttl }) =
-                (desired.health, desired.generation, desired.fields);
-            let (previous, conditions) =
-                next_conditions(object.status.as_ref().map(|s| &s.common), &health, desired.synced_type, generation);
-            let status =
-                json!({ "observedGeneration": generation, "conditions": conditions, "stats": stats, "ttl": ttl });
-            let unchanged = object.status.as_ref().is_some_and(|s| {
-                s.common.observed_generation == generation
-                    && s.stats.as_ref() == Some(&stats)
-                    && s.ttl == ttl
-                    && same_conditions(&s.common.conditions, &conditions)
-            });
-            if !unchanged && !self.is_written(&uid, &status) {
-                self.announce(object.as_ref(), &previous, &health).await;
-                let before = object.status.as_ref().and_then(|s| s.ttl.as_ref());
-                self.announce_ttl(object.as_ref(), before, ttl.as_ref()).await;
-            }
-            self.write(&api, "ClusterSPIFFEID", &object.name_any(), &uid, status, unchanged).await;
+            let tally = tallies.remove(object.uid().unwrap_or_default().as_str()).unwrap_or_default();
+            self.publish_identity(worker, &api, object.as_ref(), tally, &namespaces).await;
         }
+        for object in tenants {
+            let namespace = object.namespace().unwrap_or_default();
+            let api: Api<SPIFFEID> = Api::namespaced(self.client.clone(), &namespace);
+            let own: Vec<_> = namespaces.iter().filter(|(name, _)| *name == namespace).cloned().collect();
+            let tally = tallies.remove(object.uid().unwrap_or_default().as_str()).unwrap_or_default();
+            self.publish_identity(worker, &api, object.as_ref(), tally, &own).await;
+        }
+    }
+
+    /// Publishes the status of one ClusterSPIFFEID or SPIFFEID; `namespaces` are those it may
+    /// select.
+    async fn publish_identity<K: PodIdentityResource>(
+        &mut self,
+        worker: &Worker,
+        api: &Api<K>,
+        object: &K,
+        tally: crate::status::Tally,
+        namespaces: &[(String, Option<std::collections::BTreeMap<String, String>>)],
+    ) {
+        let config = &worker.config;
+        if !handles_class(object.class_name(), config.class_name.as_deref(), config.watch_classless) {
+            return;
+        }
+        let unavailable = worker.spire_unavailable.as_ref().map(|e| e.to_string());
+        let uid = object.uid().unwrap_or_default();
+        let processed = worker.identities().get(&uid).map(|i| &i.identity);
+        let current = object.identity_status();
+        let desired = identity_status(IdentityInputs {
+            enabled: config.reconcile.cluster_spiffe_ids,
+            processed: worker.identities().generation(&uid).zip(processed),
+            object_generation: object.meta().generation,
+            recorded_generation: current.and_then(|s| s.common.observed_generation),
+            suspended: object.suspended(),
+            tally,
+            namespaces,
+            ignore_namespaces: &config.ignore_namespaces,
+            refusals: worker.failures_of(&uid),
+            unavailable: unavailable.as_deref(),
+        });
+        let (health, generation, IdentityFields { stats, ttl }) = (desired.health, desired.generation, desired.fields);
+        let (previous, conditions) =
+            next_conditions(current.map(|s| &s.common), &health, desired.synced_type, generation);
+        let status = json!({ "observedGeneration": generation, "conditions": conditions, "stats": stats, "ttl": ttl });
+        let unchanged = current.is_some_and(|s| {
+            s.common.observed_generation == generation
+                && s.stats.as_ref() == Some(&stats)
+                && s.ttl == ttl
+                && same_conditions(&s.common.conditions, &conditions)
+        });
+        if !unchanged && !self.is_written(&uid, &status) {
+            self.announce(object, &previous, &health).await;
+            self.announce_ttl(object, current.and_then(|s| s.ttl.as_ref()), ttl.as_ref()).await;
+        }
+        self.write(api, &K::kind(&()), &object.name_any(), &uid, status, unchanged).await;
     }
 
     async fn publish_static_entries(&mut self, worker: &Worker, objects: &[Arc<ClusterStaticEntry>]) {
@@ -360,4 +387,37 @@ fn comparable(status: &serde_json::Value) -> serde_json::Value {
         }
     }
     comparable
+}
+
+/// What status publishing reads of a pod identity resource, of either kind.
+trait PodIdentityResource:
+    kube::Resource<DynamicType = ()> + Clone + serde::de::DeserializeOwned + std::fmt::Debug
+{
+    fn class_name(&self) -> Option<&str>;
+    fn suspended(&self) -> bool;
+    fn identity_status(&self) -> Option<&ClusterSPIFFEIDStatus>;
+}
+
+impl PodIdentityResource for ClusterSPIFFEID {
+    fn class_name(&self) -> Option<&str> {
+        self.spec.class_name.as_deref()
+    }
+    fn suspended(&self) -> bool {
+        self.spec.suspend.unwrap_or(false)
+    }
+    fn identity_status(&self) -> Option<&ClusterSPIFFEIDStatus> {
+        self.status.as_ref()
+    }
+}
+
+impl PodIdentityResource for SPIFFEID {
+    fn class_name(&self) -> Option<&str> {
+        self.spec.class_name.as_deref()
+    }
+    fn suspended(&self) -> bool {
+        self.spec.suspend.unwrap_or(false)
+    }
+    fn identity_status(&self) -> Option<&ClusterSPIFFEIDStatus> {
+        self.status.as_ref()
+    }
 }

@@ -24,7 +24,7 @@ use super::{
 };
 use crate::{
     api::v1alpha1::{
-        ClusterFederatedTrustDomain, ClusterSPIFFEID, ClusterStaticEntry, IdentityException, IdentityPolicy,
+        ClusterFederatedTrustDomain, ClusterSPIFFEID, ClusterStaticEntry, IdentityException, IdentityPolicy, SPIFFEID,
     },
     pod_view::PodView,
 };
@@ -41,6 +41,7 @@ pub struct Stores {
     pub namespaces: Store<Namespace>,
     pub endpoint_slices: Store<EndpointSlice>,
     identities: Store<Guarded<ClusterSPIFFEID>>,
+    tenant_identities: Store<Guarded<SPIFFEID>>,
     static_entries: Store<Guarded<ClusterStaticEntry>>,
     federations: Store<Guarded<ClusterFederatedTrustDomain>>,
     policies: Store<Guarded<IdentityPolicy>>,
@@ -83,6 +84,10 @@ impl Stores {
         readable(&self.identities)
     }
 
+    pub fn tenant_identities(&self) -> Readable<SPIFFEID> {
+        readable(&self.tenant_identities)
+    }
+
     pub fn static_entries(&self) -> Readable<ClusterStaticEntry> {
         readable(&self.static_entries)
     }
@@ -106,6 +111,7 @@ impl Stores {
         self.namespaces.wait_until_ready().await?;
         self.endpoint_slices.wait_until_ready().await?;
         self.identities.wait_until_ready().await?;
+        self.tenant_identities.wait_until_ready().await?;
         self.static_entries.wait_until_ready().await?;
         self.policies.wait_until_ready().await?;
         self.exceptions.wait_until_ready().await?;
@@ -331,6 +337,15 @@ pub fn start(client: &Client, queue: Arc<ChangeQueue>, tasks: &mut JoinSet<()>) 
         Change::Relisted(Watched::Identities),
         Filter::Meaningful(parses),
     );
+    let tenant_identities = watch_filtered(
+        tasks,
+        Api::<Guarded<SPIFFEID>>::all(client.clone()),
+        queue.clone(),
+        stripped::<Guarded<SPIFFEID>>,
+        |o, queue| queue.push(Change::Identity(o.uid().unwrap_or_default())),
+        Change::Relisted(Watched::Identities),
+        Filter::Meaningful(parses),
+    );
     let static_entries = watch_filtered(
         tasks,
         Api::<Guarded<ClusterStaticEntry>>::all(client.clone()),
@@ -367,7 +382,18 @@ pub fn start(client: &Client, queue: Arc<ChangeQueue>, tasks: &mut JoinSet<()>) 
         Change::Relisted(Watched::Federations),
         Filter::Meaningful(parses),
     );
-    Stores { pods, nodes, namespaces, endpoint_slices, identities, static_entries, federations, policies, exceptions }
+    Stores {
+        pods,
+        nodes,
+        namespaces,
+        endpoint_slices,
+        identities,
+        tenant_identities,
+        static_entries,
+        federations,
+        policies,
+        exceptions,
+    }
 }
 
 /// The pods an EndpointSlice targets now, by UID.

@@ -1,6 +1,8 @@
 //! The worker: turns queued changes into scopes, plans them, writes the plans to SPIRE and
 //! publishes status. It is the only writer to SPIRE, so plans never race each other.
 
+mod lapse;
+
 use std::{
     collections::{BTreeMap, BTreeSet, HashMap},
     sync::Arc,
@@ -28,10 +30,9 @@ use crate::{
     pass::{self, PodRecord, SliceMembers, Snapshot, stale_pods},
     pod_view::PodView,
     policy::Verdict,
-    reconcile::{EntryIndex, Ownership, Plan, Scope, SourceKind},
+    reconcile::{EntryIndex, Ownership, Plan, Scope},
     selection::selects,
     spire::{EntryListing, LIST_PAGE_SIZE, SpireClient},
-    status::exception_instants,
 };
 
 /// Everything the worker knows between batches.
@@ -143,7 +144,7 @@ impl Worker {
             let changes = tokio::select! {
                 changes = self.queue.take() => changes,
                 () = self.retry.due() => self.retry.take().into_iter().map(|s| change_of(&self.records, s)).collect(),
-                () = sleep_until(wake) => vec![Change::Lapse],
+                () = lapse::sleep_until(wake) => vec![Change::Lapse],
             };
             // The backlog just taken; what is left once it is worked off is reported below.
             self.metrics.queue_depth(changes.len());
@@ -293,7 +294,7 @@ impl Worker {
                 Change::StaticEntries => scopes.extend(self.relisted(Watched::StaticEntries)),
                 Change::Everything => {
                     self.rules.refresh(&self.stores.policies(), &self.stores.exceptions(), &self.config);
-                    self.identities.refresh(&self.stores.identities(), &self.config);
+                    self.identities.refresh(&self.stores.identities(), &self.stores.tenant_identities(), &self.config);
                     scopes.extend(self.statics.refresh(&self.stores.static_entries(), &self.config));
                     self.refresh_pod_refs();
                     scopes.extend(self.pods.keys().cloned().map(Scope::Pod));
@@ -332,7 +333,9 @@ impl Worker {
             }
             Watched::Identities => {
                 let mut scopes = Vec::new();
-                for uid in self.identities.refresh(&self.stores.identities(), &self.config) {
+                for uid in
+                    self.identities.refresh(&self.stores.identities(), &self.stores.tenant_identities(), &self.config)
+                {
                     scopes.extend(self.pods_of_identity(&uid));
                 }
                 scopes
@@ -352,68 +355,6 @@ impl Worker {
                 refreshed.targets.iter().flat_map(|(kind, name)| self.scopes_of_target(*kind, name)).collect()
             }
         }
-    }
-
-    /// The scopes an identity's entries fall in, by its kind and name.
-    fn scopes_of_target(&self, kind: SourceKind, name: &str) -> Vec<Scope> {
-        match kind {
-            SourceKind::ClusterSPIFFEID => {
-                let uid = self.identities.list().into_iter().find(|i| i.source.name == name).map(|i| i.source.uid);
-                uid.map(|uid| self.pods_of_identity(&uid)).unwrap_or_default()
-            }
-            SourceKind::ClusterStaticEntry => {
-                self.statics.list().filter(|s| s.source.name == name).map(|s| s.scope.clone()).collect()
-            }
-            SourceKind::ClusterFederatedTrustDomain => Vec::new(),
-        }
-    }
-
-    /// The next instant at which something lapses by itself: an exception's `expiresAt` or the
-    /// start of its warning window, or a static entry's `expiresAt`.
-    fn next_instant(&self) -> Option<Timestamp> {
-        let after = self.lapses_planned;
-        let window = self.config.exception_warning_window;
-        let exceptions =
-            self.rules.governance.exceptions.iter().flat_map(|t| exception_instants(&t.exception, window, after));
-        let statics = self
-            .statics
-            .list()
-            .filter_map(|s| s.entry.as_ref().ok())
-            .filter(|e| e.expires_at != 0)
-            .filter_map(|e| Timestamp::from_second(e.expires_at).ok())
-            .filter(|at| *at > after);
-        exceptions.chain(statics).min()
-    }
-
-    /// The scopes of whatever lapsed since the last lapse was planned.
-    fn lapses(&mut self) -> Vec<Scope> {
-        let (after, now) = (self.lapses_planned, Timestamp::now());
-        self.lapses_planned = now;
-        let mut scopes = Vec::new();
-        let targets: Vec<(SourceKind, String)> = self
-            .rules
-            .governance
-            .exceptions
-            .iter()
-            .filter(|t| t.exception.expires_at > after && t.exception.expires_at <= now)
-            .map(|t| (t.kind, t.exception.target.name.clone()))
-            .collect();
-        for (kind, name) in &targets {
-            tracing::info!(kind = ?kind, name, "an exception lapsed; judging its identity again");
-            scopes.extend(self.scopes_of_target(*kind, name));
-        }
-        for s in self.statics.list() {
-            let Ok(entry) = &s.entry else { continue };
-            if let Ok(at) = Timestamp::from_second(entry.expires_at)
-                && entry.expires_at != 0
-                && at > after
-                && at <= now
-            {
-                tracing::info!(name = %s.source.name, "a ClusterStaticEntry's expiresAt has come; removing its entry");
-                scopes.push(s.scope.clone());
-            }
-        }
-        scopes
     }
 
     /// Looks every cached pod up again by UID.
@@ -455,6 +396,7 @@ impl Worker {
             .filter(|(_, r)| r.outcomes.contains_key(uid))
             .map(|(pod, _)| Scope::Pod(pod.clone()))
             .collect();
+        let own_namespace = self.identities.get(uid).and_then(|i| i.namespace.clone());
         match self.identities.get(uid).map(|i| &i.identity) {
             Some(Ok(identity)) => {
                 let namespaces: BTreeSet<String> = self
@@ -462,6 +404,7 @@ impl Worker {
                     .namespaces
                     .state()
                     .iter()
+                    .filter(|ns| own_namespace.as_ref().is_none_or(|own| *own == ns.name_any()))
                     .filter(|ns| selects(identity.namespace_selector.as_ref(), ns.metadata.labels.as_ref()))
                     .map(|ns| ns.name_any())
                     .collect();
@@ -472,7 +415,10 @@ impl Worker {
             }
             // An identity that does not parse holds every pod; an identity that is gone releases
             // the pods it had.
-            Some(Err(_)) => scopes.extend(self.pods.keys().cloned().map(Scope::Pod)),
+            Some(Err(_)) => match &own_namespace {
+                Some(own) => scopes.extend(self.pods_where(|p| p.metadata.namespace.as_ref() == Some(own))),
+                None => scopes.extend(self.pods.keys().cloned().map(Scope::Pod)),
+            },
             None => {}
         }
         scopes
@@ -607,20 +553,6 @@ impl Worker {
 
     pub fn index(&self) -> &EntryIndex {
         &self.index
-    }
-}
-
-/// Sleeps until `at`, or forever when there is nothing to wait for.
-async fn sleep_until(at: Option<Timestamp>) {
-    match at {
-        Some(at) => {
-            let wait = at.duration_since(Timestamp::now());
-            let wait = std::time::Duration::try_from(wait).unwrap_or_default();
-            // Timers never fire early, and the pass reads the clock after waking: at the instant
-            // or just after, which is when a lapse holds.
-            tokio::time::sleep(wait + Duration::from_millis(1)).await;
-        }
-        None => std::future::pending().await,
     }
 }
 

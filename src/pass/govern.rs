@@ -28,7 +28,7 @@ pub fn govern(snapshot: &Snapshot<'_>, scope: &Scope, mut declared: Declared) ->
         }
     }
     if !toggles.cluster_spiffe_ids {
-        declared.declarations.retain(|d| d.source.kind != SourceKind::ClusterSPIFFEID);
+        declared.declarations.retain(|d| !d.source.kind.is_pod_identity());
         if matches!(scope, Scope::Pod(_)) {
             declared.hold = Hold::Everything;
         }
@@ -61,16 +61,17 @@ pub fn govern(snapshot: &Snapshot<'_>, scope: &Scope, mut declared: Declared) ->
     let mut verdicts = Vec::new();
     let mut static_verdicts = Vec::new();
     declared.declarations.retain_mut(|d| {
-        let pod_identity = d.source.kind == SourceKind::ClusterSPIFFEID;
-        let meta = if pod_identity {
-            snapshot.identities.iter().find(|i| i.source.uid == d.source.uid).map(|i| &i.meta)
-        } else {
-            snapshot.statics.meta(&d.source.uid)
+        let pod_identity = d.source.kind.is_pod_identity();
+        let identity = snapshot.identities.iter().find(|i| pod_identity && i.source.uid == d.source.uid);
+        let meta = match identity {
+            Some(i) => Some(&i.meta),
+            None => snapshot.statics.meta(&d.source.uid),
         };
         let meta = meta.unwrap_or(&no_meta);
         let subject = Subject {
             kind: d.source.kind,
             name: &d.source.name,
+            namespace: identity.and_then(|i| i.namespace.as_deref()),
             labels: Some(&meta.labels),
             namespace_labels: if pod_identity { namespace_labels.as_ref() } else { None },
             pod_labels: if pod_identity { pod.as_ref().and_then(|p| p.metadata.labels.as_ref()) } else { None },

@@ -133,7 +133,13 @@ impl World {
             deleting_at: None,
         };
         let identity = PodIdentity::parse(&spec).map(Arc::new).map_err(crate::reconcile::SpecError::from);
-        self.identities.push(IdentitySource { source, meta: Default::default(), identity, suspended: false });
+        self.identities.push(IdentitySource {
+            source,
+            meta: Default::default(),
+            namespace: None,
+            identity,
+            suspended: false,
+        });
         self.identities.sort_by(|a, b| a.source.precedence(&b.source));
     }
 

@@ -49,6 +49,7 @@ pub fn source_kind(kind: IdentityKind) -> SourceKind {
     match kind {
         IdentityKind::ClusterSpiffeId => SourceKind::ClusterSPIFFEID,
         IdentityKind::ClusterStaticEntry => SourceKind::ClusterStaticEntry,
+        IdentityKind::SpiffeId => SourceKind::SPIFFEID,
     }
 }
 
@@ -150,12 +151,16 @@ pub fn exception_of(
         owner_not_required: r.owner_not_required.unwrap_or(false),
     };
     let kind = source_kind(spec.target.kind);
-    if spec.pod_selector.is_some() && kind != SourceKind::ClusterSPIFFEID {
+    if spec.pod_selector.is_some() && !kind.is_pod_identity() {
         return Err(invalid("spec.podSelector", "only pod identities have pods to select"));
     }
     let exception = Exception {
         name: name.to_owned(),
-        target: Target { kind: kind_name(kind).to_owned(), name: spec.target.name.clone(), namespace: None },
+        target: Target {
+            kind: kind_name(kind).to_owned(),
+            name: spec.target.name.clone(),
+            namespace: spec.target.namespace.clone(),
+        },
         expires_at,
         created_at,
         relaxations,
@@ -169,6 +174,7 @@ pub fn kind_name(kind: SourceKind) -> &'static str {
         SourceKind::ClusterSPIFFEID => "ClusterSPIFFEID",
         SourceKind::ClusterStaticEntry => "ClusterStaticEntry",
         SourceKind::ClusterFederatedTrustDomain => "ClusterFederatedTrustDomain",
+        SourceKind::SPIFFEID => "SPIFFEID",
     }
 }
 
@@ -206,7 +212,7 @@ mod tests {
     #[test]
     fn an_exception_converts_and_refuses_a_pod_selector_on_static_entries() {
         let mut spec = IdentityExceptionSpec {
-            target: ExceptionTarget { kind: IdentityKind::ClusterSpiffeId, name: "legacy".into() },
+            target: ExceptionTarget { kind: IdentityKind::ClusterSpiffeId, name: "legacy".into(), namespace: None },
             relaxations: ExceptionRelaxations { x509_ttl_max: Some("720h".into()), ..Default::default() },
             expires_at: "2027-01-31T18:00:00Z".into(),
             owner: "team".into(),

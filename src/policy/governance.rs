@@ -36,12 +36,28 @@ pub struct Governance {
 pub struct Subject<'a> {
     pub kind: SourceKind,
     pub name: &'a str,
+    /// The namespace of a namespaced identity (a tenant's SPIFFEID).
+    pub namespace: Option<&'a str>,
     /// The identity resource's labels.
     pub labels: Option<&'a BTreeMap<String, String>>,
     /// The labels of the pod's namespace, for pod identities; None for static entries.
     pub namespace_labels: Option<&'a BTreeMap<String, String>>,
     /// The pod's labels, for pod identities.
     pub pod_labels: Option<&'a BTreeMap<String, String>>,
+}
+
+/// The name the built-in tenant confinement goes by in denials.
+pub const TENANT_CONFINEMENT: &str = "built-in tenant confinement";
+
+/// The confinement of a tenant's SPIFFEID when no policy replaces it: its SPIFFE IDs lie under
+/// `/ns/<its namespace>/`, and `admin`, `downstream` and `federatesWith` are refused.
+pub fn tenant_confinement() -> &'static Policy {
+    static POLICY: std::sync::OnceLock<Policy> = std::sync::OnceLock::new();
+    POLICY.get_or_init(|| Policy {
+        name: TENANT_CONFINEMENT.to_owned(),
+        allow: vec![super::Pattern::parse("/ns/{namespace}/*/**").expect("the confinement pattern parses")],
+        ..Default::default()
+    })
 }
 
 /// What the policies decided for one entry.
@@ -53,20 +69,34 @@ pub struct Verdict {
 }
 
 impl Governance {
-    /// The policies that govern `subject`.
+    /// The policies that govern `subject`. A tenant's SPIFFEID is also governed by the built-in
+    /// confinement ([`tenant_confinement`]) unless a governing policy names the SPIFFEID kind in
+    /// `match.kinds` and gives an allow list: such a policy replaces it, to widen or narrow it.
     pub fn governing<'g>(&'g self, subject: &Subject<'_>) -> Vec<&'g Policy> {
-        self.policies
+        let governing: Vec<&GoverningPolicy> = self
+            .policies
             .iter()
             .filter(|g| governs(&g.policy_match, subject.kind, subject.labels, subject.namespace_labels))
-            .map(|g| &g.policy)
-            .collect()
+            .collect();
+        let replaced = governing
+            .iter()
+            .any(|g| g.policy_match.kinds.contains(&SourceKind::SPIFFEID) && !g.policy.allow.is_empty());
+        let mut policies: Vec<&Policy> = governing.into_iter().map(|g| &g.policy).collect();
+        if subject.kind == SourceKind::SPIFFEID && !replaced {
+            policies.insert(0, tenant_confinement());
+        }
+        policies
     }
 
     /// The exceptions that target `subject` (and, when they select pods, its pod), active or not.
     pub fn exceptions_for<'g>(&'g self, subject: &Subject<'_>) -> Vec<&'g Exception> {
         self.exceptions
             .iter()
-            .filter(|t| t.kind == subject.kind && t.exception.target.name == subject.name)
+            .filter(|t| {
+                t.kind == subject.kind
+                    && t.exception.target.name == subject.name
+                    && t.exception.target.namespace.as_deref() == subject.namespace
+            })
             .filter(|t| match (&t.pod_selector, subject.pod_labels) {
                 (None, _) => true,
                 (Some(selector), Some(labels)) => selection::selects(Some(selector), Some(labels)),
@@ -160,6 +190,7 @@ mod tests {
         let subject = |name, pod_labels| Subject {
             kind: SourceKind::ClusterSPIFFEID,
             name,
+            namespace: None,
             labels: None,
             namespace_labels: Some(&new),
             pod_labels,
@@ -176,6 +207,7 @@ mod tests {
         let static_subject = Subject {
             kind: SourceKind::ClusterStaticEntry,
             name: "legacy",
+            namespace: None,
             labels: None,
             namespace_labels: None,
             pod_labels: None,

@@ -19,7 +19,9 @@ use k8s_openapi::{apimachinery::pkg::apis::meta::v1::LabelSelector, jiff::Timest
 
 pub use convert::{ConvertError, exception_of, kind_name, policy_of, source_kind};
 pub use exception::{Exception, Relaxation, Relaxations, Target, in_force, term_too_long};
-pub use governance::{Governance, GoverningPolicy, Subject, TargetedException, Verdict};
+pub use governance::{
+    Governance, GoverningPolicy, Subject, TENANT_CONFINEMENT, TargetedException, Verdict, tenant_confinement,
+};
 pub use pattern::{Bindings, Pattern, PatternError, Placeholder, is_normal_path};
 pub use ttl::{Bound, Effective, TtlAction, TtlBounds};
 
@@ -196,7 +198,11 @@ pub struct Denial {
 
 impl std::fmt::Display for Denial {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "IdentityPolicy {} rule {}: {}", self.policy, self.rule.as_str(), self.value)
+        if self.policy == TENANT_CONFINEMENT {
+            write!(f, "the {TENANT_CONFINEMENT} of SPIFFEIDs rule {}: {}", self.rule.as_str(), self.value)
+        } else {
+            write!(f, "IdentityPolicy {} rule {}: {}", self.policy, self.rule.as_str(), self.value)
+        }
     }
 }
 

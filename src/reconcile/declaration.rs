@@ -12,6 +12,15 @@ pub enum SourceKind {
     ClusterSPIFFEID,
     ClusterStaticEntry,
     ClusterFederatedTrustDomain,
+    /// The namespaced tenant identity.
+    SPIFFEID,
+}
+
+impl SourceKind {
+    /// Whether the kind declares entries for pods, from templates.
+    pub fn is_pod_identity(self) -> bool {
+        matches!(self, SourceKind::ClusterSPIFFEID | SourceKind::SPIFFEID)
+    }
 }
 
 /// The resource that declared an entry.
@@ -27,12 +36,15 @@ pub struct Source {
 }
 
 impl Source {
-    /// Which of two sources declaring the same entry wins (`Less` means `self` wins): the older
-    /// one; then one not being deleted; between two being deleted, the later deletion; then the
-    /// lower UID. This is spire-controller-manager's order, so a migration keeps the same winners.
+    /// Which of two sources declaring the same entry wins (`Less` means `self` wins): a
+    /// cluster-scoped resource over a tenant's SPIFFEID; then the older one; then one not being
+    /// deleted; between two being deleted, the later deletion; then the lower UID. Past the first
+    /// rule this is spire-controller-manager's order, so a migration keeps the same winners.
     pub fn precedence(&self, other: &Source) -> Ordering {
-        self.created_at
-            .cmp(&other.created_at)
+        let tenant = |s: &Source| s.kind == SourceKind::SPIFFEID;
+        tenant(self)
+            .cmp(&tenant(other))
+            .then_with(|| self.created_at.cmp(&other.created_at))
             .then_with(|| match (self.deleting_at, other.deleting_at) {
                 (None, None) => Ordering::Equal,
                 (None, Some(_)) => Ordering::Less,
@@ -101,6 +113,12 @@ mod tests {
             ("later deletion wins", source("b", 1, Some(9)), source("a", 1, Some(5)), Ordering::Less),
             ("lower uid wins", source("a", 1, None), source("b", 1, None), Ordering::Less),
             ("age beats deletion", source("b", 1, Some(5)), source("a", 2, None), Ordering::Less),
+            (
+                "cluster-scoped beats a tenant's, whatever its age",
+                source("young", 9, None),
+                Source { kind: SourceKind::SPIFFEID, ..source("old", 1, None) },
+                Ordering::Less,
+            ),
         ];
         for (name, first, second, want) in cases {
             assert_eq!(first.precedence(&second), want, "{name}");

@@ -44,6 +44,8 @@ pub struct SourceMeta {
 pub struct IdentitySource {
     pub source: Source,
     pub meta: SourceMeta,
+    /// A tenant's SPIFFEID selects pods of its own namespace only.
+    pub namespace: Option<String>,
     /// The parsed spec, or why it does not parse.
     pub identity: Result<Arc<PodIdentity>, SpecError>,
     pub suspended: bool,
@@ -109,7 +111,9 @@ pub fn declare_pod<'a>(
         return out;
     };
     let pod_labels = pod.metadata.labels.as_ref();
-    let selecting = identities.iter().filter(|i| match &i.identity {
+    let pod_namespace = pod.metadata.namespace.as_deref();
+    let own_namespace = |i: &&IdentitySource| i.namespace.as_deref().is_none_or(|ns| Some(ns) == pod_namespace);
+    let selecting = identities.iter().filter(own_namespace).filter(|i| match &i.identity {
         Ok(identity) => {
             crate::selection::selects(identity.namespace_selector.as_ref(), Some(namespace_labels))
                 && crate::selection::selects(identity.pod_selector.as_ref(), pod_labels)
@@ -238,6 +242,7 @@ mod tests {
         };
         IdentitySource {
             meta: SourceMeta::default(),
+            namespace: None,
             source: Source {
                 kind: SourceKind::ClusterSPIFFEID,
                 name: uid.into(),

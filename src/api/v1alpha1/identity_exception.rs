@@ -14,10 +14,11 @@ use super::{
 /// The fields of the spec that differ from the stored spec's, as a CEL string such as
 /// `expiresAt from "2027-01-31T18:00:00Z" to "2027-03-31T18:00:00Z", ticket`. (A list
 /// joined by `join()` would have no cost bound the API server accepts.)
-const CHANGED_FIELDS: &str = "((self.target != oldSelf.target ? ', target' : '') + (has(self.podSelector) != has(oldSelf.podSelector) || (has(self.podSelector) && self.podSelector != oldSelf.podSelector) ? ', podSelector' : '') + (self.relaxations != oldSelf.relaxations ? ', relaxations' : '') + (self.expiresAt != oldSelf.expiresAt ? ', expiresAt from ' + strings.quote(oldSelf.expiresAt) + ' to ' + strings.quote(self.expiresAt) : '') + (self.owner != oldSelf.owner ? ', owner' : '') + (self.justification != oldSelf.justification ? ', justification' : '') + (has(self.ticket) != has(oldSelf.ticket) || (has(self.ticket) && self.ticket != oldSelf.ticket) ? ', ticket' : '') + (has(self.approvedBy) != has(oldSelf.approvedBy) || (has(self.approvedBy) && self.approvedBy != oldSelf.approvedBy) ? ', approvedBy' : '')).replace(', ', '', 1)";
+const CHANGED_FIELDS: &str = "((self.target != oldSelf.target ? ', target' : '') + (has(self.podSelector) != has(oldSelf.podSelector) || (has(self.podSelector) && self.podSelector != oldSelf.podSelector) ? ', podSelector' : '') + (self.relaxations != oldSelf.relaxations ? ', relaxations' : '') + (self.expiresAt != oldSelf.expiresAt ? ', expiresAt from ' + strings.quote(oldSelf.expiresAt) + ' to ' + strings.quote(self.expiresAt) : '') + (self.owner != oldSelf.owner ? ', owner' : '') + (self.justification != oldSelf.justification ? ', justification' : '') + (has(self.ticket) != has(oldSelf.ticket) || (has(self.ticket) && self.ticket != oldSelf.ticket) ? ', ticket' : '') + (has(self.approvedBy) != has(oldSelf.approvedBy) || (has(self.approvedBy) && self.approvedBy != oldSelf.approvedBy) ? ', approvedBy' : '') + (has(self.className) != has(oldSelf.className) || (has(self.className) && self.className != oldSelf.className) ? ', className' : '')).replace(', ', '', 1)";
 
 /// Only a pod identity has pods for `podSelector` to select.
-const POD_SELECTOR_ONLY_FOR_PODS: &str = "!has(self.podSelector) || self.target.kind == 'ClusterSPIFFEID'";
+const POD_SELECTOR_ONLY_FOR_PODS: &str =
+    "!has(self.podSelector) || self.target.kind == 'ClusterSPIFFEID' || self.target.kind == 'SPIFFEID'";
 
 /// At least one relaxation is granted: a maximum set, a list with an item, or a flag set to true.
 const GRANTS_A_RELAXATION: &str = "has(self.x509TtlMax) || has(self.jwtTtlMax) || (has(self.extraAllow) && size(self.extraAllow) > 0) || (has(self.admin) && self.admin) || (has(self.downstream) && self.downstream) || (has(self.federatesWith) && size(self.federatesWith) > 0) || (has(self.ownerNotRequired) && self.ownerNotRequired)";
@@ -55,7 +56,7 @@ const GRANTS_A_RELAXATION: &str = "has(self.x509TtlMax) || has(self.jwtTtlMax) |
     validation = Rule::new(POD_SELECTOR_ONLY_FOR_PODS)
         .field_path(".podSelector")
         .reason(Reason::FieldValueForbidden)
-        .message(Message::Expression("'podSelector selects pods of a ClusterSPIFFEID; target ' + self.target.kind + ' ' + strings.quote(self.target.name) + ' has no pods'".into()))
+        .message(Message::Expression("'podSelector selects pods of a ClusterSPIFFEID or SPIFFEID; target ' + self.target.kind + ' ' + strings.quote(self.target.name) + ' has no pods'".into()))
 )]
 pub struct IdentityExceptionSpec {
     /// The identity the exception is for.
@@ -103,12 +104,20 @@ pub struct IdentityExceptionSpec {
 /// The identity an exception is for.
 #[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq, KubeSchema)]
 #[serde(rename_all = "camelCase")]
+#[x_kube(
+    validation = Rule::new("self.kind != 'SPIFFEID' || has(self.namespace)").message("target.namespace is required for a SPIFFEID"),
+    validation = Rule::new("self.kind == 'SPIFFEID' || !has(self.namespace)").message("target.namespace is only for a SPIFFEID: the other identity kinds are cluster-scoped")
+)]
 pub struct ExceptionTarget {
     /// The identity's kind.
     pub kind: IdentityKind,
     /// The identity's name.
     #[schemars(length(min = 1, max = 253))]
     pub name: String,
+    /// The identity's namespace, for a SPIFFEID.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 63))]
+    pub namespace: Option<String>,
 }
 
 /// The relaxations an exception grants, at least one. Each one set (a flag set to true, a list

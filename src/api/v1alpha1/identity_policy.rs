@@ -206,6 +206,9 @@ pub enum IdentityKind {
     #[serde(rename = "ClusterSPIFFEID")]
     ClusterSpiffeId,
     ClusterStaticEntry,
+    /// The namespaced tenant identity.
+    #[serde(rename = "SPIFFEID")]
+    SpiffeId,
 }
 
 /// Which identities a policy governs. Every field given must match.

@@ -9,6 +9,7 @@ mod cluster_static_entry;
 mod common;
 mod identity_exception;
 mod identity_policy;
+mod spiffe_id;
 mod ttl_status;
 
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
@@ -28,6 +29,7 @@ pub use identity_policy::{
     Enforcement, IdentityKind, IdentityPolicy, IdentityPolicySpec, IdentityPolicyStatus, JwtBounds, Permission,
     PolicyMatch, PrivilegeRules, SpiffeIdRules, TtlAction, TtlPolicy, X509Bounds,
 };
+pub use spiffe_id::{SPIFFEID, SPIFFEIDSpec};
 pub use ttl_status::{TtlReport, TtlStatus};
 
 /// The API group of every spire-steward resource.
@@ -41,6 +43,7 @@ pub const CATEGORY: &str = "spire-steward";
 pub fn crds() -> Vec<CustomResourceDefinition> {
     vec![
         ClusterSPIFFEID::crd(),
+        SPIFFEID::crd(),
         ClusterStaticEntry::crd(),
         ClusterFederatedTrustDomain::crd(),
         IdentityPolicy::crd(),
