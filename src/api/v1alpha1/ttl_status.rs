@@ -26,7 +26,7 @@ pub struct TtlReport {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub effective: Option<String>,
     /// What set the effective lifetime when it differs from the requested one, such as
-    /// `IdentityPolicy/baseline max` or `IdentityException/legacy-billing x509TtlMax`.
+    /// `IdentityPolicy/baseline max` or `IdentityException/legacy-billing ttl max`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bound_by: Option<String>,
 }
