@@ -176,7 +176,7 @@ pub fn identity_facts(state: &IdentityState<'_>) -> Facts {
         }),
         masked: (tally.winners == 0 && tally.masked > 0).then(|| {
             format!(
-                "all {} entries it declares for {selected} selected pods are masked: an older resource declares the \
+                "all {} entries it declares for {selected} selected pods are masked: a resource that takes precedence (older, or cluster-scoped over a SPIFFEID) declares the \
                  same entries (SPIFFE ID, parent ID and selectors)",
                 tally.masked
             )

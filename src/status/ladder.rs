@@ -12,7 +12,7 @@
 //! | 5 | `InvalidSpec` | the spec parses but fails to render for some pods |
 //! | 6 | `Expired` | its `expiresAt` has passed (its entry is removed) |
 //! | 7 | `PolicyDenied` | a policy denies entries it declares (they are not written) |
-//! | 8 | `Masked` | every entry it declares is masked by an older resource |
+//! | 8 | `Masked` | every entry it declares is masked by an older (or cluster-scoped) resource |
 //! | 9 | `SpireRejected` | SPIRE refused a write |
 //! | 10 | `SpireUnavailable` | SPIRE could not be reached |
 //! | 11 | `InputsIncomplete` | an input is missing (a pod's node is not known yet) |
