@@ -71,7 +71,7 @@ kubectl delete identityexception billing-legacy-naming --ignore-not-found
 expires_at="$(date -u -d '+60 seconds' +%Y-%m-%dT%H:%M:%SZ)"
 sed "s/@EXPIRES_AT@/$expires_at/" hack/demo/identityexception-billing-legacy.yaml |
 	kubectl apply --server-side --field-manager=spire-steward-demo -f -
-kubectl apply --server-side --field-manager=spire-steward-demo -f hack/demo/governance.yaml
+kubectl apply --server-side --field-manager=spire-steward-demo -f hack/demo/governance.yaml -f hack/demo/tenant.yaml
 echo "IdentityException billing-legacy-naming lets billing-legacy keep its name until $expires_at"
 kubectl wait --for=condition=Ready --timeout=60s identitypolicy/baseline identityexception/billing-legacy-naming \
 	clusterspiffeid/billing-api clusterspiffeid/billing-legacy
@@ -85,6 +85,14 @@ billing_entries() {
 
 step "SPIRE's entries for the billing namespace: billing-api clamped to 4h and 15m, the legacy name allowed"
 billing_entries
+
+step "A tenant's SPIFFEIDs in namespace shop: web is confined under /ns/shop/, escape is denied"
+kubectl wait --for=jsonpath='{.status.conditions[?(@.type=="Ready")].reason}'=PolicyDenied --timeout=60s \
+	-n shop spiffeid/escape
+kubectl wait --for=condition=Ready --timeout=60s -n shop spiffeid/web
+kubectl get spiffeids -n shop
+kubectl get spiffeid escape -n shop -o jsonpath='{.status.conditions[?(@.type=="Ready")].message}{"\n"}'
+"$SPIRE_SERVER_BIN" entry show -socketPath "$SPIRE_SERVER_SOCKET" -spiffeID spiffe://example.org/ns/shop/sa/web
 
 step "kubectl get clusterspiffeids,idpol,idexc -o wide"
 kubectl get clusterspiffeids,idpol,idexc -o wide

@@ -81,6 +81,23 @@ impl Rendered {
         all[0]
     }
 
+    /// The operator's own ClusterRole, not one aggregated to the built-in roles.
+    fn operator_role(&self) -> &Value {
+        let own: Vec<&Value> = self
+            .all("ClusterRole")
+            .into_iter()
+            .filter(|r| {
+                !r["metadata"]["labels"].as_object().is_some_and(|l| l.keys().any(|k| k.contains("aggregate-to-")))
+            })
+            .collect();
+        assert_eq!(own.len(), 1, "expected one operator ClusterRole");
+        own[0]
+    }
+
+    fn operator_role_typed(&self) -> ClusterRole {
+        serde_json::from_value(self.operator_role().clone()).expect("the ClusterRole parses")
+    }
+
     fn typed<T: serde::de::DeserializeOwned>(&self, kind: &str) -> T {
         serde_json::from_value(self.one(kind).clone()).unwrap_or_else(|e| panic!("rendered {kind} does not parse: {e}"))
     }
@@ -388,15 +405,37 @@ fn default_values_render_a_two_replica_leader_elected_operator() {
     assert_eq!(parsed.spire_server_socket_path, Path::new("/spire-server/api.sock"));
 
     // RBAC: exactly the operator's calls, no wildcards, bound to the ServiceAccount.
-    let role: ClusterRole = r.typed("ClusterRole");
+    let role: ClusterRole = r.operator_role_typed();
     assert_eq!(rule_triples(&role), expected_triples());
-    assert!(!r.one("ClusterRole").to_string().contains('*'), "wildcard in the ClusterRole");
+    assert!(!r.operator_role().to_string().contains('*'), "wildcard in the ClusterRole");
     let binding: ClusterRoleBinding = r.typed("ClusterRoleBinding");
     assert_eq!(binding.role_ref.name, "spire-steward");
     let subjects = binding.subjects.unwrap();
     assert_eq!(subjects.len(), 1);
     assert_eq!((subjects[0].kind.as_str(), subjects[0].name.as_str()), ("ServiceAccount", "spire-steward"));
     assert_eq!(subjects[0].namespace.as_deref(), Some("spire-system"));
+    // Tenant roles, aggregated to the built-in namespace roles.
+    let tenant: Vec<&Value> = r.all("ClusterRole").into_iter().filter(|c| c != &r.operator_role()).collect();
+    let aggregated = |c: &Value| {
+        let mut labels: Vec<String> = c["metadata"]["labels"]
+            .as_object()
+            .unwrap()
+            .iter()
+            .filter(|(k, v)| k.starts_with("rbac.authorization.k8s.io/aggregate-to-") && *v == "true")
+            .map(|(k, _)| k.rsplit('-').next().unwrap().to_owned())
+            .collect();
+        labels.sort();
+        (c["metadata"]["name"].as_str().unwrap().to_owned(), labels, c["rules"][0]["resources"].clone())
+    };
+    let mut tenant: Vec<_> = tenant.into_iter().map(aggregated).collect();
+    tenant.sort_by(|a, b| a.0.cmp(&b.0));
+    assert_eq!(
+        tenant,
+        [
+            ("spire-steward-tenant-edit".to_owned(), vec!["admin".to_owned(), "edit".to_owned()], json!(["spiffeids"])),
+            ("spire-steward-tenant-view".to_owned(), vec!["view".to_owned()], json!(["spiffeids", "spiffeids/status"])),
+        ]
+    );
     let lease_role: Role = r.typed("Role");
     assert_eq!(lease_role.metadata.namespace.as_deref(), Some("spire-system"));
     let rules = lease_role.rules.unwrap();
@@ -679,7 +718,7 @@ async fn rendered_manifests_pass_a_server_side_dry_run() {
         );
         assert_eq!(stdout.matches("(server dry run)").count(), rendered.objects.len(), "{stdout}");
         // Nothing was stored.
-        let name = rendered.one("ClusterRole")["metadata"]["name"].as_str().unwrap();
+        let name = rendered.operator_role()["metadata"]["name"].as_str().unwrap();
         assert!(
             Api::<ClusterRole>::all(admin.clone()).get_opt(name).await.unwrap().is_none(),
             "the dry run stored ClusterRole {name}"
@@ -721,7 +760,7 @@ async fn the_chart_rbac_grants_the_operator_exactly_its_calls() {
     }
 
     // The rendered ClusterRole and leader-election Role, bound to the operator's user.
-    let role: ClusterRole = rendered.typed("ClusterRole");
+    let role: ClusterRole = rendered.operator_role_typed();
     let role_name = role.metadata.name.clone().unwrap();
     Api::<ClusterRole>::all(admin.clone())
         .create(&PostParams::default(), &role)
