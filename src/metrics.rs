@@ -38,6 +38,11 @@ struct ItemKindLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct OutcomeLabels {
+    outcome: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct CategoryLabels {
     category: &'static str,
 }
@@ -61,6 +66,8 @@ pub struct Metrics {
     relists: Family<KindLabels, Counter>,
     unparsed: Family<ItemKindLabels, Gauge>,
     unreadable: Family<ItemKindLabels, Gauge>,
+    governed: Family<OutcomeLabels, Gauge>,
+    exceptions: Family<OutcomeLabels, Gauge>,
 }
 
 impl Default for Metrics {
@@ -117,6 +124,18 @@ impl Metrics {
             "Items of the last SPIRE listing the operator could not read and left out, by kind (entry, federation_relationship)",
             unparsed.clone(),
         );
+        let governed = Family::<OutcomeLabels, Gauge>::default();
+        registry.register(
+            "policy_entries",
+            "Entries policies govern, by outcome of the last evaluation: governed, denied, clamped, audit_violation",
+            governed.clone(),
+        );
+        let exceptions = Family::<OutcomeLabels, Gauge>::default();
+        registry.register(
+            "identity_exceptions",
+            "IdentityExceptions by state: active, expiring_soon, expired, refused, invalid",
+            exceptions.clone(),
+        );
         let unreadable = Family::<ItemKindLabels, Gauge>::default();
         registry.register(
             "resources_unreadable",
@@ -136,6 +155,8 @@ impl Metrics {
             relists,
             unparsed,
             unreadable,
+            governed,
+            exceptions,
         }
     }
 
@@ -181,6 +202,16 @@ impl Metrics {
     }
 
     /// Sets how many cached resources of `kind` do not parse.
+    /// Entries policies govern, by outcome.
+    pub fn governed(&self, outcome: &'static str, count: i32) {
+        self.governed.get_or_create(&OutcomeLabels { outcome }).set(i64::from(count));
+    }
+
+    /// IdentityExceptions by state.
+    pub fn exceptions(&self, state: &'static str, count: i32) {
+        self.exceptions.get_or_create(&OutcomeLabels { outcome: state }).set(i64::from(count));
+    }
+
     pub fn unreadable(&self, kind: &str, count: usize) {
         self.unreadable.get_or_create(&ItemKindLabels { kind: kind.to_owned() }).set(count as i64);
     }

@@ -18,7 +18,7 @@ use crate::{
         v1alpha1::{IdentityException, IdentityPolicy, TtlStatus},
     },
     policy::Verdict,
-    status::{exception_status, governance_counts, policy_status, same_conditions, ttl_change_note},
+    status::{Health, exception_status, governance_counts, policy_status, same_conditions, ttl_change_note},
 };
 
 impl StatusWriter {
@@ -52,8 +52,20 @@ impl StatusWriter {
             .values()
             .flat_map(|r| r.verdicts.iter().map(|(uid, v)| (uid.as_str(), v)))
             .chain(worker.static_verdicts.iter().map(|(uid, v)| (uid.as_str(), v as &Verdict)));
-        let (policy_counts, exception_use) = governance_counts(verdicts);
+        let (policy_counts, exception_use) = governance_counts(verdicts.clone());
         let now = Timestamp::now();
+        let mut outcomes = [("governed", 0), ("denied", 0), ("clamped", 0), ("audit_violation", 0)];
+        for (_, v) in verdicts {
+            let d = &v.decision;
+            outcomes[0].1 += 1;
+            outcomes[1].1 += i32::from(!d.allowed);
+            outcomes[2].1 += i32::from(d.allowed && (d.x509_ttl.bound_by.is_some() || d.jwt_ttl.bound_by.is_some()));
+            outcomes[3].1 += i32::from(d.allowed && !d.denials.is_empty());
+        }
+        for (outcome, count) in outcomes {
+            worker.metrics.governed(outcome, count);
+        }
+        let mut states = [("active", 0), ("expiring_soon", 0), ("expired", 0), ("refused", 0), ("invalid", 0)];
 
         let api: Api<IdentityPolicy> = Api::all(self.client());
         for object in worker.stores.policies().objects {
@@ -110,6 +122,14 @@ impl StatusWriter {
                 now,
                 worker.config.exception_warning_window,
             );
+            let state = match &desired.health {
+                Health::Active { expiring_soon: false, .. } => 0,
+                Health::Active { expiring_soon: true, .. } => 1,
+                Health::Expired { .. } => 2,
+                Health::TermTooLong { .. } => 3,
+                _ => 4,
+            };
+            states[state].1 += 1;
             let (health, generation, fields) = (desired.health, desired.generation, desired.fields);
             let (previous, conditions) =
                 next_conditions(object.status.as_ref().map(|s| &s.common), &health, desired.synced_type, generation);
@@ -130,11 +150,14 @@ impl StatusWriter {
                 let was_active = previous.iter().any(|c| {
                     c.type_ == types::READY && [reasons::ACTIVE, reasons::EXPIRING_SOON].contains(&c.reason.as_str())
                 });
-                if was_active && matches!(health, crate::status::Health::Expired { .. }) {
+                if was_active && matches!(health, Health::Expired { .. }) {
                     self.announce_lapse(worker, &object).await;
                 }
             }
             self.write(&api, "IdentityException", &name, &uid, status, unchanged).await;
+        }
+        for (state, count) in states {
+            worker.metrics.exceptions(state, count);
         }
     }
 
