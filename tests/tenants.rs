@@ -219,3 +219,54 @@ async fn a_namespace_admin_manages_spiffeids_of_its_namespace_and_cannot_escape_
     api(&tenant, "SPIFFEID", Some(&ns)).delete("fallback", &Default::default()).await.unwrap();
     world.clean_up().await;
 }
+
+#[tokio::test]
+async fn a_cluster_scoped_identity_masks_an_older_tenant_identity_for_the_same_entry() {
+    let bed = testbed();
+    let mut world = World::new(bed).await;
+    world.node("node").await;
+    let ns = world.namespace.clone();
+    world.pod("p-1", &[("app", "web")], Some("node")).await;
+    let template = "spiffe://{{ .TrustDomain }}/ns/{{ .PodMeta.Namespace }}/sa/{{ .PodSpec.ServiceAccountName }}";
+    let tenant = spiffeid("web", json!({ "className": world.class, "spiffeIDTemplate": template }));
+    api(&world.client, "SPIFFEID", Some(&ns)).create(&PostParams::default(), &tenant).await.unwrap();
+    let operator = Operator::start(bed, &world, &bed.spire_socket(), "");
+    let reason = |kind: &'static str, name: String, namespace: Option<String>| {
+        let world = &world;
+        async move {
+            let object = api(&world.client, kind, namespace.as_deref()).get(&name).await.ok()?;
+            let conditions = object.data["status"]["conditions"].as_array()?.clone();
+            conditions
+                .iter()
+                .find(|c| c["type"] == "Ready")
+                .map(|c| c["reason"].as_str().unwrap_or_default().to_owned())
+        }
+    };
+    let synced = eventually(WAIT, || async {
+        (reason("SPIFFEID", "web".into(), Some(ns.clone())).await.as_deref() == Some("Synced")).then_some(())
+    })
+    .await;
+    assert!(synced.is_some(), "the SPIFFEID never synced\nlog:\n{}", operator.log_text());
+
+    // A younger ClusterSPIFFEID declaring the same entry takes it over.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let cluster = world.identity_name("cluster");
+    world
+        .apply(
+            "ClusterSPIFFEID",
+            &cluster,
+            json!({ "className": world.class, "spiffeIDTemplate": template, "namespaceSelector": world.namespace_selector() }),
+        )
+        .await;
+    let masked = eventually(WAIT, || async {
+        let tenant = reason("SPIFFEID", "web".into(), Some(ns.clone())).await;
+        let cluster = reason("ClusterSPIFFEID", cluster.clone(), None).await;
+        (tenant.as_deref() == Some("Masked") && cluster.as_deref() == Some("Synced")).then_some(())
+    })
+    .await;
+    assert!(masked.is_some(), "the cluster-scoped identity did not win\nlog:\n{}", operator.log_text());
+    let all = entries(&bed.spire(), &world.prefix).await;
+    assert_eq!(all.len(), 1, "one entry for the pod: {all:?}");
+    api(&world.client, "SPIFFEID", Some(&ns)).delete("web", &Default::default()).await.unwrap();
+    world.clean_up().await;
+}
