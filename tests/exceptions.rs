@@ -6,11 +6,7 @@ mod support;
 
 use std::{collections::BTreeSet, time::Duration};
 
-use k8s_openapi::{
-    api::events::v1::Event,
-    jiff::{SignedDuration, Timestamp, Unit},
-};
-use kube::{Api, api::ListParams};
+use k8s_openapi::jiff::{SignedDuration, Timestamp, Unit};
 use serde_json::{Value, json};
 use support::{
     eventually,
@@ -28,32 +24,6 @@ async fn wait_paths(world: &World, operator: &Operator, want: &[&str]) {
     let want: BTreeSet<String> = want.iter().map(|p| p.to_string()).collect();
     let found = eventually(WAIT, || async { (paths(world).await == want).then_some(()) }).await;
     assert!(found.is_some(), "entries {:?}, want {want:?}\nlog:\n{}", paths(world).await, operator.log_text());
-}
-
-async fn wait_ready(world: &World, operator: &Operator, kind: &str, name: &str, want: (&str, &str)) -> String {
-    let found = eventually(WAIT, || async {
-        let c = world.condition(kind, name, "Ready").await?;
-        (c.0 == want.0 && c.1 == want.1).then_some(c.2)
-    })
-    .await;
-    match found {
-        Some(message) => message,
-        None => panic!(
-            "{kind} {name} never reached Ready={want:?}; status: {}\nlog:\n{}",
-            world.status(kind, name).await,
-            operator.log_text()
-        ),
-    }
-}
-
-async fn events_about(world: &World, name: &str) -> Vec<(String, String)> {
-    let events: Api<Event> = Api::all(world.client.clone());
-    let list = events.list(&ListParams::default()).await.unwrap();
-    list.items
-        .into_iter()
-        .filter(|e| e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some(name))
-        .map(|e| (e.type_.unwrap_or_default(), e.reason.unwrap_or_default()))
-        .collect()
 }
 
 /// `seconds` from now, in whole seconds.
@@ -113,14 +83,14 @@ async fn an_exception_lapses_at_its_instant_running_or_across_a_restart() {
     let config = "exceptionWarningWindow: 8s\n";
     let mut operator = Operator::start(bed, &world, &bed.spire_socket(), config);
     wait_paths(&world, &operator, &["/legacy/down/p-1", "/legacy/live/p-1"]).await;
-    let message = wait_ready(&world, &operator, "IdentityException", &exc_live, ("True", "Active")).await;
+    let message = world.wait_ready(&operator, "IdentityException", &exc_live, ("True", "Active")).await;
     assert!(message.contains(&live_expires.to_string()) && message.contains("1 entries rely on it"), "{message}");
     let status = world.status("IdentityException", &exc_live).await;
     assert_eq!(status["relaxationsUsed"], json!(["extraAllow"]), "{status}");
     assert_eq!(status["entriesRelaxed"], 1, "{status}");
 
     // Inside the warning window: ExpiringSoon, with one Warning Event.
-    wait_ready(&world, &operator, "IdentityException", &exc_live, ("True", "ExpiringSoon")).await;
+    world.wait_ready(&operator, "IdentityException", &exc_live, ("True", "ExpiringSoon")).await;
     assert_eq!(world.condition("IdentityException", &exc_live, "ExpiringSoon").await.map(|c| c.0), Some("True".into()));
 
     // The instant: the entry goes within a second, with the operator running.
@@ -133,13 +103,13 @@ async fn an_exception_lapses_at_its_instant_running_or_across_a_restart() {
     println!("entry removed {late:?} after the exception's expiresAt");
     assert!(late >= SignedDuration::ZERO, "removed {late:?} before the instant");
     assert!(late < SignedDuration::from_secs(1), "removed {late:?} after the instant");
-    let message = wait_ready(&world, &operator, "IdentityException", &exc_live, ("False", "Expired")).await;
+    let message = world.wait_ready(&operator, "IdentityException", &exc_live, ("False", "Expired")).await;
     assert!(message.contains("Create a new exception"), "{message}");
     assert_eq!(world.condition("IdentityException", &exc_live, "Stalled").await.map(|c| c.0), Some("True".into()));
     assert_eq!(world.condition("IdentityException", &exc_live, "Expired").await.map(|c| c.0), Some("True".into()));
-    wait_ready(&world, &operator, "ClusterSPIFFEID", &live, ("False", "PolicyDenied")).await;
+    world.wait_ready(&operator, "ClusterSPIFFEID", &live, ("False", "PolicyDenied")).await;
     let on_exception = eventually(WAIT, || async {
-        let events = events_about(&world, &exc_live).await;
+        let events = world.events_about(&exc_live).await;
         events.iter().any(|(_, r)| r == "Expired").then_some(events)
     })
     .await
@@ -147,14 +117,15 @@ async fn an_exception_lapses_at_its_instant_running_or_across_a_restart() {
     let warnings = on_exception.iter().filter(|(t, r)| t == "Warning" && r == "ExpiringSoon").count();
     assert_eq!(warnings, 1, "one ExpiringSoon Warning: {on_exception:?}");
     let on_target = eventually(WAIT, || async {
-        events_about(&world, &live)
+        world
+            .events_about(&live)
             .await
             .iter()
             .any(|e| e == &("Warning".into(), "ExceptionExpired".into()))
             .then_some(())
     })
     .await;
-    assert!(on_target.is_some(), "no ExceptionExpired Event on the target: {:?}", events_about(&world, &live).await);
+    assert!(on_target.is_some(), "no ExceptionExpired Event on the target: {:?}", world.events_about(&live).await);
 
     // The operator is down across the second instant: at start-up it judges at the clock.
     operator.stop();
@@ -163,8 +134,8 @@ async fn an_exception_lapses_at_its_instant_running_or_across_a_restart() {
     assert!(paths(&world).await.contains("/legacy/down/p-1"), "no one removed it while the operator was down");
     let operator = Operator::start(bed, &world, &bed.spire_socket(), config);
     wait_paths(&world, &operator, &[]).await;
-    wait_ready(&world, &operator, "IdentityException", &exc_down, ("False", "Expired")).await;
-    wait_ready(&world, &operator, "ClusterSPIFFEID", &down, ("False", "PolicyDenied")).await;
+    world.wait_ready(&operator, "IdentityException", &exc_down, ("False", "Expired")).await;
+    world.wait_ready(&operator, "ClusterSPIFFEID", &down, ("False", "PolicyDenied")).await;
 
     // Exceptions stay on record.
     for name in [&exc_live, &exc_down] {
@@ -187,11 +158,11 @@ async fn an_exception_longer_than_the_policy_allows_relaxes_nothing() {
     world.apply("IdentityException", &exc, exception(&world, &id, in_seconds(2 * 3600))).await;
     world.pod("p-1", &[], Some("node")).await;
     let operator = Operator::start(bed, &world, &bed.spire_socket(), "");
-    wait_ready(&world, &operator, "ClusterSPIFFEID", &id, ("False", "PolicyDenied")).await;
-    let message = wait_ready(&world, &operator, "IdentityException", &exc, ("False", "TermTooLong")).await;
+    world.wait_ready(&operator, "ClusterSPIFFEID", &id, ("False", "PolicyDenied")).await;
+    let message = world.wait_ready(&operator, "IdentityException", &exc, ("False", "TermTooLong")).await;
     assert!(message.contains(&pol) && message.contains("maxExceptionDuration"), "{message}");
     assert_eq!(world.condition("IdentityException", &exc, "Stalled").await.map(|c| c.0), Some("True".into()));
-    wait_ready(&world, &operator, "ClusterSPIFFEID", &id, ("False", "PolicyDenied")).await;
+    world.wait_ready(&operator, "ClusterSPIFFEID", &id, ("False", "PolicyDenied")).await;
     assert!(paths(&world).await.is_empty());
     for (kind, name) in [("IdentityException", &exc), ("IdentityPolicy", &pol)] {
         world.delete(kind, name).await;

@@ -8,8 +8,6 @@ mod support;
 
 use std::{collections::BTreeMap, time::Duration};
 
-use k8s_openapi::api::events::v1::Event;
-use kube::{Api, api::ListParams};
 use serde_json::{Value, json};
 use support::{
     eventually,
@@ -33,45 +31,15 @@ async fn wait_entries(world: &World, operator: &Operator, want: &[(&str, i32)]) 
     assert!(found.is_some(), "entries {:?}, want {want:?}\nlog:\n{}", got().await, operator.log_text());
 }
 
-async fn wait_ready(world: &World, operator: &Operator, kind: &str, name: &str, want: (&str, &str)) -> String {
-    let found = eventually(WAIT, || async {
-        let c = world.condition(kind, name, "Ready").await?;
-        (c.0 == want.0 && c.1 == want.1).then_some(c.2)
-    })
-    .await;
-    match found {
-        Some(message) => message,
-        None => panic!(
-            "{kind} {name} never reached Ready={want:?}; status: {}\nlog:\n{}",
-            world.status(kind, name).await,
-            operator.log_text()
-        ),
-    }
-}
-
-/// The reasons of the Events about one object, oldest first.
-async fn event_reasons(world: &World, name: &str) -> Vec<(String, String)> {
-    let events: Api<Event> = Api::all(world.client.clone());
-    let list = events.list(&ListParams::default()).await.unwrap();
-    let mut found: Vec<_> = list
-        .items
-        .into_iter()
-        .filter(|e| e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some(name))
-        .map(|e| (e.type_.unwrap_or_default(), e.reason.unwrap_or_default()))
-        .collect();
-    found.dedup();
-    found
-}
-
 async fn wait_event(world: &World, operator: &Operator, name: &str, want: (&str, &str)) {
     let found = eventually(WAIT, || async {
-        event_reasons(world, name).await.iter().any(|(t, r)| t == want.0 && r == want.1).then_some(())
+        world.events_about(name).await.iter().any(|(t, r)| t == want.0 && r == want.1).then_some(())
     })
     .await;
     assert!(
         found.is_some(),
         "no {want:?} Event about {name}; saw {:?}\nlog:\n{}",
-        event_reasons(world, name).await,
+        world.events_about(name).await,
         operator.log_text()
     );
 }
@@ -140,7 +108,7 @@ async fn a_policy_denies_clamps_and_reports_and_an_audit_or_invalid_policy_remov
         )
         .await;
     wait_entries(&world, &operator, &[(&sa_path, 3600)]).await;
-    let message = wait_ready(&world, &operator, "ClusterSPIFFEID", &legacy, ("False", "PolicyDenied")).await;
+    let message = world.wait_ready(&operator, "ClusterSPIFFEID", &legacy, ("False", "PolicyDenied")).await;
     for part in [pol.as_str(), "SpiffeIDNotAllowed", "/legacy/p-1"] {
         assert!(message.contains(part), "the message names {part}: {message}");
     }
@@ -149,7 +117,7 @@ async fn a_policy_denies_clamps_and_reports_and_an_audit_or_invalid_policy_remov
     assert_eq!(status["stats"]["entriesDenied"], 1, "{status}");
     wait_event(&world, &operator, &legacy, ("Warning", "PolicyDenied")).await;
 
-    wait_ready(&world, &operator, "ClusterSPIFFEID", &good, ("True", "Synced")).await;
+    world.wait_ready(&operator, "ClusterSPIFFEID", &good, ("True", "Synced")).await;
     let ttl = world.status("ClusterSPIFFEID", &good).await["ttl"]["x509"].clone();
     assert_eq!(
         ttl,
@@ -157,7 +125,7 @@ async fn a_policy_denies_clamps_and_reports_and_an_audit_or_invalid_policy_remov
     );
     wait_event(&world, &operator, &good, ("Normal", "TTLClamped")).await;
 
-    let message = wait_ready(&world, &operator, "IdentityPolicy", &pol, ("True", "Governing")).await;
+    let message = world.wait_ready(&operator, "IdentityPolicy", &pol, ("True", "Governing")).await;
     assert!(message.contains("governs 2 entries of 2 identities"), "{message}");
     let status = world.status("IdentityPolicy", &pol).await;
     assert_eq!(
@@ -189,7 +157,7 @@ async fn a_policy_denies_clamps_and_reports_and_an_audit_or_invalid_policy_remov
         )
         .await;
     wait_entries(&world, &operator, &[(&sa_path, 48 * 3600), ("/legacy/p-1", 0)]).await;
-    let message = wait_ready(&world, &operator, "ClusterSPIFFEID", &legacy, ("True", "Synced")).await;
+    let message = world.wait_ready(&operator, "ClusterSPIFFEID", &legacy, ("True", "Synced")).await;
     assert!(message.contains("break Audit policies"), "{message}");
     let status = world.status("ClusterSPIFFEID", &legacy).await;
     assert_eq!(status["stats"]["policyViolations"], 1, "{status}");
@@ -206,11 +174,11 @@ async fn a_policy_denies_clamps_and_reports_and_an_audit_or_invalid_policy_remov
     let mut invalid = policy(&world, json!({ "spiffeIDs": { "allow": ["/ns/{namespace}/sa/{serviceAccount}"] } }));
     invalid["match"]["selector"] = json!({ "matchExpressions": [{ "key": "tier", "operator": "Sometimes" }] });
     world.apply("IdentityPolicy", &pol, invalid).await;
-    let message = wait_ready(&world, &operator, "IdentityPolicy", &pol, ("False", "InvalidSpec")).await;
+    let message = world.wait_ready(&operator, "IdentityPolicy", &pol, ("False", "InvalidSpec")).await;
     assert!(message.contains("spec.match.selector") && message.contains("Sometimes"), "{message}");
     assert_eq!(world.condition("IdentityPolicy", &pol, "Stalled").await.map(|c| c.0), Some("True".into()));
     wait_entries(&world, &operator, &[(&sa_path, 48 * 3600), ("/legacy/p-1", 0)]).await;
-    wait_ready(&world, &operator, "ClusterSPIFFEID", &legacy, ("True", "Synced")).await;
+    world.wait_ready(&operator, "ClusterSPIFFEID", &legacy, ("True", "Synced")).await;
 
     world.delete("IdentityPolicy", &pol).await;
     world.clean_up().await;
@@ -249,7 +217,7 @@ async fn a_static_entry_lapses_at_its_instant_and_carries_it_to_spire() {
     wait_entries(&world, &operator, &[(&path, 0)]).await;
     let stored = by_path(&world).await.remove(&path).unwrap();
     assert_eq!(stored.expires_at, expires.as_second(), "SPIRE prunes the entry by itself too");
-    wait_ready(&world, &operator, "ClusterStaticEntry", &cse, ("True", "Synced")).await;
+    world.wait_ready(&operator, "ClusterStaticEntry", &cse, ("True", "Synced")).await;
 
     // Removed at the instant: poll closely and measure.
     let gone = eventually(Duration::from_secs(30), || async {
@@ -260,7 +228,7 @@ async fn a_static_entry_lapses_at_its_instant_and_carries_it_to_spire() {
     let late = gone.duration_since(expires);
     println!("static entry removed {late:?} after its expiresAt");
     assert!(late.as_millis() < 1500, "removed {late:?} after the instant");
-    let message = wait_ready(&world, &operator, "ClusterStaticEntry", &cse, ("False", "Expired")).await;
+    let message = world.wait_ready(&operator, "ClusterStaticEntry", &cse, ("False", "Expired")).await;
     assert!(message.contains(&expires.to_string()), "{message}");
     assert_eq!(world.condition("ClusterStaticEntry", &cse, "Expired").await.map(|c| c.0), Some("True".into()));
     world.delete("ClusterStaticEntry", &cse).await;

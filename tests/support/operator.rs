@@ -224,6 +224,34 @@ impl World {
         })
     }
 
+    /// Waits until the resource's Ready condition has `want` (status, reason); its message.
+    pub async fn wait_ready(&self, operator: &Operator, kind: &str, name: &str, want: (&str, &str)) -> String {
+        let found = super::eventually(Duration::from_secs(30), || async {
+            let c = self.condition(kind, name, "Ready").await?;
+            (c.0 == want.0 && c.1 == want.1).then_some(c.2)
+        })
+        .await;
+        match found {
+            Some(message) => message,
+            None => panic!(
+                "{kind} {name} never reached Ready={want:?}; status: {}\nlog:\n{}",
+                self.status(kind, name).await,
+                operator.log_text()
+            ),
+        }
+    }
+
+    /// The (type, reason) of every Event about objects named `name`.
+    pub async fn events_about(&self, name: &str) -> Vec<(String, String)> {
+        let events: Api<k8s_openapi::api::events::v1::Event> = Api::all(self.client.clone());
+        let list = events.list(&Default::default()).await.unwrap();
+        list.items
+            .into_iter()
+            .filter(|e| e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some(name))
+            .map(|e| (e.type_.unwrap_or_default(), e.reason.unwrap_or_default()))
+            .collect()
+    }
+
     /// Removes the test's cluster-scoped objects. The namespace is left: without a controller
     /// manager it would stay Terminating anyway, and its name is unique.
     pub async fn clean_up(&self) {
