@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Builds the testbed binaries (kube-apiserver, kubectl, etcd, spire-server,
-# spire-agent) from the Go wrapper modules next to this script into a cache
-# outside the repository, keyed by version:
+# Builds the testbed binaries (kube-apiserver, kube-controller-manager,
+# kubectl, etcd, spire-server, spire-agent) from the Go wrapper modules next
+# to this script into a cache outside the repository, keyed by version:
 #   ${SPIRE_STEWARD_CACHE:-$HOME/.cache/spire-steward}/testbed/<name>-<version>/<binary>
 # Binaries already in the cache are not rebuilt.
 #
@@ -86,6 +86,7 @@ kube_ldflags() {
 
 build_kubernetes() {
 	build_one "$KUBE_APISERVER_BIN" kube 0 k8s.io/kubernetes/cmd/kube-apiserver "$(kube_ldflags)"
+	build_one "$KUBE_CONTROLLER_MANAGER_BIN" kube 0 k8s.io/kubernetes/cmd/kube-controller-manager "$(kube_ldflags)"
 	build_one "$KUBECTL_BIN" kube 0 k8s.io/kubernetes/cmd/kubectl "$(kube_ldflags)"
 }
 build_etcd() {
@@ -111,7 +112,7 @@ check_versions
 missing=0
 for c in "${components[@]}"; do
 	case "$c" in
-	kubernetes) [[ -x "$KUBE_APISERVER_BIN" && -x "$KUBECTL_BIN" ]] || missing=1 ;;
+	kubernetes) [[ -x "$KUBE_APISERVER_BIN" && -x "$KUBE_CONTROLLER_MANAGER_BIN" && -x "$KUBECTL_BIN" ]] || missing=1 ;;
 	etcd) [[ -x "$ETCD_BIN" ]] || missing=1 ;;
 	spire) [[ -x "$SPIRE_SERVER_BIN" && -x "$SPIRE_AGENT_BIN" ]] || missing=1 ;;
 	esac

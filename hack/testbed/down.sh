@@ -21,18 +21,21 @@ if [[ -n "$watchdog" && "$watchdog" != "$$" ]]; then
 	tb_stop 5 "$watchdog:watchdog.sh"
 fi
 
-# The agent before its server, so that it does not log the server going
-# away; the agent may have been restarted since up.sh (spire-agent.sh), so
-# the pid in its directory counts too.
+# The clients before their servers, so that they do not log the servers
+# going away: kube-controller-manager before kube-apiserver, the agent before
+# spire-server. The agent may have been restarted since up.sh
+# (spire-agent.sh), so the pid in its directory counts too.
 procs=()
-agents=()
+clients=()
+pid="$(pid_of "$TB_STATE/kube-controller-manager.pid")"
+[[ -n "$pid" ]] && tb_alive "$pid" kube-controller-manager && clients+=("$pid:kube-controller-manager")
 for pid in "$(pid_of "$TB_STATE/spire-agent.pid")" "$(pid_of "$TB_AGENT_DIR/pid")"; do
-	[[ -n "$pid" ]] && tb_alive "$pid" spire-agent && [[ " ${agents[*]-} " != *" $pid:spire-agent "* ]] &&
-		agents+=("$pid:spire-agent")
+	[[ -n "$pid" ]] && tb_alive "$pid" spire-agent && [[ " ${clients[*]-} " != *" $pid:spire-agent "* ]] &&
+		clients+=("$pid:spire-agent")
 done
-if ((${#agents[@]} > 0)); then
-	tb_stop 10 "${agents[@]}"
-	procs+=("${agents[@]}")
+if ((${#clients[@]} > 0)); then
+	tb_stop 10 "${clients[@]}"
+	procs+=("${clients[@]}")
 fi
 
 # kube-apiserver shuts down cleanly only while etcd is still up, so etcd

@@ -80,6 +80,7 @@ render_head >"$moddir/go.mod"
 rm -f "$moddir/go.sum"
 
 cd "$moddir"
-go get -tool "k8s.io/kubernetes/cmd/kube-apiserver@$kver" "k8s.io/kubernetes/cmd/kubectl@$kver"
+go get -tool "k8s.io/kubernetes/cmd/kube-apiserver@$kver" "k8s.io/kubernetes/cmd/kube-controller-manager@$kver" \
+	"k8s.io/kubernetes/cmd/kubectl@$kver"
 go mod tidy
 echo "gen-kube-mod: wrote $moddir/go.mod ($(wc -l <<<"$staging") staging replaces, $staging_ver)"

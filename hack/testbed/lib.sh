@@ -10,6 +10,7 @@ TB_CACHE="${SPIRE_STEWARD_CACHE:-$HOME/.cache/spire-steward}/testbed"
 
 # Paths of the cached binaries (overridable, e.g. for prebuilt binaries).
 KUBE_APISERVER_BIN="${KUBE_APISERVER_BIN:-$TB_CACHE/kubernetes-$KUBERNETES_VERSION/kube-apiserver}"
+KUBE_CONTROLLER_MANAGER_BIN="${KUBE_CONTROLLER_MANAGER_BIN:-$TB_CACHE/kubernetes-$KUBERNETES_VERSION/kube-controller-manager}"
 KUBECTL_BIN="${KUBECTL_BIN:-$TB_CACHE/kubernetes-$KUBERNETES_VERSION/kubectl}"
 ETCD_BIN="${ETCD_BIN:-$TB_CACHE/etcd-$ETCD_VERSION/etcd}"
 SPIRE_SERVER_BIN="${SPIRE_SERVER_BIN:-$TB_CACHE/spire-$SPIRE_VERSION/spire-server}"

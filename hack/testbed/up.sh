@@ -1,10 +1,14 @@
 #!/usr/bin/env bash
-# Starts the local testbed: etcd, kube-apiserver and spire-server on
-# 127.0.0.1 with free ports, state in $REPO/target/testbed, and a spire-agent
-# attested to that server with a join token (spire-agent.sh).
+# Starts the local testbed: etcd, kube-apiserver, kube-controller-manager and
+# spire-server on 127.0.0.1 with free ports, state in $REPO/target/testbed,
+# and a spire-agent attested to that server with a join token
+# (spire-agent.sh). kube-controller-manager runs only the controllers in
+# KCM_CONTROLLERS: ClusterRole aggregation (the aggregate-to-admin/edit/view
+# labels fill the built-in admin, edit and view roles) and namespace deletion.
 #
 # Writes target/testbed/env (sourceable "export KEY=value" lines),
-# target/testbed/admin.kubeconfig and target/testbed/operator.kubeconfig.
+# target/testbed/admin.kubeconfig, target/testbed/operator.kubeconfig and
+# target/testbed/kube-controller-manager.kubeconfig.
 # Idempotent: a healthy testbed is left running; a broken one is torn down
 # and started again. When only the agent is unhealthy (it cannot outlive a
 # change of the server's CA, for one), the agent alone is started afresh and
@@ -22,6 +26,8 @@ TB_NAME=up
 
 t_total="$(tb_now)"
 env_file="$TB_STATE/env"
+# The only controllers kube-controller-manager runs.
+KCM_CONTROLLERS=(clusterrole-aggregation-controller namespace-controller)
 owner="${TESTBED_OWNER_PID:-}"
 if [[ -n "$owner" ]]; then
 	[[ "$owner" =~ ^[0-9]+$ ]] || tb_die "TESTBED_OWNER_PID must be a pid"
@@ -59,6 +65,17 @@ etcd_ready() {
 	curl -fsS --max-time 2 "$1/health" 2>/dev/null | grep -q '"health":"true"'
 }
 
+# kube-controller-manager serves and has built every controller of KCM_CONTROLLERS
+# (each one adds its own line to the verbose healthz).
+kcm_ready() {
+	local out c
+	out="$(curl -fsS --max-time 2 --cacert "$TB_STATE/pki/ca.crt" "$1/healthz?verbose" 2>/dev/null)" ||
+		return 1
+	for c in "${KCM_CONTROLLERS[@]}"; do
+		grep -qxF "[+]$c ok" <<<"$out" || return 1
+	done
+}
+
 # Values are single-quoted only when they need it.
 emit() {
 	if [[ "$2" =~ ^[A-Za-z0-9_./:@%+,=-]*$ ]]; then
@@ -84,14 +101,16 @@ start_agent() {
 
 core_healthy() {
 	[[ -f "$env_file" ]] || return 1
-	local etcd_pid kube_pid spire_pid
+	local etcd_pid kube_pid kcm_pid spire_pid
 	etcd_pid="$(tb_get ETCD_PID "$env_file")"
 	kube_pid="$(tb_get KUBE_APISERVER_PID "$env_file")"
+	kcm_pid="$(tb_get KUBE_CONTROLLER_MANAGER_PID "$env_file")"
 	spire_pid="$(tb_get SPIRE_SERVER_PID "$env_file")"
 	tb_alive "$etcd_pid" etcd && tb_alive "$kube_pid" kube-apiserver &&
-		tb_alive "$spire_pid" spire-server &&
+		tb_alive "$kcm_pid" kube-controller-manager && tb_alive "$spire_pid" spire-server &&
 		etcd_ready "$(tb_get ETCD_URL "$env_file")" &&
 		kube_ready "$(tb_get KUBE_ADMIN_TOKEN "$env_file")" "$(tb_get KUBE_APISERVER_URL "$env_file")" &&
+		kcm_ready "$(tb_get KUBE_CONTROLLER_MANAGER_URL "$env_file")" &&
 		"$SPIRE_SERVER_BIN" healthcheck -socketPath "$(tb_get SPIRE_SERVER_SOCKET "$env_file")" >/dev/null 2>&1
 }
 
@@ -179,16 +198,20 @@ pki="$TB_STATE/pki"
 	openssl ecparam -name prime256v1 -genkey -noout -out ca.key 2>/dev/null
 	openssl req -x509 -new -key ca.key -sha256 -days 7 -subj "/CN=spire-steward-testbed-ca" \
 		-out ca.crt 2>/dev/null
-	openssl ecparam -name prime256v1 -genkey -noout -out apiserver.key 2>/dev/null
-	openssl req -new -key apiserver.key -subj "/CN=kube-apiserver" -out apiserver.csr 2>/dev/null
 	printf '%s\n' "subjectAltName=DNS:localhost,IP:127.0.0.1" \
 		"keyUsage=critical,digitalSignature,keyEncipherment" \
-		"extendedKeyUsage=serverAuth" "basicConstraints=critical,CA:FALSE" >apiserver.ext
-	openssl x509 -req -in apiserver.csr -CA ca.crt -CAkey ca.key -CAcreateserial -days 7 -sha256 \
-		-extfile apiserver.ext -out apiserver.crt 2>/dev/null
+		"extendedKeyUsage=serverAuth" "basicConstraints=critical,CA:FALSE" >serving.ext
+	# Serving certificates for 127.0.0.1: <name>.key and <name>.crt.
+	for name in apiserver controller-manager; do
+		openssl ecparam -name prime256v1 -genkey -noout -out "$name.key" 2>/dev/null
+		openssl req -new -key "$name.key" -subj "/CN=kube-$name" -out "$name.csr" 2>/dev/null
+		openssl x509 -req -in "$name.csr" -CA ca.crt -CAkey ca.key -CAcreateserial -days 7 -sha256 \
+			-extfile serving.ext -out "$name.crt" 2>/dev/null
+		rm -f "$name.csr"
+	done
 	openssl ecparam -name prime256v1 -genkey -noout -out sa.key 2>/dev/null
 	openssl ec -in sa.key -pubout -out sa.pub 2>/dev/null
-	rm -f apiserver.csr apiserver.ext ca.srl
+	rm -f serving.ext ca.srl
 ) || {
 	tb_log "openssl failed to create the certificates"
 	fail
@@ -197,9 +220,15 @@ chmod 600 "$pki"/*.key
 admin_token="$(openssl rand -hex 32)"
 operator_token="$(openssl rand -hex 32)"
 operator_user=spire-steward-operator
+kcm_token="$(openssl rand -hex 32)"
+kcm_user=system:kube-controller-manager
 {
 	printf '%s,admin,testbed-admin,"system:masters"\n' "$admin_token"
 	printf '%s,%s,%s,"system:authenticated"\n' "$operator_token" "$operator_user" "$operator_user"
+	# Without per-controller service account credentials every controller acts as this
+	# user, so it needs rights on everything: the namespace controller deletes objects of
+	# every kind, and the aggregation controller may only write rules it holds.
+	printf '%s,%s,%s,"system:masters"\n' "$kcm_token" "$kcm_user" "$kcm_user"
 } >"$TB_STATE/kube/tokens.csv"
 chmod 600 "$TB_STATE/kube/tokens.csv"
 timings+=("certificates $(tb_since "$t")s")
@@ -273,28 +302,7 @@ start_component kube-apiserver "$kube_log" 60 launch_kube_apiserver kube_serves
 kube_pid="$STARTED_PID"
 timings+=("kube-apiserver $(tb_since "$t")s")
 
-# --- spire-server ---------------------------------------------------------------
-t="$(tb_now)"
-SPIRE_TRUST_DOMAIN=example.org SPIRE_KEY_MANAGER=disk SPIRE_LOG_FILE="$TB_STATE/spire-server.log" \
-	SPIRE_SERVER_BIN="$SPIRE_SERVER_BIN" "$TB_HERE/spire-server.sh" start "$TB_SPIRE_DIR" || {
-	tb_log "spire-server failed to start; last lines of its logs:"
-	tb_tail "$TB_SPIRE_DIR/server.out"
-	tb_tail "$TB_STATE/spire-server.log"
-	fail
-}
-spire_pid="$(cat "$TB_SPIRE_DIR/pid")"
-printf '%s\n' "$spire_pid" >"$TB_STATE/spire-server.pid"
-timings+=("spire-server $(tb_since "$t")s")
-
-# --- spire-agent ------------------------------------------------------------------
-t="$(tb_now)"
-start_agent || {
-	tb_log "spire-agent failed to start"
-	fail
-}
-timings+=("spire-agent $(tb_since "$t")s")
-
-# --- kubeconfigs and env ---------------------------------------------------------
+# --- kubeconfigs -----------------------------------------------------------------
 ca_data="$(base64 -w0 <"$pki/ca.crt")"
 write_kubeconfig() {
 	cat >"$1.tmp" <<EOF
@@ -322,7 +330,60 @@ EOF
 }
 write_kubeconfig "$TB_STATE/admin.kubeconfig" admin "$admin_token"
 write_kubeconfig "$TB_STATE/operator.kubeconfig" "$operator_user" "$operator_token"
+write_kubeconfig "$TB_STATE/kube-controller-manager.kubeconfig" "$kcm_user" "$kcm_token"
 
+# --- kube-controller-manager ----------------------------------------------------
+t="$(tb_now)"
+kcm_log="$TB_STATE/kube-controller-manager.log"
+launch_kube_controller_manager() {
+	local kcm_port
+	kcm_port="$(tb_free_port)"
+	kcm_url="https://127.0.0.1:$kcm_port"
+	tb_spawn "$kcm_log" "$KUBE_CONTROLLER_MANAGER_BIN" \
+		--kubeconfig="$TB_STATE/kube-controller-manager.kubeconfig" \
+		--controllers="$(IFS=, && echo "${KCM_CONTROLLERS[*]}")" \
+		--leader-elect=false \
+		--use-service-account-credentials=false \
+		--bind-address=127.0.0.1 --secure-port="$kcm_port" \
+		--tls-cert-file="$pki/controller-manager.crt" \
+		--tls-private-key-file="$pki/controller-manager.key" \
+		--profiling=false
+}
+kcm_serves() { kcm_ready "$kcm_url"; }
+# The built-in admin role has rules only once the aggregation controller has filled it.
+admin_aggregated() {
+	curl -fsS --max-time 2 --cacert "$pki/ca.crt" -H "Authorization: Bearer $admin_token" \
+		"$kube_url/apis/rbac.authorization.k8s.io/v1/clusterroles/admin?pretty=false" 2>/dev/null |
+		grep -qF '"rules":[{'
+}
+start_component kube-controller-manager "$kcm_log" 30 launch_kube_controller_manager kcm_serves
+kcm_pid="$STARTED_PID"
+wait_for "$kcm_pid" 30 "kube-controller-manager (aggregating the admin role)" "$kcm_log" admin_aggregated ||
+	fail
+timings+=("kube-controller-manager $(tb_since "$t")s")
+
+# --- spire-server ---------------------------------------------------------------
+t="$(tb_now)"
+SPIRE_TRUST_DOMAIN=example.org SPIRE_KEY_MANAGER=disk SPIRE_LOG_FILE="$TB_STATE/spire-server.log" \
+	SPIRE_SERVER_BIN="$SPIRE_SERVER_BIN" "$TB_HERE/spire-server.sh" start "$TB_SPIRE_DIR" || {
+	tb_log "spire-server failed to start; last lines of its logs:"
+	tb_tail "$TB_SPIRE_DIR/server.out"
+	tb_tail "$TB_STATE/spire-server.log"
+	fail
+}
+spire_pid="$(cat "$TB_SPIRE_DIR/pid")"
+printf '%s\n' "$spire_pid" >"$TB_STATE/spire-server.pid"
+timings+=("spire-server $(tb_since "$t")s")
+
+# --- spire-agent ------------------------------------------------------------------
+t="$(tb_now)"
+start_agent || {
+	tb_log "spire-agent failed to start"
+	fail
+}
+timings+=("spire-agent $(tb_since "$t")s")
+
+# --- env -------------------------------------------------------------------------
 {
 	echo "# Testbed environment, written by hack/testbed/up.sh. Source it."
 	emit TESTBED_DIR "$TB_STATE"
@@ -330,6 +391,7 @@ write_kubeconfig "$TB_STATE/operator.kubeconfig" "$operator_user" "$operator_tok
 	emit KUBECONFIG_ADMIN "$TB_STATE/admin.kubeconfig"
 	emit KUBECONFIG_OPERATOR "$TB_STATE/operator.kubeconfig"
 	emit KUBE_APISERVER_URL "$kube_url"
+	emit KUBE_CONTROLLER_MANAGER_URL "$kcm_url"
 	emit KUBE_CA_FILE "$pki/ca.crt"
 	emit KUBE_ADMIN_TOKEN "$admin_token"
 	emit KUBE_OPERATOR_TOKEN "$operator_token"
@@ -344,12 +406,14 @@ write_kubeconfig "$TB_STATE/operator.kubeconfig" "$operator_user" "$operator_tok
 	emit SPIRE_AGENT_BIN "$SPIRE_AGENT_BIN"
 	emit KUBECTL_BIN "$KUBECTL_BIN"
 	emit KUBE_APISERVER_BIN "$KUBE_APISERVER_BIN"
+	emit KUBE_CONTROLLER_MANAGER_BIN "$KUBE_CONTROLLER_MANAGER_BIN"
 	emit ETCD_BIN "$ETCD_BIN"
 	emit KUBERNETES_VERSION "$KUBERNETES_VERSION"
 	emit ETCD_VERSION "$ETCD_VERSION"
 	emit SPIRE_VERSION "$SPIRE_VERSION"
 	emit ETCD_PID "$etcd_pid"
 	emit KUBE_APISERVER_PID "$kube_pid"
+	emit KUBE_CONTROLLER_MANAGER_PID "$kcm_pid"
 	emit SPIRE_SERVER_PID "$spire_pid"
 	emit_agent
 } >"$env_file.tmp"
@@ -362,7 +426,7 @@ if [[ -n "$owner" ]]; then
 fi
 
 timings+=("total $(tb_since "$t_total")s")
-tb_log "kube-apiserver $kube_url, spire-server $TB_SPIRE_DIR/api.sock, spire-agent $TB_AGENT_DIR/api.sock"
+tb_log "kube-apiserver $kube_url, kube-controller-manager $kcm_url, spire-server $TB_SPIRE_DIR/api.sock, spire-agent $TB_AGENT_DIR/api.sock"
 summary="$(printf '%s, ' "${timings[@]}")"
 tb_log "timings: ${summary%, }"
 tb_log "source $env_file"
