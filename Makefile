@@ -49,11 +49,11 @@ demo-down: ## Stop the demo's operator and the testbed
 	hack/testbed/down.sh
 
 .PHONY: testbed-build
-testbed-build: ## Build the testbed binaries (kube-apiserver, kubectl, etcd, spire-server, spire-agent)
+testbed-build: ## Build the testbed binaries (kube-apiserver, kube-controller-manager, kubectl, etcd, spire-server, spire-agent)
 	hack/testbed/build.sh
 
 .PHONY: testbed-up
-testbed-up: ## Start etcd, kube-apiserver and spire-server on loopback (idempotent)
+testbed-up: ## Start etcd, kube-apiserver, kube-controller-manager, spire-server and spire-agent on loopback (idempotent)
 	hack/testbed/up.sh
 
 .PHONY: testbed-down

@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 
 step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 
-step "Starting the testbed (kube-apiserver, etcd, spire-server on 127.0.0.1)"
+step "Starting the testbed (etcd, kube-apiserver, kube-controller-manager, spire-server, spire-agent on 127.0.0.1)"
 hack/testbed/up.sh
 # shellcheck source=/dev/null
 . target/testbed/env

@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 testbed_running() {
 	[[ -f target/testbed/env ]] || return 1
 	local key pid
-	for key in ETCD_PID KUBE_APISERVER_PID SPIRE_SERVER_PID; do
+	for key in ETCD_PID KUBE_APISERVER_PID KUBE_CONTROLLER_MANAGER_PID SPIRE_SERVER_PID SPIRE_AGENT_PID; do
 		pid=$(sed -n "s/^export $key=//p" target/testbed/env | tr -d "'\"")
 		[[ -n "$pid" && -d "/proc/$pid" ]] || return 1
 	done
