@@ -86,13 +86,13 @@ billing_entries() {
 step "SPIRE's entries for the billing namespace: billing-api clamped to 4h and 15m, the legacy name allowed"
 billing_entries
 
-step "A tenant's SPIFFEIDs in namespace shop: web is confined under /ns/shop/, escape is denied"
+step "A tenant's SPIFFEIDs in namespace shop: cart is confined under /ns/shop/, escape is denied"
 kubectl wait --for=jsonpath='{.status.conditions[?(@.type=="Ready")].reason}'=PolicyDenied --timeout=60s \
 	-n shop spiffeid/escape
-kubectl wait --for=condition=Ready --timeout=60s -n shop spiffeid/web
+kubectl wait --for=condition=Ready --timeout=60s -n shop spiffeid/cart
 kubectl get spiffeids -n shop
 kubectl get spiffeid escape -n shop -o jsonpath='{.status.conditions[?(@.type=="Ready")].message}{"\n"}'
-"$SPIRE_SERVER_BIN" entry show -socketPath "$SPIRE_SERVER_SOCKET" -spiffeID spiffe://example.org/ns/shop/sa/web
+"$SPIRE_SERVER_BIN" entry show -socketPath "$SPIRE_SERVER_SOCKET" -spiffeID spiffe://example.org/ns/shop/sa/cart
 
 step "kubectl get clusterspiffeids,idpol,idexc -o wide"
 kubectl get clusterspiffeids,idpol,idexc -o wide

@@ -60,8 +60,9 @@ impl Tally {
         if clamped {
             self.clamped += 1;
         }
-        if self.ttl.is_none() || (clamped && self.clamped == 1) {
-            self.ttl = Some(ttl_status(decision));
+        let status = ttl_status(decision);
+        if status != TtlStatus::default() && (self.ttl.is_none() || (clamped && self.clamped == 1)) {
+            self.ttl = Some(status);
         }
     }
 }
