@@ -7,6 +7,7 @@
 
 pub mod agent;
 pub mod apiserver;
+pub mod cel;
 pub mod operator;
 
 use std::{
