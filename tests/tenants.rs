@@ -268,6 +268,18 @@ async fn a_cluster_scoped_identity_masks_an_older_tenant_identity_for_the_same_e
     assert!(masked.is_some(), "the cluster-scoped identity did not win\nlog:\n{}", operator.log_text());
     let all = entries(&bed.spire(), &world.prefix).await;
     assert_eq!(all.len(), 1, "one entry for the pod: {all:?}");
+
+    // A SPIFFEID created after the ClusterSPIFFEID is masked from its first status on.
+    let late = spiffeid("late", json!({ "className": world.class, "spiffeIDTemplate": template }));
+    api(&world.client, "SPIFFEID", Some(&ns)).create(&PostParams::default(), &late).await.unwrap();
+    let masked = eventually(WAIT, || async {
+        (reason("SPIFFEID", "late".into(), Some(ns.clone())).await.as_deref() == Some("Masked")).then_some(())
+    })
+    .await;
+    assert!(masked.is_some(), "the late SPIFFEID is not masked\nlog:\n{}", operator.log_text());
+    let events = world.events_about("late").await;
+    assert!(!events.iter().any(|(_, r)| r == "Synced"), "it was Synced on the way: {events:?}");
+    api(&world.client, "SPIFFEID", Some(&ns)).delete("late", &Default::default()).await.unwrap();
     api(&world.client, "SPIFFEID", Some(&ns)).delete("web", &Default::default()).await.unwrap();
     world.clean_up().await;
 }
