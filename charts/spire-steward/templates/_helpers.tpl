@@ -121,6 +121,7 @@ reconcile:
   clusterStaticEntries: {{ ne ($rec.clusterStaticEntries | toString) "false" }}
   clusterFederatedTrustDomains: {{ ne ($rec.clusterFederatedTrustDomains | toString) "false" }}
 gcInterval: {{ $c.gcInterval | toJson }}
+exceptionWarningWindow: {{ $c.exceptionWarningWindow | toJson }}
 leaderElection:
   leaderElect: {{ eq ($le.leaderElect | toString) "true" }}
   resourceName: {{ include "spire-steward.leaseName" . | toJson }}
