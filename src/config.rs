@@ -67,6 +67,7 @@ pub struct File {
     pub reconcile: Option<ReconcileFile>,
     pub gc_interval: Option<DurationValue>,
     pub exception_warning_window: Option<DurationValue>,
+    pub deletion_breaker: Option<crate::breaker::BreakerFile>,
     pub leader_election: Option<LeaderElectionFile>,
     pub metrics: Option<MetricsFile>,
     pub health: Option<HealthFile>,
@@ -178,6 +179,8 @@ pub struct Config {
     /// How long before an IdentityException lapses it shows `ExpiringSoon` (and one Warning
     /// Event is published).
     pub exception_warning_window: Duration,
+    /// When a pass deleting many owned entries waits for confirmation.
+    pub deletion_breaker: crate::breaker::Breaker,
     pub leader_election: LeaderElection,
     /// None: metrics are not served.
     pub metrics_address: Option<SocketAddr>,
@@ -322,6 +325,9 @@ impl File {
             DEFAULT_EXCEPTION_WARNING_WINDOW,
             EXCEPTION_WARNING_WINDOW_RANGE,
         )?;
+        let deletion_breaker = self.deletion_breaker.unwrap_or_default().validate();
+        let deletion_breaker =
+            deletion_breaker.map_err(|e| invalid("deletionBreaker.maxSharePercent", e.to_string()))?;
         let spire_call_timeout =
             bounded("spireCallTimeout", self.spire_call_timeout, DEFAULT_SPIRE_CALL_TIMEOUT, SPIRE_CALL_TIMEOUT_RANGE)?;
         let leader_election = leader_election(self.leader_election.unwrap_or_default())?;
@@ -369,6 +375,7 @@ impl File {
             },
             gc_interval,
             exception_warning_window,
+            deletion_breaker,
             leader_election,
             metrics_address,
             health_address,
