@@ -165,23 +165,24 @@ impl StatusWriter {
     async fn announce_lapse(&self, worker: &Worker, exception: &IdentityException) {
         let target = &exception.spec.target;
         let kind = crate::policy::kind_name(crate::policy::source_kind(target.kind));
+        let named = |meta: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta| {
+            meta.name.as_deref() == Some(target.name.as_str()) && meta.namespace == target.namespace
+        };
         let uid = match kind {
             "ClusterSPIFFEID" => {
-                worker.stores.identities().objects.iter().find(|o| o.name_any() == target.name).and_then(|o| o.uid())
+                worker.stores.identities().objects.iter().find(|o| named(&o.metadata)).and_then(|o| o.uid())
             }
-            _ => worker
-                .stores
-                .static_entries()
-                .objects
-                .iter()
-                .find(|o| o.name_any() == target.name)
-                .and_then(|o| o.uid()),
+            "SPIFFEID" => {
+                worker.stores.tenant_identities().objects.iter().find(|o| named(&o.metadata)).and_then(|o| o.uid())
+            }
+            _ => worker.stores.static_entries().objects.iter().find(|o| named(&o.metadata)).and_then(|o| o.uid()),
         };
         let Some(uid) = uid else { return };
         let reference = ObjectReference {
             api_version: Some("spire-steward.io/v1alpha1".into()),
             kind: Some(kind.to_owned()),
             name: Some(target.name.clone()),
+            namespace: target.namespace.clone(),
             uid: Some(uid),
             ..Default::default()
         };

@@ -28,8 +28,8 @@ pub struct Validity {
 pub struct Refreshed {
     /// The policies in force changed: any verdict may change.
     pub policies: bool,
-    /// The identities whose exceptions changed, by kind and name.
-    pub targets: Vec<(SourceKind, String)>,
+    /// The identities whose exceptions changed, by kind, name and namespace (for a SPIFFEID).
+    pub targets: Vec<(SourceKind, String, Option<String>)>,
 }
 
 /// Every policy and exception, validated.
@@ -96,7 +96,9 @@ impl Rules {
         }
 
         let mut refreshed = Refreshed { policies: next.policies != self.governance.policies, targets: Vec::new() };
-        let target = |t: &crate::policy::TargetedException| (t.kind, t.exception.target.name.clone());
+        let target = |t: &crate::policy::TargetedException| {
+            (t.kind, t.exception.target.name.clone(), t.exception.target.namespace.clone())
+        };
         for t in &next.exceptions {
             if !self.governance.exceptions.contains(t) {
                 refreshed.targets.push(target(t));

@@ -218,7 +218,10 @@ impl StatusWriter {
         objects: &[Arc<ClusterSPIFFEID>],
         tenants: &[Arc<SPIFFEID>],
     ) {
-        let mut tallies = tallies(worker.records.values());
+        // In pod order, so that the first denial and the TTL shown do not depend on hash order.
+        let mut records: Vec<_> = worker.records.iter().collect();
+        records.sort_by(|a, b| a.0.cmp(b.0));
+        let mut tallies = tallies(records.into_iter().map(|(_, r)| r));
         let namespaces: Vec<(String, Option<std::collections::BTreeMap<String, String>>)> =
             worker.stores.namespaces.state().iter().map(|ns| (ns.name_any(), ns.metadata.labels.clone())).collect();
         let api: Api<ClusterSPIFFEID> = Api::all(self.client.clone());

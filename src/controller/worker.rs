@@ -352,7 +352,11 @@ impl Worker {
                     scopes.insert(Scope::Cluster);
                     return scopes.into_iter().collect();
                 }
-                refreshed.targets.iter().flat_map(|(kind, name)| self.scopes_of_target(*kind, name)).collect()
+                refreshed
+                    .targets
+                    .iter()
+                    .flat_map(|(kind, name, namespace)| self.scopes_of_target(*kind, name, namespace.as_deref()))
+                    .collect()
             }
         }
     }

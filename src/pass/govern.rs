@@ -18,7 +18,8 @@ use crate::{
 ///   entry is removed.
 /// - Every other declaration is judged by the policies that govern its identity
 ///   ([`crate::policy::Governance::judge`]): a denied one is dropped (not written, removed if it
-///   exists); an allowed one is written with the effective TTLs.
+///   exists); an allowed one is written with the effective TTLs. When a non-fallback identity's
+///   entry is denied, the fallbacks that stepped aside for it keep what they declared.
 pub fn govern(snapshot: &Snapshot<'_>, scope: &Scope, mut declared: Declared) -> Declared {
     let toggles = snapshot.config.reconcile;
     if !toggles.cluster_static_entries {
@@ -60,6 +61,7 @@ pub fn govern(snapshot: &Snapshot<'_>, scope: &Scope, mut declared: Declared) ->
     let no_meta = SourceMeta::default();
     let mut verdicts = Vec::new();
     let mut static_verdicts = Vec::new();
+    let mut denied_primary = false;
     declared.declarations.retain_mut(|d| {
         let pod_identity = d.source.kind.is_pod_identity();
         let identity = snapshot.identities.iter().find(|i| pod_identity && i.source.uid == d.source.uid);
@@ -79,6 +81,7 @@ pub fn govern(snapshot: &Snapshot<'_>, scope: &Scope, mut declared: Declared) ->
         let bindings = if pod_identity { bindings.unwrap_or_default() } else { Bindings::default() };
         let verdict = snapshot.governance.judge(&subject, &request(d, bindings, meta.owner_set), now);
         let stands = verdict.as_ref().is_none_or(|v| v.decision.allowed);
+        denied_primary |= !stands && identity.is_some_and(|i| i.identity.as_ref().is_ok_and(|id| !id.fallback));
         if let Some(v) = &verdict
             && stands
         {
@@ -95,6 +98,15 @@ pub fn govern(snapshot: &Snapshot<'_>, scope: &Scope, mut declared: Declared) ->
     });
     if let Some(record) = declared.record.as_mut() {
         record.verdicts = verdicts.into_iter().collect();
+        // The fallbacks stepped aside for an identity whose entry is now denied: whether they
+        // apply is decided before policies judge, so what they declared is kept, not deleted.
+        if denied_primary {
+            for (uid, outcome) in &record.outcomes {
+                if *outcome == crate::reconcile::PodOutcome::SkippedByFallback {
+                    declared.hold.add(uid.clone());
+                }
+            }
+        }
     }
     declared.static_verdicts = static_verdicts;
     declared

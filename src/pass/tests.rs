@@ -362,5 +362,6 @@ fn a_switched_off_kind_neither_writes_nor_deletes() {
     assert_eq!(kind(announced), event(false, "ReconcileDisabled"));
 }
 
+mod fail_closed;
 mod governed;
 mod tenants;

@@ -33,6 +33,17 @@ fn seconds(field: &str, value: Option<&str>) -> Result<Option<u32>, ConvertError
         .transpose()
 }
 
+/// A bound that sets a TTL: zero (or under a second) would write SPIRE's "unset".
+fn positive_seconds(field: &str, value: Option<&str>) -> Result<Option<u32>, ConvertError> {
+    match seconds(field, value)? {
+        Some(0) => Err(invalid(
+            field,
+            format!("{:?} is under one second; a TTL bound must be at least 1s", value.unwrap_or_default()),
+        )),
+        other => Ok(other),
+    }
+}
+
 fn patterns(field: &str, values: &[String]) -> Result<Vec<Pattern>, ConvertError> {
     values.iter().map(|p| Pattern::parse(p).map_err(|e| invalid(field, e.to_string()))).collect()
 }
@@ -71,10 +82,10 @@ pub fn policy_of(name: &str, spec: &IdentityPolicySpec) -> Result<GoverningPolic
             let jwt = t.jwt.clone().unwrap_or_default();
             let bounds = TtlBounds {
                 x509_min: seconds("spec.ttl.x509.min", x509.min.as_deref())?,
-                x509_max: seconds("spec.ttl.x509.max", x509.max.as_deref())?,
-                x509_default: seconds("spec.ttl.x509.default", x509.default.as_deref())?,
-                jwt_max: seconds("spec.ttl.jwt.max", jwt.max.as_deref())?,
-                jwt_default: seconds("spec.ttl.jwt.default", jwt.default.as_deref())?,
+                x509_max: positive_seconds("spec.ttl.x509.max", x509.max.as_deref())?,
+                x509_default: positive_seconds("spec.ttl.x509.default", x509.default.as_deref())?,
+                jwt_max: positive_seconds("spec.ttl.jwt.max", jwt.max.as_deref())?,
+                jwt_default: positive_seconds("spec.ttl.jwt.default", jwt.default.as_deref())?,
                 action: match t.action.unwrap_or_default() {
                     api::TtlAction::Clamp => TtlAction::Clamp,
                     api::TtlAction::Deny => TtlAction::Deny,
@@ -142,8 +153,8 @@ pub fn exception_of(
     selector("spec.podSelector", spec.pod_selector.as_ref())?;
     let r = &spec.relaxations;
     let relaxations = Relaxations {
-        x509_ttl_max: seconds("spec.relaxations.x509TtlMax", r.x509_ttl_max.as_deref())?,
-        jwt_ttl_max: seconds("spec.relaxations.jwtTtlMax", r.jwt_ttl_max.as_deref())?,
+        x509_ttl_max: positive_seconds("spec.relaxations.x509TtlMax", r.x509_ttl_max.as_deref())?,
+        jwt_ttl_max: positive_seconds("spec.relaxations.jwtTtlMax", r.jwt_ttl_max.as_deref())?,
         extra_allow: patterns("spec.relaxations.extraAllow", r.extra_allow.as_deref().unwrap_or_default())?,
         admin: r.admin.unwrap_or(false),
         downstream: r.downstream.unwrap_or(false),
@@ -201,6 +212,11 @@ mod tests {
         spec.ttl.as_mut().unwrap().x509.as_mut().unwrap().min = Some("2h".into());
         let err = policy_of("p", &spec).unwrap_err();
         assert_eq!(err.field, "spec.ttl.x509.min", "{err}");
+
+        spec.ttl.as_mut().unwrap().x509.as_mut().unwrap().min = None;
+        spec.ttl.as_mut().unwrap().x509.as_mut().unwrap().max = Some("500ms".into());
+        let err = policy_of("p", &spec).unwrap_err();
+        assert_eq!(err.field, "spec.ttl.x509.max", "a bound under a second would write SPIRE's unset: {err}");
 
         spec.ttl = None;
         spec.spiffe_ids.as_mut().unwrap().deny = vec!["/ns/{team}".into()];

@@ -70,17 +70,21 @@ pub struct Verdict {
 
 impl Governance {
     /// The policies that govern `subject`. A tenant's SPIFFEID is also governed by the built-in
-    /// confinement ([`tenant_confinement`]) unless a governing policy names the SPIFFEID kind in
-    /// `match.kinds` and gives an allow list: such a policy replaces it, to widen or narrow it.
+    /// confinement ([`tenant_confinement`]) unless a governing Enforce policy names the SPIFFEID
+    /// kind in `match.kinds` and gives an allow list: such a policy replaces it, to widen or
+    /// narrow it.
     pub fn governing<'g>(&'g self, subject: &Subject<'_>) -> Vec<&'g Policy> {
         let governing: Vec<&GoverningPolicy> = self
             .policies
             .iter()
             .filter(|g| governs(&g.policy_match, subject.kind, subject.labels, subject.namespace_labels))
             .collect();
-        let replaced = governing
-            .iter()
-            .any(|g| g.policy_match.kinds.contains(&SourceKind::SPIFFEID) && !g.policy.allow.is_empty());
+        // Only an enforced policy may take the confinement's place: an Audit one denies nothing.
+        let replaced = governing.iter().any(|g| {
+            g.policy.enforcement == super::Enforcement::Enforce
+                && g.policy_match.kinds.contains(&SourceKind::SPIFFEID)
+                && !g.policy.allow.is_empty()
+        });
         let mut policies: Vec<&Policy> = governing.into_iter().map(|g| &g.policy).collect();
         if subject.kind == SourceKind::SPIFFEID && !replaced {
             policies.insert(0, tenant_confinement());

@@ -11,14 +11,14 @@ use crate::{
 
 impl Worker {
     /// The scopes an identity's entries fall in, by its kind and name.
-    pub(super) fn scopes_of_target(&self, kind: SourceKind, name: &str) -> Vec<Scope> {
+    pub(super) fn scopes_of_target(&self, kind: SourceKind, name: &str, namespace: Option<&str>) -> Vec<Scope> {
         match kind {
             SourceKind::ClusterSPIFFEID | SourceKind::SPIFFEID => {
                 let uid = self
                     .identities
                     .list()
                     .into_iter()
-                    .find(|i| i.source.kind == kind && i.source.name == name)
+                    .find(|i| i.source.kind == kind && i.source.name == name && i.namespace.as_deref() == namespace)
                     .map(|i| i.source.uid);
                 uid.map(|uid| self.pods_of_identity(&uid)).unwrap_or_default()
             }
@@ -51,17 +51,17 @@ impl Worker {
         let (after, now) = (self.lapses_planned, Timestamp::now());
         self.lapses_planned = now;
         let mut scopes = Vec::new();
-        let targets: Vec<(SourceKind, String)> = self
+        let targets: Vec<(SourceKind, String, Option<String>)> = self
             .rules
             .governance
             .exceptions
             .iter()
             .filter(|t| t.exception.expires_at > after && t.exception.expires_at <= now)
-            .map(|t| (t.kind, t.exception.target.name.clone()))
+            .map(|t| (t.kind, t.exception.target.name.clone(), t.exception.target.namespace.clone()))
             .collect();
-        for (kind, name) in &targets {
-            tracing::info!(kind = ?kind, name, "an exception lapsed; judging its identity again");
-            scopes.extend(self.scopes_of_target(*kind, name));
+        for (kind, name, namespace) in &targets {
+            tracing::info!(kind = ?kind, name, namespace, "an exception lapsed; judging its identity again");
+            scopes.extend(self.scopes_of_target(*kind, name, namespace.as_deref()));
         }
         for s in self.statics.list() {
             let Ok(entry) = &s.entry else { continue };

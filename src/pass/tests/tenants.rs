@@ -4,7 +4,7 @@ use super::*;
 use crate::policy::{Governance, GoverningPolicy, Pattern, Policy, PolicyMatch};
 
 /// A SPIFFEID of namespace `namespace` selecting pods with `app=<app>`.
-fn tenant(world: &mut World, uid: &str, namespace: &str, spec: ClusterSPIFFEIDSpec, created_at: i64) {
+pub(super) fn tenant(world: &mut World, uid: &str, namespace: &str, spec: ClusterSPIFFEIDSpec, created_at: i64) {
     let source =
         Source { kind: SourceKind::SPIFFEID, name: uid.into(), uid: uid.into(), created_at, deleting_at: None };
     let identity = PodIdentity::parse(&spec).map(Arc::new).map_err(crate::reconcile::SpecError::from);
@@ -18,7 +18,7 @@ fn tenant(world: &mut World, uid: &str, namespace: &str, spec: ClusterSPIFFEIDSp
     world.identities.sort_by(|a, b| a.source.precedence(&b.source));
 }
 
-fn spec(template: &str) -> ClusterSPIFFEIDSpec {
+pub(super) fn spec(template: &str) -> ClusterSPIFFEIDSpec {
     ClusterSPIFFEIDSpec {
         spiffe_id_template: template.into(),
         pod_selector: Some(LabelSelector { match_labels: Some(labels(&[("app", "web")])), ..Default::default() }),
