@@ -95,7 +95,9 @@ impl Rules {
             }
         }
 
-        let mut refreshed = Refreshed { policies: next.policies != self.governance.policies, targets: Vec::new() };
+        next.incomplete = policy_validity.values().chain(exception_validity.values()).any(|v| v.error.is_some());
+        let changed = next.policies != self.governance.policies || next.incomplete != self.governance.incomplete;
+        let mut refreshed = Refreshed { policies: changed, targets: Vec::new() };
         let target = |t: &crate::policy::TargetedException| {
             (t.kind, t.exception.target.name.clone(), t.exception.target.namespace.clone())
         };

@@ -19,7 +19,8 @@ use crate::{
 /// - Every other declaration is judged by the policies that govern its identity
 ///   ([`crate::policy::Governance::judge`]): a denied one is dropped (not written, removed if it
 ///   exists); an allowed one is written with the effective TTLs. When a non-fallback identity's
-///   entry is denied, the fallbacks that stepped aside for it keep what they declared.
+///   entry is denied, the fallbacks that stepped aside for it keep what they declared. While a
+///   policy or exception cannot be read or is invalid, a denied entry is kept, not removed.
 pub fn govern(snapshot: &Snapshot<'_>, scope: &Scope, mut declared: Declared) -> Declared {
     let toggles = snapshot.config.reconcile;
     if !toggles.cluster_static_entries {
@@ -81,6 +82,9 @@ pub fn govern(snapshot: &Snapshot<'_>, scope: &Scope, mut declared: Declared) ->
         let bindings = if pod_identity { bindings.unwrap_or_default() } else { Bindings::default() };
         let verdict = snapshot.governance.judge(&subject, &request(d, bindings, meta.owner_set), now);
         let stands = verdict.as_ref().is_none_or(|v| v.decision.allowed);
+        if !stands && snapshot.governance.incomplete {
+            declared.hold.add(d.source.uid.clone());
+        }
         denied_primary |= !stands && identity.is_some_and(|i| i.identity.as_ref().is_ok_and(|id| !id.fallback));
         if let Some(v) = &verdict
             && stands

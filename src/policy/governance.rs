@@ -29,6 +29,9 @@ pub struct TargetedException {
 pub struct Governance {
     pub policies: Vec<GoverningPolicy>,
     pub exceptions: Vec<TargetedException>,
+    /// Some policy or exception cannot be read or is invalid: what it would allow is unknown, so
+    /// an entry that is denied now is kept (though not created) rather than removed.
+    pub incomplete: bool,
 }
 
 /// The identity resource an entry comes from, as policies see it.
@@ -188,6 +191,7 @@ mod tests {
                 policy("statics", vec![SourceKind::ClusterStaticEntry]),
             ],
             exceptions: vec![exception("legacy", Some(("app", "old")), "2026-12-02T00:00:00Z")],
+            incomplete: false,
         };
         let old: BTreeMap<String, String> = [("app".to_owned(), "old".to_owned())].into();
         let new: BTreeMap<String, String> = [("app".to_owned(), "new".to_owned())].into();
@@ -229,6 +233,7 @@ mod tests {
                 exception("b", None, "2026-12-01T12:00:00Z"),
                 exception("c", None, "2026-12-01T11:00:00Z"),
             ],
+            incomplete: false,
         };
         let at = |s: &str| s.parse::<Timestamp>().unwrap();
         assert_eq!(governance.next_lapse(at("2026-12-01T09:00:00Z")), Some(at("2026-12-01T10:00:00Z")));

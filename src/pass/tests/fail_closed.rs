@@ -59,7 +59,7 @@ fn an_audit_policy_does_not_lift_the_tenant_confinement() {
             ..Default::default()
         },
     };
-    world.governance = Governance { policies: vec![audit], exceptions: vec![] };
+    world.governance = Governance { policies: vec![audit], exceptions: vec![], incomplete: false };
     let plan = world.pass("p1");
     assert!(plan.creates.is_empty(), "still confined: {plan:?}");
 }
@@ -85,7 +85,8 @@ fn an_audit_policy_term_limit_refuses_no_exception() {
         kind: SourceKind::ClusterSPIFFEID,
         pod_selector: None,
     };
-    world.governance = Governance { policies: vec![strict.clone()], exceptions: vec![exception.clone()] };
+    world.governance =
+        Governance { policies: vec![strict.clone()], exceptions: vec![exception.clone()], incomplete: false };
     let plan = world.pass("p1");
     world.write(&plan);
     assert_eq!(world.paths("p1"), ["/legacy/pod-p1"]);
@@ -99,7 +100,28 @@ fn an_audit_policy_term_limit_refuses_no_exception() {
             ..Default::default()
         },
     };
-    world.governance = Governance { policies: vec![strict, audit], exceptions: vec![exception] };
+    world.governance = Governance { policies: vec![strict, audit], exceptions: vec![exception], incomplete: false };
     let plan = world.pass("p1");
     assert!(plan.deletes.is_empty(), "an Audit policy changes nothing: {plan:?}");
+}
+
+/// While a policy or exception cannot be read, what it would allow is unknown: an entry that is
+/// denied now is kept, and only deleted once every policy and exception reads again.
+#[test]
+fn a_denied_entry_is_kept_while_a_policy_or_exception_is_unreadable() {
+    let mut world = World::new("");
+    world.identity("web", "spiffe://example.org/legacy/{{ .PodMeta.Name }}", "web", 1);
+    world.add_pod("p1", &[("app", "web")]);
+    let plan = world.pass("p1");
+    world.write(&plan);
+    assert_eq!(world.paths("p1"), ["/legacy/pod-p1"]);
+    let strict = GoverningPolicy {
+        policy_match: PolicyMatch::default(),
+        policy: Policy { name: "strict".into(), allow: vec![Pattern::parse("/ns/**").unwrap()], ..Default::default() },
+    };
+    world.governance = Governance { policies: vec![strict.clone()], exceptions: vec![], incomplete: true };
+    let plan = world.pass("p1");
+    assert!(plan.deletes.is_empty() && plan.creates.is_empty(), "kept while incomplete: {plan:?}");
+    world.governance = Governance { policies: vec![strict], exceptions: vec![], incomplete: false };
+    assert_eq!(world.pass("p1").deletes.len(), 1, "removed once the rules read again");
 }

@@ -45,8 +45,11 @@ fn a_denied_entry_is_not_written_and_an_existing_one_is_removed_when_a_policy_ti
     world.write(&plan);
     assert_eq!(world.paths("p1"), ["/ns/shop/legacy"]);
 
-    world.governance =
-        Governance { policies: vec![policy("strict", &["/ns/{namespace}/sa/*"], None)], exceptions: vec![] };
+    world.governance = Governance {
+        policies: vec![policy("strict", &["/ns/{namespace}/sa/*"], None)],
+        exceptions: vec![],
+        incomplete: false,
+    };
     let plan = world.pass("p1");
     assert_eq!(plan.deletes.len(), 1, "the entry a new policy denies is de-registered");
     world.write(&plan);
@@ -69,7 +72,7 @@ fn an_audit_policy_reports_and_writes() {
     world.add_pod("p1", &[("app", "web")]);
     let mut audit = policy("audit", &["/ns/**"], None);
     audit.policy.enforcement = crate::policy::Enforcement::Audit;
-    world.governance = Governance { policies: vec![audit], exceptions: vec![] };
+    world.governance = Governance { policies: vec![audit], exceptions: vec![], incomplete: false };
     let plan = world.pass("p1");
     world.write(&plan);
     assert_eq!(world.paths("p1"), ["/legacy/pod-p1"]);
@@ -94,6 +97,7 @@ fn an_exception_raises_the_ttl_until_the_instant_and_not_at_it() {
     world.governance = Governance {
         policies: vec![policy("ttl", &[], Some(3600))],
         exceptions: vec![exception("web", expires, Relaxations { x509_ttl_max: Some(86400), ..Default::default() })],
+        incomplete: false,
     };
     let instant: k8s_openapi::jiff::Timestamp = expires.parse().unwrap();
     let ms = k8s_openapi::jiff::SignedDuration::from_millis(1);
@@ -115,7 +119,8 @@ fn a_clamped_ttl_is_written_and_reported() {
     let mut world = World::new("");
     world.identity("web", "spiffe://example.org/web/{{ .PodMeta.Name }}", "web", 1);
     world.add_pod("p1", &[("app", "web")]);
-    world.governance = Governance { policies: vec![policy("ttl", &[], Some(1800))], exceptions: vec![] };
+    world.governance =
+        Governance { policies: vec![policy("ttl", &[], Some(1800))], exceptions: vec![], incomplete: false };
     let plan = world.pass("p1");
     world.write(&plan);
     assert_eq!(x509_ttls(&world, "p1"), [1800], "an unset TTL gets the policy's maximum");

@@ -96,8 +96,9 @@ fn a_policy_naming_the_tenant_kind_replaces_the_confinement() {
         },
     };
     // A policy for every kind does not unconfine tenants: it governs with the confinement.
-    world.governance = Governance { policies: vec![widen(vec![])], exceptions: vec![] };
+    world.governance = Governance { policies: vec![widen(vec![])], exceptions: vec![], incomplete: false };
     assert!(world.pass("p1").creates.is_empty(), "still confined");
-    world.governance = Governance { policies: vec![widen(vec![SourceKind::SPIFFEID])], exceptions: vec![] };
+    world.governance =
+        Governance { policies: vec![widen(vec![SourceKind::SPIFFEID])], exceptions: vec![], incomplete: false };
     assert_eq!(world.pass("p1").creates.len(), 1, "widened");
 }
