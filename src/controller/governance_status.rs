@@ -59,8 +59,8 @@ impl StatusWriter {
             let d = &v.decision;
             outcomes[0].1 += 1;
             outcomes[1].1 += i32::from(!d.allowed);
-            outcomes[2].1 += i32::from(d.allowed && (d.x509_ttl.bound_by.is_some() || d.jwt_ttl.bound_by.is_some()));
-            outcomes[3].1 += i32::from(d.allowed && !d.denials.is_empty());
+            outcomes[2].1 += i32::from(d.ttl_set_by_bound());
+            outcomes[3].1 += i32::from(d.violates_audit());
         }
         for (outcome, count) in outcomes {
             worker.metrics.governed(outcome, count);

@@ -116,10 +116,15 @@ pub fn govern(snapshot: &Snapshot<'_>, scope: &Scope, mut declared: Declared) ->
     declared
 }
 
-/// Whether a static entry's `expiresAt` (SPIRE's `expires_at`, whole seconds; 0 never) has
-/// passed at `now`.
+/// The instant a static entry lapses: its `expiresAt` (SPIRE's `expires_at`, whole seconds; 0
+/// never).
+pub fn expiry_of(entry: &Entry) -> Option<Timestamp> {
+    (entry.expires_at != 0).then(|| Timestamp::from_second(entry.expires_at).ok()).flatten()
+}
+
+/// Whether a static entry's `expiresAt` has passed at `now`.
 pub fn has_lapsed(entry: &Entry, now: Timestamp) -> bool {
-    entry.expires_at != 0 && Timestamp::from_second(entry.expires_at).is_ok_and(|at| !in_force(at, now))
+    expiry_of(entry).is_some_and(|at| !in_force(at, now))
 }
 
 /// What one declaration asks the policies for.

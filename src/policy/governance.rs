@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use k8s_openapi::{apimachinery::pkg::apis::meta::v1::LabelSelector, jiff::Timestamp};
 
-use super::{Decision, Exception, Policy, PolicyMatch, Request, decide, governs};
+use super::{Decision, Exception, Policy, PolicyMatch, Request, decide, governs, in_force};
 use crate::{reconcile::SourceKind, selection};
 
 /// A valid policy and which identities it governs.
@@ -127,6 +127,12 @@ impl Governance {
         })
     }
 
+    /// The exceptions that lapse after `after` and at or before `now`: whose targets must be
+    /// judged again.
+    pub fn lapsing(&self, after: Timestamp, now: Timestamp) -> impl Iterator<Item = &TargetedException> {
+        self.exceptions.iter().filter(move |t| t.exception.expires_at > after && !in_force(t.exception.expires_at, now))
+    }
+
     /// The first instant after `now` at which an exception lapses: when the worker must evaluate
     /// again.
     pub fn next_lapse(&self, now: Timestamp) -> Option<Timestamp> {
@@ -240,5 +246,12 @@ mod tests {
         // At the instant itself the exception has lapsed: the next one is the later one.
         assert_eq!(governance.next_lapse(at("2026-12-01T10:00:00Z")), Some(at("2026-12-01T11:00:00Z")));
         assert_eq!(governance.next_lapse(at("2026-12-01T12:00:00Z")), None);
+        // Lapsing between two instants: after the first, at or before the second.
+        let names = |after: &str, now: &str| -> Vec<String> {
+            governance.lapsing(at(after), at(now)).map(|t| t.exception.target.name.clone()).collect()
+        };
+        assert_eq!(names("2026-12-01T09:00:00Z", "2026-12-01T10:00:00Z"), ["a"], "at the instant itself");
+        assert!(names("2026-12-01T10:00:00Z", "2026-12-01T10:59:59Z").is_empty(), "a lapse is planned once");
+        assert_eq!(names("2026-12-01T10:00:00Z", "2026-12-01T12:00:00Z"), ["b", "c"]);
     }
 }

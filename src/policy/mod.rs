@@ -233,6 +233,18 @@ pub struct Decision {
     pub exceptions_refused: Vec<(String, String)>,
 }
 
+impl Decision {
+    /// Whether the entry is written with a TTL a bound set rather than the declared one.
+    pub fn ttl_set_by_bound(&self) -> bool {
+        self.allowed && (self.x509_ttl.bound_by.is_some() || self.jwt_ttl.bound_by.is_some())
+    }
+
+    /// Whether the entry is written although an Audit policy would deny it.
+    pub fn violates_audit(&self) -> bool {
+        self.allowed && !self.denials.is_empty()
+    }
+}
+
 /// Decides whether the entry `request` describes may exist, given the `policies` governing its
 /// identity, the `exceptions` targeting it and the instant `now`.
 ///

@@ -52,11 +52,11 @@ impl Tally {
             }
             return;
         }
-        if let Some(d) = decision.denials.first() {
+        if decision.violates_audit() {
             self.violations += 1;
-            self.first_violation.get_or_insert_with(|| what(d));
+            self.first_violation.get_or_insert_with(|| what(&decision.denials[0]));
         }
-        let clamped = decision.x509_ttl.bound_by.is_some() || decision.jwt_ttl.bound_by.is_some();
+        let clamped = decision.ttl_set_by_bound();
         if clamped {
             self.clamped += 1;
         }

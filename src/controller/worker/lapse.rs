@@ -5,6 +5,8 @@ use k8s_openapi::jiff::Timestamp;
 
 use super::Worker;
 use crate::{
+    pass::expiry_of,
+    policy::in_force,
     reconcile::{Scope, SourceKind},
     status::exception_instants,
 };
@@ -36,13 +38,8 @@ impl Worker {
         let window = self.config.exception_warning_window;
         let exceptions =
             self.rules.governance.exceptions.iter().flat_map(|t| exception_instants(&t.exception, window, after));
-        let statics = self
-            .statics
-            .list()
-            .filter_map(|s| s.entry.as_ref().ok())
-            .filter(|e| e.expires_at != 0)
-            .filter_map(|e| Timestamp::from_second(e.expires_at).ok())
-            .filter(|at| *at > after);
+        let statics =
+            self.statics.list().filter_map(|s| s.entry.as_ref().ok()).filter_map(expiry_of).filter(|at| *at > after);
         exceptions.chain(statics).min()
     }
 
@@ -54,9 +51,7 @@ impl Worker {
         let targets: Vec<(SourceKind, String, Option<String>)> = self
             .rules
             .governance
-            .exceptions
-            .iter()
-            .filter(|t| t.exception.expires_at > after && t.exception.expires_at <= now)
+            .lapsing(after, now)
             .map(|t| (t.kind, t.exception.target.name.clone(), t.exception.target.namespace.clone()))
             .collect();
         for (kind, name, namespace) in &targets {
@@ -65,11 +60,7 @@ impl Worker {
         }
         for s in self.statics.list() {
             let Ok(entry) = &s.entry else { continue };
-            if let Ok(at) = Timestamp::from_second(entry.expires_at)
-                && entry.expires_at != 0
-                && at > after
-                && at <= now
-            {
+            if expiry_of(entry).is_some_and(|at| at > after && !in_force(at, now)) {
                 tracing::info!(name = %s.source.name, "a ClusterStaticEntry's expiresAt has come; removing its entry");
                 scopes.push(s.scope.clone());
             }
