@@ -1,7 +1,7 @@
 //! Publishing the status of IdentityPolicies and IdentityExceptions, and the Events governance
 //! adds to identities: a TTL a policy now sets, an exception that lapsed.
 
-use k8s_openapi::{api::core::v1::ObjectReference, jiff::Timestamp};
+use k8s_openapi::{api::core::v1::ObjectReference, apimachinery::pkg::apis::meta::v1::Condition, jiff::Timestamp};
 use kube::{
     Api, Resource, ResourceExt,
     runtime::events::{Event, EventType},
@@ -15,10 +15,10 @@ use super::{
 use crate::{
     api::{
         conditions::{reasons, types},
-        v1alpha1::{IdentityException, IdentityPolicy, TtlStatus},
+        v1alpha1::{CommonStatus, IdentityException, IdentityPolicy, TtlStatus},
     },
     policy::Verdict,
-    status::{Health, exception_status, governance_counts, policy_status, same_conditions, ttl_change_note},
+    status::{Desired, Health, exception_status, governance_counts, policy_status, same_conditions, ttl_change_note},
 };
 
 impl StatusWriter {
@@ -79,29 +79,15 @@ impl StatusWriter {
                 validity.map(|v| v.error.as_deref().map_or(Ok(()), Err)),
                 policy_counts.get(&object.name_any()),
             );
-            let (health, generation, fields) = (desired.health, desired.generation, desired.fields);
-            let (previous, conditions) =
-                next_conditions(object.status.as_ref().map(|s| &s.common), &health, desired.synced_type, generation);
-            let status = json!({
-                "observedGeneration": generation,
-                "conditions": conditions,
+            let fields = &desired.fields;
+            let own = json!({
                 "identitiesGoverned": fields.identities_governed,
                 "entriesGoverned": fields.entries_governed,
                 "entriesDenied": fields.entries_denied,
                 "entriesClamped": fields.entries_clamped,
             });
-            let unchanged = object.status.as_ref().is_some_and(|s| {
-                s.common.observed_generation == generation
-                    && same_conditions(&s.common.conditions, &conditions)
-                    && s.identities_governed == Some(fields.identities_governed)
-                    && s.entries_governed == Some(fields.entries_governed)
-                    && s.entries_denied == Some(fields.entries_denied)
-                    && s.entries_clamped == Some(fields.entries_clamped)
-            });
-            if !unchanged && !self.is_written(&uid, &status) {
-                self.announce(object.as_ref(), &previous, &health).await;
-            }
-            self.write(&api, "IdentityPolicy", &object.name_any(), &uid, status, unchanged).await;
+            let current = object.status.as_ref().map(|s| (&s.common, serde_json::to_value(s).unwrap_or_default()));
+            self.publish_status(&api, object.as_ref(), current, &desired, own).await;
         }
 
         let api: Api<IdentityException> = Api::all(self.client());
@@ -130,35 +116,56 @@ impl StatusWriter {
                 _ => 4,
             };
             states[state].1 += 1;
-            let (health, generation, fields) = (desired.health, desired.generation, desired.fields);
-            let (previous, conditions) =
-                next_conditions(object.status.as_ref().map(|s| &s.common), &health, desired.synced_type, generation);
-            let status = json!({
-                "observedGeneration": generation,
-                "conditions": conditions,
-                "entriesRelaxed": fields.entries_relaxed,
-                "relaxationsUsed": fields.relaxations_used,
+            let fields = &desired.fields;
+            let own = json!({ "entriesRelaxed": fields.entries_relaxed, "relaxationsUsed": fields.relaxations_used });
+            let current = object.status.as_ref().map(|s| (&s.common, serde_json::to_value(s).unwrap_or_default()));
+            let announced = self.publish_status(&api, object.as_ref(), current, &desired, own).await;
+            let was_active = announced.iter().flatten().any(|c| {
+                c.type_ == types::READY && [reasons::ACTIVE, reasons::EXPIRING_SOON].contains(&c.reason.as_str())
             });
-            let unchanged = object.status.as_ref().is_some_and(|s| {
-                s.common.observed_generation == generation
-                    && same_conditions(&s.common.conditions, &conditions)
-                    && s.entries_relaxed == Some(fields.entries_relaxed)
-                    && s.relaxations_used == fields.relaxations_used
-            });
-            if !unchanged && !self.is_written(&uid, &status) {
-                self.announce(object.as_ref(), &previous, &health).await;
-                let was_active = previous.iter().any(|c| {
-                    c.type_ == types::READY && [reasons::ACTIVE, reasons::EXPIRING_SOON].contains(&c.reason.as_str())
-                });
-                if was_active && matches!(health, Health::Expired { .. }) {
-                    self.announce_lapse(worker, &object).await;
-                }
+            if was_active && matches!(desired.health, Health::Expired { .. }) {
+                self.announce_lapse(worker, &object).await;
             }
-            self.write(&api, "IdentityException", &name, &uid, status, unchanged).await;
         }
         for (state, count) in states {
             worker.metrics.exceptions(state, count);
         }
+    }
+
+    /// Publishes one resource's status: merges its conditions, announces a change of Ready once,
+    /// and writes when anything differs. `current` is the status the cache holds, with its JSON;
+    /// `own` the kind's own fields. Returns the previous conditions when a transition was
+    /// announced.
+    async fn publish_status<K, F>(
+        &mut self,
+        api: &Api<K>,
+        object: &K,
+        current: Option<(&CommonStatus, serde_json::Value)>,
+        desired: &Desired<F>,
+        own: serde_json::Value,
+    ) -> Option<Vec<Condition>>
+    where
+        K: Resource<DynamicType = ()> + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
+    {
+        let (health, synced_type, generation) = (&desired.health, desired.synced_type, desired.generation);
+        let uid = object.uid().unwrap_or_default();
+        let (previous, conditions) =
+            next_conditions(current.as_ref().map(|(c, _)| *c), health, synced_type, generation);
+        let unchanged = current.as_ref().is_some_and(|(common, json)| {
+            common.observed_generation == generation
+                && same_conditions(&common.conditions, &conditions)
+                && own.as_object().is_some_and(|fields| fields.iter().all(|(k, v)| same_field(json.get(k), v)))
+        });
+        let mut status = json!({ "observedGeneration": generation, "conditions": conditions });
+        if let (Some(status), Some(fields)) = (status.as_object_mut(), own.as_object()) {
+            status.extend(fields.clone());
+        }
+        let announce = !unchanged && !self.is_written(&uid, &status);
+        if announce {
+            self.announce(object, &previous, health).await;
+        }
+        self.write(api, &K::kind(&()), &object.name_any(), &uid, status, unchanged).await;
+        announce.then_some(previous)
     }
 
     /// An Event on the target of an exception that just lapsed.
@@ -193,5 +200,14 @@ impl StatusWriter {
         );
         tracing::info!(exception = %exception.name_any(), target = %target.name, "an exception lapsed");
         self.event(&reference, EventType::Warning, reasons::EXCEPTION_EXPIRED, note).await;
+    }
+}
+
+/// Whether a status field the cache holds is the one wanted: an absent field stands for null or
+/// an empty list, which the types leave out.
+fn same_field(current: Option<&serde_json::Value>, wanted: &serde_json::Value) -> bool {
+    match current {
+        Some(current) => current == wanted,
+        None => wanted.is_null() || wanted.as_array().is_some_and(Vec::is_empty),
     }
 }
