@@ -68,6 +68,7 @@ pub struct File {
     pub gc_interval: Option<DurationValue>,
     pub exception_warning_window: Option<DurationValue>,
     pub deletion_breaker: Option<crate::breaker::BreakerFile>,
+    pub audit: Option<crate::audit::AuditFile>,
     pub leader_election: Option<LeaderElectionFile>,
     pub metrics: Option<MetricsFile>,
     pub health: Option<HealthFile>,
@@ -181,6 +182,8 @@ pub struct Config {
     pub exception_warning_window: Duration,
     /// When a pass deleting many owned entries waits for confirmation.
     pub deletion_breaker: crate::breaker::Breaker,
+    /// Where audit records go.
+    pub audit: crate::audit::Destination,
     pub leader_election: LeaderElection,
     /// None: metrics are not served.
     pub metrics_address: Option<SocketAddr>,
@@ -328,6 +331,7 @@ impl File {
         let deletion_breaker = self.deletion_breaker.unwrap_or_default().validate();
         let deletion_breaker =
             deletion_breaker.map_err(|e| invalid("deletionBreaker.maxSharePercent", e.to_string()))?;
+        let audit = self.audit.unwrap_or_default().validate().map_err(|e| invalid("audit", e.to_string()))?;
         let spire_call_timeout =
             bounded("spireCallTimeout", self.spire_call_timeout, DEFAULT_SPIRE_CALL_TIMEOUT, SPIRE_CALL_TIMEOUT_RANGE)?;
         let leader_election = leader_election(self.leader_election.unwrap_or_default())?;
@@ -376,6 +380,7 @@ impl File {
             gc_interval,
             exception_warning_window,
             deletion_breaker,
+            audit,
             leader_election,
             metrics_address,
             health_address,

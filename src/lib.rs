@@ -18,6 +18,7 @@
 
 pub mod admin;
 pub mod api;
+pub mod audit;
 pub mod breaker;
 pub mod config;
 pub mod controller;

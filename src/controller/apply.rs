@@ -11,7 +11,8 @@ use tonic::Code;
 use super::refusals::Refusal;
 use crate::{
     reconcile::{Claim, EntryIndex, Ownership, Plan, Scope},
-    spire::{CreateOutcome, EntryMask, SpireClient},
+    spiffe::EntryId,
+    spire::{CreateOutcome, EntryMask, ItemError, SpireClient},
 };
 
 /// What the writes achieved.
@@ -28,6 +29,9 @@ pub struct Applied {
     pub created_in: Vec<Scope>,
     pub updated: usize,
     pub deleted: usize,
+    /// What SPIRE answered for each planned write it was sent, by the planned entry's ID. A
+    /// write missing here was not sent: the call before it failed (`unavailable`).
+    pub answers: BTreeMap<EntryId, Result<(), ItemError>>,
 }
 
 /// Writes every plan. A whole-call failure stops the writing; the scopes not yet written are
@@ -67,15 +71,18 @@ async fn write(
             };
             match result {
                 Ok(()) => {
+                    applied.answers.insert(id.clone(), Ok(()));
                     tracing::info!(entry_id = %id, spiffe_id = %delete.entry.spiffe_id, owner_kind,
                         owner = owner_name, reason = ?delete.reason, "deleted entry");
                     index.remove(&id);
                     applied.deleted += 1;
                 }
                 Err(e) if e.code == Code::NotFound => {
+                    applied.answers.insert(id.clone(), Ok(()));
                     index.remove(&id);
                 }
                 Err(e) => {
+                    applied.answers.insert(id.clone(), Err(e.clone()));
                     tracing::warn!(entry_id = %id, spiffe_id = %delete.entry.spiffe_id, owner_kind,
                         owner = owner_name, error = %e, "failed to delete entry");
                     // The resource that declared the entry hears of it; an entry nothing has
@@ -95,6 +102,19 @@ async fn write(
         let entries: Vec<_> = creates.iter().map(|c| c.entry.clone()).collect();
         for (create, outcome) in creates.iter().zip(spire.batch_create_entries(&entries).await?) {
             let owner = &create.source;
+            let planned_id = create.entry.id.clone().expect("planned creates have IDs");
+            let answer = match &outcome {
+                CreateOutcome::Created(_) => Ok(()),
+                CreateOutcome::AlreadyExists(existing) => Err(ItemError {
+                    code: Code::AlreadyExists,
+                    message: format!(
+                        "an entry with the same SPIFFE ID, parent ID and selectors exists ({})",
+                        existing.id.as_ref().map(|i| i.as_str()).unwrap_or_default()
+                    ),
+                }),
+                CreateOutcome::Failed(e) => Err(e.clone()),
+            };
+            applied.answers.insert(planned_id, answer);
             match outcome {
                 CreateOutcome::Created(entry) => {
                     tracing::info!(entry_id = %entry.id.as_ref().map(|i| i.as_str()).unwrap_or_default(), spiffe_id = %entry.spiffe_id,
@@ -140,6 +160,9 @@ async fn write(
     for (mask, updates) in updates_by_mask {
         let entries: Vec<_> = updates.iter().map(|u| u.entry.clone()).collect();
         for (update, result) in updates.iter().zip(spire.batch_update_entries(&entries, mask).await?) {
+            if let Some(id) = &update.entry.id {
+                applied.answers.insert(id.clone(), result.as_ref().map(|_| ()).map_err(Clone::clone));
+            }
             match result {
                 Ok(entry) => {
                     tracing::info!(entry_id = %entry.id.as_ref().map(|i| i.as_str()).unwrap_or_default(), spiffe_id = %entry.spiffe_id,

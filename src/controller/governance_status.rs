@@ -17,6 +17,7 @@ use crate::{
         conditions::{reasons, types},
         v1alpha1::{CommonStatus, IdentityException, IdentityPolicy, TtlStatus},
     },
+    audit,
     policy::Verdict,
     status::{Desired, Health, exception_status, governance_counts, policy_status, same_conditions, ttl_change_note},
 };
@@ -123,8 +124,12 @@ impl StatusWriter {
             let was_active = announced.iter().flatten().any(|c| {
                 c.type_ == types::READY && [reasons::ACTIVE, reasons::EXPIRING_SOON].contains(&c.reason.as_str())
             });
-            if was_active && matches!(desired.health, Health::Expired { .. }) {
+            let lapsed = was_active && matches!(desired.health, Health::Expired { .. });
+            if lapsed {
                 self.announce_lapse(worker, &object).await;
+            }
+            if let Some(previous) = &announced {
+                worker.trail.write(&exception_record(&object, previous, &desired.health, lapsed, now));
             }
         }
         for (state, count) in states {
@@ -201,6 +206,64 @@ impl StatusWriter {
         tracing::info!(exception = %exception.name_any(), target = %target.name, "an exception lapsed");
         self.event(&reference, EventType::Warning, reasons::EXCEPTION_EXPIRED, note).await;
     }
+}
+
+/// The audit record of an exception's transition, if it is one the audit keeps: coming into
+/// force, entering its warning window, lapsing.
+fn exception_record(
+    exception: &IdentityException,
+    previous: &[Condition],
+    health: &Health,
+    lapsed: bool,
+    now: Timestamp,
+) -> Vec<audit::Record> {
+    let was = |reason: &str| previous.iter().any(|c| c.type_ == types::READY && c.reason == reason);
+    let action = match health {
+        Health::Active { expiring_soon: false, .. } if !was(reasons::ACTIVE) => audit::Action::ExceptionActivated,
+        Health::Active { expiring_soon: true, .. } if !was(reasons::EXPIRING_SOON) => {
+            if was(reasons::ACTIVE) {
+                audit::Action::ExceptionWarning
+            } else {
+                // Created inside its warning window: it comes into force and warns at once.
+                audit::Action::ExceptionActivated
+            }
+        }
+        Health::Expired { .. } if lapsed => audit::Action::ExceptionLapsed,
+        _ => return Vec::new(),
+    };
+    let spec = &exception.spec;
+    let target = &spec.target;
+    let resource = audit::Resource {
+        kind: "IdentityException".into(),
+        namespace: None,
+        name: exception.name_any(),
+        uid: exception.uid().unwrap_or_default(),
+        generation: exception.metadata.generation,
+    };
+    let target_name = match &target.namespace {
+        Some(ns) => format!("{ns}/{}", target.name),
+        None => target.name.clone(),
+    };
+    let mut message = format!(
+        "{} {target_name}, expires at {}; justification: {}",
+        crate::policy::kind_name(crate::policy::source_kind(target.kind)),
+        spec.expires_at,
+        spec.justification
+    );
+    if let Some(ticket) = &spec.ticket {
+        message.push_str(&format!("; ticket {ticket}"));
+    }
+    if let Some(approved_by) = &spec.approved_by {
+        message.push_str(&format!("; approved by {approved_by}"));
+    }
+    let mut record = audit::Record::new(now, action, audit::Outcome::Success, audit::Reason::ExceptionTerm)
+        .resource(Some(resource), Some(audit::Owner { team: spec.owner.clone(), contact: None }))
+        .exception(Some(exception.name_any()))
+        .message(message);
+    if action == audit::Action::ExceptionLapsed {
+        record.reason = audit::Reason::ExceptionLapsed;
+    }
+    vec![record]
 }
 
 /// Whether a status field the cache holds is the one wanted: an absent field stands for null or

@@ -1,6 +1,7 @@
 //! The operator at run time: watches, the worker that plans and writes, and status publishing.
 
 mod apply;
+mod audit_trail;
 mod backlog;
 mod change;
 mod federation;
@@ -38,6 +39,8 @@ pub enum Error {
     CachesNotReady,
     #[error("leadership was lost; restarting as a standby")]
     LeadershipLost,
+    #[error(transparent)]
+    Audit(#[from] crate::audit::OpenError),
 }
 
 /// Runs the operator until `shutdown` completes. Every replica keeps its caches warm; only the
@@ -45,6 +48,7 @@ pub enum Error {
 /// [`Error::LeadershipLost`], so that it comes back as a standby.
 pub async fn run(config: Config, client: kube::Client, shutdown: impl Future<Output = ()>) -> Result<(), Error> {
     let config = Arc::new(config);
+    let audit = Arc::new(crate::audit::Sink::open(&config.audit)?);
     let metrics = Arc::new(Metrics::new());
     let readiness = Readiness::default();
     let spire = SpireClient::new(
@@ -71,7 +75,8 @@ pub async fn run(config: Config, client: kube::Client, shutdown: impl Future<Out
         readiness.set(true);
 
         leadership.acquired().await.map_err(|_| Error::LeadershipLost)?;
-        let mut worker = worker::Worker::new(config.clone(), stores, spire, queue.clone(), client.clone(), metrics);
+        let mut worker = worker::Worker::new(config.clone(), stores, spire, queue.clone(), client.clone(), metrics)
+            .with_audit(audit.clone());
         worker.load_index().await;
 
         let interval = config.gc_interval;

@@ -69,6 +69,8 @@ pub struct Worker {
     pub lapsed: BTreeSet<String>,
     /// The instant up to which lapses have been planned.
     lapses_planned: Timestamp,
+    /// The audit records in the making.
+    pub(super) trail: super::audit_trail::Trail,
 }
 
 /// Scopes planned and written per pass.
@@ -108,7 +110,14 @@ impl Worker {
             static_verdicts: BTreeMap::new(),
             lapsed: BTreeSet::new(),
             lapses_planned: Timestamp::now(),
+            trail: super::audit_trail::Trail::new(Arc::new(crate::audit::Sink::off())),
         }
+    }
+
+    /// Sends audit records to `sink`.
+    pub fn with_audit(mut self, sink: Arc<crate::audit::Sink>) -> Self {
+        self.trail = super::audit_trail::Trail::new(sink);
+        self
     }
 
     /// Loads the index with one paginated listing, retrying until SPIRE answers.
@@ -183,6 +192,7 @@ impl Worker {
                 } else {
                     apply(&self.spire, &mut self.index, &self.ownership, &plans).await
                 };
+                self.trail.settle(&plans, &applied);
                 self.absorb(&plans, applied);
             }
             status.publish(&self).await;
@@ -442,7 +452,9 @@ impl Worker {
             governance: &self.rules.governance,
             now: Timestamp::now(),
         };
+        let now = snapshot.now;
         let outcomes = pass::run(&snapshot, scopes);
+        self.audit_pass(&outcomes, now);
         let mut plans = Vec::with_capacity(outcomes.len());
         for outcome in outcomes {
             for _ in 0..outcome.render_failures {

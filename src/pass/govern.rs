@@ -62,6 +62,7 @@ pub fn govern(snapshot: &Snapshot<'_>, scope: &Scope, mut declared: Declared) ->
     let no_meta = SourceMeta::default();
     let mut verdicts = Vec::new();
     let mut static_verdicts = Vec::new();
+    let mut judged = Vec::new();
     let mut denied_primary = false;
     declared.declarations.retain_mut(|d| {
         let pod_identity = d.source.kind.is_pod_identity();
@@ -91,6 +92,9 @@ pub fn govern(snapshot: &Snapshot<'_>, scope: &Scope, mut declared: Declared) ->
         {
             apply(&mut d.entry, v);
         }
+        if let Some(v) = &verdict {
+            judged.push((d.clone(), v.clone()));
+        }
         if pod_identity {
             if let Some(v) = verdict {
                 verdicts.push((d.source.uid.clone(), v));
@@ -113,6 +117,7 @@ pub fn govern(snapshot: &Snapshot<'_>, scope: &Scope, mut declared: Declared) ->
         }
     }
     declared.static_verdicts = static_verdicts;
+    declared.judged = judged;
     declared
 }
 

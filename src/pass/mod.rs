@@ -93,6 +93,11 @@ pub struct ScopeOutcome {
     pub static_verdicts: Vec<(String, Option<Verdict>)>,
     /// ClusterStaticEntries of the scope whose `expiresAt` has passed.
     pub lapsed: Vec<String>,
+    /// Every declaration the policies judged, as written (TTLs clamped) or as denied, with its
+    /// verdict.
+    pub judged: Vec<(Declaration, Verdict)>,
+    /// Whether the pod of a pod scope is in the cache.
+    pub pod_present: bool,
 }
 
 /// What the scope's resources declare, before governance.
@@ -105,6 +110,8 @@ pub struct Declared {
     pub static_verdicts: Vec<(String, Option<Verdict>)>,
     /// Set by [`govern`]: static entries past their `expiresAt`.
     pub lapsed: Vec<String>,
+    /// Set by [`govern`]: the judged declarations with their verdicts.
+    pub judged: Vec<(Declaration, Verdict)>,
 }
 
 /// Runs the pass over `scopes`.
@@ -170,7 +177,8 @@ pub fn declare(snapshot: &Snapshot<'_>, scope: &Scope) -> Declared {
 /// Stage 5: what status needs of the scope: the pod's record with the winning and masked
 /// declarations, and which static entries won.
 pub fn report(scope: Scope, plan: Plan, resolved: &Resolved, declared: Declared) -> ScopeOutcome {
-    let Declared { record, static_verdicts, lapsed, .. } = declared;
+    let Declared { record, static_verdicts, lapsed, judged, .. } = declared;
+    let pod_present = record.is_some() || scope == Scope::Cluster;
     let record = record.map(|mut record| {
         record.winners = resolved.winners.values().map(|d| d.source.uid.clone()).collect();
         record.masked = resolved.masked.iter().map(|(d, _)| d.source.uid.clone()).collect();
@@ -186,5 +194,5 @@ pub fn report(scope: Scope, plan: Plan, resolved: &Resolved, declared: Declared)
         .map(|d| (d.source.uid.clone(), true))
         .chain(resolved.masked.iter().filter(|(d, _)| is_static(d)).map(|(d, _)| (d.source.uid.clone(), false)))
         .collect();
-    ScopeOutcome { scope, plan, record, static_winners, render_failures, static_verdicts, lapsed }
+    ScopeOutcome { scope, plan, record, static_winners, render_failures, static_verdicts, lapsed, judged, pod_present }
 }

@@ -131,6 +131,11 @@ impl EntryIndex {
     }
 
     /// The resource that declared the entry when it was last planned, if known.
+    /// The resources that declared the indexed entries, when known; one per entry.
+    pub fn owners(&self) -> impl Iterator<Item = &Source> {
+        self.owners.values()
+    }
+
     pub fn owner(&self, id: &EntryId) -> Option<&Source> {
         self.owners.get(id)
     }

@@ -39,6 +39,24 @@ impl EntryField {
     /// The fields that make an entry the same entry (see SPIRE's "similar entry" rule): an entry
     /// is matched on them, never updated in them.
     pub const KEY: [EntryField; 3] = [EntryField::SpiffeId, EntryField::ParentId, EntryField::Selectors];
+
+    /// The field's name as a ClusterStaticEntry spells it, for messages and records.
+    pub fn name(self) -> &'static str {
+        match self {
+            EntryField::SpiffeId => "spiffeID",
+            EntryField::ParentId => "parentID",
+            EntryField::Selectors => "selectors",
+            EntryField::X509SvidTtl => "x509SVIDTTL",
+            EntryField::FederatesWith => "federatesWith",
+            EntryField::Admin => "admin",
+            EntryField::Downstream => "downstream",
+            EntryField::ExpiresAt => "expiresAt",
+            EntryField::DnsNames => "dnsNames",
+            EntryField::StoreSvid => "storeSVID",
+            EntryField::JwtSvidTtl => "jwtSVIDTTL",
+            EntryField::Hint => "hint",
+        }
+    }
 }
 
 /// A set of entry fields: the fields an update writes (the others keep their stored values), or

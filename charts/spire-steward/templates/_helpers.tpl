@@ -122,6 +122,12 @@ reconcile:
   clusterFederatedTrustDomains: {{ ne ($rec.clusterFederatedTrustDomains | toString) "false" }}
 gcInterval: {{ $c.gcInterval | toJson }}
 exceptionWarningWindow: {{ $c.exceptionWarningWindow | toJson }}
+audit:
+{{- if $c.audit.path }}
+  path: {{ $c.audit.path | toJson }}
+{{- else }}
+  stdout: {{ eq ($c.audit.stdout | toString) "true" }}
+{{- end }}
 leaderElection:
   leaderElect: {{ eq ($le.leaderElect | toString) "true" }}
   resourceName: {{ include "spire-steward.leaseName" . | toJson }}
