@@ -6,7 +6,8 @@
 //! - [`spire`]: the SPIRE Server API client over the admin socket;
 //! - [`config`]: the operator configuration file, validated at start-up;
 //! - [`duration`]: Go duration strings, as users write TTLs and intervals;
-//! - [`pod_view`]: pods as the operator caches them, with only what templates and selection read.
+//! - [`pod_view`]: pods as the operator caches them, with only what templates and selection read;
+//! - [`cli`]: the read-only `plan` and `report` subcommands, over the same pass.
 //!
 //! The pure core is [`pass`] (one worker pass over a snapshot), [`render`], [`reconcile`],
 //! [`policy`], [`status`], [`template`], [`spiffe`], [`selection`], [`pod_view`] and [`duration`]:
@@ -20,6 +21,7 @@ pub mod admin;
 pub mod api;
 pub mod audit;
 pub mod breaker;
+pub mod cli;
 pub mod config;
 pub mod controller;
 pub mod crdgen;

@@ -1,8 +1,11 @@
-use std::path::PathBuf;
+use std::{path::PathBuf, process::ExitCode};
 
 use anyhow::Context;
-use clap::{Args, Parser, Subcommand};
-use spire_steward::config::{self, LogEncoding};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use spire_steward::{
+    cli,
+    config::{self, LogEncoding},
+};
 
 /// Governs the lifecycle of SPIRE workload identities declared as Kubernetes resources.
 #[derive(Parser)]
@@ -16,12 +19,55 @@ struct Cli {
 enum Command {
     /// Run the operator.
     Run(Box<RunArgs>),
+    /// Show what a reconcile would create, update and delete, and why, without writing anything.
+    ///
+    /// Exit code 0 when there are no changes, 2 when there are, 1 on error.
+    Plan(Box<PlanArgs>),
+    /// List every identity: its source, owner, effective TTLs, policy decision, exception and
+    /// drift, without writing anything.
+    Report(Box<ReportArgs>),
     /// Print every CustomResourceDefinition as YAML, or write one file per CRD into a directory.
     Crds {
         /// Write `<crd name>.yaml` files into this directory instead of printing.
         #[arg(long, value_name = "DIR")]
         out_dir: Option<PathBuf>,
     },
+}
+
+/// The operator's configuration, read by `plan` and `report` exactly as `run` reads it.
+#[derive(Args)]
+struct PlanArgs {
+    #[command(flatten)]
+    run: RunArgs,
+    /// Manifests (a file of YAML documents, or a directory read recursively for *.yaml and
+    /// *.yml) laid over what the cluster holds, to review a change before it is applied.
+    #[arg(short = 'f', long = "filename", value_name = "FILE|DIR")]
+    files: Vec<PathBuf>,
+    #[arg(short = 'o', long = "output", value_enum, default_value_t = PlanOutput::Table)]
+    output: PlanOutput,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum PlanOutput {
+    Table,
+    Json,
+}
+
+#[derive(Args)]
+struct ReportArgs {
+    #[command(flatten)]
+    run: RunArgs,
+    #[arg(short = 'o', long = "output", value_enum, default_value_t = ReportOutput::Table)]
+    output: ReportOutput,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum ReportOutput {
+    Table,
+    Json,
+    Csv,
+    /// openreports.io/v1alpha1 ClusterReport and Report objects, as YAML.
+    Openreports,
 }
 
 /// Flags override the configuration file's keys of the same meaning.
@@ -44,8 +90,69 @@ impl RunArgs {
     }
 }
 
-fn main() -> anyhow::Result<()> {
-    match Cli::parse().command {
+fn main() -> ExitCode {
+    let result = match Cli::parse().command {
+        Command::Plan(args) => {
+            let PlanArgs { run, files, output } = *args;
+            read_only(run, |client, config| async move {
+                let format = match output {
+                    PlanOutput::Table => cli::PlanFormat::Table,
+                    PlanOutput::Json => cli::PlanFormat::Json,
+                };
+                cli::run_plan(&client, &config, &files, format).await
+            })
+            .map(|changes| if changes { ExitCode::from(2) } else { ExitCode::SUCCESS })
+        }
+        Command::Report(args) => {
+            let ReportArgs { run, output } = *args;
+            read_only(run, |client, config| async move {
+                let format = match output {
+                    ReportOutput::Table => cli::ReportFormat::Table,
+                    ReportOutput::Json => cli::ReportFormat::Json,
+                    ReportOutput::Csv => cli::ReportFormat::Csv,
+                    ReportOutput::Openreports => cli::ReportFormat::OpenReports,
+                };
+                cli::run_report(&client, &config, format).await
+            })
+            .map(|_| ExitCode::SUCCESS)
+        }
+        other => operate(other).map(|()| ExitCode::SUCCESS),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e}");
+            for cause in e.chain().skip(1) {
+                eprintln!("  caused by: {cause}");
+            }
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// Runs a read-only subcommand: prints its output on stdout and its warnings on stderr, and
+/// says whether a reconcile would write anything.
+fn read_only<F, Fut>(args: RunArgs, command: F) -> anyhow::Result<bool>
+where
+    F: FnOnce(kube::Client, config::Config) -> Fut,
+    Fut: std::future::Future<Output = Result<cli::Output, cli::Error>>,
+{
+    let config = args.load().context("invalid configuration")?;
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let output = runtime.block_on(async {
+        let client = kube::Client::try_default().await.context("connecting to Kubernetes")?;
+        anyhow::Ok(command(client, config).await?)
+    })?;
+    for warning in &output.warnings {
+        eprintln!("warning: {warning}");
+    }
+    print!("{}", output.text);
+    Ok(output.changes)
+}
+
+fn operate(command: Command) -> anyhow::Result<()> {
+    match command {
+        Command::Plan(_) | Command::Report(_) => unreachable!("handled by main"),
         Command::Crds { out_dir } => write_crds(out_dir),
         Command::Run(args) => {
             let config = args.load().context("invalid configuration")?;

@@ -20,7 +20,11 @@ use std::{future::Future, sync::Arc};
 use tokio::task::JoinSet;
 
 pub use change::{Change, ChangeQueue};
+pub use guard::{Guarded, Unreadable};
+pub use rules::Rules;
+pub use sources::{Identities, StaticEntries, StaticEntry};
 pub use status_writer::FIELD_MANAGER;
+pub use stores::Readable;
 
 use crate::{
     admin::{self, Readiness},

@@ -154,7 +154,7 @@ fn request<'a>(d: &Declaration, bindings: Bindings<'a>, owner_set: bool) -> Requ
 }
 
 /// Writes the effective TTLs of an allowed verdict into the entry.
-fn apply(entry: &mut Entry, verdict: &Verdict) {
+pub fn apply(entry: &mut Entry, verdict: &Verdict) {
     let seconds = |s: Option<u32>| s.and_then(|s| i32::try_from(s).ok()).unwrap_or(0);
     entry.x509_svid_ttl = seconds(verdict.decision.x509_ttl.seconds);
     entry.jwt_svid_ttl = seconds(verdict.decision.jwt_ttl.seconds);

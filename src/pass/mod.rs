@@ -25,7 +25,7 @@ use k8s_openapi::{
     jiff::Timestamp,
 };
 
-pub use govern::{expiry_of, govern};
+pub use govern::{apply as apply_verdict, expiry_of, govern};
 pub use record::PodRecord;
 pub use resync::{SliceMembers, stale_pods};
 

@@ -8,6 +8,7 @@
 pub mod agent;
 pub mod apiserver;
 pub mod cel;
+pub mod cli;
 pub mod operator;
 
 use std::{

@@ -1,0 +1,111 @@
+//! The read-only subcommands: `plan` (what a reconcile would write, and why) and `report` (the
+//! inventory of every identity). Both list the cluster and SPIRE once, build the snapshot the
+//! worker builds and run the same [`crate::pass::run`] over every scope, so they never disagree
+//! with the running controller. They write nothing, anywhere.
+
+pub mod catalog;
+pub mod format;
+pub mod manifests;
+pub mod openreports;
+pub mod plan;
+pub mod report;
+pub mod snapshot;
+
+use std::path::PathBuf;
+
+use k8s_openapi::jiff::Timestamp;
+
+use crate::config::Config;
+
+/// Why a subcommand could not answer.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Inputs(#[from] snapshot::Error),
+    #[error(transparent)]
+    Manifest(#[from] manifests::Error),
+    #[error("encoding the output")]
+    Encode(#[from] serde_json::Error),
+}
+
+/// The forms `plan` prints.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PlanFormat {
+    Table,
+    Json,
+}
+
+/// The forms `report` prints.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReportFormat {
+    Table,
+    Json,
+    Csv,
+    OpenReports,
+}
+
+/// What a subcommand prints: the output for stdout, warnings for stderr, and whether a
+/// reconcile would write anything.
+#[derive(Debug)]
+pub struct Output {
+    pub text: String,
+    pub warnings: Vec<String>,
+    pub changes: bool,
+}
+
+/// One line per SPIRE entry the operator cannot read.
+fn unreadable_warnings(listing: &snapshot::Listing) -> Vec<String> {
+    listing
+        .entries
+        .unparsed
+        .iter()
+        .map(|u| {
+            format!(
+                "left out SPIRE entry {} ({}): the operator cannot read it and never changes it: {}",
+                u.id, u.spiffe_id, u.reason
+            )
+        })
+        .collect()
+}
+
+/// `plan`: the manifests in `files` laid over the cluster's resources, planned.
+pub async fn run_plan(
+    client: &kube::Client,
+    config: &Config,
+    files: &[PathBuf],
+    format: PlanFormat,
+) -> Result<Output, Error> {
+    // The manifests are read first: a broken one fails before anything is listed.
+    let manifests = manifests::read(files)?;
+    let now = Timestamp::now();
+    let mut listing = snapshot::Listing::fetch(client, config).await?;
+    let mut warnings = manifests.warnings.clone();
+    warnings.extend(unreadable_warnings(&listing));
+    manifests::overlay(&mut listing, manifests, now);
+    let evaluation = snapshot::Evaluation::run(&listing, config, now);
+    let catalog = catalog::Catalog::of(&listing);
+    let planned = plan::plan(&evaluation, &catalog);
+    let text = match format {
+        PlanFormat::Table => plan::table(&planned),
+        PlanFormat::Json => serde_json::to_string_pretty(&planned)? + "\n",
+    };
+    Ok(Output { text, warnings, changes: planned.has_changes() })
+}
+
+/// `report`: every identity as the cluster and SPIRE hold it.
+pub async fn run_report(client: &kube::Client, config: &Config, format: ReportFormat) -> Result<Output, Error> {
+    let now = Timestamp::now();
+    let listing = snapshot::Listing::fetch(client, config).await?;
+    let warnings = unreadable_warnings(&listing);
+    let evaluation = snapshot::Evaluation::run(&listing, config, now);
+    let catalog = catalog::Catalog::of(&listing);
+    let reported = report::report(&evaluation, &catalog, listing.entries.unparsed.len());
+    let text = match format {
+        ReportFormat::Table => report::table(&reported),
+        ReportFormat::Json => serde_json::to_string_pretty(&reported)? + "\n",
+        ReportFormat::Csv => report::csv(&reported),
+        ReportFormat::OpenReports => openreports::yaml(&openreports::reports(&reported, &evaluation, config)),
+    };
+    let changes = reported.rows.iter().any(|r| r.drift != report::Drift::InSync && r.drift != report::Drift::Absent);
+    Ok(Output { text, warnings, changes })
+}

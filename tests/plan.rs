@@ -1,0 +1,181 @@
+//! `spire-steward plan` on the real servers: nothing to do on a converged world; the creates,
+//! updates and deletes (with their reasons and policy decisions) of manifests laid over it; a
+//! broken manifest named by file, document and field; and nothing written, anywhere.
+
+mod support;
+
+use serde_json::{Value, json};
+use support::{
+    cli::{Cli, Known, wait_converged},
+    operator::{Operator, dynamic, entries},
+    testbed,
+};
+
+fn ids(list: &Value) -> Vec<String> {
+    list.as_array().unwrap().iter().map(|c| c["spiffeID"].as_str().unwrap().to_owned()).collect()
+}
+
+#[tokio::test]
+async fn plan_shows_what_a_reconcile_and_a_change_would_write_and_writes_nothing() {
+    let bed = testbed();
+    let known = Known::build(bed).await;
+    let world = &known.world;
+    let td = bed.trust_domain();
+    let mut operator = Operator::start(bed, world, &bed.spire_socket(), "");
+    wait_converged(bed, world, &operator, &known.converged(bed)).await;
+    operator.stop();
+    let before = entries(&bed.spire(), &world.prefix).await;
+    let cli = Cli::new(bed, world, &bed.spire_socket());
+
+    // Converged: nothing to write, and the policy's decisions are listed.
+    let ran = cli.run("plan", &[]);
+    assert_eq!(ran.code, 0, "{ran:?}");
+    assert!(ran.stdout.contains("No changes"), "{}", ran.stdout);
+    assert!(ran.stdout.contains("0 to create, 0 to update, 0 to delete"), "{}", ran.stdout);
+    let clamp_line = format!(
+        "clamped spiffe://{td}/web/p-1 (ClusterSPIFFEID/{} pod {}/p-1): x509 TTL 2h0m0s requested, 1h0m0s written \
+         (IdentityPolicy/{} max)",
+        known.web, world.namespace, known.policy
+    );
+    assert!(ran.stdout.contains(&clamp_line), "{}\nwant: {clamp_line}", ran.stdout);
+
+    let ran = cli.run("plan", &["-o", "json"]);
+    assert_eq!(ran.code, 0, "{ran:?}");
+    let plan = ran.json();
+    assert_eq!(plan["schemaVersion"], "spire-steward.io/plan/v1");
+    for list in ["creates", "updates", "deletes", "kept", "foreignConflicts", "denied"] {
+        assert_eq!(plan[list], json!([]), "{list}: {plan}");
+    }
+    let clamped = plan["clamped"].as_array().unwrap();
+    assert_eq!(clamped.len(), 2, "{plan}");
+    assert_eq!(
+        clamped[1],
+        json!({
+            "spiffeID": format!("spiffe://{td}/web/p-1"),
+            "source": { "kind": "ClusterSPIFFEID", "name": known.web },
+            "pod": { "namespace": world.namespace, "name": "p-1" },
+            "svid": "x509",
+            "requested": "2h0m0s",
+            "effective": "1h0m0s",
+            "boundBy": format!("IdentityPolicy/{} max", known.policy),
+        })
+    );
+    assert_eq!(clamped[0]["spiffeID"], format!("spiffe://{td}/legacy/p-2"));
+    assert_eq!(clamped[0]["requested"], Value::Null, "an unset TTL gets the maximum");
+    assert_eq!(
+        plan["summary"],
+        json!({ "create": 0, "update": 0, "delete": 0, "kept": 0, "foreignConflicts": 0, "denied": 0,
+                "auditViolations": 0, "clamped": 2 })
+    );
+
+    // A new pod identity and a changed TTL: one create, one update.
+    let api = world.identity_name("api");
+    let change = cli.manifest(
+        "change.yaml",
+        &format!(
+            "apiVersion: spire-steward.io/v1alpha1\nkind: ClusterSPIFFEID\nmetadata:\n  name: {api}\nspec:\n  \
+             className: {class}\n  spiffeIDTemplate: 'spiffe://{{{{ .TrustDomain }}}}/web/api/{{{{ .PodMeta.Name }}}}'\n  \
+             namespaceSelector: {{matchLabels: {{spire-steward-test: {id}}}}}\n  podSelector: {{matchLabels: {{app: db}}}}\n\
+             ---\napiVersion: spire-steward.io/v1alpha1\nkind: ClusterSPIFFEID\nmetadata:\n  name: {web}\nspec:\n  \
+             className: {class}\n  spiffeIDTemplate: 'spiffe://{{{{ .TrustDomain }}}}/web/{{{{ .PodMeta.Name }}}}'\n  \
+             namespaceSelector: {{matchLabels: {{spire-steward-test: {id}}}}}\n  podSelector: {{matchLabels: {{app: web}}}}\n  \
+             ttl: 30m\n  owner: {{team: payments}}\n",
+            class = world.class,
+            id = world.id,
+            web = known.web,
+        ),
+    );
+    let ran = cli.run("plan", &["-o", "json", "-f", change.to_str().unwrap()]);
+    assert_eq!(ran.code, 2, "{ran:?}");
+    let plan = ran.json();
+    assert_eq!(ids(&plan["creates"]), [format!("spiffe://{td}/web/api/p-2")], "{plan}");
+    let create = &plan["creates"][0];
+    assert_eq!(create["source"], json!({ "kind": "ClusterSPIFFEID", "name": api }));
+    assert_eq!(create["pod"], json!({ "namespace": world.namespace, "name": "p-2" }));
+    assert_eq!(create["reason"], "Declared");
+    assert!(create["entryID"].as_str().unwrap().starts_with(&format!("{}.", world.prefix)), "{create}");
+    assert_eq!(ids(&plan["updates"]), [format!("spiffe://{td}/web/p-1")], "{plan}");
+    assert_eq!(plan["updates"][0]["fields"], json!(["x509SVIDTTL"]));
+    assert_eq!(plan["updates"][0]["reason"], "Changed");
+    let web_id = before.iter().find(|e| e.spiffe_id.path() == "/web/p-1").unwrap().id.clone().unwrap();
+    assert_eq!(plan["updates"][0]["entryID"], web_id.as_str());
+    assert_eq!(plan["deletes"], json!([]));
+    assert_eq!(plan["summary"]["create"], 1);
+    assert_eq!(plan["summary"]["update"], 1);
+
+    let ran = cli.run("plan", &["-f", change.to_str().unwrap()]);
+    assert_eq!(ran.code, 2, "{ran:?}");
+    let line = ran.stdout.lines().find(|l| l.starts_with("create")).expect("a create line");
+    for part in [format!("spiffe://{td}/web/api/p-2"), format!("ClusterSPIFFEID/{api}"), "Declared pod".into()] {
+        assert!(line.contains(&part), "{line} has {part}");
+    }
+    let line = ran.stdout.lines().find(|l| l.starts_with("update")).expect("an update line");
+    assert!(line.contains("Changed (x509SVIDTTL)"), "{line}");
+    assert!(ran.stdout.contains("1 to create, 1 to update, 0 to delete"), "{}", ran.stdout);
+
+    // A directory with a policy that denies the existing identity, beside a Deployment.
+    let deny = world.identity_name("deny");
+    cli.manifest(
+        "review/sub/policy.yaml",
+        &format!(
+            "apiVersion: apps/v1\nkind: Deployment\nmetadata: {{name: web}}\n---\n\
+             apiVersion: spire-steward.io/v1alpha1\nkind: IdentityPolicy\nmetadata: {{name: {deny}}}\nspec:\n  \
+             className: {class}\n  match: {{namespaceSelector: {{matchLabels: {{spire-steward-test: {id}}}}}}}\n  \
+             spiffeIDs: {{deny: ['/web/**']}}\n",
+            class = world.class,
+            id = world.id
+        ),
+    );
+    cli.manifest("review/notes.txt", "not a manifest");
+    let dir = cli.config.with_extension("").join("review");
+    let ran = cli.run("plan", &["-o", "json", "-f", dir.to_str().unwrap()]);
+    assert_eq!(ran.code, 2, "{ran:?}");
+    assert!(ran.stderr.contains("document 1: left out Deployment of apps/v1"), "{}", ran.stderr);
+    let plan = ran.json();
+    assert_eq!(ids(&plan["deletes"]), [format!("spiffe://{td}/web/p-1")], "{plan}");
+    let delete = &plan["deletes"][0];
+    assert_eq!(delete["reason"], "PolicyDenied");
+    assert_eq!(delete["entryID"], web_id.as_str());
+    assert_eq!(delete["source"], json!({ "kind": "ClusterSPIFFEID", "name": known.web }));
+    assert_eq!(delete["detail"], format!("IdentityPolicy {deny} rule SpiffeIDDenied: /web/p-1"));
+    assert_eq!(
+        plan["denied"],
+        json!([{
+            "spiffeID": format!("spiffe://{td}/web/p-1"),
+            "source": { "kind": "ClusterSPIFFEID", "name": known.web },
+            "pod": { "namespace": world.namespace, "name": "p-1" },
+            "policy": deny,
+            "rule": "SpiffeIDDenied",
+            "value": "/web/p-1",
+            "enforced": true,
+        }])
+    );
+    let ran = cli.run("plan", &["-f", dir.to_str().unwrap()]);
+    assert_eq!(ran.code, 2);
+    assert!(ran.stdout.contains(&format!("denied  spiffe://{td}/web/p-1")), "{}", ran.stdout);
+    assert!(ran.stdout.contains("0 to create, 0 to update, 1 to delete"), "{}", ran.stdout);
+
+    // A manifest with a field of the wrong type: exit 1, naming the file, document and field.
+    let bad = cli.manifest(
+        "bad.yaml",
+        &format!(
+            "apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: x}}\n---\napiVersion: spire-steward.io/v1alpha1\n\
+             kind: ClusterSPIFFEID\nmetadata: {{name: {api}}}\nspec:\n  className: {}\n  spiffeIDTemplate: x\n  \
+             suspend: maybe\n",
+            world.class
+        ),
+    );
+    let ran = cli.run("plan", &["-f", bad.to_str().unwrap()]);
+    assert_eq!(ran.code, 1, "{ran:?}");
+    let want = format!("{}: document 2: ClusterSPIFFEID {api}: field spec.suspend (value \"maybe\")", bad.display());
+    assert!(ran.stderr.contains(&want), "{}\nwant: {want}", ran.stderr);
+    assert!(ran.stdout.is_empty(), "{}", ran.stdout);
+
+    // Nothing was written: SPIRE's entries are as they were, and no object was created.
+    assert_eq!(entries(&bed.spire(), &world.prefix).await, before);
+    assert!(dynamic(&world.client, "ClusterSPIFFEID").get_opt(&api).await.unwrap().is_none());
+    assert!(dynamic(&world.client, "IdentityPolicy").get_opt(&deny).await.unwrap().is_none());
+    let web = dynamic(&world.client, "ClusterSPIFFEID").get(&known.web).await.unwrap();
+    assert_eq!(web.data["spec"]["ttl"], "2h", "the user's spec is unchanged");
+    known.clean_up().await;
+}
