@@ -132,6 +132,22 @@ kubectl get clusterspiffeid billing-legacy -o jsonpath='{.status.conditions[?(@.
 kubectl get events -A --field-selector involvedObject.name=billing-legacy
 kubectl get events -A --field-selector involvedObject.name=billing-legacy-naming
 
+step "The audit records of the demo (target/testbed/audit.jsonl), the last 6"
+tail -n 6 target/testbed/audit.jsonl
+
+steward() {
+	KUBECONFIG="$KUBECONFIG_ADMIN" target/debug/spire-steward "$@" --config e2e/demo/operator.yaml \
+		--spire-server-socket-path "$SPIRE_SERVER_SOCKET"
+}
+
+step "spire-steward report: every identity, its owner, TTL, the bound that set it, and its drift"
+steward report
+
+step "spire-steward plan -f hack/demo/change.yaml: what merging the change would write"
+rc=0
+steward plan -f hack/demo/change.yaml || rc=$?
+echo "exit code $rc (0: no changes, 2: changes, 1: error)"
+
 step "Done"
 echo "spire-steward and the testbed keep running. Use them with:  source target/testbed/env"
 echo "Stop both with:                                             make demo-down"

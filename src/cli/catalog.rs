@@ -11,7 +11,7 @@ use crate::{
     api::v1alpha1::Owner,
     policy::Verdict,
     reconcile::{Declaration, Scope},
-    spiffe::{Entry, EntryField, EntryMask},
+    spiffe::{Entry, EntryMask},
 };
 
 /// A resource that declares entries.
@@ -166,26 +166,9 @@ impl EntryView {
     }
 }
 
-/// The name of an entry field, as the custom resources spell it.
-pub fn field_name(field: EntryField) -> &'static str {
-    match field {
-        EntryField::SpiffeId => "spiffeID",
-        EntryField::ParentId => "parentID",
-        EntryField::Selectors => "selectors",
-        EntryField::X509SvidTtl => "x509SVIDTTL",
-        EntryField::FederatesWith => "federatesWith",
-        EntryField::Admin => "admin",
-        EntryField::Downstream => "downstream",
-        EntryField::ExpiresAt => "expiresAt",
-        EntryField::DnsNames => "dnsNames",
-        EntryField::StoreSvid => "storeSVID",
-        EntryField::JwtSvidTtl => "jwtSVIDTTL",
-        EntryField::Hint => "hint",
-    }
-}
-
+/// The names of the fields of `mask`, as the custom resources spell them.
 pub fn field_names(mask: EntryMask) -> Vec<String> {
-    mask.fields().map(|f| field_name(f).to_owned()).collect()
+    mask.fields().map(|f| f.name().to_owned()).collect()
 }
 
 /// One declaration of one scope with the policies' verdict on it: what the pass judged.
