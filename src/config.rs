@@ -68,6 +68,7 @@ pub struct File {
     pub gc_interval: Option<DurationValue>,
     pub exception_warning_window: Option<DurationValue>,
     pub deletion_breaker: Option<crate::breaker::BreakerFile>,
+    pub mode: Option<String>,
     pub leader_election: Option<LeaderElectionFile>,
     pub metrics: Option<MetricsFile>,
     pub health: Option<HealthFile>,
@@ -153,6 +154,26 @@ pub enum LogEncoding {
     Json,
 }
 
+/// Whether the operator writes to SPIRE.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Mode {
+    /// Plans are written to SPIRE.
+    #[default]
+    Enforce,
+    /// Everything is planned and reported; nothing is written to SPIRE.
+    Observe,
+}
+
+impl Mode {
+    fn parse(value: Option<&str>) -> Result<Self, Error> {
+        match value {
+            None | Some("Enforce") => Ok(Mode::Enforce),
+            Some("Observe") => Ok(Mode::Observe),
+            Some(other) => Err(invalid("mode", format!("{other:?} is not Enforce or Observe"))),
+        }
+    }
+}
+
 /// The validated configuration the operator runs with.
 #[derive(Clone, Debug)]
 pub struct Config {
@@ -181,6 +202,7 @@ pub struct Config {
     pub exception_warning_window: Duration,
     /// When a pass deleting many owned entries waits for confirmation.
     pub deletion_breaker: crate::breaker::Breaker,
+    pub mode: Mode,
     pub leader_election: LeaderElection,
     /// None: metrics are not served.
     pub metrics_address: Option<SocketAddr>,
@@ -328,6 +350,7 @@ impl File {
         let deletion_breaker = self.deletion_breaker.unwrap_or_default().validate();
         let deletion_breaker =
             deletion_breaker.map_err(|e| invalid("deletionBreaker.maxSharePercent", e.to_string()))?;
+        let mode = Mode::parse(self.mode.as_deref())?;
         let spire_call_timeout =
             bounded("spireCallTimeout", self.spire_call_timeout, DEFAULT_SPIRE_CALL_TIMEOUT, SPIRE_CALL_TIMEOUT_RANGE)?;
         let leader_election = leader_election(self.leader_election.unwrap_or_default())?;
@@ -376,6 +399,7 @@ impl File {
             gc_interval,
             exception_warning_window,
             deletion_breaker,
+            mode,
             leader_election,
             metrics_address,
             health_address,
@@ -484,6 +508,8 @@ mod tests {
         assert!(!c.leader_election.enabled);
         assert_eq!(c.metrics_address, Some("0.0.0.0:8080".parse().unwrap()));
         assert_eq!(c.log_encoding, LogEncoding::Console);
+        assert_eq!(c.mode, Mode::Enforce);
+        assert_eq!(load(&format!("{MINIMAL}mode: Observe\n")).unwrap().mode, Mode::Observe);
     }
 
     #[test]
@@ -583,6 +609,8 @@ mod tests {
             ("metrics: {bindAddress: nowhere}\n", "metrics.bindAddress: \"nowhere\" is not host:port"),
             ("logLevel: loud\n", "logLevel: \"loud\" is not one of"),
             ("logEncoding: xml\n", "logEncoding: \"xml\" is not console or json"),
+            ("mode: observe\n", "mode: \"observe\" is not Enforce or Observe"),
+            ("deletionBreaker: {maxSharePercent: 101}\n", "deletionBreaker.maxSharePercent: 101 is above 100"),
             ("kind: ControllerManagerConfig\n", "kind: \"ControllerManagerConfig\" is not \"OperatorConfig\""),
         ];
         for (extra, want) in cases {

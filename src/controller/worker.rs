@@ -2,6 +2,9 @@
 //! publishes status. It is the only writer to SPIRE, so plans never race each other.
 
 mod lapse;
+mod withheld;
+
+pub use withheld::Note;
 
 use std::{
     collections::{BTreeMap, BTreeSet, HashMap},
@@ -25,12 +28,12 @@ use super::{
     stores::{Stores, slice_targets},
 };
 use crate::{
-    config::Config,
+    config::{Config, Mode},
     metrics::Metrics,
     pass::{self, PodRecord, SliceMembers, Snapshot, stale_pods},
     pod_view::PodView,
     policy::Verdict,
-    reconcile::{EntryIndex, Ownership, Plan, Scope},
+    reconcile::{Delete, DeleteReason, EntryIndex, Ownership, Plan, Scope, SourceKind},
     selection::selects,
     spire::{EntryListing, LIST_PAGE_SIZE, SpireClient},
 };
@@ -69,6 +72,8 @@ pub struct Worker {
     pub lapsed: BTreeSet<String>,
     /// The instant up to which lapses have been planned.
     lapses_planned: Timestamp,
+    /// What was planned and not written: observe mode's writes, the breaker's held deletions.
+    pub withheld: withheld::Withheld,
 }
 
 /// Scopes planned and written per pass.
@@ -108,6 +113,7 @@ impl Worker {
             static_verdicts: BTreeMap::new(),
             lapsed: BTreeSet::new(),
             lapses_planned: Timestamp::now(),
+            withheld: withheld::Withheld::default(),
         }
     }
 
@@ -172,22 +178,122 @@ impl Worker {
                     self.queue_scope(scope);
                 }
             }
-            let scopes: Vec<Scope> = self.expand(changes).into_iter().collect();
-            // Plan and write in slices, so a burst (start-up, an identity selecting thousands of
-            // pods) keeps memory bounded and its first entries reach SPIRE early.
-            for slice in scopes.chunks(SCOPES_PER_PASS) {
-                let slice: BTreeSet<Scope> = slice.iter().cloned().collect();
-                let plans = self.plan(&slice);
-                let applied = if plans.iter().all(|(_, p)| p.is_empty()) {
-                    Applied::default()
-                } else {
-                    apply(&self.spire, &mut self.index, &self.ownership, &plans).await
-                };
-                self.absorb(&plans, applied);
+            // Held deletions are judged again as one, whenever one of them is planned or a change
+            // may confirm them.
+            let rejudge = changes.iter().any(|c| {
+                matches!(
+                    c,
+                    Change::Drift
+                        | Change::Everything
+                        | Change::Identity(_)
+                        | Change::StaticEntries
+                        | Change::Governance
+                )
+            });
+            let mut scopes = self.expand(changes);
+            if self.withheld.holds() && (rejudge || self.withheld.held_scopes().any(|s| scopes.contains(s))) {
+                scopes.extend(self.withheld.held_scopes().cloned());
+            }
+            self.turn(&scopes).await;
+            for note in self.withheld.take_notes() {
+                status.note(&note).await;
             }
             status.publish(&self).await;
             self.metrics.queue_depth(self.queue.len());
         }
+    }
+
+    /// Plans and writes one turn's scopes. Scopes are planned and written in slices, so a burst
+    /// (start-up, an identity selecting thousands of pods) keeps memory bounded and its first
+    /// entries reach SPIRE early. Deletions of entries nothing declares any more are collected
+    /// over the whole turn (at most the owned entries, which the index holds anyway) and judged
+    /// once by the deletion circuit breaker, so a large deletion cannot slip through a slice at
+    /// a time; only then are they sent. In observe mode every plan goes to [`Withheld`] and
+    /// nothing is written.
+    ///
+    /// [`Withheld`]: withheld::Withheld
+    async fn turn(&mut self, scopes: &BTreeSet<Scope>) {
+        let owned = self.index.len();
+        let observe = self.config.mode == Mode::Observe;
+        let mut deletes: Vec<(Scope, Delete)> = Vec::new();
+        let list: Vec<Scope> = scopes.iter().cloned().collect();
+        for slice in list.chunks(SCOPES_PER_PASS) {
+            let slice: BTreeSet<Scope> = slice.iter().cloned().collect();
+            let mut plans = self.plan(&slice);
+            if observe {
+                for (scope, plan) in &mut plans {
+                    self.withheld.observe(scope, plan, &self.index);
+                    plan.creates.clear();
+                    plan.updates.clear();
+                    plan.deletes.clear();
+                }
+            } else {
+                // A duplicate's deletion keeps the identity: it goes at once, unjudged.
+                for (scope, plan) in &mut plans {
+                    let (undeclared, duplicates) = std::mem::take(&mut plan.deletes)
+                        .into_iter()
+                        .partition(|d| d.reason == DeleteReason::Undeclared);
+                    plan.deletes = duplicates;
+                    deletes.extend(undeclared.into_iter().map(|d: Delete| (scope.clone(), d)));
+                }
+            }
+            let applied = self.write(&plans).await;
+            self.absorb(true, &plans, applied);
+        }
+        if observe {
+            for (action, count) in self.withheld.pending_totals() {
+                self.metrics.pending_writes(action, count);
+            }
+            return;
+        }
+        self.withheld.refresh_known(self.known_resources());
+        let send = self.withheld.judge(&self.config.deletion_breaker, scopes, deletes, owned, &self.index);
+        self.metrics.deletions_held(self.withheld.held_count());
+        let mut plans: BTreeMap<Scope, Plan> = BTreeMap::new();
+        for (scope, delete) in send {
+            plans.entry(scope).or_default().deletes.push(delete);
+        }
+        let plans: Vec<(Scope, Plan)> = plans.into_iter().collect();
+        let applied = self.write(&plans).await;
+        // The scopes were planned above: this only adds what the deletions achieved.
+        self.absorb(false, &plans, applied);
+    }
+
+    /// Sends plans to SPIRE, unless there is nothing to send.
+    async fn write(&mut self, plans: &[(Scope, Plan)]) -> Applied {
+        if plans.iter().all(|(_, p)| p.is_empty()) {
+            Applied::default()
+        } else {
+            apply(&self.spire, &mut self.index, &self.ownership, plans).await
+        }
+    }
+
+    /// The identity resources of this instance's class, with their confirmations of deletions.
+    fn known_resources(&self) -> Vec<(String, withheld::Known)> {
+        let config = &self.config;
+        let handled = |class: Option<&str>| {
+            crate::selection::handles_class(class, config.class_name.as_deref(), config.watch_classless)
+        };
+        let identities = self.stores.identities().objects;
+        let tenants = self.stores.tenant_identities().objects;
+        let statics = self.stores.static_entries().objects;
+        identities
+            .iter()
+            .filter(|o| handled(o.spec.class_name.as_deref()))
+            .map(|o| withheld::known_of(SourceKind::ClusterSPIFFEID, o.as_ref()))
+            .chain(
+                tenants
+                    .iter()
+                    .filter(|o| handled(o.spec.class_name.as_deref()))
+                    .map(|o| withheld::known_of(SourceKind::SPIFFEID, o.as_ref())),
+            )
+            .chain(
+                statics
+                    .iter()
+                    .filter(|o| handled(o.spec.class_name.as_deref()))
+                    .map(|o| withheld::known_of(SourceKind::ClusterStaticEntry, o.as_ref())),
+            )
+            .collect()
     }
 
     /// Compares the index with SPIRE and plans again wherever they differ.
@@ -476,9 +582,11 @@ impl Worker {
         plans
     }
 
-    /// Takes in what the writes achieved and schedules retries.
-    fn absorb(&mut self, plans: &[(Scope, Plan)], applied: Applied) {
-        self.refusals.absorb(plans.iter().map(|(scope, _)| scope), applied.unavailable.is_none(), &applied.failures);
+    /// Takes in what the writes achieved and schedules retries. `planned`: the plans are the
+    /// scopes' whole plans, so their earlier refusals are settled.
+    fn absorb(&mut self, planned: bool, plans: &[(Scope, Plan)], applied: Applied) {
+        let scopes = plans.iter().map(|(scope, _)| scope).filter(|_| planned);
+        self.refusals.absorb(scopes, applied.unavailable.is_none(), &applied.failures);
         for _ in &applied.failures {
             self.metrics.error("spire_rejected");
         }
@@ -545,6 +653,16 @@ impl Worker {
     /// Why SPIRE refused the writes of a resource, one message per refused entry.
     pub fn failures_of(&self, uid: &str) -> Vec<&str> {
         self.refusals.of(uid)
+    }
+
+    /// Per resource (by UID), what was planned for its entries and not written.
+    pub fn withheld_facts(&self) -> BTreeMap<String, crate::status::Withheld> {
+        self.withheld.per_resource(self.config.mode == Mode::Observe, &self.config.deletion_breaker)
+    }
+
+    /// The withheld facts of a resource nothing is withheld of.
+    pub fn not_withheld(&self) -> crate::status::Withheld {
+        crate::status::Withheld { observe: self.config.mode == Mode::Observe, ..Default::default() }
     }
 
     pub fn identities(&self) -> &Identities {
