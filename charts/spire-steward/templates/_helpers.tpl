@@ -122,6 +122,10 @@ reconcile:
   clusterFederatedTrustDomains: {{ ne ($rec.clusterFederatedTrustDomains | toString) "false" }}
 gcInterval: {{ $c.gcInterval | toJson }}
 exceptionWarningWindow: {{ $c.exceptionWarningWindow | toJson }}
+mode: {{ $c.mode | default "Enforce" | toJson }}
+deletionBreaker:
+  maxSharePercent: {{ $c.deletionBreaker.maxSharePercent | toJson }}
+  minDeletions: {{ $c.deletionBreaker.minDeletions | toJson }}
 leaderElection:
   leaderElect: {{ eq ($le.leaderElect | toString) "true" }}
   resourceName: {{ include "spire-steward.leaseName" . | toJson }}
