@@ -4,8 +4,19 @@
 //! A pass trips the breaker when it would delete at least `minDeletions` owned entries and more
 //! than `maxSharePercent` of the entries the operator owns. A tripped pass deletes nothing (its
 //! creates and updates still go); a confirmation of at least as many deletions releases it.
+//!
+//! A person confirms the deletions of one resource with the annotation
+//! [`CONFIRM_ANNOTATION`] on it: a count, or `all`. [`Breaker::judge`] weighs every deletion
+//! of a pass by the resource that declared it: a confirmed resource's deletions go and do not
+//! count against the breaker; the rest are judged by [`Breaker::assess`].
+
+use std::collections::BTreeMap;
 
 use serde::Deserialize;
+
+/// The annotation by which a person confirms a resource's held deletions: a count (at least
+/// the number held) or `all`.
+pub const CONFIRM_ANNOTATION: &str = "spire-steward.io/confirm-deletions";
 
 /// `deletionBreaker` in the configuration file.
 #[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
@@ -72,8 +83,190 @@ impl Breaker {
     }
 }
 
+/// A person's confirmation of a resource's deletions, read from [`CONFIRM_ANNOTATION`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Confirmation {
+    /// `all`: every deletion of the resource's entries, however many.
+    All,
+    /// Up to this many deletions in one pass.
+    Count(usize),
+}
+
+/// Why an annotation's value is not a confirmation.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("annotation {CONFIRM_ANNOTATION}: {0:?} is neither a count of deletions nor \"all\"")]
+pub struct ConfirmationError(pub String);
+
+impl Confirmation {
+    /// Reads the annotation's value: a non-negative integer or `all`.
+    pub fn parse(value: &str) -> Result<Self, ConfirmationError> {
+        let value = value.trim();
+        if value.eq_ignore_ascii_case("all") {
+            return Ok(Confirmation::All);
+        }
+        value.parse().map(Confirmation::Count).map_err(|_| ConfirmationError(value.to_owned()))
+    }
+
+    /// Whether it releases `deletes` deletions of one resource.
+    pub fn covers(self, deletes: usize) -> bool {
+        match self {
+            Confirmation::All => true,
+            Confirmation::Count(n) => n >= deletes,
+        }
+    }
+}
+
+impl std::fmt::Display for Confirmation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Confirmation::All => f.write_str("all"),
+            Confirmation::Count(n) => write!(f, "{n}"),
+        }
+    }
+}
+
+/// What the breaker decided for the deletions of one pass.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Judgment {
+    /// For each deletion, in the order given: whether it is held.
+    pub held: Vec<bool>,
+    /// Per resource (by UID) whose confirmation released deletions the breaker would otherwise
+    /// have held: how many, and the confirmation.
+    pub confirmed: BTreeMap<String, (usize, Confirmation)>,
+    /// Per resource (None: not known) whose deletions are held: how many.
+    pub held_by: BTreeMap<Option<String>, usize>,
+    /// Deletions the pass would make, and the entries owned when it began.
+    pub deletes: usize,
+    pub owned: usize,
+}
+
+impl Judgment {
+    pub fn held_count(&self) -> usize {
+        self.held_by.values().sum()
+    }
+}
+
+impl Breaker {
+    /// Judges the deletions of one pass, each given by the UID of the resource that declared
+    /// the entry (None when not known), of `owned` entries, with each resource's confirmation.
+    ///
+    /// - A pass that [`Breaker::assess`] lets through goes whole; confirmations play no part.
+    /// - Otherwise the deletions of a resource whose confirmation covers them all go, and do not
+    ///   count. The rest are judged again by their number: they go, or are all held.
+    /// - Deletions whose resource is not known go with the pass once every known resource's
+    ///   part is confirmed; otherwise they count, and are held with the rest.
+    pub fn judge(
+        &self,
+        owners: &[Option<&str>],
+        owned: usize,
+        confirmation: &dyn Fn(&str) -> Option<Confirmation>,
+    ) -> Judgment {
+        let mut judgment =
+            Judgment { held: vec![false; owners.len()], deletes: owners.len(), owned, ..Default::default() };
+        if self.assess(owners.len(), owned, None) == Assessment::Proceed {
+            return judgment;
+        }
+        let mut per_owner: BTreeMap<&str, usize> = BTreeMap::new();
+        for uid in owners.iter().flatten() {
+            *per_owner.entry(uid).or_default() += 1;
+        }
+        for (uid, count) in &per_owner {
+            if let Some(c) = confirmation(uid).filter(|c| c.covers(*count)) {
+                judgment.confirmed.insert((*uid).to_owned(), (*count, c));
+            }
+        }
+        let is_confirmed = |owner: &Option<&str>| owner.is_some_and(|uid| judgment.confirmed.contains_key(uid));
+        let known_unconfirmed = owners.iter().any(|o| o.is_some() && !is_confirmed(o));
+        let rest: Vec<usize> = (0..owners.len())
+            .filter(|i| !is_confirmed(&owners[*i]))
+            .filter(|i| known_unconfirmed || judgment.confirmed.is_empty() || owners[*i].is_some())
+            .collect();
+        if self.assess(rest.len(), owned, None) == Assessment::Proceed {
+            return judgment;
+        }
+        for i in rest {
+            judgment.held[i] = true;
+            *judgment.held_by.entry(owners[i].map(str::to_owned)).or_default() += 1;
+        }
+        judgment
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_confirmation_is_a_count_or_all() {
+        assert_eq!(Confirmation::parse("120"), Ok(Confirmation::Count(120)));
+        assert_eq!(Confirmation::parse(" all "), Ok(Confirmation::All));
+        assert_eq!(Confirmation::parse("All"), Ok(Confirmation::All));
+        let err = Confirmation::parse("-3").unwrap_err().to_string();
+        assert_eq!(
+            err,
+            "annotation spire-steward.io/confirm-deletions: \"-3\" is neither a count of deletions nor \"all\""
+        );
+        assert!(Confirmation::parse("yes").is_err());
+        assert!(Confirmation::Count(5).covers(5) && !Confirmation::Count(5).covers(6));
+        assert!(Confirmation::All.covers(usize::MAX));
+    }
+
+    fn owners<'a>(parts: &[(Option<&'a str>, usize)]) -> Vec<Option<&'a str>> {
+        parts.iter().flat_map(|(o, n)| std::iter::repeat_n(*o, *n)).collect()
+    }
+
+    fn held_by(judgment: &Judgment) -> Vec<(Option<&str>, usize)> {
+        judgment.held_by.iter().map(|(o, n)| (o.as_deref(), *n)).collect()
+    }
+
+    #[test]
+    fn which_deletions_are_held_given_the_confirmations() {
+        let breaker = Breaker::default();
+        let none = |_: &str| None;
+        // Below the minimum count: never held, confirmation or not.
+        let small = breaker.judge(&owners(&[(Some("a"), 19)]), 19, &none);
+        assert!(small.held.iter().all(|h| !h) && small.confirmed.is_empty());
+
+        // 120 of 130 owned, from one resource: every deletion is held.
+        let big = owners(&[(Some("a"), 120)]);
+        let judgment = breaker.judge(&big, 130, &none);
+        assert!(judgment.held.iter().all(|h| *h));
+        assert_eq!(held_by(&judgment), [(Some("a"), 120)]);
+        assert_eq!((judgment.deletes, judgment.owned, judgment.held_count()), (120, 130, 120));
+
+        // A confirmation of fewer than held releases nothing; of as many, or all, releases.
+        let fewer = |_: &str| Some(Confirmation::Count(119));
+        assert_eq!(breaker.judge(&big, 130, &fewer).held_count(), 120);
+        for c in [Confirmation::Count(120), Confirmation::All] {
+            let judgment = breaker.judge(&big, 130, &|_| Some(c));
+            assert!(judgment.held.iter().all(|h| !h), "{c}");
+            assert_eq!(judgment.confirmed, BTreeMap::from([("a".to_owned(), (120, c))]));
+        }
+
+        // Two resources: a's confirmation releases a's part; b's 30 alone are still too many.
+        let two = owners(&[(Some("a"), 70), (Some("b"), 30)]);
+        let only_a = |uid: &str| (uid == "a").then_some(Confirmation::All);
+        let judgment = breaker.judge(&two, 100, &only_a);
+        assert_eq!(held_by(&judgment), [(Some("b"), 30)]);
+        assert!(judgment.held[..70].iter().all(|h| !h) && judgment.held[70..].iter().all(|h| *h));
+        // ... and b's 10 alone are few enough to go with it.
+        let two = owners(&[(Some("a"), 90), (Some("b"), 10)]);
+        let judgment = breaker.judge(&two, 100, &only_a);
+        assert!(judgment.held.iter().all(|h| !h));
+        assert_eq!(judgment.confirmed.len(), 1);
+
+        // Unknown provenance counts against the breaker while a known part is unconfirmed ...
+        let mixed = owners(&[(Some("a"), 50), (None, 40), (Some("b"), 10)]);
+        let judgment = breaker.judge(&mixed, 100, &only_a);
+        assert_eq!(held_by(&judgment), [(None, 40), (Some("b"), 10)]);
+        // ... and goes with the pass once every known part is confirmed.
+        let judgment = breaker.judge(&mixed, 100, &|_| Some(Confirmation::All));
+        assert!(judgment.held.iter().all(|h| !h));
+        // A pass of unknown provenance alone has no one to confirm it.
+        let unknown = owners(&[(None, 40)]);
+        assert_eq!(held_by(&breaker.judge(&unknown, 100, &|_| Some(Confirmation::All))), [(None, 40)]);
+        // A confirmation is not needed, so not used, when the pass is small enough.
+        assert!(breaker.judge(&owners(&[(Some("a"), 20)]), 1000, &only_a).confirmed.is_empty());
+    }
+
     use super::*;
 
     #[test]

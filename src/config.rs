@@ -69,6 +69,7 @@ pub struct File {
     pub exception_warning_window: Option<DurationValue>,
     pub deletion_breaker: Option<crate::breaker::BreakerFile>,
     pub audit: Option<crate::audit::AuditFile>,
+    pub mode: Option<String>,
     pub leader_election: Option<LeaderElectionFile>,
     pub metrics: Option<MetricsFile>,
     pub health: Option<HealthFile>,
@@ -154,6 +155,26 @@ pub enum LogEncoding {
     Json,
 }
 
+/// Whether the operator writes to SPIRE.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Mode {
+    /// Plans are written to SPIRE.
+    #[default]
+    Enforce,
+    /// Everything is planned and reported; nothing is written to SPIRE.
+    Observe,
+}
+
+impl Mode {
+    fn parse(value: Option<&str>) -> Result<Self, Error> {
+        match value {
+            None | Some("Enforce") => Ok(Mode::Enforce),
+            Some("Observe") => Ok(Mode::Observe),
+            Some(other) => Err(invalid("mode", format!("{other:?} is not Enforce or Observe"))),
+        }
+    }
+}
+
 /// The validated configuration the operator runs with.
 #[derive(Clone, Debug)]
 pub struct Config {
@@ -184,6 +205,7 @@ pub struct Config {
     pub deletion_breaker: crate::breaker::Breaker,
     /// Where audit records go.
     pub audit: crate::audit::Destination,
+    pub mode: Mode,
     pub leader_election: LeaderElection,
     /// None: metrics are not served.
     pub metrics_address: Option<SocketAddr>,
@@ -332,6 +354,7 @@ impl File {
         let deletion_breaker =
             deletion_breaker.map_err(|e| invalid("deletionBreaker.maxSharePercent", e.to_string()))?;
         let audit = self.audit.unwrap_or_default().validate().map_err(|e| invalid("audit", e.to_string()))?;
+        let mode = Mode::parse(self.mode.as_deref())?;
         let spire_call_timeout =
             bounded("spireCallTimeout", self.spire_call_timeout, DEFAULT_SPIRE_CALL_TIMEOUT, SPIRE_CALL_TIMEOUT_RANGE)?;
         let leader_election = leader_election(self.leader_election.unwrap_or_default())?;
@@ -381,6 +404,7 @@ impl File {
             exception_warning_window,
             deletion_breaker,
             audit,
+            mode,
             leader_election,
             metrics_address,
             health_address,
@@ -489,6 +513,8 @@ mod tests {
         assert!(!c.leader_election.enabled);
         assert_eq!(c.metrics_address, Some("0.0.0.0:8080".parse().unwrap()));
         assert_eq!(c.log_encoding, LogEncoding::Console);
+        assert_eq!(c.mode, Mode::Enforce);
+        assert_eq!(load(&format!("{MINIMAL}mode: Observe\n")).unwrap().mode, Mode::Observe);
     }
 
     #[test]
@@ -588,6 +614,8 @@ mod tests {
             ("metrics: {bindAddress: nowhere}\n", "metrics.bindAddress: \"nowhere\" is not host:port"),
             ("logLevel: loud\n", "logLevel: \"loud\" is not one of"),
             ("logEncoding: xml\n", "logEncoding: \"xml\" is not console or json"),
+            ("mode: observe\n", "mode: \"observe\" is not Enforce or Observe"),
+            ("deletionBreaker: {maxSharePercent: 101}\n", "deletionBreaker.maxSharePercent: 101 is above 100"),
             ("kind: ControllerManagerConfig\n", "kind: \"ControllerManagerConfig\" is not \"OperatorConfig\""),
         ];
         for (extra, want) in cases {

@@ -68,6 +68,13 @@ pub struct Metrics {
     unreadable: Family<ItemKindLabels, Gauge>,
     governed: Family<OutcomeLabels, Gauge>,
     exceptions: Family<OutcomeLabels, Gauge>,
+    deletions_held: Gauge,
+    pending_writes: Family<ActionLabels, Gauge>,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ActionLabels {
+    action: &'static str,
 }
 
 impl Default for Metrics {
@@ -142,7 +149,21 @@ impl Metrics {
             "Custom resources of this instance's class that do not parse, by kind; their entries are kept as they are",
             unreadable.clone(),
         );
+        let deletions_held = Gauge::default();
+        registry.register(
+            "deletions_held",
+            "Entry deletions the deletion circuit breaker holds until a person confirms them",
+            deletions_held.clone(),
+        );
+        let pending_writes = Family::<ActionLabels, Gauge>::default();
+        registry.register(
+            "pending_writes",
+            "Observe mode: entry writes planned and not made, by action (create, update, delete)",
+            pending_writes.clone(),
+        );
         Self {
+            deletions_held,
+            pending_writes,
             registry,
             spire_requests,
             spire_latency,
@@ -210,6 +231,17 @@ impl Metrics {
     /// IdentityExceptions by state.
     pub fn exceptions(&self, state: &'static str, count: i32) {
         self.exceptions.get_or_create(&OutcomeLabels { outcome: state }).set(i64::from(count));
+    }
+
+    /// Sets how many deletions the circuit breaker holds; 0 once none is.
+    pub fn deletions_held(&self, count: usize) {
+        self.deletions_held.set(count as i64);
+    }
+
+    /// Observe mode: sets how many writes of `action` (`create`, `update`, `delete`) are planned
+    /// and not made.
+    pub fn pending_writes(&self, action: &'static str, count: usize) {
+        self.pending_writes.get_or_create(&ActionLabels { action }).set(count as i64);
     }
 
     pub fn unreadable(&self, kind: &str, count: usize) {

@@ -400,6 +400,8 @@ fn default_values_render_a_two_replica_leader_elected_operator() {
     assert_eq!(parsed.cluster_name, "example-cluster");
     assert_eq!(parsed.entry_id_prefix, "spire-steward");
     assert_eq!(parsed.gc_interval, Duration::from_secs(60));
+    assert_eq!(parsed.mode, spire_steward::config::Mode::Enforce);
+    assert_eq!(parsed.deletion_breaker, spire_steward::breaker::Breaker::default());
     assert_eq!(parsed.exception_warning_window, Duration::from_secs(72 * 3600));
     assert_eq!(parsed.health_address, Some("0.0.0.0:8081".parse().unwrap()));
     assert_eq!(parsed.metrics_address, Some("0.0.0.0:8080".parse().unwrap()));
@@ -501,6 +503,8 @@ fn non_default_values_reach_the_deployment_and_the_configuration() {
     assert_eq!(config.spire_call_timeout, Duration::from_secs(10));
     assert_eq!(config.gc_interval, Duration::from_secs(30), "nanoseconds");
     assert_eq!(config.exception_warning_window, Duration::from_secs(24 * 3600));
+    assert_eq!(config.mode, spire_steward::config::Mode::Observe);
+    assert_eq!(config.deletion_breaker, spire_steward::breaker::Breaker { max_share_percent: 10, min_deletions: 50 });
     assert!(config.reconcile.cluster_spiffe_ids && config.reconcile.cluster_static_entries);
     assert!(!config.reconcile.cluster_federated_trust_domains);
     assert!(config.leader_election.enabled);

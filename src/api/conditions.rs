@@ -70,4 +70,14 @@ pub mod reasons {
     /// Event reason: the object does not parse as its kind (a field another client wrote in a
     /// form the operator refuses); its entries are kept as they are.
     pub const UNREADABLE: &str = "Unreadable";
+    /// The operator runs in observe mode: it plans and reports, and writes nothing to SPIRE; the
+    /// message counts the entries that would be created, updated and deleted.
+    pub const OBSERVING: &str = "Observing";
+    /// The deletion circuit breaker holds deletions of entries the resource declared: the pass
+    /// would delete more than the configured share of owned entries. The message says how to
+    /// confirm them.
+    pub const DELETION_HELD: &str = "DeletionHeld";
+    /// Event reason: a person's confirmation (the `spire-steward.io/confirm-deletions`
+    /// annotation) released deletions the breaker would have held.
+    pub const DELETION_CONFIRMED: &str = "DeletionConfirmed";
 }

@@ -13,7 +13,7 @@ use crate::{
 pub const SCHEMA_VERSION: &str = "spire-steward.io/audit/v1";
 
 /// What was done, or would have been done.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Action {
     /// An entry written to SPIRE for the first time.
@@ -41,7 +41,7 @@ pub enum Action {
 }
 
 /// How it ended.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Outcome {
     /// SPIRE took the write, or the event happened.
@@ -57,7 +57,7 @@ pub enum Outcome {
 }
 
 /// Why it was done.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Reason {
     /// A pod the identity selects appeared.

@@ -2,14 +2,17 @@
 //! waiting for SPIRE's answers, and the policy decisions already recorded.
 
 use std::{
-    collections::{BTreeMap, HashMap},
+    collections::{BTreeMap, HashMap, HashSet},
     sync::Arc,
 };
 
 use k8s_openapi::jiff::Timestamp;
 use kube::ResourceExt;
 
-use super::{apply::Applied, worker::Worker};
+use super::{
+    apply::Applied,
+    worker::{Worker, withheld::Note},
+};
 use crate::{
     api::v1alpha1,
     audit::{self, Attribution, Decisions, Owner, Record, Resource, ScopeFacts, Sink},
@@ -23,6 +26,8 @@ pub struct Trail {
     pub sink: Arc<Sink>,
     /// Planned writes, by entry ID, until SPIRE answers.
     pending: HashMap<EntryId, Record>,
+    /// Writes recorded as observed or held, so that planning them again records nothing new.
+    withheld: HashSet<(EntryId, audit::Action, audit::Outcome)>,
     /// The policy decisions recorded, per scope.
     decisions: HashMap<Scope, Decisions>,
     /// The resources that declare entries, by UID, as last seen; kept after a resource is
@@ -32,7 +37,13 @@ pub struct Trail {
 
 impl Trail {
     pub fn new(sink: Arc<Sink>) -> Self {
-        Self { sink, pending: HashMap::new(), decisions: HashMap::new(), resources: HashMap::new() }
+        Self {
+            sink,
+            pending: HashMap::new(),
+            withheld: HashSet::new(),
+            decisions: HashMap::new(),
+            resources: HashMap::new(),
+        }
     }
 
     pub fn is_on(&self) -> bool {
@@ -53,11 +64,63 @@ impl Trail {
         let records: Vec<Record> = written_ids(plans)
             .filter_map(|id| {
                 let record = self.pending.remove(id)?;
+                self.withheld.retain(|(w, _, _)| w != id);
                 let unsent = unsent.as_ref().map(|(code, message)| (*code, message.as_str()));
                 Some(audit::settle(record, applied.answers.get(id), unsent))
             })
             .collect();
         self.write(&records);
+    }
+
+    /// Records writes not sent on purpose (`outcome` observed or held), each once while it
+    /// stays withheld.
+    pub fn withhold<'a>(&mut self, ids: impl IntoIterator<Item = &'a EntryId>, outcome: audit::Outcome) {
+        if !self.is_on() {
+            return;
+        }
+        let mut records = Vec::new();
+        for id in ids {
+            let Some(record) = self.pending.remove(id) else { continue };
+            if self.withheld.insert((id.clone(), record.action, outcome)) {
+                let record = audit::withheld(record, outcome);
+                records.push(match outcome {
+                    audit::Outcome::Held => {
+                        record.message("held by the deletion circuit breaker until a person confirms it")
+                    }
+                    _ => record.message("observe mode: not written to SPIRE"),
+                });
+            }
+        }
+        self.write(&records);
+    }
+
+    /// Records what the circuit breaker announces of a resource: deletions held or confirmed.
+    pub fn note(&mut self, note: &Note) {
+        use crate::api::conditions::reasons;
+        let (action, outcome, reason) = match note.reason {
+            reasons::DELETION_HELD => (audit::Action::DeletionHeld, audit::Outcome::Held, audit::Reason::MassDeletion),
+            reasons::DELETION_CONFIRMED => {
+                (audit::Action::DeletionConfirmed, audit::Outcome::Success, audit::Reason::Confirmed)
+            }
+            _ => return,
+        };
+        let (resource, owner) = match self.resources.get(&note.uid) {
+            Some((resource, owner)) => (resource.clone(), owner.clone()),
+            None => (
+                Resource {
+                    kind: audit::kind_name(note.kind),
+                    namespace: note.namespace.clone(),
+                    name: note.name.clone(),
+                    uid: note.uid.clone(),
+                    generation: None,
+                },
+                None,
+            ),
+        };
+        let record = Record::new(Timestamp::now(), action, outcome, reason)
+            .resource(Some(resource), owner)
+            .message(note.message.clone());
+        self.write(&[record]);
     }
 }
 

@@ -84,6 +84,21 @@ impl Federation {
         };
         self.unavailable = None;
         let plan = plan_federation(&declared, &actual, &self.pushed);
+        if config.mode == crate::config::Mode::Observe {
+            // Nothing is written, so no relationship is deleted and no finalizer released.
+            if !plan.is_empty() {
+                tracing::info!(
+                    create = plan.creates.len(),
+                    update = plan.updates.len(),
+                    delete = plan.deletes.len(),
+                    "observe mode: federation relationship writes planned and not made"
+                );
+            }
+            self.failures.clear();
+            self.outcomes = plan.outcomes;
+            self.generations = objects.iter().map(|o| (o.uid().unwrap_or_default(), o.metadata.generation)).collect();
+            return;
+        }
         let by_trust_domain: BTreeMap<String, &DeclaredRelationship> = declared
             .iter()
             .filter(|d| d.source.deleting_at.is_none())

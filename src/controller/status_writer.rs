@@ -14,7 +14,10 @@ use kube::{
 };
 use serde_json::json;
 
-use super::{guard::Unreadable, worker::Worker};
+use super::{
+    guard::Unreadable,
+    worker::{Note, Worker},
+};
 use crate::{
     api::{
         conditions::{reasons, types},
@@ -102,6 +105,29 @@ impl StatusWriter {
             secondary: None,
         };
         if let Err(e) = self.recorder.publish(&event, &object.object_ref(&())).await {
+            tracing::warn!(error = %e, "failed to publish an event");
+        }
+    }
+
+    /// Publishes an Event of the deletion circuit breaker. The resource may be gone: the Event
+    /// then regards it by kind, name and UID.
+    pub async fn note(&self, note: &Note) {
+        let reference = ObjectReference {
+            api_version: Some("spire-steward.io/v1alpha1".into()),
+            kind: Some(format!("{:?}", note.kind)),
+            name: Some(note.name.clone()),
+            namespace: note.namespace.clone(),
+            uid: Some(note.uid.clone()),
+            ..Default::default()
+        };
+        let event = Event {
+            type_: if note.warning { EventType::Warning } else { EventType::Normal },
+            reason: note.reason.to_owned(),
+            note: Some(note.message.chars().take(1024).collect()),
+            action: "Reconcile".into(),
+            secondary: None,
+        };
+        if let Err(e) = self.recorder.publish(&event, &reference).await {
             tracing::warn!(error = %e, "failed to publish an event");
         }
     }
@@ -197,6 +223,7 @@ impl StatusWriter {
                 recorded_generation: object.status.as_ref().and_then(|s| s.common.observed_generation),
                 refusal: federation.failures.get(&uid).map(String::as_str),
                 unavailable: unavailable.as_deref(),
+                observe: config.mode == crate::config::Mode::Observe,
             });
             let (health, generation) = (desired.health, desired.generation);
             let (previous, conditions) =
@@ -225,16 +252,20 @@ impl StatusWriter {
         let namespaces: Vec<(String, Option<std::collections::BTreeMap<String, String>>)> =
             worker.stores.namespaces.state().iter().map(|ns| (ns.name_any(), ns.metadata.labels.clone())).collect();
         let api: Api<ClusterSPIFFEID> = Api::all(self.client.clone());
+        let mut withheld = worker.withheld_facts();
+        let mut withheld_of = |uid: &str| withheld.remove(uid).unwrap_or_else(|| worker.not_withheld());
         for object in objects {
-            let tally = tallies.remove(object.uid().unwrap_or_default().as_str()).unwrap_or_default();
-            self.publish_identity(worker, &api, object.as_ref(), tally, &namespaces).await;
+            let uid = object.uid().unwrap_or_default();
+            let tally = tallies.remove(uid.as_str()).unwrap_or_default();
+            self.publish_identity(worker, &api, object.as_ref(), (tally, withheld_of(&uid)), &namespaces).await;
         }
         for object in tenants {
             let namespace = object.namespace().unwrap_or_default();
             let api: Api<SPIFFEID> = Api::namespaced(self.client.clone(), &namespace);
             let own: Vec<_> = namespaces.iter().filter(|(name, _)| *name == namespace).cloned().collect();
-            let tally = tallies.remove(object.uid().unwrap_or_default().as_str()).unwrap_or_default();
-            self.publish_identity(worker, &api, object.as_ref(), tally, &own).await;
+            let uid = object.uid().unwrap_or_default();
+            let tally = tallies.remove(uid.as_str()).unwrap_or_default();
+            self.publish_identity(worker, &api, object.as_ref(), (tally, withheld_of(&uid)), &own).await;
         }
     }
 
@@ -245,7 +276,7 @@ impl StatusWriter {
         worker: &Worker,
         api: &Api<K>,
         object: &K,
-        tally: crate::status::Tally,
+        (tally, withheld): (crate::status::Tally, crate::status::Withheld),
         namespaces: &[(String, Option<std::collections::BTreeMap<String, String>>)],
     ) {
         let config = &worker.config;
@@ -267,6 +298,7 @@ impl StatusWriter {
             ignore_namespaces: &config.ignore_namespaces,
             refusals: worker.failures_of(&uid),
             unavailable: unavailable.as_deref(),
+            withheld,
         });
         let (health, generation, IdentityFields { stats, ttl }) = (desired.health, desired.generation, desired.fields);
         let (previous, conditions) =
@@ -291,6 +323,7 @@ impl StatusWriter {
         let config = &worker.config;
         let ownership = Ownership::new(config.entry_id_prefix.clone(), config.adopt_entry_id_prefixes.clone());
         let rendered: HashMap<&str, _> = worker.statics().list().map(|s| (s.source.uid.as_str(), s)).collect();
+        let mut withheld = worker.withheld_facts();
         for object in objects {
             if !handles_class(object.spec.class_name.as_deref(), config.class_name.as_deref(), config.watch_classless) {
                 continue;
@@ -311,6 +344,7 @@ impl StatusWriter {
                     unavailable: unavailable.as_deref(),
                     verdict: worker.static_verdicts.get(&uid),
                     lapsed: worker.lapsed.contains(&uid),
+                    withheld: withheld.remove(&uid).unwrap_or_else(|| worker.not_withheld()),
                 },
             );
             let (health, generation, fields) = (desired.health, desired.generation, desired.fields);

@@ -191,6 +191,8 @@ struct Meaning {
     deleting: bool,
     finalizers: Vec<String>,
     labels: Option<std::collections::BTreeMap<String, String>>,
+    /// A confirmation of held deletions (the `spire-steward.io/confirm-deletions` annotation).
+    confirmation: Option<String>,
     /// Whether the object parses: an object that stops or starts parsing is a change.
     readable: bool,
 }
@@ -204,6 +206,7 @@ impl Meaning {
             deleting: meta.deletion_timestamp.is_some(),
             finalizers: meta.finalizers.clone().unwrap_or_default(),
             labels: meta.labels.clone(),
+            confirmation: meta.annotations.as_ref().and_then(|a| a.get(crate::breaker::CONFIRM_ANNOTATION)).cloned(),
         }
     }
 }

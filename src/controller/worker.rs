@@ -2,6 +2,10 @@
 //! publishes status. It is the only writer to SPIRE, so plans never race each other.
 
 mod lapse;
+mod turn;
+pub(super) mod withheld;
+
+pub use withheld::Note;
 
 use std::{
     collections::{BTreeMap, BTreeSet, HashMap},
@@ -13,7 +17,7 @@ use k8s_openapi::jiff::Timestamp;
 use kube::{ResourceExt, runtime::reflector::ObjectRef};
 
 use super::{
-    apply::{Applied, apply},
+    apply::Applied,
     backlog::Retry,
     change::{Change, ChangeQueue, Watched},
     federation::Federation,
@@ -25,7 +29,7 @@ use super::{
     stores::{Stores, slice_targets},
 };
 use crate::{
-    config::Config,
+    config::{Config, Mode},
     metrics::Metrics,
     pass::{self, PodRecord, SliceMembers, Snapshot, stale_pods},
     pod_view::PodView,
@@ -71,6 +75,8 @@ pub struct Worker {
     lapses_planned: Timestamp,
     /// The audit records in the making.
     pub(super) trail: super::audit_trail::Trail,
+    /// What was planned and not written: observe mode's writes, the breaker's held deletions.
+    pub withheld: withheld::Withheld,
 }
 
 /// Scopes planned and written per pass.
@@ -111,6 +117,7 @@ impl Worker {
             lapsed: BTreeSet::new(),
             lapses_planned: Timestamp::now(),
             trail: super::audit_trail::Trail::new(Arc::new(crate::audit::Sink::off())),
+            withheld: withheld::Withheld::default(),
         }
     }
 
@@ -181,19 +188,26 @@ impl Worker {
                     self.queue_scope(scope);
                 }
             }
-            let scopes: Vec<Scope> = self.expand(changes).into_iter().collect();
-            // Plan and write in slices, so a burst (start-up, an identity selecting thousands of
-            // pods) keeps memory bounded and its first entries reach SPIRE early.
-            for slice in scopes.chunks(SCOPES_PER_PASS) {
-                let slice: BTreeSet<Scope> = slice.iter().cloned().collect();
-                let plans = self.plan(&slice);
-                let applied = if plans.iter().all(|(_, p)| p.is_empty()) {
-                    Applied::default()
-                } else {
-                    apply(&self.spire, &mut self.index, &self.ownership, &plans).await
-                };
-                self.trail.settle(&plans, &applied);
-                self.absorb(&plans, applied);
+            // Held deletions are judged again as one, whenever one of them is planned or a change
+            // may confirm them.
+            let rejudge = changes.iter().any(|c| {
+                matches!(
+                    c,
+                    Change::Drift
+                        | Change::Everything
+                        | Change::Identity(_)
+                        | Change::StaticEntries
+                        | Change::Governance
+                )
+            });
+            let mut scopes = self.expand(changes);
+            if self.withheld.holds() && (rejudge || self.withheld.held_scopes().any(|s| scopes.contains(s))) {
+                scopes.extend(self.withheld.held_scopes().cloned());
+            }
+            self.turn(&scopes).await;
+            for note in self.withheld.take_notes() {
+                self.trail.note(&note);
+                status.note(&note).await;
             }
             status.publish(&self).await;
             self.metrics.queue_depth(self.queue.len());
@@ -488,9 +502,11 @@ impl Worker {
         plans
     }
 
-    /// Takes in what the writes achieved and schedules retries.
-    fn absorb(&mut self, plans: &[(Scope, Plan)], applied: Applied) {
-        self.refusals.absorb(plans.iter().map(|(scope, _)| scope), applied.unavailable.is_none(), &applied.failures);
+    /// Takes in what the writes achieved and schedules retries. `planned`: the plans are the
+    /// scopes' whole plans, so their earlier refusals are settled.
+    fn absorb(&mut self, planned: bool, plans: &[(Scope, Plan)], applied: Applied) {
+        let scopes = plans.iter().map(|(scope, _)| scope).filter(|_| planned);
+        self.refusals.absorb(scopes, applied.unavailable.is_none(), &applied.failures);
         for _ in &applied.failures {
             self.metrics.error("spire_rejected");
         }
@@ -557,6 +573,16 @@ impl Worker {
     /// Why SPIRE refused the writes of a resource, one message per refused entry.
     pub fn failures_of(&self, uid: &str) -> Vec<&str> {
         self.refusals.of(uid)
+    }
+
+    /// Per resource (by UID), what was planned for its entries and not written.
+    pub fn withheld_facts(&self) -> BTreeMap<String, crate::status::Withheld> {
+        self.withheld.per_resource(self.config.mode == Mode::Observe, &self.config.deletion_breaker)
+    }
+
+    /// The withheld facts of a resource nothing is withheld of.
+    pub fn not_withheld(&self) -> crate::status::Withheld {
+        crate::status::Withheld { observe: self.config.mode == Mode::Observe, ..Default::default() }
     }
 
     pub fn identities(&self) -> &Identities {

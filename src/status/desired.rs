@@ -4,7 +4,9 @@
 
 use std::collections::BTreeMap;
 
-use super::{Health, IdentityState, StaticState, Tally, federation_facts, health, identity_facts, static_facts};
+use super::{
+    Health, IdentityState, StaticState, Tally, Withheld, federation_facts, health, identity_facts, static_facts,
+};
 use crate::{
     api::v1alpha1::TtlStatus,
     api::{
@@ -58,6 +60,8 @@ pub struct IdentityInputs<'a> {
     pub ignore_namespaces: &'a [regex::Regex],
     pub refusals: Vec<&'a str>,
     pub unavailable: Option<&'a str>,
+    /// What was planned for its entries and not written.
+    pub withheld: Withheld,
 }
 
 /// A ClusterSPIFFEID's own status fields.
@@ -102,6 +106,7 @@ pub fn identity_status(inputs: IdentityInputs<'_>) -> Desired<IdentityFields> {
         tally,
         refusals: inputs.refusals,
         unavailable: inputs.unavailable,
+        withheld: inputs.withheld,
     };
     Desired {
         generation: described(
@@ -141,6 +146,8 @@ pub struct StaticInputs<'a> {
     pub verdict: Option<&'a Verdict>,
     /// Whether its `expiresAt` had passed when last planned.
     pub lapsed: bool,
+    /// What was planned for its entry and not written.
+    pub withheld: Withheld,
 }
 
 /// The status of a ClusterStaticEntry.
@@ -182,6 +189,7 @@ pub fn static_status(object: &ClusterStaticEntry, inputs: StaticInputs<'_>) -> D
         refusals: inputs.refusals,
         unavailable: inputs.unavailable,
         in_sync,
+        withheld: &inputs.withheld,
     }));
     Desired {
         generation: described(inputs.enabled, Some(generation), object.metadata.generation, None),
@@ -206,6 +214,8 @@ pub struct FederationInputs<'a> {
     pub recorded_generation: Option<i64>,
     pub refusal: Option<&'a str>,
     pub unavailable: Option<&'a str>,
+    /// The operator runs in observe mode.
+    pub observe: bool,
 }
 
 /// The status of a ClusterFederatedTrustDomain.
@@ -218,7 +228,7 @@ pub fn federation_status(inputs: FederationInputs<'_>) -> Desired<()> {
             inputs.object_generation,
             inputs.recorded_generation,
         ),
-        health: health(federation_facts(inputs.enabled, outcome, inputs.refusal, inputs.unavailable)),
+        health: health(federation_facts(inputs.enabled, outcome, inputs.refusal, inputs.unavailable, inputs.observe)),
         synced_type: types::RELATIONSHIP_SYNCED,
         fields: (),
     }
@@ -249,6 +259,7 @@ mod tests {
             ignore_namespaces: &[],
             refusals: vec![],
             unavailable: Some("down"),
+            withheld: Withheld::default(),
         });
         assert_eq!(desired.fields.stats, ClusterSPIFFEIDStats::default());
         assert!(matches!(desired.health, Health::InvalidSpec { .. }), "stalled outranks the outage");

@@ -118,6 +118,58 @@ pub fn tallies<'a>(records: impl IntoIterator<Item = &'a PodRecord>) -> BTreeMap
     tallies
 }
 
+/// What the worker planned for one resource's entries and did not write: everything in observe
+/// mode, and the deletions the circuit breaker holds.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Withheld {
+    /// The operator runs in observe mode.
+    pub observe: bool,
+    /// Observe mode: entries that would be created, updated and deleted.
+    pub creates: usize,
+    pub updates: usize,
+    pub deletes: usize,
+    /// Deletions of its entries the breaker holds.
+    pub held: usize,
+    /// The pass that held them: how many deletions it would make, of how many owned entries,
+    /// and the share it may delete.
+    pub pass_deletes: usize,
+    pub owned: usize,
+    pub max_share_percent: u8,
+}
+
+impl Withheld {
+    /// "observe mode: N entries would be created, N updated, N deleted; ...", while anything is
+    /// pending.
+    pub fn observing(&self) -> Option<String> {
+        (self.observe && self.creates + self.updates + self.deletes > 0).then(|| {
+            format!(
+                "observe mode: {} entries would be created, {} updated, {} deleted; nothing is written to SPIRE",
+                self.creates, self.updates, self.deletes
+            )
+        })
+    }
+
+    /// What the breaker holds and how to release it.
+    pub fn deletion_held(&self) -> Option<String> {
+        (self.held > 0).then(|| {
+            format!(
+                "{} entry deletions held ({} of {} owned entries in one pass, above {}%); confirm with annotation {}={}",
+                self.held,
+                self.pass_deletes,
+                self.owned,
+                self.max_share_percent,
+                crate::breaker::CONFIRM_ANNOTATION,
+                self.held
+            )
+        })
+    }
+
+    /// What Ready's Synced message adds: observe mode writes nothing even once in line.
+    fn synced_note(&self) -> &'static str {
+        if self.observe { "; observe mode: nothing is written to SPIRE" } else { "" }
+    }
+}
+
 /// The message of SPIRE being unreachable.
 pub fn unreachable(why: &str) -> String {
     format!("SPIRE is unreachable, retrying: {why}")
@@ -147,6 +199,8 @@ pub struct IdentityState<'a> {
     /// Why SPIRE refused its writes, one message per refused entry.
     pub refusals: Vec<&'a str>,
     pub unavailable: Option<&'a str>,
+    /// What was planned for it and not written.
+    pub withheld: Withheld,
 }
 
 /// The facts of a ClusterSPIFFEID.
@@ -182,6 +236,8 @@ pub fn identity_facts(state: &IdentityState<'_>) -> Facts {
                 tally.masked
             )
         }),
+        observing: state.withheld.observing(),
+        deletion_held: state.withheld.deletion_held(),
         rejected: state
             .refusals
             .first()
@@ -205,6 +261,7 @@ pub fn identity_facts(state: &IdentityState<'_>) -> Facts {
                     tally.first_violation.as_deref().unwrap_or_default()
                 );
             }
+            synced += state.withheld.synced_note();
             synced
         },
     }
@@ -226,6 +283,8 @@ pub struct StaticState<'a> {
     pub lapsed: Option<String>,
     /// The policies' verdict on it, added up.
     pub tally: &'a Tally,
+    /// What was planned for it and not written.
+    pub withheld: &'a Withheld,
 }
 
 /// The facts of a ClusterStaticEntry.
@@ -239,6 +298,8 @@ pub fn static_facts(state: &StaticState<'_>) -> Facts {
         masked: state.masked.then(|| {
             "another resource declares the same entry (SPIFFE ID, parent ID and selectors) and is older".into()
         }),
+        observing: state.withheld.observing(),
+        deletion_held: state.withheld.deletion_held(),
         rejected: state.refusals.first().map(|why| format!("SPIRE refused the entry: {why}")),
         unavailable: state.unavailable.map(unreachable),
         progressing: (!state.in_sync).then(|| "writing the entry to SPIRE".into()),
@@ -249,7 +310,7 @@ pub fn static_facts(state: &StaticState<'_>) -> Facts {
                 format!("the entry is in SPIRE with TTLs set by policy (x509 {}, jwt {})", at(&ttl.x509), at(&ttl.jwt))
             }
             _ => "the entry is in SPIRE as declared".into(),
-        },
+        } + state.withheld.synced_note(),
         ..Default::default()
     }
 }
@@ -260,8 +321,18 @@ pub fn federation_facts(
     outcome: Option<&RelationshipOutcome>,
     refusal: Option<&str>,
     unavailable: Option<&str>,
+    observe: bool,
 ) -> Facts {
+    let would = match outcome {
+        Some(RelationshipOutcome::Create) => Some("created"),
+        Some(RelationshipOutcome::Update(_)) => Some("updated"),
+        Some(RelationshipOutcome::Delete) => Some("deleted"),
+        _ => None,
+    };
     Facts {
+        observing: would.filter(|_| observe).map(|would| {
+            format!("observe mode: the federation relationship would be {would}; nothing is written to SPIRE")
+        }),
         processed: outcome.is_some(),
         disabled: (!enabled).then(|| disabled("clusterFederatedTrustDomains")),
         invalid: match outcome {
@@ -291,18 +362,20 @@ pub struct Announcement {
 }
 
 /// The Event a change of health calls for: one when Ready's reason changes, none while the
-/// resource waits for its first reconciliation. Healthy, progressing, suspended and disabled
+/// resource waits for its first reconciliation, nor for `DeletionHeld`, whose Events the breaker
+/// publishes once per held pass. Healthy, progressing, observing, suspended and disabled
 /// resources get Normal Events; every other reason a Warning.
 pub fn announcement(previous_reason: Option<&str>, health: &Health) -> Option<Announcement> {
     let wanted = conditions_for(health, types::ENTRIES_SYNCED);
     let ready = wanted.into_iter().find(|c| c.type_ == types::READY)?;
-    if previous_reason == Some(ready.reason) || matches!(health, Health::Pending) {
+    if previous_reason == Some(ready.reason) || matches!(health, Health::Pending | Health::DeletionHeld { .. }) {
         return None;
     }
     let warning = !matches!(
         health,
         Health::Synced { .. }
             | Health::Progressing { .. }
+            | Health::Observing { .. }
             | Health::Suspended
             | Health::Disabled { .. }
             | Health::Governing { .. }

@@ -13,14 +13,18 @@
 //! | 6 | `Expired` | its `expiresAt` has passed (its entry is removed) |
 //! | 7 | `PolicyDenied` | a policy denies entries it declares (they are not written) |
 //! | 8 | `Masked` | every entry it declares is masked by an older (or cluster-scoped) resource |
-//! | 9 | `SpireRejected` | SPIRE refused a write |
-//! | 10 | `SpireUnavailable` | SPIRE could not be reached |
-//! | 11 | `InputsIncomplete` | an input is missing (a pod's node is not known yet) |
-//! | 12 | `Progressing` | writes are still to be made |
-//! | 13 | `Synced` | everything it declares is in SPIRE |
+//! | 9 | `Observing` | observe mode: writes of its entries are planned and not made |
+//! | 10 | `DeletionHeld` | the deletion circuit breaker holds deletions of its entries |
+//! | 11 | `SpireRejected` | SPIRE refused a write |
+//! | 12 | `SpireUnavailable` | SPIRE could not be reached |
+//! | 13 | `InputsIncomplete` | an input is missing (a pod's node is not known yet) |
+//! | 14 | `Progressing` | writes are still to be made |
+//! | 15 | `Synced` | everything it declares is in SPIRE |
 //!
-//! Problems only a change of spec, of policy or of SPIRE can fix (3, 5-9, Stalled) outrank a
-//! passing outage (10), so a broken resource stays failed while SPIRE is away.
+//! Problems only a change of spec, of policy or of SPIRE, or a person's confirmation, can fix
+//! (3, 5-8, 10, 11, Stalled) outrank a passing outage (12), so a broken resource stays failed
+//! while SPIRE is away. In observe mode nothing is written, so nothing is held or refused: what
+//! would be written (9) comes before them.
 
 use super::Health;
 
@@ -37,6 +41,10 @@ pub struct Facts {
     pub expired: Option<String>,
     pub denied: Option<String>,
     pub masked: Option<String>,
+    /// Observe mode: what would be written.
+    pub observing: Option<String>,
+    /// Deletions the circuit breaker holds, and how to confirm them.
+    pub deletion_held: Option<String>,
     pub rejected: Option<String>,
     pub unavailable: Option<String>,
     pub waiting: Option<String>,
@@ -56,6 +64,8 @@ pub fn health(facts: Facts) -> Health {
         expired,
         denied,
         masked,
+        observing,
+        deletion_held,
         rejected,
         unavailable,
         waiting,
@@ -85,6 +95,12 @@ pub fn health(facts: Facts) -> Health {
     }
     if let Some(message) = masked {
         return Health::Masked { message };
+    }
+    if let Some(message) = observing {
+        return Health::Observing { message };
+    }
+    if let Some(message) = deletion_held {
+        return Health::DeletionHeld { message };
     }
     if let Some(message) = rejected {
         return Health::SpireRejected { message };
@@ -119,6 +135,8 @@ mod tests {
             expired: m("expired"),
             denied: m("denied"),
             masked: m("masked"),
+            observing: m("observing"),
+            deletion_held: m("held"),
             rejected: m("rejected"),
             unavailable: m("unavailable"),
             waiting: m("waiting"),
@@ -134,13 +152,15 @@ mod tests {
         let mut seen = vec![health(facts.clone())];
         facts.disabled = None;
         seen.push(health(Facts { processed: false, ..facts.clone() }));
-        let steps: [fn(&mut Facts); 11] = [
+        let steps: [fn(&mut Facts); 13] = [
             |f| f.invalid = None,
             |f| f.suspended = false,
             |f| f.render_failed = None,
             |f| f.expired = None,
             |f| f.denied = None,
             |f| f.masked = None,
+            |f| f.observing = None,
+            |f| f.deletion_held = None,
             |f| f.rejected = None,
             |f| f.unavailable = None,
             |f| f.waiting = None,
@@ -148,7 +168,7 @@ mod tests {
             |_| {},
         ];
         seen.push(health(facts.clone()));
-        for step in &steps[..10] {
+        for step in &steps[..12] {
             step(&mut facts);
             seen.push(health(facts.clone()));
         }
@@ -163,6 +183,8 @@ mod tests {
                 Health::Expired { message: "expired".into() },
                 Health::PolicyDenied { message: "denied".into() },
                 Health::Masked { message: "masked".into() },
+                Health::Observing { message: "observing".into() },
+                Health::DeletionHeld { message: "held".into() },
                 Health::SpireRejected { message: "rejected".into() },
                 Health::SpireUnavailable { message: "unavailable".into() },
                 Health::InputsIncomplete { message: "waiting".into() },
@@ -180,6 +202,7 @@ mod tests {
             Facts { denied: m("denied"), ..Default::default() },
             Facts { expired: m("expired"), ..Default::default() },
             Facts { rejected: m("rejected"), ..Default::default() },
+            Facts { deletion_held: m("held"), ..Default::default() },
         ] {
             let got = health(Facts { processed: true, unavailable: m("down"), ..stalled });
             assert!(!matches!(got, Health::SpireUnavailable { .. }), "{got:?}");

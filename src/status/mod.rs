@@ -20,8 +20,8 @@ pub use desired::{
     identity_status, static_status,
 };
 pub use facts::{
-    Announcement, IdentityState, StaticState, Tally, announcement, disabled, federation_facts, identity_facts,
-    static_facts, tallies, unreachable,
+    Announcement, IdentityState, StaticState, Tally, Withheld, announcement, disabled, federation_facts,
+    identity_facts, static_facts, tallies, unreachable,
 };
 pub use governance::{
     ExceptionFields, ExceptionUse, PolicyCounts, PolicyFields, exception_instants, exception_status, governance_counts,
@@ -65,6 +65,11 @@ pub enum Health {
     Active { message: String, expiring_soon: bool },
     /// A policy is valid and governs what it matches.
     Governing { message: String },
+    /// Observe mode: writes are planned, none is made.
+    Observing { message: String },
+    /// The deletion circuit breaker holds deletions of the resource's entries until a person
+    /// confirms them.
+    DeletionHeld { message: String },
 }
 
 /// A condition as reconciliation wants it, before times and generations are filled in.
@@ -151,6 +156,15 @@ pub fn conditions_for(health: &Health, synced_type: &'static str) -> Vec<Wanted>
         Governing { message } => vec![
             wanted(types::READY, "True", reasons::GOVERNING, message.clone()),
             wanted(synced_type, "True", reasons::GOVERNING, message.clone()),
+        ],
+        Observing { message } => vec![
+            wanted(types::READY, "False", reasons::OBSERVING, message.clone()),
+            wanted(synced_type, "False", reasons::OBSERVING, message.clone()),
+        ],
+        DeletionHeld { message } => vec![
+            wanted(types::READY, "False", reasons::DELETION_HELD, message.clone()),
+            wanted(types::STALLED, "True", reasons::DELETION_HELD, message.clone()),
+            wanted(synced_type, "False", reasons::DELETION_HELD, message.clone()),
         ],
         Suspended => vec![wanted(
             types::READY,
@@ -242,6 +256,11 @@ mod tests {
             (
                 Health::InputsIncomplete { message: "m".into() },
                 vec![("Ready", "False"), ("Reconciling", "True"), (SYNCED, "Unknown")],
+            ),
+            (Health::Observing { message: "m".into() }, vec![("Ready", "False"), (SYNCED, "False")]),
+            (
+                Health::DeletionHeld { message: "m".into() },
+                vec![("Ready", "False"), ("Stalled", "True"), (SYNCED, "False")],
             ),
         ];
         for (health, want) in cases {

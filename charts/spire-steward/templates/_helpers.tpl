@@ -128,6 +128,10 @@ audit:
 {{- else }}
   stdout: {{ eq ($c.audit.stdout | toString) "true" }}
 {{- end }}
+mode: {{ $c.mode | default "Enforce" | toJson }}
+deletionBreaker:
+  maxSharePercent: {{ $c.deletionBreaker.maxSharePercent | toJson }}
+  minDeletions: {{ $c.deletionBreaker.minDeletions | toJson }}
 leaderElection:
   leaderElect: {{ eq ($le.leaderElect | toString) "true" }}
   resourceName: {{ include "spire-steward.leaseName" . | toJson }}

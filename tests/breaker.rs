@@ -1,0 +1,196 @@
+//! The deletion circuit breaker on the real servers: a pass that would delete too many owned
+//! entries is held (the entries stay in SPIRE, the identity says why and how to confirm), a
+//! confirmation annotation releases it, a confirmed identity that is deleted takes its entries
+//! with it, and a small deletion is never held.
+
+mod support;
+
+use std::{collections::BTreeMap, time::Duration};
+
+use kube::api::{Patch, PatchParams};
+use serde_json::{Value, json};
+use support::{
+    eventually,
+    operator::{Operator, World, dynamic, entries, free_port, metric},
+    testbed,
+};
+
+const WAIT: Duration = Duration::from_secs(60);
+const ANNOTATION: &str = "spire-steward.io/confirm-deletions";
+
+/// An identity for the pods of the test's namespace labelled `app`.
+fn identity(world: &World, app: &str) -> Value {
+    let mut spec = world.pod_identity_spec();
+    spec["podSelector"] = json!({ "matchLabels": { "app": app } });
+    spec
+}
+
+/// Applies a ClusterSPIFFEID with annotations, as a manifest would.
+async fn apply_annotated(world: &World, name: &str, spec: Value, annotations: &[(&str, &str)]) {
+    let annotations: BTreeMap<&str, &str> = annotations.iter().copied().collect();
+    let body = json!({
+        "apiVersion": "spire-steward.io/v1alpha1",
+        "kind": "ClusterSPIFFEID",
+        "metadata": { "name": name, "annotations": annotations },
+        "spec": spec,
+    });
+    dynamic(&world.client, "ClusterSPIFFEID")
+        .patch(name, &PatchParams::apply("spire-steward-tests").force(), &Patch::Apply(&body))
+        .await
+        .unwrap();
+}
+
+/// `kubectl annotate`.
+async fn annotate(world: &World, name: &str, value: &str) {
+    let patch = json!({ "metadata": { "annotations": { ANNOTATION: value } } });
+    dynamic(&world.client, "ClusterSPIFFEID")
+        .patch(name, &PatchParams::default(), &Patch::Merge(&patch))
+        .await
+        .unwrap();
+}
+
+async fn pods(world: &World, prefix: &str, count: usize, app: &str) {
+    for i in 0..count {
+        world.pod(&format!("{prefix}-{i}"), &[("app", app)], Some("node")).await;
+    }
+}
+
+async fn wait_count(world: &World, operator: &Operator, want: usize) {
+    let spire = testbed().spire();
+    let found = eventually(WAIT, || async { (entries(&spire, &world.prefix).await.len() == want).then_some(()) }).await;
+    assert!(
+        found.is_some(),
+        "SPIRE holds {} entries, want {want}\nlog:\n{}",
+        entries(&spire, &world.prefix).await.len(),
+        operator.log_text()
+    );
+}
+
+async fn wait_event(world: &World, operator: &Operator, name: &str, want: (&str, &str)) {
+    let found = eventually(WAIT, || async {
+        world.events_about(name).await.iter().any(|(t, r)| t == want.0 && r == want.1).then_some(())
+    })
+    .await;
+    assert!(
+        found.is_some(),
+        "no {want:?} Event about {name}; saw {:?}\nlog:\n{}",
+        world.events_about(name).await,
+        operator.log_text()
+    );
+}
+
+async fn wait_metric(port: u16, operator: &Operator, name: &str, want: f64) {
+    let found = eventually(WAIT, || async { (metric(port, name).await == want).then_some(()) }).await;
+    assert!(found.is_some(), "{name} is {}, want {want}\nlog:\n{}", metric(port, name).await, operator.log_text());
+}
+
+fn with_metrics(port: u16) -> String {
+    format!("metrics: {{bindAddress: '127.0.0.1:{port}'}}\n")
+}
+
+#[tokio::test]
+async fn narrowing_an_identity_holds_its_deletions_until_confirmed_while_creates_go() {
+    let bed = testbed();
+    let mut world = World::new(bed).await;
+    world.node("node").await;
+    let name = world.identity_name("wide");
+    world.apply("ClusterSPIFFEID", &name, identity(&world, "a")).await;
+    pods(&world, "a", 100, "a").await;
+    pods(&world, "b", 5, "b").await;
+    let port = free_port();
+    let operator = Operator::start(bed, &world, &bed.spire_socket(), &with_metrics(port));
+    wait_count(&world, &operator, 100).await;
+    world.wait_ready(&operator, "ClusterSPIFFEID", &name, ("True", "Synced")).await;
+
+    // Narrowed to the five other pods: 100 of 100 owned entries would go in one pass.
+    world.apply("ClusterSPIFFEID", &name, identity(&world, "b")).await;
+    wait_count(&world, &operator, 105).await;
+    let message = world.wait_ready(&operator, "ClusterSPIFFEID", &name, ("False", "DeletionHeld")).await;
+    assert_eq!(
+        message,
+        "100 entry deletions held (100 of 100 owned entries in one pass, above 25%); confirm with annotation \
+         spire-steward.io/confirm-deletions=100"
+    );
+    let stalled = world.condition("ClusterSPIFFEID", &name, "Stalled").await;
+    assert_eq!(stalled.map(|c| (c.0, c.1)), Some(("True".into(), "DeletionHeld".into())));
+    wait_event(&world, &operator, &name, ("Warning", "DeletionHeld")).await;
+    wait_metric(port, &operator, "spire_steward_deletions_held", 100.0).await;
+    // The creates went: the five new pods have their entries.
+    let spire = bed.spire();
+    let paths: Vec<String> =
+        entries(&spire, &world.prefix).await.iter().map(|e| e.spiffe_id.path().to_owned()).collect();
+    for i in 0..5 {
+        assert!(paths.contains(&format!("/pod/b-{i}")), "{paths:?}");
+    }
+    // Periodic checks come and go (every 2s): the deletions stay held, announced once.
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    assert_eq!(entries(&spire, &world.prefix).await.len(), 105);
+    let held_events = world.events_about(&name).await.iter().filter(|e| e.1 == "DeletionHeld").count();
+    assert_eq!(held_events, 1, "one Event for one held pass");
+
+    // A confirmation of fewer deletions than held releases nothing.
+    annotate(&world, &name, "99").await;
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    assert_eq!(entries(&spire, &world.prefix).await.len(), 105);
+
+    annotate(&world, &name, "100").await;
+    wait_count(&world, &operator, 5).await;
+    world.wait_ready(&operator, "ClusterSPIFFEID", &name, ("True", "Synced")).await;
+    assert_eq!(world.condition("ClusterSPIFFEID", &name, "Stalled").await, None);
+    wait_event(&world, &operator, &name, ("Normal", "DeletionConfirmed")).await;
+    wait_metric(port, &operator, "spire_steward_deletions_held", 0.0).await;
+    world.clean_up().await;
+}
+
+#[tokio::test]
+async fn a_confirmed_identity_takes_its_entries_when_deleted_and_an_unconfirmed_one_is_recovered() {
+    let bed = testbed();
+    let mut world = World::new(bed).await;
+    world.node("node").await;
+    let (confirmed, unconfirmed) = (world.identity_name("confirmed"), world.identity_name("unconfirmed"));
+    apply_annotated(&world, &confirmed, identity(&world, "c"), &[(ANNOTATION, "all")]).await;
+    world.apply("ClusterSPIFFEID", &unconfirmed, identity(&world, "u")).await;
+    pods(&world, "c", 30, "c").await;
+    pods(&world, "u", 30, "u").await;
+    let operator = Operator::start(bed, &world, &bed.spire_socket(), "");
+    wait_count(&world, &operator, 60).await;
+    world.wait_ready(&operator, "ClusterSPIFFEID", &confirmed, ("True", "Synced")).await;
+
+    // Deleting the confirmed identity deletes its 30 entries (half of those owned).
+    world.delete("ClusterSPIFFEID", &confirmed).await;
+    wait_count(&world, &operator, 30).await;
+    wait_event(&world, &operator, &confirmed, ("Normal", "DeletionConfirmed")).await;
+
+    // Deleted without the annotation: 30 of 30 owned entries are held, the Event regards the
+    // deleted object.
+    world.delete("ClusterSPIFFEID", &unconfirmed).await;
+    wait_event(&world, &operator, &unconfirmed, ("Warning", "DeletionHeld")).await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(entries(&bed.spire(), &world.prefix).await.len(), 30, "the deletions are held");
+
+    // The recovery: apply it again with the annotation (its entries are declared again and in
+    // sync), then delete it.
+    apply_annotated(&world, &unconfirmed, identity(&world, "u"), &[(ANNOTATION, "all")]).await;
+    world.wait_ready(&operator, "ClusterSPIFFEID", &unconfirmed, ("True", "Synced")).await;
+    assert_eq!(entries(&bed.spire(), &world.prefix).await.len(), 30, "nothing was created twice");
+    world.delete("ClusterSPIFFEID", &unconfirmed).await;
+    wait_count(&world, &operator, 0).await;
+    world.clean_up().await;
+}
+
+#[tokio::test]
+async fn a_deletion_below_the_minimum_count_is_never_held() {
+    let bed = testbed();
+    let mut world = World::new(bed).await;
+    world.node("node").await;
+    let name = world.identity_name("small");
+    world.apply("ClusterSPIFFEID", &name, identity(&world, "s")).await;
+    pods(&world, "s", 10, "s").await;
+    let operator = Operator::start(bed, &world, &bed.spire_socket(), "");
+    wait_count(&world, &operator, 10).await;
+    // Every owned entry at once, but fewer than minDeletions (20).
+    world.delete("ClusterSPIFFEID", &name).await;
+    wait_count(&world, &operator, 0).await;
+    assert!(!world.events_about(&name).await.iter().any(|e| e.1 == "DeletionHeld"));
+    world.clean_up().await;
+}
