@@ -68,6 +68,7 @@ pub struct File {
     pub gc_interval: Option<DurationValue>,
     pub exception_warning_window: Option<DurationValue>,
     pub deletion_breaker: Option<crate::breaker::BreakerFile>,
+    pub drift_policy: Option<String>,
     pub leader_election: Option<LeaderElectionFile>,
     pub metrics: Option<MetricsFile>,
     pub health: Option<HealthFile>,
@@ -181,6 +182,9 @@ pub struct Config {
     pub exception_warning_window: Duration,
     /// When a pass deleting many owned entries waits for confirmation.
     pub deletion_breaker: crate::breaker::Breaker,
+    /// What drift of owned entries calls for, unless a resource's `spec.driftPolicy` says
+    /// otherwise: repair (`Enforce`, the default) or only report it (`Report`).
+    pub drift_policy: crate::drift::DriftPolicy,
     pub leader_election: LeaderElection,
     /// None: metrics are not served.
     pub metrics_address: Option<SocketAddr>,
@@ -328,6 +332,11 @@ impl File {
         let deletion_breaker = self.deletion_breaker.unwrap_or_default().validate();
         let deletion_breaker =
             deletion_breaker.map_err(|e| invalid("deletionBreaker.maxSharePercent", e.to_string()))?;
+        let drift_policy = match self.drift_policy.as_deref() {
+            None => crate::drift::DriftPolicy::default(),
+            Some(value) => crate::drift::DriftPolicy::parse(value)
+                .ok_or_else(|| invalid("driftPolicy", format!("{value:?} is not Enforce or Report")))?,
+        };
         let spire_call_timeout =
             bounded("spireCallTimeout", self.spire_call_timeout, DEFAULT_SPIRE_CALL_TIMEOUT, SPIRE_CALL_TIMEOUT_RANGE)?;
         let leader_election = leader_election(self.leader_election.unwrap_or_default())?;
@@ -376,6 +385,7 @@ impl File {
             gc_interval,
             exception_warning_window,
             deletion_breaker,
+            drift_policy,
             leader_election,
             metrics_address,
             health_address,
@@ -484,6 +494,7 @@ mod tests {
         assert!(!c.leader_election.enabled);
         assert_eq!(c.metrics_address, Some("0.0.0.0:8080".parse().unwrap()));
         assert_eq!(c.log_encoding, LogEncoding::Console);
+        assert_eq!(c.drift_policy, crate::drift::DriftPolicy::Enforce);
     }
 
     #[test]
@@ -497,7 +508,7 @@ mod tests {
              reconcile: {clusterSPIFFEIDs: true, clusterStaticEntries: false}\ngcInterval: 10000000000\n\
              leaderElection: {leaderElect: true, resourceNamespace: spire-system, leaseDuration: 20s}\n\
              metrics: {bindAddress: ':9090'}\nhealth: {healthProbeBindAddress: '0'}\n\
-             logLevel: DEBUG\nlogEncoding: json\n",
+             logLevel: DEBUG\nlogEncoding: json\ndriftPolicy: Report\n",
         )
         .unwrap();
         assert_eq!(c.entry_id_prefix, "prod");
@@ -510,6 +521,7 @@ mod tests {
         assert_eq!(c.health_address, None);
         assert_eq!(c.log_level, tracing::Level::DEBUG);
         assert_eq!(c.class_name.as_deref(), Some("blue"));
+        assert_eq!(c.drift_policy, crate::drift::DriftPolicy::Report);
         assert!(c.ignore_namespaces[1].is_match("spire-system"));
     }
 
@@ -583,6 +595,8 @@ mod tests {
             ("metrics: {bindAddress: nowhere}\n", "metrics.bindAddress: \"nowhere\" is not host:port"),
             ("logLevel: loud\n", "logLevel: \"loud\" is not one of"),
             ("logEncoding: xml\n", "logEncoding: \"xml\" is not console or json"),
+            ("driftPolicy: report\n", "driftPolicy: \"report\" is not Enforce or Report"),
+            ("driftPolicy: Audit\n", "driftPolicy: \"Audit\" is not Enforce or Report"),
             ("kind: ControllerManagerConfig\n", "kind: \"ControllerManagerConfig\" is not \"OperatorConfig\""),
         ];
         for (extra, want) in cases {

@@ -8,7 +8,7 @@
 //! - [`duration`]: Go duration strings, as users write TTLs and intervals;
 //! - [`pod_view`]: pods as the operator caches them, with only what templates and selection read.
 //!
-//! The pure core is [`pass`] (one worker pass over a snapshot), [`render`], [`reconcile`],
+//! The pure core is [`pass`] (one worker pass over a snapshot), [`drift`], [`render`], [`reconcile`],
 //! [`policy`], [`status`], [`template`], [`spiffe`], [`selection`], [`pod_view`] and [`duration`]:
 //! functions from values to values, testable without a server. It
 //! may not import the IO edges: the crate's [`spire`], [`controller`], [`admin`], [`lease`] and
@@ -22,6 +22,7 @@ pub mod breaker;
 pub mod config;
 pub mod controller;
 pub mod crdgen;
+pub mod drift;
 pub mod duration;
 pub mod lease;
 pub mod metrics;

@@ -141,6 +141,9 @@ pub struct StaticInputs<'a> {
     pub verdict: Option<&'a Verdict>,
     /// Whether its `expiresAt` had passed when last planned.
     pub lapsed: bool,
+    /// Whether its entry drifted and the drift is only reported: SPIRE differs by choice, which
+    /// does not make the resource progressing (drift does not change Ready).
+    pub drift_reported: bool,
 }
 
 /// The status of a ClusterStaticEntry.
@@ -181,7 +184,7 @@ pub fn static_status(object: &ClusterStaticEntry, inputs: StaticInputs<'_>) -> D
         masked,
         refusals: inputs.refusals,
         unavailable: inputs.unavailable,
-        in_sync,
+        in_sync: in_sync || inputs.drift_reported,
     }));
     Desired {
         generation: described(inputs.enabled, Some(generation), object.metadata.generation, None),

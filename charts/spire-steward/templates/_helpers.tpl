@@ -122,6 +122,7 @@ reconcile:
   clusterFederatedTrustDomains: {{ ne ($rec.clusterFederatedTrustDomains | toString) "false" }}
 gcInterval: {{ $c.gcInterval | toJson }}
 exceptionWarningWindow: {{ $c.exceptionWarningWindow | toJson }}
+driftPolicy: {{ $c.driftPolicy | default "Enforce" | toJson }}
 leaderElection:
   leaderElect: {{ eq ($le.leaderElect | toString) "true" }}
   resourceName: {{ include "spire-steward.leaseName" . | toJson }}
