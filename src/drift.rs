@@ -170,15 +170,19 @@ pub struct Ledger {
 }
 
 impl Ledger {
-    /// An owned entry SPIRE holds with other values than `written`, what the operator wrote.
+    /// An owned entry SPIRE holds with other values than `written`, what the operator wrote. An
+    /// entry edited again before it was repaired keeps what the operator wrote first.
     pub fn modified(&mut self, written: Entry) {
         if let Some(id) = written.id.clone() {
-            self.modified.insert(id, written);
+            self.modified.entry(id).or_insert(written);
         }
     }
 
-    /// An owned entry SPIRE no longer holds, as it was declared.
-    pub fn missing(&mut self, declared: Entry) {
+    /// An owned entry SPIRE no longer holds, as it was last known. When it had been found
+    /// edited and left so, what the operator wrote is the declaration it is compared with.
+    pub fn missing(&mut self, known: Entry) {
+        let written = known.id.as_ref().and_then(|id| self.modified.remove(id));
+        let declared = written.unwrap_or(known);
         self.missing.insert(EntryKey::of(&declared), declared);
     }
 

@@ -139,3 +139,15 @@ fn the_summary_counts_per_class() {
     assert_eq!(summary(&findings), "1 entry Modified (x509SVIDTTL), 1 Missing, 1 Unexpected");
     assert_eq!(summary(&findings[1..2]), "1 entry Missing");
 }
+
+#[test]
+fn an_entry_edited_then_deleted_is_compared_with_what_the_operator_wrote() {
+    let mut ledger = Ledger::default();
+    ledger.modified(entry("db", "ss.2"));
+    let mut edited = entry("db", "ss.2");
+    edited.x509_svid_ttl = 77;
+    ledger.modified(edited.clone());
+    ledger.missing(edited);
+    let findings = classify(&plan(), Memory::Ledger(&ledger), &[], &none, &nobody);
+    assert_eq!(classes(&findings), [(DriftClass::Missing, "ss.2")], "the create undoes the deletion");
+}
