@@ -70,6 +70,7 @@ pub struct File {
     pub deletion_breaker: Option<crate::breaker::BreakerFile>,
     pub audit: Option<crate::audit::AuditFile>,
     pub mode: Option<String>,
+    pub drift_policy: Option<String>,
     pub leader_election: Option<LeaderElectionFile>,
     pub metrics: Option<MetricsFile>,
     pub health: Option<HealthFile>,
@@ -206,6 +207,9 @@ pub struct Config {
     /// Where audit records go.
     pub audit: crate::audit::Destination,
     pub mode: Mode,
+    /// What drift of owned entries calls for, unless a resource's `spec.driftPolicy` says
+    /// otherwise: repair (`Enforce`, the default) or only report it (`Report`).
+    pub drift_policy: crate::drift::DriftPolicy,
     pub leader_election: LeaderElection,
     /// None: metrics are not served.
     pub metrics_address: Option<SocketAddr>,
@@ -355,6 +359,11 @@ impl File {
             deletion_breaker.map_err(|e| invalid("deletionBreaker.maxSharePercent", e.to_string()))?;
         let audit = self.audit.unwrap_or_default().validate().map_err(|e| invalid("audit", e.to_string()))?;
         let mode = Mode::parse(self.mode.as_deref())?;
+        let drift_policy = match self.drift_policy.as_deref() {
+            None => crate::drift::DriftPolicy::default(),
+            Some(value) => crate::drift::DriftPolicy::parse(value)
+                .ok_or_else(|| invalid("driftPolicy", format!("{value:?} is not Enforce or Report")))?,
+        };
         let spire_call_timeout =
             bounded("spireCallTimeout", self.spire_call_timeout, DEFAULT_SPIRE_CALL_TIMEOUT, SPIRE_CALL_TIMEOUT_RANGE)?;
         let leader_election = leader_election(self.leader_election.unwrap_or_default())?;
@@ -405,6 +414,7 @@ impl File {
             deletion_breaker,
             audit,
             mode,
+            drift_policy,
             leader_election,
             metrics_address,
             health_address,
@@ -515,6 +525,7 @@ mod tests {
         assert_eq!(c.log_encoding, LogEncoding::Console);
         assert_eq!(c.mode, Mode::Enforce);
         assert_eq!(load(&format!("{MINIMAL}mode: Observe\n")).unwrap().mode, Mode::Observe);
+        assert_eq!(c.drift_policy, crate::drift::DriftPolicy::Enforce);
     }
 
     #[test]
@@ -528,7 +539,7 @@ mod tests {
              reconcile: {clusterSPIFFEIDs: true, clusterStaticEntries: false}\ngcInterval: 10000000000\n\
              leaderElection: {leaderElect: true, resourceNamespace: spire-system, leaseDuration: 20s}\n\
              metrics: {bindAddress: ':9090'}\nhealth: {healthProbeBindAddress: '0'}\n\
-             logLevel: DEBUG\nlogEncoding: json\n",
+             logLevel: DEBUG\nlogEncoding: json\ndriftPolicy: Report\n",
         )
         .unwrap();
         assert_eq!(c.entry_id_prefix, "prod");
@@ -541,6 +552,7 @@ mod tests {
         assert_eq!(c.health_address, None);
         assert_eq!(c.log_level, tracing::Level::DEBUG);
         assert_eq!(c.class_name.as_deref(), Some("blue"));
+        assert_eq!(c.drift_policy, crate::drift::DriftPolicy::Report);
         assert!(c.ignore_namespaces[1].is_match("spire-system"));
     }
 
@@ -616,6 +628,8 @@ mod tests {
             ("logEncoding: xml\n", "logEncoding: \"xml\" is not console or json"),
             ("mode: observe\n", "mode: \"observe\" is not Enforce or Observe"),
             ("deletionBreaker: {maxSharePercent: 101}\n", "deletionBreaker.maxSharePercent: 101 is above 100"),
+            ("driftPolicy: report\n", "driftPolicy: \"report\" is not Enforce or Report"),
+            ("driftPolicy: Audit\n", "driftPolicy: \"Audit\" is not Enforce or Report"),
             ("kind: ControllerManagerConfig\n", "kind: \"ControllerManagerConfig\" is not \"OperatorConfig\""),
         ];
         for (extra, want) in cases {

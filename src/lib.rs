@@ -9,7 +9,7 @@
 //! - [`pod_view`]: pods as the operator caches them, with only what templates and selection read;
 //! - [`cli`]: the read-only `plan` and `report` subcommands, over the same pass.
 //!
-//! The pure core is [`pass`] (one worker pass over a snapshot), [`render`], [`reconcile`],
+//! The pure core is [`pass`] (one worker pass over a snapshot), [`drift`], [`render`], [`reconcile`],
 //! [`policy`], [`status`], [`template`], [`spiffe`], [`selection`], [`pod_view`] and [`duration`]:
 //! functions from values to values, testable without a server. It
 //! may not import the IO edges: the crate's [`spire`], [`controller`], [`admin`], [`lease`] and
@@ -25,6 +25,7 @@ pub mod cli;
 pub mod config;
 pub mod controller;
 pub mod crdgen;
+pub mod drift;
 pub mod duration;
 pub mod lease;
 pub mod metrics;

@@ -1,5 +1,5 @@
 //! Prometheus metrics. Labels are low-cardinality by construction: RPC method and gRPC code,
-//! write operation, drift kind and error category; never an object or entry name.
+//! write operation, drift class and error category; never an object or entry name.
 
 use std::{sync::Arc, time::Duration};
 
@@ -33,6 +33,11 @@ struct KindLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ClassLabels {
+    class: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ItemKindLabels {
     kind: String,
 }
@@ -61,7 +66,8 @@ pub struct Metrics {
     pod_to_entry: Histogram,
     queue_depth: Gauge,
     managed_entries: Gauge,
-    drift: Family<KindLabels, Counter>,
+    drift_detected: Family<ClassLabels, Counter>,
+    drifted_entries: Family<ClassLabels, Gauge>,
     errors: Family<CategoryLabels, Counter>,
     relists: Family<KindLabels, Counter>,
     unparsed: Family<ItemKindLabels, Gauge>,
@@ -111,11 +117,17 @@ impl Metrics {
         registry.register("queue_depth", "Changes waiting for the worker", queue_depth.clone());
         let managed_entries = Gauge::default();
         registry.register("managed_entries", "Entries the operator owns in SPIRE", managed_entries.clone());
-        let drift = Family::<KindLabels, Counter>::default();
+        let drift_detected = Family::<ClassLabels, Counter>::default();
         registry.register(
             "drift_detected",
-            "Owned entries found changed in SPIRE behind the operator's back",
-            drift.clone(),
+            "Entries found drifted from their declarations, by class (modified, missing, unexpected, foreign), once per detection",
+            drift_detected.clone(),
+        );
+        let drifted_entries = Family::<ClassLabels, Gauge>::default();
+        registry.register(
+            "drifted_entries",
+            "Entries drifted now and not repaired (driftPolicy Report, or foreign), by class",
+            drifted_entries.clone(),
         );
         let errors = Family::<CategoryLabels, Counter>::default();
         registry.register("reconcile_errors", "Reconciliation errors by category", errors.clone());
@@ -171,7 +183,8 @@ impl Metrics {
             pod_to_entry,
             queue_depth,
             managed_entries,
-            drift,
+            drift_detected,
+            drifted_entries,
             errors,
             relists,
             unparsed,
@@ -205,9 +218,15 @@ impl Metrics {
         self.managed_entries.set(count as i64);
     }
 
-    /// Counts drift: `kind` is `missing`, `modified` or `unexpected`.
-    pub fn drift(&self, kind: &'static str, count: usize) {
-        self.drift.get_or_create(&KindLabels { kind }).inc_by(count as u64);
+    /// Counts detections of drift: `class` is `modified`, `missing`, `unexpected` or `foreign`
+    /// ([`crate::drift::DriftClass::label`]).
+    pub fn drift_detected(&self, class: &'static str, count: usize) {
+        self.drift_detected.get_or_create(&ClassLabels { class }).inc_by(count as u64);
+    }
+
+    /// Sets how many entries of `class` are drifted now and not repaired.
+    pub fn drifted_entries(&self, class: &'static str, count: usize) {
+        self.drifted_entries.get_or_create(&ClassLabels { class }).set(count as i64);
     }
 
     /// Counts a completed listing of a watched kind.
@@ -275,12 +294,14 @@ mod tests {
         let metrics = Arc::new(Metrics::new());
         SpireCalls(metrics.clone()).observe("ListEntries", tonic::Code::Ok, Duration::from_millis(3));
         metrics.written("create", 2);
-        metrics.drift("missing", 1);
+        metrics.drift_detected("missing", 1);
+        metrics.drifted_entries("foreign", 2);
         metrics.error("spire_unavailable");
         let text = metrics.render();
         assert!(text.contains(r#"spire_steward_spire_requests_total{method="ListEntries",code="Ok"} 1"#), "{text}");
         assert!(text.contains(r#"spire_steward_entries_written_total{operation="create"} 2"#), "{text}");
-        assert!(text.contains(r#"spire_steward_drift_detected_total{kind="missing"} 1"#), "{text}");
+        assert!(text.contains(r#"spire_steward_drift_detected_total{class="missing"} 1"#), "{text}");
+        assert!(text.contains(r#"spire_steward_drifted_entries{class="foreign"} 2"#), "{text}");
         assert!(text.contains("spire_steward_spire_request_duration_seconds_bucket"), "{text}");
         assert!(text.contains(r#"spire_steward_reconcile_errors_total{category="spire_unavailable"} 1"#), "{text}");
     }

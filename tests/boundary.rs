@@ -20,7 +20,8 @@ const PURE_DIRS: &[&str] = &["src/render", "src/reconcile", "src/status", "src/t
 /// Pure directories that may not exist yet.
 const OPTIONAL_PURE_DIRS: &[&str] = &["src/pass"];
 /// Single files of the pure core.
-const PURE_FILES: &[&str] = &["src/selection.rs", "src/pod_view.rs", "src/duration.rs", "src/breaker.rs"];
+const PURE_FILES: &[&str] =
+    &["src/selection.rs", "src/pod_view.rs", "src/duration.rs", "src/breaker.rs", "src/drift.rs"];
 
 /// The crate's own modules that do IO.
 const IO_MODULES: &[&str] = &["spire", "controller", "admin", "lease", "metrics"];

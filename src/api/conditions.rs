@@ -23,6 +23,10 @@ pub mod types {
     pub const EXPIRING_SOON: &str = "ExpiringSoon";
     /// The resource's `expiresAt` has passed; present only while true.
     pub const EXPIRED: &str = "Expired";
+    /// SPIRE's entries for the resource drifted from what it declares and are not repaired
+    /// (`driftPolicy: Report`, or an entry the operator does not own); present only while true.
+    /// Drift does not change `Ready`.
+    pub const DRIFTED: &str = "Drifted";
 }
 
 /// Condition reasons.
@@ -80,4 +84,10 @@ pub mod reasons {
     /// Event reason: a person's confirmation (the `spire-steward.io/confirm-deletions`
     /// annotation) released deletions the breaker would have held.
     pub const DELETION_CONFIRMED: &str = "DeletionConfirmed";
+    /// The `Drifted` condition's reason: drift is recorded, not repaired.
+    pub const DRIFT_REPORTED: &str = "DriftReported";
+    /// Event reason (Normal): an entry changed behind the operator's back was repaired.
+    pub const DRIFT_REPAIRED: &str = "DriftRepaired";
+    /// Event reason (Warning): drift was detected and left as it is.
+    pub const DRIFT_DETECTED: &str = "DriftDetected";
 }

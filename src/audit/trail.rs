@@ -58,7 +58,9 @@ pub fn planned(scope: &Scope, plan: &Plan, facts: ScopeFacts<'_>, world: &dyn At
             .and_then(|(_, v)| bound_policy(v))
     };
     for create in &plan.creates {
-        let reason = if matches!(scope, Scope::Pod(_)) && !world.pod_known(scope) {
+        let reason = if create.drift.is_some() {
+            Reason::DriftRepaired
+        } else if matches!(scope, Scope::Pod(_)) && !world.pod_known(scope) {
             Reason::PodCreated
         } else {
             Reason::DeclarationChanged
@@ -76,7 +78,11 @@ pub fn planned(scope: &Scope, plan: &Plan, facts: ScopeFacts<'_>, world: &dyn At
             .fields()
             .all(|f| matches!(f, crate::spiffe::EntryField::X509SvidTtl | crate::spiffe::EntryField::JwtSvidTtl));
         let policy = clamp_of(&update.source, &update.entry);
-        let reason = if ttl_only && policy.is_some() { Reason::TtlClamped } else { Reason::DeclarationChanged };
+        let reason = match () {
+            () if update.drift.is_some() => Reason::DriftRepaired,
+            () if ttl_only && policy.is_some() => Reason::TtlClamped,
+            () => Reason::DeclarationChanged,
+        };
         let (resource, owner) = world.resource(&update.source);
         let record = Record::new(now, Action::Update, Outcome::Success, reason)
             .entry(&update.entry)
@@ -89,6 +95,7 @@ pub fn planned(scope: &Scope, plan: &Plan, facts: ScopeFacts<'_>, world: &dyn At
         let Some(id) = &delete.entry.id else { continue };
         let source = world.declared_by(id);
         let why = match delete.reason {
+            _ if delete.drift.is_some() => Why::of(Reason::DriftRepaired),
             DeleteReason::Duplicate => Why::of(Reason::Duplicate),
             DeleteReason::Undeclared => why_undeclared(&delete.entry, source.as_ref(), facts, world),
         };

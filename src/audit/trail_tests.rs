@@ -99,17 +99,18 @@ fn now() -> Timestamp {
 fn each_write_gets_the_reason_it_is_made_for() {
     let scope = Scope::Pod("p1".into());
     let plan = Plan {
-        creates: vec![Create { entry: entry("ss.new", "web"), source: source("live") }],
+        creates: vec![Create { entry: entry("ss.new", "web"), source: source("live"), drift: None }],
         updates: vec![Update {
             entry: entry("ss.ttl", "clamped"),
             mask: [EntryField::X509SvidTtl].into_iter().collect(),
             source: source("live"),
+            drift: None,
         }],
         deletes: vec![
-            Delete { entry: entry("ss.gone", "old"), reason: DeleteReason::Undeclared },
-            Delete { entry: entry("ss.denied", "legacy"), reason: DeleteReason::Undeclared },
-            Delete { entry: entry("ss.live", "relabelled"), reason: DeleteReason::Undeclared },
-            Delete { entry: entry("ss.dup", "web"), reason: DeleteReason::Duplicate },
+            Delete { entry: entry("ss.gone", "old"), reason: DeleteReason::Undeclared, drift: None },
+            Delete { entry: entry("ss.denied", "legacy"), reason: DeleteReason::Undeclared, drift: None },
+            Delete { entry: entry("ss.live", "relabelled"), reason: DeleteReason::Undeclared, drift: None },
+            Delete { entry: entry("ss.dup", "web"), reason: DeleteReason::Duplicate, drift: None },
         ],
         ..Default::default()
     };
@@ -143,6 +144,11 @@ fn each_write_gets_the_reason_it_is_made_for() {
     let gone = ScopeFacts { pod_present: false, ..facts };
     let pending = planned(&scope, &plan, gone, &world(), now());
     assert!(pending[2..5].iter().all(|(_, r)| r.reason == Reason::PodDeleted));
+    let mut repair = plan.clone();
+    repair.creates[0].drift = Some(crate::drift::DriftClass::Missing);
+    repair.deletes[0].drift = Some(crate::drift::DriftClass::Unexpected);
+    let pending = planned(&scope, &repair, facts, &world(), now());
+    assert_eq!((pending[0].1.reason, pending[2].1.reason), (Reason::DriftRepaired, Reason::DriftRepaired));
     let lapsed = ["live".to_string()];
     let pending = planned(&scope, &plan, ScopeFacts { lapsed: &lapsed, ..facts }, &world(), now());
     assert_eq!(pending[4].1.reason, Reason::ExceptionLapsed);
@@ -196,7 +202,7 @@ fn a_denial_of_what_an_exception_allowed_is_the_exception_lapsing() {
     let (before, _) = decisions(None, &[(declaration.clone(), allowed)], &world(), now());
     let verdicts = vec![(declaration, verdict(false, None))];
     let plan = Plan {
-        deletes: vec![Delete { entry: entry("ss.denied", "legacy"), reason: DeleteReason::Undeclared }],
+        deletes: vec![Delete { entry: entry("ss.denied", "legacy"), reason: DeleteReason::Undeclared, drift: None }],
         ..Default::default()
     };
     let facts = ScopeFacts { pod_present: true, verdicts: &verdicts, lapsed: &[], before: Some(&before) };

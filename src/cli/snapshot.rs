@@ -253,6 +253,12 @@ impl Evaluation {
     }
 }
 
+/// What the CLI knows of out-of-band changes: nothing, as a controller that just started. Every
+/// write the pass plans is shown as a write (none is taken for a drift repair that
+/// `driftPolicy: Report` would withhold); the report's drift column compares SPIRE with the
+/// declarations itself.
+static NO_DRIFT_KNOWN: std::sync::LazyLock<crate::drift::Ledger> = std::sync::LazyLock::new(Default::default);
+
 #[allow(clippy::too_many_arguments)]
 fn snapshot<'a>(
     inputs: &'a ListedInputs,
@@ -264,5 +270,15 @@ fn snapshot<'a>(
     rules: &'a Rules,
     now: Timestamp,
 ) -> Snapshot<'a> {
-    Snapshot { inputs, identities, statics, index, ownership, config, governance: &rules.governance, now }
+    Snapshot {
+        inputs,
+        identities,
+        statics,
+        index,
+        ownership,
+        config,
+        governance: &rules.governance,
+        ledger: Some(&NO_DRIFT_KNOWN),
+        now,
+    }
 }

@@ -10,8 +10,9 @@ use tonic::Code;
 
 use super::refusals::Refusal;
 use crate::{
+    drift::DriftClass,
     reconcile::{Claim, EntryIndex, Ownership, Plan, Scope},
-    spiffe::EntryId,
+    spiffe::{Entry, EntryId},
     spire::{CreateOutcome, EntryMask, ItemError, SpireClient},
 };
 
@@ -32,6 +33,12 @@ pub struct Applied {
     /// What SPIRE answered for each planned write it was sent, by the planned entry's ID. A
     /// write missing here was not sent: the call before it failed (`unavailable`).
     pub answers: BTreeMap<EntryId, Result<(), ItemError>>,
+    /// Writes that met an unexpected state, for the drift ledger: an update whose entry was gone
+    /// (Missing, as declared) or a create whose entry already stood (Modified, with the values
+    /// declared under the standing entry's ID).
+    pub met: Vec<(DriftClass, Entry)>,
+    /// Deletes whose entry was already gone.
+    pub vanished: usize,
 }
 
 /// Writes every plan. A whole-call failure stops the writing; the scopes not yet written are
@@ -79,7 +86,10 @@ async fn write(
                 }
                 Err(e) if e.code == Code::NotFound => {
                     applied.answers.insert(id.clone(), Ok(()));
+                    tracing::info!(entry_id = %id, spiffe_id = %delete.entry.spiffe_id,
+                        "an entry to delete was already gone from SPIRE");
                     index.remove(&id);
+                    applied.vanished += 1;
                 }
                 Err(e) => {
                     applied.answers.insert(id.clone(), Err(e.clone()));
@@ -135,7 +145,12 @@ async fn write(
                     applied.replan.insert(Scope::of(&existing));
                     match ownership.claim(&existing) {
                         Claim::Foreign => index.insert_foreign(existing),
-                        Claim::Owned | Claim::Adoptable => index.insert(existing),
+                        Claim::Owned | Claim::Adoptable => {
+                            let mut declared = create.entry.clone();
+                            declared.id.clone_from(&existing.id);
+                            applied.met.push((DriftClass::Modified, declared));
+                            index.insert(existing);
+                        }
                     }
                 }
                 CreateOutcome::Failed(e) => {
@@ -178,6 +193,7 @@ async fn write(
                     if let Some(id) = &update.entry.id {
                         index.remove(id);
                     }
+                    applied.met.push((DriftClass::Missing, update.entry.clone()));
                     applied.replan.insert(Scope::of(&update.entry));
                 }
                 Err(e) => {

@@ -94,6 +94,35 @@ impl Trail {
         self.write(&records);
     }
 
+    /// Records drift found and left as it is (a repair is recorded with its write).
+    pub fn drift(&self, findings: &[crate::drift::Finding]) {
+        if !self.is_on() {
+            return;
+        }
+        let now = Timestamp::now();
+        let records: Vec<Record> = findings
+            .iter()
+            .filter(|f| !f.repaired)
+            .map(|f| {
+                let (resource, owner) = match f.source.as_ref().and_then(|s| self.resources.get(&s.uid)) {
+                    Some((resource, owner)) => (Some(resource.clone()), owner.clone()),
+                    None => (None, None),
+                };
+                let mut record =
+                    Record::new(now, audit::Action::DriftDetected, audit::Outcome::Success, audit::Reason::Drift)
+                        .fields(f.fields)
+                        .resource(resource, owner)
+                        .policy(f.policy.clone())
+                        .message(f.describe());
+                record.entry_id = f.entry_id.as_ref().map(|id| id.as_str().to_owned());
+                record.spiffe_id = Some(f.spiffe_id.to_string());
+                record.parent_id = Some(f.parent_id.to_string());
+                record
+            })
+            .collect();
+        self.write(&records);
+    }
+
     /// Records what the circuit breaker announces of a resource: deletions held or confirmed.
     pub fn note(&mut self, note: &Note) {
         use crate::api::conditions::reasons;

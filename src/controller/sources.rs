@@ -40,6 +40,7 @@ pub fn meta_of(meta: &ObjectMeta, owner: Option<&crate::api::v1alpha1::Owner>) -
     SourceMeta {
         labels: meta.labels.clone().unwrap_or_default(),
         owner_set: owner.is_some_and(|o| !o.team.is_empty() && o.contact.as_deref().is_some_and(|c| !c.is_empty())),
+        drift_policy: None,
     }
 }
 
@@ -98,7 +99,7 @@ impl Identities {
             let generation = metadata.generation;
             let source = source_of_meta(kind, metadata);
             let suspended = spec.suspend.unwrap_or(false);
-            let meta = meta_of(metadata, spec.owner.as_ref());
+            let meta = SourceMeta { drift_policy: spec.drift_policy, ..meta_of(metadata, spec.owner.as_ref()) };
             let unchanged = self.by_uid.get(&uid).is_some_and(|(g, cached)| {
                 *g == generation && cached.source == source && cached.suspended == suspended && cached.meta == meta
             });
@@ -181,7 +182,10 @@ impl StaticEntries {
                 .iter()
                 .find_map(|s| s.strip_prefix("k8s:pod-uid:"))
                 .map_or(Scope::Cluster, |uid| Scope::Pod(uid.to_owned()));
-            let meta = meta_of(&object.metadata, object.spec.owner.as_ref());
+            let meta = SourceMeta {
+                drift_policy: object.spec.drift_policy,
+                ..meta_of(&object.metadata, object.spec.owner.as_ref())
+            };
             next.insert(uid, (object.metadata.generation, StaticEntry { source, meta, entry, scope }));
         }
         let mut scopes: Vec<Scope> = before.into_values().collect();

@@ -30,7 +30,8 @@ use crate::{
     selection::handles_class,
     status::{
         FederationInputs, Health, IdentityFields, IdentityInputs, StaticInputs, announcement, conditions_for,
-        federation_status, identity_status, merge_conditions, same_conditions, static_status, tallies,
+        drift_announcement, drifted, federation_status, identity_status, merge_conditions, same_conditions,
+        static_status, tallies,
     },
 };
 
@@ -170,8 +171,56 @@ impl StatusWriter {
         self.publish_static_entries(worker, &statics.objects).await;
         self.publish_federations(worker, &federations.objects).await;
         self.publish_governance(worker).await;
+        self.announce_drift(worker).await;
         for _ in 0..self.failed_writes {
             worker.metrics.error("status_write");
+        }
+    }
+
+    /// Publishes one Event per drift detection: on the resource that declares the entry, and,
+    /// for an entry in a SPIFFE ID space a policy governs, on that IdentityPolicy.
+    async fn announce_drift(&self, worker: &Worker) {
+        let news = std::mem::take(&mut *worker.drift_news.lock().expect("the drift news lock is never poisoned"));
+        if news.is_empty() {
+            return;
+        }
+        let policies = worker.stores.policies();
+        for finding in news {
+            let announcement = drift_announcement(&finding);
+            let mut regarding = Vec::new();
+            if let Some(source) = &finding.source {
+                let kind = match source.kind {
+                    crate::reconcile::SourceKind::ClusterStaticEntry => ClusterStaticEntry::kind(&()),
+                    crate::reconcile::SourceKind::SPIFFEID => SPIFFEID::kind(&()),
+                    _ => ClusterSPIFFEID::kind(&()),
+                };
+                let namespace = worker.identities().get(&source.uid).and_then(|i| i.namespace.clone());
+                regarding.push((kind.to_string(), source.name.clone(), Some(source.uid.clone()), namespace));
+            }
+            if let Some(name) = &finding.policy {
+                let uid = policies.objects.iter().find(|p| p.name_any() == *name).and_then(|p| p.uid());
+                regarding.push((IdentityPolicy::kind(&()).to_string(), name.clone(), uid, None));
+            }
+            for (kind, name, uid, namespace) in regarding {
+                let reference = ObjectReference {
+                    api_version: Some("spire-steward.io/v1alpha1".into()),
+                    kind: Some(kind),
+                    name: Some(name),
+                    uid,
+                    namespace,
+                    ..Default::default()
+                };
+                let event = Event {
+                    type_: if announcement.warning { EventType::Warning } else { EventType::Normal },
+                    reason: announcement.reason.into(),
+                    note: Some(announcement.note.chars().take(1024).collect()),
+                    action: "Reconcile".into(),
+                    secondary: None,
+                };
+                if let Err(e) = self.recorder.publish(&event, &reference).await {
+                    tracing::warn!(error = %e, "failed to publish an event");
+                }
+            }
         }
     }
 
@@ -301,8 +350,9 @@ impl StatusWriter {
             withheld,
         });
         let (health, generation, IdentityFields { stats, ttl }) = (desired.health, desired.generation, desired.fields);
-        let (previous, conditions) =
+        let (previous, mut conditions) =
             next_conditions(current.map(|s| &s.common), &health, desired.synced_type, generation);
+        add_drifted(&mut conditions, &previous, worker, &uid, generation);
         let status = json!({ "observedGeneration": generation, "conditions": conditions, "stats": stats, "ttl": ttl });
         let unchanged = current.is_some_and(|s| {
             s.common.observed_generation == generation
@@ -345,11 +395,13 @@ impl StatusWriter {
                     verdict: worker.static_verdicts.get(&uid),
                     lapsed: worker.lapsed.contains(&uid),
                     withheld: withheld.remove(&uid).unwrap_or_else(|| worker.not_withheld()),
+                    drift_reported: worker.drift().any(|f| f.source.as_ref().is_some_and(|s| s.uid == uid)),
                 },
             );
             let (health, generation, fields) = (desired.health, desired.generation, desired.fields);
-            let (previous, conditions) =
+            let (previous, mut conditions) =
                 next_conditions(object.status.as_ref().map(|s| &s.common), &health, desired.synced_type, generation);
+            add_drifted(&mut conditions, &previous, worker, &uid, generation);
             let status = json!({
                 "observedGeneration": generation,
                 "conditions": conditions,
@@ -412,6 +464,20 @@ impl StatusWriter {
                 tracing::warn!(kind, name, error = %e, "failed to write status");
             }
         }
+    }
+}
+
+/// Adds the `Drifted` condition while drift of the resource's entries stands unrepaired.
+fn add_drifted(
+    conditions: &mut Vec<Condition>,
+    previous: &[Condition],
+    worker: &Worker,
+    uid: &str,
+    generation: Option<i64>,
+) {
+    let findings: Vec<_> = worker.drift().filter(|f| f.source.as_ref().is_some_and(|s| s.uid == uid)).collect();
+    if let Some(wanted) = drifted(&findings) {
+        conditions.extend(merge_conditions(previous, &[wanted], generation, Timestamp::now()));
     }
 }
 

@@ -30,6 +30,7 @@ use super::{
 };
 use crate::{
     config::{Config, Mode},
+    drift::{DriftClass, Finding, Ledger},
     metrics::Metrics,
     pass::{self, PodRecord, SliceMembers, Snapshot, stale_pods},
     pod_view::PodView,
@@ -77,6 +78,12 @@ pub struct Worker {
     pub(super) trail: super::audit_trail::Trail,
     /// What was planned and not written: observe mode's writes, the breaker's held deletions.
     pub withheld: withheld::Withheld,
+    /// What was found changed in SPIRE behind the operator's back, until plans settle it.
+    ledger: Ledger,
+    /// The drift standing now, unrepaired, by scope.
+    drift: BTreeMap<Scope, Vec<Finding>>,
+    /// Detections not yet announced in Events; the status writer takes them.
+    pub drift_news: std::sync::Mutex<Vec<Finding>>,
 }
 
 /// Scopes planned and written per pass.
@@ -118,6 +125,9 @@ impl Worker {
             lapses_planned: Timestamp::now(),
             trail: super::audit_trail::Trail::new(Arc::new(crate::audit::Sink::off())),
             withheld: withheld::Withheld::default(),
+            ledger: Ledger::default(),
+            drift: BTreeMap::new(),
+            drift_news: Default::default(),
         }
     }
 
@@ -221,15 +231,22 @@ impl Worker {
                 let listing = self.set_aside(listing);
                 let drift = self.index.drift(&listing, &self.ownership);
                 if drift.touches_owned() {
-                    self.metrics.drift("missing", drift.missing.len());
-                    self.metrics.drift("modified", drift.modified.len());
-                    self.metrics.drift("unexpected", drift.unexpected.len());
                     tracing::warn!(
                         missing = drift.missing.len(),
                         modified = drift.modified.len(),
                         unexpected = drift.unexpected.len(),
-                        "entries changed in SPIRE behind the operator's back; restoring them"
+                        "entries changed in SPIRE behind the operator's back; planning their scopes again"
                     );
+                }
+                // What the index held is what the operator wrote: the declaration at detection.
+                for (written, _) in &drift.modified {
+                    self.ledger.modified(written.clone());
+                }
+                for gone in &drift.missing {
+                    self.ledger.missing(gone.clone());
+                }
+                for unknown in &drift.unexpected {
+                    self.ledger.unexpected(unknown.clone());
                 }
                 if !drift.is_empty() {
                     for scope in drift.scopes() {
@@ -465,6 +482,7 @@ impl Worker {
             config: &self.config,
             governance: &self.rules.governance,
             now: Timestamp::now(),
+            ledger: Some(&self.ledger),
         };
         let now = snapshot.now;
         let outcomes = pass::run(&snapshot, scopes);
@@ -492,8 +510,10 @@ impl Worker {
                 self.static_verdicts.remove(&uid);
                 self.lapsed.insert(uid);
             }
+            self.take_drift(&outcome.scope, outcome.drift);
             plans.push((outcome.scope, outcome.plan));
         }
+        self.count_drift();
         // Forget resources that are gone.
         let statics: BTreeSet<&str> = self.statics.list().map(|s| s.source.uid.as_str()).collect();
         self.static_winners.retain(|uid, _| statics.contains(uid.as_str()));
@@ -502,9 +522,62 @@ impl Worker {
         plans
     }
 
+    /// Takes in the drift the pass found in a scope: the ledger keeps what is still open, and
+    /// each new detection (or a repair of one reported before) is announced once.
+    fn take_drift(&mut self, scope: &Scope, findings: Vec<Finding>) {
+        self.ledger.settle(scope, &findings);
+        let before = self.drift.remove(scope).unwrap_or_default();
+        let mut news = Vec::new();
+        for finding in &findings {
+            let seen = before.iter().any(|b| b.identity() == finding.identity());
+            if !seen {
+                self.metrics.drift_detected(finding.class.label(), 1);
+            }
+            if !seen || finding.repaired {
+                let owner = finding.source.as_ref().map(|s| s.name.as_str()).unwrap_or_default();
+                let policy = finding.policy.as_deref().unwrap_or_default();
+                let what = finding.describe();
+                if finding.repaired {
+                    tracing::info!(?scope, owner, %what, "repairing drift");
+                } else {
+                    tracing::warn!(?scope, owner, policy, %what, "drift detected; not repaired");
+                }
+                news.push(finding.clone());
+            }
+        }
+        self.trail.drift(&news);
+        self.drift_news.lock().expect("the drift news lock is never poisoned").extend(news);
+        let open: Vec<Finding> = findings.into_iter().filter(|f| !f.repaired).collect();
+        if !open.is_empty() {
+            self.drift.insert(scope.clone(), open);
+        }
+    }
+
+    /// Sets the gauge of standing drift by class.
+    fn count_drift(&self) {
+        for class in DriftClass::ALL {
+            let count = self.drift.values().flatten().filter(|f| f.class == class).count();
+            self.metrics.drifted_entries(class.label(), count);
+        }
+    }
+
+    /// The drift standing now, unrepaired.
+    pub fn drift(&self) -> impl Iterator<Item = &Finding> {
+        self.drift.values().flatten()
+    }
+
     /// Takes in what the writes achieved and schedules retries. `planned`: the plans are the
     /// scopes' whole plans, so their earlier refusals are settled.
     fn absorb(&mut self, planned: bool, plans: &[(Scope, Plan)], applied: Applied) {
+        for (class, entry) in &applied.met {
+            match class {
+                DriftClass::Missing => self.ledger.missing(entry.clone()),
+                _ => self.ledger.modified(entry.clone()),
+            }
+        }
+        if applied.vanished > 0 {
+            self.metrics.drift_detected(DriftClass::Missing.label(), applied.vanished);
+        }
         let scopes = plans.iter().map(|(scope, _)| scope).filter(|_| planned);
         self.refusals.absorb(scopes, applied.unavailable.is_none(), &applied.failures);
         for _ in &applied.failures {

@@ -7,11 +7,13 @@
 //!    alone, static entries past their `expiresAt` lapse, and the policies judge every entry
 //!    (denied entries are dropped, TTLs clamped);
 //! 3. resolve: one winning declaration per entry key, the rest masked;
-//! 4. plan: the writes that bring SPIRE's entries of the scope in line;
+//! 4. plan: the writes that bring SPIRE's entries of the scope in line, and [`drift::review`]:
+//!    which of them repair drift, withheld under `driftPolicy: Report`;
 //! 5. [`report`]: what status and metrics need to know of the scope.
 //!
 //! The worker only executes what this returns; nothing here performs I/O.
 
+pub mod drift;
 mod govern;
 mod record;
 mod resync;
@@ -75,6 +77,9 @@ pub struct Snapshot<'a> {
     pub governance: &'a Governance,
     /// The instant the pass decides for: exceptions and expiries are judged at it.
     pub now: Timestamp,
+    /// What the worker found changed behind its back. None: no memory, every difference the
+    /// plan finds counts as drift (a one-off report).
+    pub ledger: Option<&'a crate::drift::Ledger>,
 }
 
 /// What the pass decided for one scope.
@@ -98,6 +103,8 @@ pub struct ScopeOutcome {
     pub judged: Vec<(Declaration, Verdict)>,
     /// Whether the pod of a pod scope is in the cache.
     pub pod_present: bool,
+    /// The scope's drift: repaired by the plan, or withheld and only reported.
+    pub drift: Vec<crate::drift::Finding>,
 }
 
 /// What the scope's resources declare, before governance.
@@ -125,9 +132,12 @@ pub fn run<'s>(snapshot: &Snapshot<'_>, scopes: impl IntoIterator<Item = &'s Sco
             let mut declared = govern(snapshot, scope, declare(snapshot, scope));
             let resolved = resolve(std::mem::take(&mut declared.declarations));
             let declared_by = |id: &crate::spiffe::EntryId| snapshot.index.owner(id).map(|s| s.uid.clone());
-            let plan =
+            let mut plan =
                 plan_scope(&resolved, &snapshot.index.scope(scope), &declared.hold, &declared_by, snapshot.ownership);
-            report(scope.clone(), plan, &resolved, declared)
+            let drift = drift::review(snapshot, scope, &mut plan);
+            let mut outcome = report(scope.clone(), plan, &resolved, declared);
+            outcome.drift = drift;
+            outcome
         })
         .collect()
 }
@@ -194,5 +204,16 @@ pub fn report(scope: Scope, plan: Plan, resolved: &Resolved, declared: Declared)
         .map(|d| (d.source.uid.clone(), true))
         .chain(resolved.masked.iter().filter(|(d, _)| is_static(d)).map(|(d, _)| (d.source.uid.clone(), false)))
         .collect();
-    ScopeOutcome { scope, plan, record, static_winners, render_failures, static_verdicts, lapsed, judged, pod_present }
+    ScopeOutcome {
+        scope,
+        plan,
+        record,
+        static_winners,
+        render_failures,
+        static_verdicts,
+        lapsed,
+        judged,
+        pod_present,
+        drift: Vec::new(),
+    }
 }

@@ -53,6 +53,7 @@ struct World {
     ready: HashMap<String, &'static str>,
     governance: crate::policy::Governance,
     now: k8s_openapi::jiff::Timestamp,
+    ledger: crate::drift::Ledger,
 }
 
 impl Inputs for World {
@@ -89,6 +90,7 @@ impl World {
             ready: HashMap::new(),
             governance: Default::default(),
             now: "2026-12-01T12:00:00Z".parse().unwrap(),
+            ledger: Default::default(),
         };
         world.add_node("n1");
         world
@@ -155,6 +157,7 @@ impl World {
             config: &self.config,
             governance: &self.governance,
             now: self.now,
+            ledger: Some(&self.ledger),
         };
         let mut outcomes = run(&snapshot, [&scope]);
         assert_eq!(outcomes.len(), 1);
@@ -362,6 +365,7 @@ fn a_switched_off_kind_neither_writes_nor_deletes() {
     assert_eq!(kind(announced), event(false, "ReconcileDisabled"));
 }
 
+mod drift;
 mod fail_closed;
 mod governed;
 mod tenants;

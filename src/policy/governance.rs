@@ -127,6 +127,18 @@ impl Governance {
         })
     }
 
+    /// The policy that governs the SPIFFE ID space `path` lies in: the first policy, Enforce or
+    /// Audit, one of whose `spiffeIDs` allow or deny patterns matches the path. Placeholders
+    /// match nothing here, as no pod binds them. The built-in tenant confinement claims no
+    /// space.
+    pub fn governing_space(&self, path: &str) -> Option<&Policy> {
+        let unbound = super::Bindings::default();
+        self.policies
+            .iter()
+            .map(|g| &g.policy)
+            .find(|p| p.allow.iter().chain(&p.deny).any(|pattern| pattern.matches(path, &unbound)))
+    }
+
     /// The exceptions that lapse after `after` and at or before `now`: whose targets must be
     /// judged again.
     pub fn lapsing(&self, after: Timestamp, now: Timestamp) -> impl Iterator<Item = &TargetedException> {
@@ -143,7 +155,47 @@ impl Governance {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::policy::{Bindings, Pattern, Relaxations, Target};
+    use crate::policy::{Bindings, Enforcement, Pattern, Relaxations, Target};
+
+    fn spaced(name: &str, enforcement: Enforcement, allow: &[&str], deny: &[&str]) -> GoverningPolicy {
+        let patterns = |ps: &[&str]| ps.iter().map(|p| Pattern::parse(p).unwrap()).collect();
+        GoverningPolicy {
+            policy_match: PolicyMatch::default(),
+            policy: Policy {
+                name: name.into(),
+                enforcement,
+                allow: patterns(allow),
+                deny: patterns(deny),
+                ..Default::default()
+            },
+        }
+    }
+
+    #[test]
+    fn the_space_of_a_spiffe_id_is_governed_by_the_first_policy_whose_patterns_match() {
+        let governance = Governance {
+            policies: vec![
+                spaced("billing", Enforcement::Enforce, &["/billing/**"], &[]),
+                spaced("audit", Enforcement::Audit, &["/shop/*"], &["/legacy/**"]),
+                spaced("tenants", Enforcement::Enforce, &["/ns/{namespace}/sa/*"], &[]),
+                spaced("wide", Enforcement::Enforce, &["/billing/api"], &[]),
+            ],
+            ..Default::default()
+        };
+        let cases = [
+            ("/billing/api", Some("billing")),
+            ("/billing", Some("billing")),
+            ("/shop/web", Some("audit")),
+            ("/shop/web/extra", None),
+            ("/legacy/worker/1", Some("audit")),
+            ("/ns/a/sa/b", None),
+            ("/other", None),
+        ];
+        for (path, want) in cases {
+            assert_eq!(governance.governing_space(path).map(|p| p.name.as_str()), want, "{path}");
+        }
+        assert!(Governance::default().governing_space("/billing/api").is_none(), "no policy, no space");
+    }
 
     fn policy(name: &str, kinds: Vec<SourceKind>) -> GoverningPolicy {
         GoverningPolicy {

@@ -3,13 +3,19 @@
 use std::collections::BTreeMap;
 
 use super::{Claim, Declaration, EntryKey, Hold, Ownership, Resolved, Source};
-use crate::spiffe::{self, Entry, EntryId, EntryMask};
+use crate::{
+    drift::DriftClass,
+    spiffe::{self, Entry, EntryId, EntryMask},
+};
 
 /// An entry to create, with the ID the operator gives it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Create {
     pub entry: Entry,
     pub source: Source,
+    /// Set by the pass when the write repairs drift (an entry changed behind the operator's
+    /// back); None for a write the declarations call for.
+    pub drift: Option<DriftClass>,
 }
 
 /// An entry to update in place: `entry` carries the existing ID and the declared values; only
@@ -19,6 +25,9 @@ pub struct Update {
     pub entry: Entry,
     pub mask: EntryMask,
     pub source: Source,
+    /// Set by the pass when the write repairs drift (an entry changed behind the operator's
+    /// back); None for a write the declarations call for.
+    pub drift: Option<DriftClass>,
 }
 
 /// Why an entry is deleted.
@@ -34,6 +43,9 @@ pub enum DeleteReason {
 pub struct Delete {
     pub entry: Entry,
     pub reason: DeleteReason,
+    /// Set by the pass when the write repairs drift (an entry changed behind the operator's
+    /// back); None for a write the declarations call for.
+    pub drift: Option<DriftClass>,
 }
 
 /// The changes for one scope, and what was deliberately left alone.
@@ -96,7 +108,7 @@ pub fn plan_scope(
                 } else {
                     let mut entry = declaration.entry.clone();
                     entry.id = Some(id);
-                    plan.updates.push(Update { entry, mask, source: declaration.source.clone() });
+                    plan.updates.push(Update { entry, mask, source: declaration.source.clone(), drift: None });
                 }
             }
             None => match foreign.first() {
@@ -106,11 +118,15 @@ pub fn plan_scope(
                 None => {
                     let mut entry = declaration.entry.clone();
                     entry.id = Some(ownership.entry_id(key));
-                    plan.creates.push(Create { entry, source: declaration.source.clone() });
+                    plan.creates.push(Create { entry, source: declaration.source.clone(), drift: None });
                 }
             },
         }
-        plan.deletes.extend(mine.map(|(entry, _)| Delete { entry: entry.clone(), reason: DeleteReason::Duplicate }));
+        plan.deletes.extend(mine.map(|(entry, _)| Delete {
+            entry: entry.clone(),
+            reason: DeleteReason::Duplicate,
+            drift: None,
+        }));
     }
     let undeclared = by_key.into_values().flatten().filter(|(_, claim)| *claim != Claim::Foreign);
     for (entry, _) in undeclared {
@@ -118,7 +134,7 @@ pub fn plan_scope(
         if hold.keeps(owner.as_deref()) {
             plan.kept.push((entry.clone(), owner));
         } else {
-            plan.deletes.push(Delete { entry: entry.clone(), reason: DeleteReason::Undeclared });
+            plan.deletes.push(Delete { entry: entry.clone(), reason: DeleteReason::Undeclared, drift: None });
         }
     }
     plan

@@ -37,6 +37,8 @@ pub struct SourceMeta {
     pub labels: BTreeMap<String, String>,
     /// Whether the resource names an owner team and contact.
     pub owner_set: bool,
+    /// The resource's `spec.driftPolicy`; None follows the operator's configuration.
+    pub drift_policy: Option<crate::drift::DriftPolicy>,
 }
 
 /// A ClusterSPIFFEID as the pod scope sees it.

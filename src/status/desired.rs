@@ -148,6 +148,9 @@ pub struct StaticInputs<'a> {
     pub lapsed: bool,
     /// What was planned for its entry and not written.
     pub withheld: Withheld,
+    /// Whether its entry drifted and the drift is only reported: SPIRE differs by choice, which
+    /// does not make the resource progressing (drift does not change Ready).
+    pub drift_reported: bool,
 }
 
 /// The status of a ClusterStaticEntry.
@@ -188,7 +191,7 @@ pub fn static_status(object: &ClusterStaticEntry, inputs: StaticInputs<'_>) -> D
         masked,
         refusals: inputs.refusals,
         unavailable: inputs.unavailable,
-        in_sync,
+        in_sync: in_sync || inputs.drift_reported,
         withheld: &inputs.withheld,
     }));
     Desired {

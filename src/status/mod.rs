@@ -11,6 +11,7 @@ use k8s_openapi::{
 };
 
 mod desired;
+mod drifted;
 mod facts;
 mod governance;
 mod ladder;
@@ -19,6 +20,7 @@ pub use desired::{
     Desired, FederationInputs, IdentityFields, IdentityInputs, StaticFields, StaticInputs, federation_status,
     identity_status, static_status,
 };
+pub use drifted::{drift_announcement, drifted};
 pub use facts::{
     Announcement, IdentityState, StaticState, Tally, Withheld, announcement, disabled, federation_facts,
     identity_facts, static_facts, tallies, unreachable,

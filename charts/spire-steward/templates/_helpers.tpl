@@ -132,6 +132,7 @@ mode: {{ $c.mode | default "Enforce" | toJson }}
 deletionBreaker:
   maxSharePercent: {{ $c.deletionBreaker.maxSharePercent | toJson }}
   minDeletions: {{ $c.deletionBreaker.minDeletions | toJson }}
+driftPolicy: {{ $c.driftPolicy | default "Enforce" | toJson }}
 leaderElection:
   leaderElect: {{ eq ($le.leaderElect | toString) "true" }}
   resourceName: {{ include "spire-steward.leaseName" . | toJson }}

@@ -4,7 +4,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 use kube::{CustomResource, KubeSchema};
 use serde::{Deserialize, Serialize};
 
-use super::common::{CommonStatus, DURATION_BOUND, DURATION_SHAPE, Owner, TRUST_DOMAINS};
+use super::common::{CommonStatus, DURATION_BOUND, DURATION_SHAPE, DriftPolicy, Owner, TRUST_DOMAINS};
 
 /// Declares the SPIFFE identity that the pods it selects receive. spire-steward creates one SPIRE
 /// registration entry per selected pod and removes it when the pod goes away. Field names and
@@ -124,6 +124,13 @@ pub struct ClusterSPIFFEIDSpec {
     /// Stops reconciling this resource: its entries stay as they are until it is resumed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub suspend: Option<bool>,
+
+    /// What happens when SPIRE's entries for this resource drift from what it declares (edited
+    /// or deleted behind the operator's back): `Enforce` repairs them, `Report` only records the
+    /// drift in a `Drifted` condition and a Warning Event. Unset follows the operator's
+    /// `driftPolicy` setting. Drift never changes the `Ready` condition.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub drift_policy: Option<DriftPolicy>,
 }
 
 /// Counters from the latest reconciliation, named as in spire-controller-manager.

@@ -4,8 +4,8 @@ use kube::{CustomResource, KubeSchema};
 use serde::{Deserialize, Serialize};
 
 use super::common::{
-    CommonStatus, DURATION_BOUND, DURATION_SHAPE, EXPIRES_AT_NOT_INSTANT, INSTANT_SHAPE, Owner, SPIFFE_ID_NOT_RESERVED,
-    SPIFFE_ID_SHAPE, TRUST_DOMAINS,
+    CommonStatus, DURATION_BOUND, DURATION_SHAPE, DriftPolicy, EXPIRES_AT_NOT_INSTANT, INSTANT_SHAPE, Owner,
+    SPIFFE_ID_NOT_RESERVED, SPIFFE_ID_SHAPE, TRUST_DOMAINS,
 };
 
 /// Declares one registration entry exactly as written, for workloads outside the cluster, node
@@ -123,6 +123,13 @@ pub struct ClusterStaticEntrySpec {
         ))
     )]
     pub expires_at: Option<String>,
+
+    /// What happens when SPIRE's entries for this resource drift from what it declares (edited
+    /// or deleted behind the operator's back): `Enforce` repairs them, `Report` only records the
+    /// drift in a `Drifted` condition and a Warning Event. Unset follows the operator's
+    /// `driftPolicy` setting. Drift never changes the `Ready` condition.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub drift_policy: Option<DriftPolicy>,
 }
 
 /// The observed state of a ClusterStaticEntry.

@@ -3,6 +3,7 @@
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 use kube::KubeSchema;
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 /// Who is accountable for an identity.
@@ -16,6 +17,20 @@ pub struct Owner {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(max = 253))]
     pub contact: Option<String>,
+}
+
+/// What the operator does when SPIRE's entries drift from what a resource declares: an owned
+/// entry edited or deleted behind the operator's back, or an entry under its prefix that nothing
+/// declares.
+#[derive(Clone, Copy, Debug, Default, Deserialize, Serialize, PartialEq, Eq, JsonSchema)]
+pub enum DriftPolicy {
+    /// Repairs the drift: the entry is written back as declared, recreated, or removed. Each
+    /// repair is a Normal Event `DriftRepaired` on the resource.
+    #[default]
+    Enforce,
+    /// Records the drift and leaves SPIRE as it is: the resource shows a `Drifted` condition and
+    /// a Warning Event `DriftDetected`. A change of the resource's own spec is still written.
+    Report,
 }
 
 /// The status fields every spire-steward resource carries.

@@ -21,7 +21,7 @@ pub use cluster_federated_trust_domain::{
 };
 pub use cluster_spiffe_id::{ClusterSPIFFEID, ClusterSPIFFEIDSpec, ClusterSPIFFEIDStats, ClusterSPIFFEIDStatus};
 pub use cluster_static_entry::{ClusterStaticEntry, ClusterStaticEntrySpec, ClusterStaticEntryStatus};
-pub use common::{CommonStatus, Owner};
+pub use common::{CommonStatus, DriftPolicy, Owner};
 pub use identity_exception::{
     ExceptionRelaxations, ExceptionTarget, IdentityException, IdentityExceptionSpec, IdentityExceptionStatus,
 };

@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{
     ClusterSPIFFEIDSpec, ClusterSPIFFEIDStatus,
+    common::DriftPolicy,
     common::{DURATION_BOUND, DURATION_SHAPE, Owner, TRUST_DOMAINS},
 };
 
@@ -128,6 +129,13 @@ pub struct SPIFFEIDSpec {
     /// Stops reconciling this resource: its entries stay as they are until it is resumed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub suspend: Option<bool>,
+
+    /// What happens when SPIRE's entries for this resource drift from what it declares (edited
+    /// or deleted behind the operator's back): `Enforce` repairs them, `Report` only records the
+    /// drift in a `Drifted` condition and a Warning Event. Unset follows the operator's
+    /// `driftPolicy` setting. Drift never changes the `Ready` condition.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub drift_policy: Option<DriftPolicy>,
 }
 
 impl SPIFFEIDSpec {
@@ -151,6 +159,7 @@ impl SPIFFEIDSpec {
             owner: self.owner.clone(),
             suspend: self.suspend,
             namespace_selector: None,
+            drift_policy: self.drift_policy,
         }
     }
 }

@@ -1,0 +1,277 @@
+//! Drift on the real servers: owned entries edited, deleted or added behind the operator's back
+//! are repaired under `driftPolicy: Enforce` and only reported under `Report` (per resource as
+//! well as in the configuration); foreign entries are reported and never touched.
+
+mod support;
+
+use std::time::Duration;
+
+use serde_json::json;
+use spire_steward::{
+    spiffe::{Entry, EntryField, EntryId, EntryMask, SpiffeId},
+    spire::SpireClient,
+};
+use support::{
+    eventually,
+    operator::{Operator, World, entries, free_port, metric},
+    testbed,
+};
+
+const WAIT: Duration = Duration::from_secs(30);
+
+/// The operator with metrics on a free port and a periodic check every second.
+fn start(world: &World, extra: &str) -> (Operator, u16) {
+    let bed = testbed();
+    let port = free_port();
+    let config = format!("gcInterval: 1s\nmetrics: {{bindAddress: '127.0.0.1:{port}'}}\n{extra}");
+    (Operator::start(bed, world, &bed.spire_socket(), &config), port)
+}
+
+/// The single owned entry of the world, once there is exactly one.
+async fn the_entry(world: &World, operator: &Operator) -> Entry {
+    let found = eventually(WAIT, || async {
+        let mut all = entries(&testbed().spire(), &world.prefix).await;
+        (all.len() == 1).then(|| all.remove(0))
+    })
+    .await;
+    found.unwrap_or_else(|| panic!("never exactly one entry\nlog:\n{}", operator.log_text()))
+}
+
+/// Edits an entry's X509-SVID TTL and DNS names in SPIRE, as another client would.
+async fn edit(spire: &SpireClient, entry: &Entry) {
+    let mut edited = entry.clone();
+    edited.x509_svid_ttl = 77;
+    edited.dns_names = vec!["edited.example".into()];
+    let mask = EntryMask::default().with(EntryField::X509SvidTtl).with(EntryField::DnsNames);
+    let results = spire.batch_update_entries(&[edited], mask).await.unwrap();
+    assert!(results[0].is_ok(), "{:?}", results[0]);
+}
+
+async fn delete(spire: &SpireClient, id: &EntryId) {
+    let results = spire.batch_delete_entries(std::slice::from_ref(id)).await.unwrap();
+    assert!(results[0].is_ok(), "{:?}", results[0]);
+}
+
+/// Creates `entry` with `id` in SPIRE.
+async fn create(spire: &SpireClient, mut entry: Entry, id: &str) -> EntryId {
+    let id = EntryId::parse(id).unwrap();
+    entry.id = Some(id.clone());
+    let outcome = spire.batch_create_entries(&[entry]).await.unwrap();
+    assert!(matches!(outcome[0], spire_steward::spire::CreateOutcome::Created(_)), "{:?}", outcome[0]);
+    id
+}
+
+async fn entry_by_id(id: &EntryId) -> Option<Entry> {
+    let listing = testbed().spire().list_entries_lenient(&Default::default(), 1000).await.unwrap();
+    listing.entries.into_iter().find(|e| e.id.as_ref() == Some(id))
+}
+
+/// Waits for an Event of `reason` about `name`; the count of such Events.
+async fn wait_event(world: &World, operator: &Operator, name: &str, type_: &str, reason: &str) -> usize {
+    let found = eventually(WAIT, || async {
+        let n = world.events_about(name).await.iter().filter(|(t, r)| t == type_ && r == reason).count();
+        (n > 0).then_some(n)
+    })
+    .await;
+    found.unwrap_or_else(|| {
+        panic!("no {type_} Event {reason} about {name}\nlog:\n{}", operator.log_text());
+    })
+}
+
+/// Waits for the Drifted condition's message to contain `want` (None: for it to be absent).
+async fn wait_drifted(world: &World, operator: &Operator, kind: &str, name: &str, want: Option<&str>) -> String {
+    let found = eventually(WAIT, || async {
+        let c = world.condition(kind, name, "Drifted").await;
+        match (want, c) {
+            (None, None) => Some(String::new()),
+            (Some(want), Some((status, reason, message))) => {
+                (status == "True" && reason == "DriftReported" && message.contains(want)).then_some(message)
+            }
+            _ => None,
+        }
+    })
+    .await;
+    match found {
+        Some(message) => message,
+        None => panic!("Drifted never {want:?}: {}\nlog:\n{}", world.status(kind, name).await, operator.log_text()),
+    }
+}
+
+/// Periodic checks at 1 s: a few of them pass in this time.
+async fn a_few_checks() {
+    tokio::time::sleep(Duration::from_secs(4)).await;
+}
+
+#[tokio::test]
+async fn owned_drift_is_repaired_under_enforce_unless_the_resource_says_report() {
+    let bed = testbed();
+    let world = World::with_one_pod(bed, "web").await;
+    let name = world.identity_name("web");
+    let (operator, port) = start(&world, "");
+    let spire = bed.spire();
+    world.wait_ready(&operator, "ClusterSPIFFEID", &name, ("True", "Synced")).await;
+    let entry = the_entry(&world, &operator).await;
+    let id = entry.id.clone().unwrap();
+
+    // Modified: written back as declared.
+    edit(&spire, &entry).await;
+    let repaired = eventually(WAIT, || async {
+        entry_by_id(&id).await.filter(|e| e.x509_svid_ttl == entry.x509_svid_ttl && e.dns_names == entry.dns_names)
+    })
+    .await;
+    assert!(repaired.is_some(), "the edit was not repaired\nlog:\n{}", operator.log_text());
+    wait_event(&world, &operator, &name, "Normal", "DriftRepaired").await;
+    assert_eq!(world.condition("ClusterSPIFFEID", &name, "Drifted").await, None, "no lasting condition");
+    assert!(metric(port, r#"spire_steward_drift_detected_total{class="modified"}"#).await >= 1.0);
+
+    // Missing: created again.
+    delete(&spire, &id).await;
+    let back = eventually(WAIT, || async { entry_by_id(&id).await }).await;
+    assert!(back.is_some(), "the deleted entry did not come back\nlog:\n{}", operator.log_text());
+    assert!(metric(port, r#"spire_steward_drift_detected_total{class="missing"}"#).await >= 1.0);
+
+    // Unexpected: an entry under the operator's prefix that nothing declares is removed.
+    let mut stray = entry.clone();
+    stray.spiffe_id = SpiffeId::parse(&format!("spiffe://{}/stray/{}", bed.trust_domain(), world.id)).unwrap();
+    let stray_id = create(&spire, stray, &format!("{}.stray1", world.prefix)).await;
+    let gone = eventually(WAIT, || async { entry_by_id(&stray_id).await.is_none().then_some(()) }).await;
+    assert!(gone.is_some(), "the unexpected entry stayed\nlog:\n{}", operator.log_text());
+    assert!(metric(port, r#"spire_steward_drift_detected_total{class="unexpected"}"#).await >= 1.0);
+    world.wait_ready(&operator, "ClusterSPIFFEID", &name, ("True", "Synced")).await;
+
+    // The resource says Report, over the configuration's Enforce: an edit stays.
+    let mut spec = world.pod_identity_spec();
+    spec["driftPolicy"] = json!("Report");
+    world.apply("ClusterSPIFFEID", &name, spec).await;
+    a_few_checks().await;
+    edit(&spire, &entry).await;
+    let message = wait_drifted(&world, &operator, "ClusterSPIFFEID", &name, Some("Modified")).await;
+    assert_eq!(message, "1 entry Modified (x509SVIDTTL, dnsNames); driftPolicy Report: not repaired");
+    a_few_checks().await;
+    let now = entry_by_id(&id).await.unwrap();
+    assert_eq!((now.x509_svid_ttl, now.dns_names.clone()), (77, vec!["edited.example".to_string()]), "left as is");
+    wait_event(&world, &operator, &name, "Warning", "DriftDetected").await;
+    world.wait_ready(&operator, "ClusterSPIFFEID", &name, ("True", "Synced")).await;
+    world.clean_up().await;
+}
+
+#[tokio::test]
+async fn owned_drift_is_only_reported_under_report_unless_the_resource_says_enforce() {
+    let bed = testbed();
+    let world = World::with_one_pod(bed, "web").await;
+    let name = world.identity_name("web");
+    let (operator, port) = start(&world, "driftPolicy: Report\n");
+    let spire = bed.spire();
+    world.wait_ready(&operator, "ClusterSPIFFEID", &name, ("True", "Synced")).await;
+    let entry = the_entry(&world, &operator).await;
+    let id = entry.id.clone().unwrap();
+
+    // Modified: left as is, reported.
+    edit(&spire, &entry).await;
+    let message = wait_drifted(&world, &operator, "ClusterSPIFFEID", &name, Some("Modified")).await;
+    assert_eq!(message, "1 entry Modified (x509SVIDTTL, dnsNames); driftPolicy Report: not repaired");
+    a_few_checks().await;
+    assert_eq!(entry_by_id(&id).await.unwrap().x509_svid_ttl, 77, "not repaired");
+    assert_eq!(wait_event(&world, &operator, &name, "Warning", "DriftDetected").await, 1, "one Event per detection");
+    let ready = world.wait_ready(&operator, "ClusterSPIFFEID", &name, ("True", "Synced")).await;
+    assert!(!ready.contains("drift"), "Ready is not changed by drift: {ready}");
+    assert_eq!(metric(port, r#"spire_steward_drifted_entries{class="modified"}"#).await, 1.0);
+    assert_eq!(metric(port, r#"spire_steward_drift_detected_total{class="modified"}"#).await, 1.0);
+
+    // Missing: not created again.
+    delete(&spire, &id).await;
+    wait_drifted(&world, &operator, "ClusterSPIFFEID", &name, Some("1 entry Missing")).await;
+    a_few_checks().await;
+    assert!(entry_by_id(&id).await.is_none(), "not recreated");
+    assert_eq!(metric(port, r#"spire_steward_drifted_entries{class="missing"}"#).await, 1.0);
+
+    // Unexpected: left in place; it has no declaring resource, so it shows in metrics and logs.
+    let mut stray = entry.clone();
+    stray.spiffe_id = SpiffeId::parse(&format!("spiffe://{}/stray/{}", bed.trust_domain(), world.id)).unwrap();
+    let stray_id = create(&spire, stray, &format!("{}.stray1", world.prefix)).await;
+    let counted = eventually(WAIT, || async {
+        (metric(port, r#"spire_steward_drifted_entries{class="unexpected"}"#).await == 1.0).then_some(())
+    })
+    .await;
+    assert!(counted.is_some(), "the unexpected entry was not counted\nlog:\n{}", operator.log_text());
+    a_few_checks().await;
+    assert!(entry_by_id(&stray_id).await.is_some(), "the unexpected entry is left");
+
+    // The resource says Enforce, over the configuration's Report: the entry comes back, the
+    // condition goes.
+    let mut spec = world.pod_identity_spec();
+    spec["driftPolicy"] = json!("Enforce");
+    world.apply("ClusterSPIFFEID", &name, spec).await;
+    let back = eventually(WAIT, || async { entry_by_id(&id).await }).await;
+    assert!(back.is_some(), "the Missing entry was not recreated\nlog:\n{}", operator.log_text());
+    wait_drifted(&world, &operator, "ClusterSPIFFEID", &name, None).await;
+    wait_event(&world, &operator, &name, "Normal", "DriftRepaired").await;
+    assert!(entry_by_id(&stray_id).await.is_some(), "nothing declares the stray entry: the configuration's Report");
+    delete(&spire, &stray_id).await;
+    world.clean_up().await;
+}
+
+#[tokio::test]
+async fn foreign_entries_are_reported_and_never_touched() {
+    let bed = testbed();
+    let world = World::new(bed).await;
+    let td = bed.trust_domain().to_owned();
+    let spire = bed.spire();
+    let (cse, policy) = (world.identity_name("static"), world.identity_name("pol"));
+    let parent = SpiffeId::parse(&format!("spiffe://{td}/spire/agent/x509pop/vm-{}", world.id)).unwrap();
+    let declared_id = SpiffeId::parse(&format!("spiffe://{td}/vm/{}", world.id)).unwrap();
+    let selectors = vec![spire_steward::spiffe::Selector::parse(&format!("unix:uid:{}", 1000)).unwrap()];
+
+    // Another tool's entry with the key the static entry is about to declare.
+    let colliding = Entry::new(declared_id.clone(), parent.clone(), selectors.clone());
+    let colliding_id = create(&spire, colliding, &format!("other{}.1", world.prefix)).await;
+    // And one in the SPIFFE ID space the test's policy governs.
+    let governed_path = format!("/governed/{}/x", world.id);
+    let governed = Entry::new(SpiffeId::parse(&format!("spiffe://{td}{governed_path}")).unwrap(), parent, selectors);
+    let governed_id = create(&spire, governed, &format!("other{}.2", world.prefix)).await;
+
+    world
+        .apply(
+            "IdentityPolicy",
+            &policy,
+            json!({
+                "className": world.class,
+                "spiffeIDs": { "allow": [format!("/governed/{}/**", world.id), "/vm/**"] },
+                "enforcement": "Audit",
+            }),
+        )
+        .await;
+    world
+        .apply(
+            "ClusterStaticEntry",
+            &cse,
+            json!({
+                "className": world.class,
+                "spiffeID": declared_id.to_string(),
+                "parentID": format!("spiffe://{td}/spire/agent/x509pop/vm-{}", world.id),
+                "selectors": ["unix:uid:1000"],
+                "x509SVIDTTL": "1h",
+            }),
+        )
+        .await;
+    let (operator, port) = start(&world, "");
+    let message = wait_drifted(&world, &operator, "ClusterStaticEntry", &cse, Some("Foreign")).await;
+    assert!(message.contains("never changed"), "{message}");
+    wait_event(&world, &operator, &cse, "Warning", "DriftDetected").await;
+    wait_event(&world, &operator, &policy, "Warning", "DriftDetected").await;
+    let counted = eventually(WAIT, || async {
+        (metric(port, r#"spire_steward_drifted_entries{class="foreign"}"#).await >= 2.0).then_some(())
+    })
+    .await;
+    assert!(counted.is_some(), "foreign entries not counted\nlog:\n{}", operator.log_text());
+    a_few_checks().await;
+    let colliding_now = entry_by_id(&colliding_id).await.expect("the colliding foreign entry is left");
+    assert_eq!(colliding_now.x509_svid_ttl, 0, "never written, though the declaration asks for 1h");
+    assert!(entry_by_id(&governed_id).await.is_some(), "the governed foreign entry is left");
+    assert!(entries(&spire, &world.prefix).await.is_empty(), "no duplicate of the foreign entry");
+    delete(&spire, &colliding_id).await;
+    delete(&spire, &governed_id).await;
+    world.delete("ClusterStaticEntry", &cse).await;
+    world.delete("IdentityPolicy", &policy).await;
+    world.clean_up().await;
+}
