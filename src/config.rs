@@ -27,6 +27,8 @@ const DEFAULT_EXCEPTION_WARNING_WINDOW: Duration = Duration::from_secs(72 * 3600
 const EXCEPTION_WARNING_WINDOW_RANGE: (Duration, Duration) = (Duration::ZERO, Duration::from_secs(365 * 24 * 3600));
 const DEFAULT_SPIRE_CALL_TIMEOUT: Duration = Duration::from_secs(30);
 const SPIRE_CALL_TIMEOUT_RANGE: (Duration, Duration) = (Duration::from_millis(100), Duration::from_secs(600));
+const DEFAULT_REPORT_INTERVAL: Duration = Duration::from_secs(300);
+const REPORT_INTERVAL_RANGE: (Duration, Duration) = (Duration::from_secs(1), Duration::from_secs(24 * 3600));
 const LEASE_RANGE: (Duration, Duration) = (Duration::from_millis(100), Duration::from_secs(3600));
 
 /// A configuration value that cannot be used, and the key it came from.
@@ -69,6 +71,7 @@ pub struct File {
     pub exception_warning_window: Option<DurationValue>,
     pub deletion_breaker: Option<crate::breaker::BreakerFile>,
     pub audit: Option<crate::audit::AuditFile>,
+    pub open_reports: Option<OpenReportsFile>,
     pub mode: Option<String>,
     pub drift_policy: Option<String>,
     pub leader_election: Option<LeaderElectionFile>,
@@ -114,6 +117,23 @@ pub struct LeaderElectionFile {
     pub lease_duration: Option<DurationValue>,
     pub renew_deadline: Option<DurationValue>,
     pub retry_period: Option<DurationValue>,
+}
+
+/// `openReports`: OpenReports objects kept current in the cluster.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct OpenReportsFile {
+    pub enabled: Option<bool>,
+    pub interval: Option<DurationValue>,
+}
+
+/// Whether, and how often, the operator keeps `openreports.io` Report and ClusterReport objects
+/// current (the CRDs are the upstream ones, installed by the user).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct OpenReports {
+    pub enabled: bool,
+    /// At most this often, at a periodic check.
+    pub interval: Duration,
 }
 
 #[derive(Clone, Debug, Default, Deserialize)]
@@ -206,6 +226,7 @@ pub struct Config {
     pub deletion_breaker: crate::breaker::Breaker,
     /// Where audit records go.
     pub audit: crate::audit::Destination,
+    pub open_reports: OpenReports,
     pub mode: Mode,
     /// What drift of owned entries calls for, unless a resource's `spec.driftPolicy` says
     /// otherwise: repair (`Enforce`, the default) or only report it (`Report`).
@@ -358,6 +379,16 @@ impl File {
         let deletion_breaker =
             deletion_breaker.map_err(|e| invalid("deletionBreaker.maxSharePercent", e.to_string()))?;
         let audit = self.audit.unwrap_or_default().validate().map_err(|e| invalid("audit", e.to_string()))?;
+        let reports = self.open_reports.unwrap_or_default();
+        let open_reports = OpenReports {
+            enabled: reports.enabled.unwrap_or(false),
+            interval: bounded(
+                "openReports.interval",
+                reports.interval,
+                DEFAULT_REPORT_INTERVAL,
+                REPORT_INTERVAL_RANGE,
+            )?,
+        };
         let mode = Mode::parse(self.mode.as_deref())?;
         let drift_policy = match self.drift_policy.as_deref() {
             None => crate::drift::DriftPolicy::default(),
@@ -413,6 +444,7 @@ impl File {
             exception_warning_window,
             deletion_breaker,
             audit,
+            open_reports,
             mode,
             drift_policy,
             leader_election,

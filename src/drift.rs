@@ -79,27 +79,9 @@ impl DriftPolicy {
     }
 }
 
-/// The name of an entry field as the resources and SPIRE's API spell it.
-pub fn field_name(field: EntryField) -> &'static str {
-    match field {
-        EntryField::SpiffeId => "spiffeID",
-        EntryField::ParentId => "parentID",
-        EntryField::Selectors => "selectors",
-        EntryField::X509SvidTtl => "x509SVIDTTL",
-        EntryField::FederatesWith => "federatesWith",
-        EntryField::Admin => "admin",
-        EntryField::Downstream => "downstream",
-        EntryField::ExpiresAt => "expiresAt",
-        EntryField::DnsNames => "dnsNames",
-        EntryField::StoreSvid => "storeSVID",
-        EntryField::JwtSvidTtl => "jwtSVIDTTL",
-        EntryField::Hint => "hint",
-    }
-}
-
-/// The fields of a mask by [`field_name`], comma-separated.
+/// The fields of a mask by [`EntryField::name`], comma-separated.
 pub fn field_names(mask: EntryMask) -> String {
-    mask.fields().map(field_name).collect::<Vec<_>>().join(", ")
+    mask.fields().map(EntryField::name).collect::<Vec<_>>().join(", ")
 }
 
 /// One drifted entry.

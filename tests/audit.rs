@@ -3,34 +3,19 @@
 
 mod support;
 
-use std::{collections::BTreeMap, path::Path, time::Duration};
+use std::{collections::BTreeMap, time::Duration};
 
 use k8s_openapi::jiff::{SignedDuration, Timestamp};
 use kube::api::DeleteParams;
 use serde_json::{Value, json};
 use support::{
+    audit::{AuditLog, is},
     eventually,
     operator::{Operator, World, dynamic, entries},
-    repo_root, testbed,
+    testbed,
 };
 
 const WAIT: Duration = Duration::from_secs(40);
-
-/// Every record of the audit file.
-fn records(path: &Path) -> Vec<Value> {
-    let text = std::fs::read_to_string(path).unwrap_or_default();
-    text.lines().map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}"))).collect()
-}
-
-/// Waits for a record for which `pick` holds, and returns it.
-async fn wait_record(path: &Path, operator: &Operator, what: &str, pick: impl Fn(&Value) -> bool) -> Value {
-    let found = eventually(WAIT, || async { records(path).into_iter().find(|r| pick(r)) }).await;
-    found.unwrap_or_else(|| panic!("no record: {what}\nrecords:\n{:#?}\nlog:\n{}", records(path), operator.log_text()))
-}
-
-fn is(record: &Value, action: &str, spiffe_path: &str) -> bool {
-    record["action"] == action && record["spiffeID"].as_str().is_some_and(|s| s.ends_with(spiffe_path))
-}
 
 async fn uid_of(world: &World, kind: &str, name: &str) -> String {
     dynamic(&world.client, kind).get(name).await.unwrap().metadata.uid.unwrap()
@@ -107,16 +92,9 @@ async fn every_write_denial_clamp_failure_and_exception_transition_is_one_record
         .await;
     world.pod("p-1", &[], Some("node")).await;
 
-    let dir = repo_root().join("target/operator-tests");
-    std::fs::create_dir_all(&dir).unwrap();
-    let audit = dir.join(format!("{}-audit.jsonl", world.id));
-    let _ = std::fs::remove_file(&audit);
-    let operator = Operator::start(
-        bed,
-        &world,
-        &bed.spire_socket(),
-        &format!("audit:\n  path: {}\nexceptionWarningWindow: 6s\n", audit.display()),
-    );
+    let audit = AuditLog::new(&world);
+    let operator =
+        Operator::start(bed, &world, &bed.spire_socket(), &format!("{}exceptionWarningWindow: 6s\n", audit.config()));
     let spire = bed.spire();
     let sa = format!("/ns/{ns}/sa/app");
     let found = eventually(WAIT, || async {
@@ -130,7 +108,7 @@ async fn every_write_denial_clamp_failure_and_exception_transition_is_one_record
 
     // A create: the entry as SPIRE holds it, the resource that declared it, its owner, the
     // policy that set its TTL.
-    let create = wait_record(&audit, &operator, "create of the clamped entry", |r| is(r, "create", &sa)).await;
+    let create = audit.wait(&operator, "create of the clamped entry", |r| is(r, "create", &sa)).await;
     let web_uid = uid_of(&world, "ClusterSPIFFEID", &web).await;
     assert_eq!(create["schemaVersion"], "spire-steward.io/audit/v1");
     assert!(create["time"].as_str().unwrap().parse::<Timestamp>().is_ok(), "{create}");
@@ -148,7 +126,7 @@ async fn every_write_denial_clamp_failure_and_exception_transition_is_one_record
     assert_eq!(create["policy"], pol.as_str());
 
     // The clamp itself, once.
-    let clamp = wait_record(&audit, &operator, "clamp", |r| is(r, "clamp", &sa)).await;
+    let clamp = audit.wait(&operator, "clamp", |r| is(r, "clamp", &sa)).await;
     assert_eq!(
         (&clamp["outcome"], &clamp["reason"], &clamp["policy"]),
         (&json!("success"), &json!("ttl-clamped"), &json!(pol))
@@ -156,7 +134,7 @@ async fn every_write_denial_clamp_failure_and_exception_transition_is_one_record
     assert!(clamp["message"].as_str().unwrap().contains("172800s set to 3600s"), "{clamp}");
 
     // A write SPIRE refuses: its code and message.
-    let failed = wait_record(&audit, &operator, "refused create", |r| is(r, "create", "/refused/p-1")).await;
+    let failed = audit.wait(&operator, "refused create", |r| is(r, "create", "/refused/p-1")).await;
     assert_eq!(failed["outcome"], "failed", "{failed}");
     let code = failed["error"]["code"].as_str().unwrap();
     assert!(!code.is_empty() && code != "Ok", "{failed}");
@@ -183,8 +161,7 @@ async fn every_write_denial_clamp_failure_and_exception_transition_is_one_record
             }),
         )
         .await;
-    let activated =
-        wait_record(&audit, &operator, "exception activated", |r| r["action"] == "exception-activated").await;
+    let activated = audit.wait(&operator, "exception activated", |r| r["action"] == "exception-activated").await;
     let exc_uid = uid_of(&world, "IdentityException", &exc).await;
     assert_eq!(
         activated["resource"],
@@ -205,36 +182,37 @@ async fn every_write_denial_clamp_failure_and_exception_transition_is_one_record
             })),
         )
         .await;
-    let warning = wait_record(&audit, &operator, "exception warning", |r| r["action"] == "exception-warning").await;
+    let warning = audit.wait(&operator, "exception warning", |r| r["action"] == "exception-warning").await;
     assert_eq!(warning["exception"], exc.as_str());
-    let lapsed = wait_record(&audit, &operator, "exception lapsed", |r| r["action"] == "exception-lapsed").await;
+    let lapsed = audit.wait(&operator, "exception lapsed", |r| r["action"] == "exception-lapsed").await;
     assert_eq!(lapsed["reason"], "exception-lapsed");
-    let gone = wait_record(&audit, &operator, "delete at the lapse", |r| is(r, "delete", "/legacy/p-1")).await;
+    let gone = audit.wait(&operator, "delete at the lapse", |r| is(r, "delete", "/legacy/p-1")).await;
     assert_eq!((&gone["outcome"], &gone["reason"]), (&json!("success"), &json!("exception-lapsed")), "{gone}");
     assert_eq!((&gone["policy"], &gone["exception"]), (&json!(pol), &json!(exc)), "{gone}");
     assert_eq!(gone["resource"]["name"], legacy.as_str());
-    let denied = wait_record(&audit, &operator, "denial", |r| is(r, "deny", "/legacy/p-1")).await;
+    let denied = audit.wait(&operator, "denial", |r| is(r, "deny", "/legacy/p-1")).await;
     assert_eq!((&denied["outcome"], &denied["policy"]), (&json!("denied"), &json!(pol)));
     assert!(denied["message"].as_str().unwrap().contains("SpiffeIDNotAllowed"), "{denied}");
 
     // A policy that denies outright: the record names it.
     world.apply("IdentityPolicy", &deny, policy(json!({ "spiffeIDs": { "deny": ["/ns/*/refused/**"] } }))).await;
-    let denied = wait_record(&audit, &operator, "denial of the refused entry", |r| {
-        is(r, "deny", "/refused/p-1") && r["policy"] == deny.as_str()
-    })
-    .await;
+    let denied = audit
+        .wait(&operator, "denial of the refused entry", |r| {
+            is(r, "deny", "/refused/p-1") && r["policy"] == deny.as_str()
+        })
+        .await;
     assert_eq!(denied["reason"], "policy-denied");
 
     // The pod goes: its entry is deleted for that reason.
     let now_gone = DeleteParams { grace_period_seconds: Some(0), ..Default::default() };
     world.pods().delete("p-1", &now_gone).await.unwrap();
-    let deleted = wait_record(&audit, &operator, "delete of the pod's entry", |r| is(r, "delete", &sa)).await;
+    let deleted = audit.wait(&operator, "delete of the pod's entry", |r| is(r, "delete", &sa)).await;
     assert_eq!((&deleted["outcome"], &deleted["reason"]), (&json!("success"), &json!("pod-deleted")), "{deleted}");
     assert_eq!(deleted["entryID"], stored.id.as_ref().unwrap().as_str());
     assert_eq!(deleted["owner"]["team"], "payments");
 
     // Every action of the run was recorded once: one create per entry, one clamp.
-    let all = records(&audit);
+    let all = audit.records();
     assert_eq!(all.iter().filter(|r| is(r, "create", &sa)).count(), 1, "{all:#?}");
     assert_eq!(all.iter().filter(|r| is(r, "clamp", &sa)).count(), 1, "{all:#?}");
     assert_eq!(all.iter().filter(|r| r["action"] == "exception-activated").count(), 1, "{all:#?}");

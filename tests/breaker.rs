@@ -10,6 +10,7 @@ use std::{collections::BTreeMap, time::Duration};
 use kube::api::{Patch, PatchParams};
 use serde_json::{Value, json};
 use support::{
+    audit::AuditLog,
     eventually,
     operator::{Operator, World, dynamic, entries, free_port, metric},
     testbed,
@@ -98,7 +99,9 @@ async fn narrowing_an_identity_holds_its_deletions_until_confirmed_while_creates
     pods(&world, "a", 100, "a").await;
     pods(&world, "b", 5, "b").await;
     let port = free_port();
-    let operator = Operator::start(bed, &world, &bed.spire_socket(), &with_metrics(port));
+    let audit = AuditLog::new(&world);
+    let operator =
+        Operator::start(bed, &world, &bed.spire_socket(), &format!("{}{}", with_metrics(port), audit.config()));
     wait_count(&world, &operator, 100).await;
     world.wait_ready(&operator, "ClusterSPIFFEID", &name, ("True", "Synced")).await;
 
@@ -127,6 +130,15 @@ async fn narrowing_an_identity_holds_its_deletions_until_confirmed_while_creates
     assert_eq!(entries(&spire, &world.prefix).await.len(), 105);
     let held_events = world.events_about(&name).await.iter().filter(|e| e.1 == "DeletionHeld").count();
     assert_eq!(held_events, 1, "one Event for one held pass");
+    // The audit: each held deletion once (the re-checks add none), and the held pass itself.
+    let held = audit.matching(|r| r["action"] == "delete" && r["outcome"] == "held");
+    assert_eq!(held.len(), 100, "{held:#?}");
+    assert!(held.iter().all(|r| r["resource"]["name"] == name.as_str() && r["entryID"].is_string()), "{held:#?}");
+    let pass = audit.matching(|r| r["action"] == "deletion-held");
+    assert_eq!(pass.len(), 1, "{pass:#?}");
+    assert_eq!((&pass[0]["outcome"], &pass[0]["reason"]), (&json!("held"), &json!("mass-deletion")));
+    assert_eq!(pass[0]["resource"]["kind"], "ClusterSPIFFEID");
+    assert!(pass[0]["message"].as_str().unwrap().contains("100 entry deletions held"), "{pass:#?}");
 
     // A confirmation of fewer deletions than held releases nothing.
     annotate(&world, &name, "99").await;
@@ -139,6 +151,14 @@ async fn narrowing_an_identity_holds_its_deletions_until_confirmed_while_creates
     assert_eq!(world.condition("ClusterSPIFFEID", &name, "Stalled").await, None);
     wait_event(&world, &operator, &name, ("Normal", "DeletionConfirmed")).await;
     wait_metric(port, &operator, "spire_steward_deletions_held", 0.0).await;
+    let confirmed = audit.wait(&operator, "the confirmation", |r| r["action"] == "deletion-confirmed").await;
+    assert_eq!((&confirmed["outcome"], &confirmed["reason"]), (&json!("success"), &json!("confirmed")));
+    assert!(confirmed["message"].as_str().unwrap().contains("spire-steward.io/confirm-deletions=100"), "{confirmed}");
+    let deleted = audit
+        .wait_count(&operator, "the released deletions", 100, |r| r["action"] == "delete" && r["outcome"] == "success")
+        .await;
+    assert_eq!(deleted.len(), 100);
+    assert!(deleted.iter().all(|r| r["reason"] == "declaration-changed"), "{deleted:#?}");
     world.clean_up().await;
 }
 
@@ -152,7 +172,8 @@ async fn a_confirmed_identity_takes_its_entries_when_deleted_and_an_unconfirmed_
     world.apply("ClusterSPIFFEID", &unconfirmed, identity(&world, "u")).await;
     pods(&world, "c", 30, "c").await;
     pods(&world, "u", 30, "u").await;
-    let operator = Operator::start(bed, &world, &bed.spire_socket(), "");
+    let audit = AuditLog::new(&world);
+    let operator = Operator::start(bed, &world, &bed.spire_socket(), &audit.config());
     wait_count(&world, &operator, 60).await;
     world.wait_ready(&operator, "ClusterSPIFFEID", &confirmed, ("True", "Synced")).await;
 
@@ -160,6 +181,9 @@ async fn a_confirmed_identity_takes_its_entries_when_deleted_and_an_unconfirmed_
     world.delete("ClusterSPIFFEID", &confirmed).await;
     wait_count(&world, &operator, 30).await;
     wait_event(&world, &operator, &confirmed, ("Normal", "DeletionConfirmed")).await;
+    let gone = audit.matching(|r| r["action"] == "delete" && r["resource"]["name"] == confirmed.as_str());
+    assert_eq!(gone.len(), 30, "{gone:#?}");
+    assert!(gone.iter().all(|r| r["outcome"] == "success" && r["reason"] == "identity-deleted"), "{gone:#?}");
 
     // Deleted without the annotation: 30 of 30 owned entries are held, the Event regards the
     // deleted object.

@@ -6,12 +6,13 @@ mod support;
 
 use std::time::Duration;
 
-use serde_json::json;
+use serde_json::{Value, json};
 use spire_steward::{
     spiffe::{Entry, EntryField, EntryId, EntryMask, SpiffeId},
     spire::SpireClient,
 };
 use support::{
+    audit::AuditLog,
     eventually,
     operator::{Operator, World, entries, free_port, metric},
     testbed,
@@ -107,7 +108,8 @@ async fn owned_drift_is_repaired_under_enforce_unless_the_resource_says_report()
     let bed = testbed();
     let world = World::with_one_pod(bed, "web").await;
     let name = world.identity_name("web");
-    let (operator, port) = start(&world, "");
+    let audit = AuditLog::new(&world);
+    let (operator, port) = start(&world, &audit.config());
     let spire = bed.spire();
     world.wait_ready(&operator, "ClusterSPIFFEID", &name, ("True", "Synced")).await;
     let entry = the_entry(&world, &operator).await;
@@ -138,6 +140,15 @@ async fn owned_drift_is_repaired_under_enforce_unless_the_resource_says_report()
     assert!(gone.is_some(), "the unexpected entry stayed\nlog:\n{}", operator.log_text());
     assert!(metric(port, r#"spire_steward_drift_detected_total{class="unexpected"}"#).await >= 1.0);
     world.wait_ready(&operator, "ClusterSPIFFEID", &name, ("True", "Synced")).await;
+    // Each repair is one write, recorded with reason drift-repaired.
+    let repaired = |action: &'static str, id: String| {
+        move |r: &Value| r["action"] == action && r["reason"] == "drift-repaired" && r["entryID"] == id.as_str()
+    };
+    let update = audit.wait(&operator, "the edit written back", repaired("update", id.to_string())).await;
+    assert_eq!((&update["outcome"], &update["fields"]), (&json!("success"), &json!(["x509SVIDTTL", "dnsNames"])));
+    assert_eq!(update["resource"]["name"], name.as_str());
+    audit.wait(&operator, "the deleted entry created again", repaired("create", id.to_string())).await;
+    audit.wait(&operator, "the stray entry removed", repaired("delete", stray_id.to_string())).await;
 
     // The resource says Report, over the configuration's Enforce: an edit stays.
     let mut spec = world.pod_identity_spec();
@@ -152,6 +163,10 @@ async fn owned_drift_is_repaired_under_enforce_unless_the_resource_says_report()
     assert_eq!((now.x509_svid_ttl, now.dns_names.clone()), (77, vec!["edited.example".to_string()]), "left as is");
     wait_event(&world, &operator, &name, "Warning", "DriftDetected").await;
     world.wait_ready(&operator, "ClusterSPIFFEID", &name, ("True", "Synced")).await;
+    let detected = audit.matching(|r| r["action"] == "drift-detected");
+    assert_eq!(detected.len(), 1, "one record per detection: {detected:#?}");
+    assert_eq!((&detected[0]["entryID"], &detected[0]["reason"]), (&json!(id.as_str()), &json!("drift")));
+    assert_eq!(detected[0]["fields"], json!(["x509SVIDTTL", "dnsNames"]));
     world.clean_up().await;
 }
 
@@ -160,7 +175,8 @@ async fn owned_drift_is_only_reported_under_report_unless_the_resource_says_enfo
     let bed = testbed();
     let world = World::with_one_pod(bed, "web").await;
     let name = world.identity_name("web");
-    let (operator, port) = start(&world, "driftPolicy: Report\n");
+    let audit = AuditLog::new(&world);
+    let (operator, port) = start(&world, &format!("driftPolicy: Report\n{}", audit.config()));
     let spire = bed.spire();
     world.wait_ready(&operator, "ClusterSPIFFEID", &name, ("True", "Synced")).await;
     let entry = the_entry(&world, &operator).await;
@@ -184,6 +200,14 @@ async fn owned_drift_is_only_reported_under_report_unless_the_resource_says_enfo
     a_few_checks().await;
     assert!(entry_by_id(&id).await.is_none(), "not recreated");
     assert_eq!(metric(port, r#"spire_steward_drifted_entries{class="missing"}"#).await, 1.0);
+    let detected: Vec<String> = audit
+        .matching(|r| r["action"] == "drift-detected")
+        .iter()
+        .map(|r| r["message"].as_str().unwrap_or_default().to_owned())
+        .collect();
+    assert_eq!(detected.len(), 2, "Modified then Missing, each once: {detected:#?}");
+    assert!(detected[0].contains("Modified") && detected[1].contains("Missing"), "{detected:#?}");
+    assert!(audit.matching(|r| r["reason"] == "drift-repaired").is_empty(), "nothing repaired under Report");
 
     // Unexpected: left in place; it has no declaring resource, so it shows in metrics and logs.
     let mut stray = entry.clone();

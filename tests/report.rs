@@ -233,3 +233,59 @@ async fn report_lists_every_identity_and_matches_the_controllers_counters() {
         .await;
     known.clean_up().await;
 }
+
+/// With `openReports.enabled` the controller keeps the same objects current in the cluster: the
+/// namespace's Report appears with the identities' results, follows a change, and the report of
+/// a namespace without identities any more is deleted.
+#[tokio::test]
+async fn the_controller_keeps_the_open_reports_current() {
+    let bed = testbed();
+    let known = Known::build(bed).await;
+    let world = &known.world;
+    install_openreports(&world.client).await;
+    let operator = Operator::start(bed, world, &bed.spire_socket(), "openReports:\n  enabled: true\n  interval: 1s\n");
+    wait_converged(bed, world, &operator, &known.converged(bed)).await;
+    let reports: Api<DynamicObject> = Api::namespaced_with(
+        world.client.clone(),
+        &world.namespace,
+        &ApiResource::from_gvk(&GroupVersionKind::gvk("openreports.io", "v1alpha1", "Report")),
+    );
+    let name = format!("spire-steward-{}", world.class.to_lowercase());
+    let results_of = |report: &DynamicObject| report.data["results"].as_array().cloned().unwrap_or_default();
+    let about = |results: &[Value], path: &str| {
+        results.iter().filter(|r| r["properties"]["spiffeID"].as_str().is_some_and(|s| s.ends_with(path))).count()
+    };
+    let found = eventually(std::time::Duration::from_secs(40), || async {
+        let report = reports.get(&name).await.ok()?;
+        let results = results_of(&report);
+        (about(&results, "/web/p-1") > 0 && about(&results, "/legacy/p-2") > 0).then_some(report)
+    })
+    .await
+    .unwrap_or_else(|| panic!("no Report {name} with both identities\nlog:\n{}", operator.log_text()));
+    assert_eq!(found.data["source"], "spire-steward");
+    assert_eq!(found.metadata.labels.as_ref().unwrap()["app.kubernetes.io/managed-by"], "spire-steward");
+    let web: Vec<Value> = results_of(&found)
+        .into_iter()
+        .filter(|r| r["properties"]["spiffeID"].as_str().unwrap().ends_with("/web/p-1"))
+        .collect();
+    let ttl = web.iter().find(|r| r["rule"] == "ttl").unwrap_or_else(|| panic!("{web:#?}"));
+    assert_eq!((&ttl["policy"], &ttl["result"]), (&json!(known.policy), &json!("warn")), "{ttl}");
+
+    // The legacy identity goes: its results leave the report.
+    world.delete("ClusterSPIFFEID", &known.legacy).await;
+    let followed = eventually(std::time::Duration::from_secs(40), || async {
+        let report = reports.get(&name).await.ok()?;
+        let results = results_of(&report);
+        (about(&results, "/legacy/p-2") == 0 && about(&results, "/web/p-1") > 0).then_some(())
+    })
+    .await;
+    assert!(followed.is_some(), "the report kept the deleted identity\nlog:\n{}", operator.log_text());
+
+    // No identity selects the namespace's pods any more: its report is deleted.
+    world.delete("ClusterSPIFFEID", &known.web).await;
+    let gone =
+        eventually(std::time::Duration::from_secs(40), || async { reports.get(&name).await.is_err().then_some(()) })
+            .await;
+    assert!(gone.is_some(), "the report of a namespace without identities stayed\nlog:\n{}", operator.log_text());
+    known.clean_up().await;
+}

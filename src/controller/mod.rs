@@ -8,6 +8,7 @@ mod federation;
 mod governance_status;
 mod guard;
 mod inputs;
+mod open_reports;
 mod refusals;
 mod rules;
 mod sources;

@@ -76,6 +76,8 @@ pub struct Worker {
     lapses_planned: Timestamp,
     /// The audit records in the making.
     pub(super) trail: super::audit_trail::Trail,
+    /// When OpenReports were last published.
+    pub(super) published: super::open_reports::Published,
     /// What was planned and not written: observe mode's writes, the breaker's held deletions.
     pub withheld: withheld::Withheld,
     /// What was found changed in SPIRE behind the operator's back, until plans settle it.
@@ -124,6 +126,7 @@ impl Worker {
             lapsed: BTreeSet::new(),
             lapses_planned: Timestamp::now(),
             trail: super::audit_trail::Trail::new(Arc::new(crate::audit::Sink::off())),
+            published: Default::default(),
             withheld: withheld::Withheld::default(),
             ledger: Ledger::default(),
             drift: BTreeMap::new(),
@@ -228,6 +231,7 @@ impl Worker {
     pub async fn check_drift(&mut self) {
         match self.spire.list_entries_lenient(&Default::default(), LIST_PAGE_SIZE).await {
             Ok(listing) => {
+                self.publish_reports(&listing).await;
                 let listing = self.set_aside(listing);
                 let drift = self.index.drift(&listing, &self.ownership);
                 if drift.touches_owned() {
@@ -656,6 +660,10 @@ impl Worker {
     /// The withheld facts of a resource nothing is withheld of.
     pub fn not_withheld(&self) -> crate::status::Withheld {
         crate::status::Withheld { observe: self.config.mode == Mode::Observe, ..Default::default() }
+    }
+
+    pub(super) fn kube(&self) -> &kube::Client {
+        &self.client
     }
 
     pub fn identities(&self) -> &Identities {

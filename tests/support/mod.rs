@@ -7,6 +7,7 @@
 
 pub mod agent;
 pub mod apiserver;
+pub mod audit;
 pub mod cel;
 pub mod cli;
 pub mod operator;

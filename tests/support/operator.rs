@@ -97,6 +97,9 @@ impl World {
             "config.clusterName=test",
             "--set",
             &format!("config.leaderElection.resourceName={}", self.lease()),
+            // Tests keep OpenReports current too.
+            "--set",
+            "config.openReports.enabled=true",
         ])
         .output()
         .expect("running helm template");

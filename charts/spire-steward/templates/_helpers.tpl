@@ -128,6 +128,9 @@ audit:
 {{- else }}
   stdout: {{ eq ($c.audit.stdout | toString) "true" }}
 {{- end }}
+openReports:
+  enabled: {{ eq ($c.openReports.enabled | toString) "true" }}
+  interval: {{ $c.openReports.interval | toJson }}
 mode: {{ $c.mode | default "Enforce" | toJson }}
 deletionBreaker:
   maxSharePercent: {{ $c.deletionBreaker.maxSharePercent | toJson }}
