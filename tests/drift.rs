@@ -288,6 +288,12 @@ async fn foreign_entries_are_reported_and_never_touched() {
     })
     .await;
     assert!(counted.is_some(), "foreign entries not counted\nlog:\n{}", operator.log_text());
+    let on_policy = eventually(WAIT, || async {
+        let count = world.status("IdentityPolicy", &policy).await["foreignEntries"].as_i64().unwrap_or(0);
+        (count >= 1).then_some(())
+    })
+    .await;
+    assert!(on_policy.is_some(), "{}\nlog:\n{}", world.status("IdentityPolicy", &policy).await, operator.log_text());
     a_few_checks().await;
     let colliding_now = entry_by_id(&colliding_id).await.expect("the colliding foreign entry is left");
     assert_eq!(colliding_now.x509_svid_ttl, 0, "never written, though the declaration asks for 1h");

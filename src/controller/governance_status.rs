@@ -81,11 +81,17 @@ impl StatusWriter {
                 policy_counts.get(&object.name_any()),
             );
             let fields = &desired.fields;
+            let name = object.name_any();
+            let foreign = worker
+                .drift()
+                .filter(|f| f.class == crate::drift::DriftClass::Foreign && f.policy.as_deref() == Some(name.as_str()))
+                .count();
             let own = json!({
                 "identitiesGoverned": fields.identities_governed,
                 "entriesGoverned": fields.entries_governed,
                 "entriesDenied": fields.entries_denied,
                 "entriesClamped": fields.entries_clamped,
+                "foreignEntries": i32::try_from(foreign).unwrap_or(i32::MAX),
             });
             let current = object.status.as_ref().map(|s| (&s.common, serde_json::to_value(s).unwrap_or_default()));
             self.publish_status(&api, object.as_ref(), current, &desired, own).await;

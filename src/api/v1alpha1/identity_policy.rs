@@ -396,6 +396,11 @@ pub struct IdentityPolicyStatus {
     /// Governed entries whose TTL one of its bounds set.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub entries_clamped: Option<i32>,
+    /// Entries in SPIRE that the operator does not own whose SPIFFE ID lies in the space the
+    /// policy's `spiffeIDs` patterns govern (drift class Foreign). They are reported, never
+    /// changed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub foreign_entries: Option<i32>,
 }
 
 #[cfg(test)]
