@@ -214,6 +214,41 @@ pub fn classify(
     owner: &dyn Fn(&EntryId) -> Option<Source>,
 ) -> Vec<Finding> {
     let mut findings = Vec::new();
+    // An edit of a key field (SPIFFE ID, parent ID, selectors) makes the plan create the
+    // declared entry and delete the edited one, both under the entry's own ID: one Modified.
+    let rekeyed: Vec<&EntryId> = match memory {
+        Memory::Stateless => Vec::new(),
+        Memory::Ledger(ledger) => plan
+            .creates
+            .iter()
+            .filter_map(|c| {
+                let id = c.entry.id.as_ref()?;
+                let written = ledger.modified.get(id)?;
+                let deleted = plan.deletes.iter().any(|d| d.entry.id.as_ref() == Some(id));
+                (deleted && differing_fields(&c.entry, written).is_empty()).then_some(id)
+            })
+            .collect(),
+    };
+    for id in &rekeyed {
+        let create = plan.creates.iter().find(|c| c.entry.id.as_ref() == Some(id)).expect("found above");
+        let delete = plan.deletes.iter().find(|d| d.entry.id.as_ref() == Some(id)).expect("found above");
+        let (declared, stored) = (&create.entry, &delete.entry);
+        let mut fields = differing_fields(declared, stored);
+        if declared.spiffe_id != stored.spiffe_id {
+            fields = fields.with(EntryField::SpiffeId);
+        }
+        if declared.parent_id != stored.parent_id {
+            fields = fields.with(EntryField::ParentId);
+        }
+        if EntryKey::of(declared) != EntryKey::of(stored)
+            && declared.spiffe_id == stored.spiffe_id
+            && declared.parent_id == stored.parent_id
+        {
+            fields = fields.with(EntryField::Selectors);
+        }
+        findings.push(Finding::of(DriftClass::Modified, &delete.entry, Some(create.source.clone()), fields));
+    }
+    let rekeyed = |id: Option<&EntryId>| id.is_some_and(|id| rekeyed.contains(&id));
     for update in &plan.updates {
         let drifted = match memory {
             Memory::Stateless => true,
@@ -226,7 +261,7 @@ pub fn classify(
             findings.push(Finding::of(DriftClass::Modified, &update.entry, Some(update.source.clone()), update.mask));
         }
     }
-    for create in &plan.creates {
+    for create in plan.creates.iter().filter(|c| !rekeyed(c.entry.id.as_ref())) {
         let drifted = match memory {
             Memory::Stateless => true,
             Memory::Ledger(ledger) => ledger
@@ -239,7 +274,7 @@ pub fn classify(
             findings.push(Finding::of(DriftClass::Missing, &create.entry, Some(create.source.clone()), fields));
         }
     }
-    for delete in &plan.deletes {
+    for delete in plan.deletes.iter().filter(|d| !rekeyed(d.entry.id.as_ref())) {
         let drifted = match memory {
             Memory::Stateless => true,
             Memory::Ledger(ledger) => delete.entry.id.as_ref().is_some_and(|id| ledger.unexpected.contains_key(id)),

@@ -235,6 +235,36 @@ async fn owned_drift_is_only_reported_under_report_unless_the_resource_says_enfo
     world.clean_up().await;
 }
 
+/// A key field (the SPIFFE ID) edited in SPIRE is one Modified entry: under Report neither the
+/// declared entry is created beside it nor the edited one deleted.
+#[tokio::test]
+async fn a_spiffe_id_edited_under_report_is_modified_and_left_whole() {
+    let bed = testbed();
+    let world = World::with_one_pod(bed, "web").await;
+    let name = world.identity_name("web");
+    let audit = AuditLog::new(&world);
+    let (operator, _) = start(&world, &format!("driftPolicy: Report\n{}", audit.config()));
+    let spire = bed.spire();
+    world.wait_ready(&operator, "ClusterSPIFFEID", &name, ("True", "Synced")).await;
+    let entry = the_entry(&world, &operator).await;
+    let id = entry.id.clone().unwrap();
+    let mut edited = entry.clone();
+    edited.spiffe_id = SpiffeId::parse(&format!("spiffe://{}/hijacked/{}", bed.trust_domain(), world.id)).unwrap();
+    let results = spire.batch_update_entries(&[edited.clone()], EntryMask::default().with(EntryField::SpiffeId)).await;
+    assert!(results.unwrap()[0].is_ok());
+    let message = wait_drifted(&world, &operator, "ClusterSPIFFEID", &name, Some("Modified")).await;
+    assert_eq!(message, "1 entry Modified (spiffeID); driftPolicy Report: not repaired");
+    a_few_checks().await;
+    let stored = entries(&spire, &world.prefix).await;
+    assert_eq!(stored.len(), 1, "nothing created beside it: {stored:?}");
+    assert_eq!((stored[0].id.as_ref(), &stored[0].spiffe_id), (Some(&id), &edited.spiffe_id), "left as it is");
+    let detected = audit.matching(|r| r["action"] == "drift-detected");
+    assert_eq!(detected.len(), 1, "{detected:#?}");
+    assert_eq!(detected[0]["fields"], json!(["spiffeID"]));
+    assert!(audit.matching(|r| r["action"] == "create" || r["action"] == "delete").len() == 1, "only the first create");
+    world.clean_up().await;
+}
+
 #[tokio::test]
 async fn foreign_entries_are_reported_and_never_touched() {
     let bed = testbed();

@@ -84,7 +84,8 @@ pub async fn run_plan(
     manifests::overlay(&mut listing, manifests, now);
     let evaluation = snapshot::Evaluation::run(&listing, config, now);
     let catalog = catalog::Catalog::of(&listing);
-    let planned = plan::plan(&evaluation, &catalog);
+    let mut planned = plan::plan(&evaluation, &catalog);
+    planned.notes = plan::notes(&planned, config, evaluation.index.len());
     let text = match format {
         PlanFormat::Table => plan::table(&planned),
         PlanFormat::Json => serde_json::to_string_pretty(&planned)? + "\n",

@@ -106,6 +106,10 @@ pub struct PlanReport {
     pub audit_violations: Vec<Finding>,
     pub clamped: Vec<Clamp>,
     pub summary: Summary,
+    /// What the running operator would do differently: observe mode, the deletion circuit
+    /// breaker.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
 }
 
 impl PlanReport {
@@ -154,6 +158,7 @@ pub fn plan(evaluation: &Evaluation, catalog: &Catalog) -> PlanReport {
         audit_violations: Vec::new(),
         clamped: Vec::new(),
         summary: Summary::default(),
+        notes: Vec::new(),
     };
     let unknown = |uid: &str| SourceRef { kind: "Unknown".into(), namespace: None, name: uid.to_owned() };
     let source_of = |uid: &str| catalog.source(uid).unwrap_or_else(|| unknown(uid));
@@ -299,6 +304,27 @@ fn reason_cell(change: &Change) -> String {
     out
 }
 
+/// What the running operator would do with the plan beyond writing it: nothing in observe
+/// mode; deletions held by the circuit breaker ([`crate::breaker::Breaker::assess`]) when they
+/// are too many of the `owned` entries, unless a person confirms them.
+pub fn notes(report: &PlanReport, config: &crate::config::Config, owned: usize) -> Vec<String> {
+    let mut notes = Vec::new();
+    if config.mode == crate::config::Mode::Observe {
+        notes.push("the operator runs in observe mode (mode: Observe): it writes none of this to SPIRE".to_owned());
+    }
+    // A duplicate's deletion keeps the identity: the breaker never judges it.
+    let judged = report.deletes.iter().filter(|d| d.reason != "Duplicate").count();
+    let breaker = &config.deletion_breaker;
+    if let crate::breaker::Assessment::Held { deletes, owned } = breaker.assess(judged, owned, None) {
+        notes.push(format!(
+            "the deletion circuit breaker holds these {deletes} deletions ({deletes} of {owned} owned entries, above \
+             {}%) until the resources that declared them carry the annotation spire-steward.io/confirm-deletions",
+            breaker.max_share_percent
+        ));
+    }
+    notes
+}
+
 /// The readable form: the writes, then what is kept or stands in, then the policy decisions,
 /// then the summary line.
 pub fn table(report: &PlanReport) -> String {
@@ -354,6 +380,9 @@ pub fn table(report: &PlanReport) -> String {
             out.push('\n');
         }
     }
+    for note in &report.notes {
+        out.push_str(&format!("\nNote: {note}\n"));
+    }
     let s = &report.summary;
     out.push_str(&format!(
         "\n{} to create, {} to update, {} to delete; {} kept, {} foreign conflicts, {} denied, {} clamped, {} audit \
@@ -361,4 +390,65 @@ pub fn table(report: &PlanReport) -> String {
         s.create, s.update, s.delete, s.kept, s.foreign_conflicts, s.denied, s.clamped, s.audit_violations
     ));
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(extra: &str) -> crate::config::Config {
+        crate::config::File::parse(&format!("trustDomain: example.org\nclusterName: demo\n{extra}"))
+            .unwrap()
+            .validate()
+            .unwrap()
+    }
+
+    fn deletes(count: usize, reason: &str) -> Vec<Change> {
+        (0..count)
+            .map(|i| Change {
+                entry: EntryView {
+                    spiffe_id: format!("spiffe://example.org/pod/{i}"),
+                    parent_id: "spiffe://example.org/agent".into(),
+                    entry_id: Some(format!("ss.{i}")),
+                    selectors: Vec::new(),
+                },
+                source: None,
+                pod: None,
+                reason: reason.into(),
+                fields: Vec::new(),
+                detail: None,
+            })
+            .collect()
+    }
+
+    fn report(deletes: Vec<Change>) -> PlanReport {
+        PlanReport {
+            schema_version: SCHEMA_VERSION,
+            creates: Vec::new(),
+            updates: Vec::new(),
+            deletes,
+            kept: Vec::new(),
+            foreign_conflicts: Vec::new(),
+            denied: Vec::new(),
+            audit_violations: Vec::new(),
+            clamped: Vec::new(),
+            summary: Summary::default(),
+            notes: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn the_notes_say_what_the_breaker_and_observe_mode_would_do() {
+        let held = notes(&report(deletes(30, "Undeclared")), &config(""), 100);
+        assert_eq!(
+            held,
+            ["the deletion circuit breaker holds these 30 deletions (30 of 100 owned entries, above 25%) until the \
+              resources that declared them carry the annotation spire-steward.io/confirm-deletions"]
+        );
+        assert!(notes(&report(deletes(30, "Duplicate")), &config(""), 100).is_empty(), "duplicates are not judged");
+        assert!(notes(&report(deletes(19, "Undeclared")), &config(""), 19).is_empty(), "below minDeletions");
+        let observe = notes(&report(Vec::new()), &config("mode: Observe\n"), 0);
+        assert_eq!(observe.len(), 1);
+        assert!(observe[0].contains("observe mode"));
+    }
 }

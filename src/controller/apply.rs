@@ -115,6 +115,8 @@ async fn write(
             let planned_id = create.entry.id.clone().expect("planned creates have IDs");
             let answer = match &outcome {
                 CreateOutcome::Created(_) => Ok(()),
+                // The entry stands under the planned ID: an earlier try that timed out went in.
+                CreateOutcome::AlreadyExists(existing) if existing.id == create.entry.id => Ok(()),
                 CreateOutcome::AlreadyExists(existing) => Err(ItemError {
                     code: Code::AlreadyExists,
                     message: format!(

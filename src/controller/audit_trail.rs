@@ -24,10 +24,12 @@ use crate::{
 /// Records in the making, and what has been recorded.
 pub struct Trail {
     pub sink: Arc<Sink>,
-    /// Planned writes, by entry ID, until SPIRE answers.
-    pending: HashMap<EntryId, Record>,
-    /// Writes recorded as observed or held, so that planning them again records nothing new.
-    withheld: HashSet<(EntryId, audit::Action, audit::Outcome)>,
+    /// Planned writes, by entry ID and action (a key field edited is a create and a delete of
+    /// one ID), until SPIRE answers.
+    pending: HashMap<(EntryId, audit::Action), Record>,
+    /// Per scope, the writes recorded as observed or held, so that planning them again records
+    /// nothing new; forgotten once the scope no longer plans them.
+    withheld: HashMap<Scope, HashSet<(EntryId, audit::Action, audit::Outcome)>>,
     /// The policy decisions recorded, per scope.
     decisions: HashMap<Scope, Decisions>,
     /// The resources that declare entries, by UID, as last seen; kept after a resource is
@@ -40,7 +42,7 @@ impl Trail {
         Self {
             sink,
             pending: HashMap::new(),
-            withheld: HashSet::new(),
+            withheld: HashMap::new(),
             decisions: HashMap::new(),
             resources: HashMap::new(),
         }
@@ -61,10 +63,12 @@ impl Trail {
             return;
         }
         let unsent = applied.unavailable.as_ref().map(|e| (e.code(), e.to_string()));
-        let records: Vec<Record> = written_ids(plans)
-            .filter_map(|id| {
-                let record = self.pending.remove(id)?;
-                self.withheld.retain(|(w, _, _)| w != id);
+        let records: Vec<Record> = written(plans)
+            .filter_map(|(scope, id, action)| {
+                let record = self.pending.remove(&(id.clone(), action))?;
+                if let Some(withheld) = self.withheld.get_mut(scope) {
+                    withheld.retain(|(w, a, _)| (w, *a) != (id, action));
+                }
                 let unsent = unsent.as_ref().map(|(code, message)| (*code, message.as_str()));
                 Some(audit::settle(record, applied.answers.get(id), unsent))
             })
@@ -74,14 +78,18 @@ impl Trail {
 
     /// Records writes not sent on purpose (`outcome` observed or held), each once while it
     /// stays withheld.
-    pub fn withhold<'a>(&mut self, ids: impl IntoIterator<Item = &'a EntryId>, outcome: audit::Outcome) {
+    pub fn withhold<'a>(
+        &mut self,
+        writes: impl IntoIterator<Item = (&'a Scope, &'a EntryId, audit::Action)>,
+        outcome: audit::Outcome,
+    ) {
         if !self.is_on() {
             return;
         }
         let mut records = Vec::new();
-        for id in ids {
-            let Some(record) = self.pending.remove(id) else { continue };
-            if self.withheld.insert((id.clone(), record.action, outcome)) {
+        for (scope, id, action) in writes {
+            let Some(record) = self.pending.remove(&(id.clone(), action)) else { continue };
+            if self.withheld.entry(scope.clone()).or_default().insert((id.clone(), action, outcome)) {
                 let record = audit::withheld(record, outcome);
                 records.push(match outcome {
                     audit::Outcome::Held => {
@@ -153,14 +161,14 @@ impl Trail {
     }
 }
 
-/// The entry IDs every write of the plans is for.
-fn written_ids(plans: &[(Scope, Plan)]) -> impl Iterator<Item = &EntryId> {
-    plans.iter().flat_map(|(_, p)| {
-        p.creates
-            .iter()
-            .filter_map(|c| c.entry.id.as_ref())
-            .chain(p.updates.iter().filter_map(|u| u.entry.id.as_ref()))
-            .chain(p.deletes.iter().filter_map(|d| d.entry.id.as_ref()))
+/// Every write of the plans: its scope, entry ID and action.
+pub fn written(plans: &[(Scope, Plan)]) -> impl Iterator<Item = (&Scope, &EntryId, audit::Action)> {
+    use audit::Action::{Create, Delete, Update};
+    plans.iter().flat_map(|(scope, p)| {
+        let creates = p.creates.iter().filter_map(move |c| Some((scope, c.entry.id.as_ref()?, Create)));
+        let updates = p.updates.iter().filter_map(move |u| Some((scope, u.entry.id.as_ref()?, Update)));
+        let deletes = p.deletes.iter().filter_map(move |d| Some((scope, d.entry.id.as_ref()?, Delete)));
+        creates.chain(updates).chain(deletes)
     })
 }
 
@@ -235,7 +243,25 @@ impl Worker {
                 self.trail.decisions.insert(scope, after);
             }
         }
-        self.trail.pending.extend(pending.writes);
+        self.trail.pending.extend(pending.writes.into_iter().map(|(id, record)| ((id, record.action), record)));
+        // What a scope no longer plans is no longer withheld.
+        for outcome in outcomes {
+            let Some(withheld) = self.trail.withheld.get_mut(&outcome.scope) else { continue };
+            let plan = &outcome.plan;
+            let planned = |id: &EntryId, action: audit::Action| {
+                let is = |planned: &Option<EntryId>| planned.as_ref() == Some(id);
+                match action {
+                    audit::Action::Create => plan.creates.iter().any(|c| is(&c.entry.id)),
+                    audit::Action::Update => plan.updates.iter().any(|u| is(&u.entry.id)),
+                    audit::Action::Delete => plan.deletes.iter().any(|d| is(&d.entry.id)),
+                    _ => false,
+                }
+            };
+            withheld.retain(|(id, action, _)| planned(id, *action));
+            if withheld.is_empty() {
+                self.trail.withheld.remove(&outcome.scope);
+            }
+        }
         self.trail.write(&decided);
         self.trail.resources = resources;
     }

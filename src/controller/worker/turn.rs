@@ -5,26 +5,12 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use super::{SCOPES_PER_PASS, Worker, withheld};
 use crate::controller::apply::{Applied, apply};
+use crate::controller::audit_trail::written;
 use crate::{
     config::Mode,
     reconcile::{Delete, DeleteReason, Plan, Scope, SourceKind},
     spiffe::EntryId,
 };
-
-/// The entry IDs the writes of `plans` are for.
-fn written_ids(plans: &[(Scope, Plan)]) -> Vec<&EntryId> {
-    plans
-        .iter()
-        .flat_map(|(_, p)| {
-            p.creates
-                .iter()
-                .map(|c| &c.entry.id)
-                .chain(p.updates.iter().map(|u| &u.entry.id))
-                .chain(p.deletes.iter().map(|d| &d.entry.id))
-        })
-        .flatten()
-        .collect()
-}
 
 impl Worker {
     /// Plans and writes one turn's scopes. Scopes are planned and written in slices, so a burst
@@ -45,7 +31,7 @@ impl Worker {
             let slice: BTreeSet<Scope> = slice.iter().cloned().collect();
             let mut plans = self.plan(&slice);
             if observe {
-                self.trail.withhold(written_ids(&plans), crate::audit::Outcome::Observed);
+                self.trail.withhold(written(&plans), crate::audit::Outcome::Observed);
                 for (scope, plan) in &mut plans {
                     self.withheld.observe(scope, plan, &self.index);
                     plan.creates.clear();
@@ -72,10 +58,13 @@ impl Worker {
             return;
         }
         self.withheld.refresh_known(self.known_resources());
-        let judged: Vec<EntryId> = deletes.iter().filter_map(|(_, d)| d.entry.id.clone()).collect();
+        let judged: Vec<(Scope, EntryId)> =
+            deletes.iter().filter_map(|(scope, d)| Some((scope.clone(), d.entry.id.clone()?))).collect();
         let send = self.withheld.judge(&self.config.deletion_breaker, scopes, deletes, owned, &self.index);
         let sent: BTreeSet<&EntryId> = send.iter().filter_map(|(_, d)| d.entry.id.as_ref()).collect();
-        self.trail.withhold(judged.iter().filter(|id| !sent.contains(id)), crate::audit::Outcome::Held);
+        let held =
+            judged.iter().filter(|(_, id)| !sent.contains(id)).map(|(s, id)| (s, id, crate::audit::Action::Delete));
+        self.trail.withhold(held, crate::audit::Outcome::Held);
         self.metrics.deletions_held(self.withheld.held_count());
         let mut plans: BTreeMap<Scope, Plan> = BTreeMap::new();
         for (scope, delete) in send {

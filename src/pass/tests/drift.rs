@@ -133,3 +133,42 @@ fn with_and_without_memory_agree_at_steady_state() {
     let (_, without) = review(&world, "p1", None);
     assert_eq!(with, without, "the reported drift is the same");
 }
+
+/// The SPIFFE ID edited behind the operator's back: the entry's key changed, so the plan would
+/// create the declared entry and delete the edited one, both under the entry's ID.
+fn rekey_behind(world: &mut World, written: &Entry) {
+    let mut edited = written.clone();
+    edited.spiffe_id = crate::spiffe::SpiffeId::parse("spiffe://example.org/hijacked").unwrap();
+    world.index.insert(edited);
+    world.ledger.modified(written.clone());
+}
+
+#[test]
+fn a_key_field_edited_is_one_modified_entry_withheld_whole_under_report() {
+    let (mut world, written) = settled("driftPolicy: Report\n");
+    rekey_behind(&mut world, &written);
+    let (plan, drift) = review(&world, "p1", Some(&world.ledger));
+    assert!(plan.is_empty(), "neither the create nor the delete goes: {plan:?}");
+    assert_eq!(drift.len(), 1, "{drift:?}");
+    assert_eq!((drift[0].class, drift[0].repaired), (DriftClass::Modified, false));
+    assert_eq!(crate::drift::field_names(drift[0].fields), "spiffeID");
+    assert_eq!(drift[0].entry_id, written.id);
+
+    let (mut world, written) = settled("");
+    rekey_behind(&mut world, &written);
+    let (plan, drift) = review(&world, "p1", Some(&world.ledger));
+    assert_eq!((plan.creates.len(), plan.deletes.len()), (1, 1), "{plan:?}");
+    assert_eq!(plan.creates[0].drift, Some(DriftClass::Modified));
+    assert_eq!(plan.deletes[0].drift, Some(DriftClass::Modified));
+    assert!(drift[0].repaired);
+}
+
+#[test]
+fn in_observe_mode_drift_is_not_taken_for_repaired() {
+    let (mut world, written) = settled("mode: Observe\n");
+    edit_behind(&mut world, &written);
+    let (plan, drift) = review(&world, "p1", Some(&world.ledger));
+    assert_eq!(plan.updates.len(), 1, "the write stays, for observe mode to count and record");
+    assert_eq!(plan.updates[0].drift, Some(DriftClass::Modified));
+    assert!(!drift[0].repaired, "nothing is written in observe mode");
+}
