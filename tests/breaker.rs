@@ -67,19 +67,6 @@ async fn wait_count(world: &World, operator: &Operator, want: usize) {
     );
 }
 
-async fn wait_event(world: &World, operator: &Operator, name: &str, want: (&str, &str)) {
-    let found = eventually(WAIT, || async {
-        world.events_about(name).await.iter().any(|(t, r)| t == want.0 && r == want.1).then_some(())
-    })
-    .await;
-    assert!(
-        found.is_some(),
-        "no {want:?} Event about {name}; saw {:?}\nlog:\n{}",
-        world.events_about(name).await,
-        operator.log_text()
-    );
-}
-
 async fn wait_metric(port: u16, operator: &Operator, name: &str, want: f64) {
     let found = eventually(WAIT, || async { (metric(port, name).await == want).then_some(()) }).await;
     assert!(found.is_some(), "{name} is {}, want {want}\nlog:\n{}", metric(port, name).await, operator.log_text());
@@ -116,7 +103,7 @@ async fn narrowing_an_identity_holds_its_deletions_until_confirmed_while_creates
     );
     let stalled = world.condition("ClusterSPIFFEID", &name, "Stalled").await;
     assert_eq!(stalled.map(|c| (c.0, c.1)), Some(("True".into(), "DeletionHeld".into())));
-    wait_event(&world, &operator, &name, ("Warning", "DeletionHeld")).await;
+    world.wait_event(&operator, &name, ("Warning", "DeletionHeld")).await;
     wait_metric(port, &operator, "spire_steward_deletions_held", 100.0).await;
     // The creates went: the five new pods have their entries.
     let spire = bed.spire();
@@ -149,7 +136,7 @@ async fn narrowing_an_identity_holds_its_deletions_until_confirmed_while_creates
     wait_count(&world, &operator, 5).await;
     world.wait_ready(&operator, "ClusterSPIFFEID", &name, ("True", "Synced")).await;
     assert_eq!(world.condition("ClusterSPIFFEID", &name, "Stalled").await, None);
-    wait_event(&world, &operator, &name, ("Normal", "DeletionConfirmed")).await;
+    world.wait_event(&operator, &name, ("Normal", "DeletionConfirmed")).await;
     wait_metric(port, &operator, "spire_steward_deletions_held", 0.0).await;
     let confirmed = audit.wait(&operator, "the confirmation", |r| r["action"] == "deletion-confirmed").await;
     assert_eq!((&confirmed["outcome"], &confirmed["reason"]), (&json!("success"), &json!("confirmed")));
@@ -180,7 +167,7 @@ async fn a_confirmed_identity_takes_its_entries_when_deleted_and_an_unconfirmed_
     // Deleting the confirmed identity deletes its 30 entries (half of those owned).
     world.delete("ClusterSPIFFEID", &confirmed).await;
     wait_count(&world, &operator, 30).await;
-    wait_event(&world, &operator, &confirmed, ("Normal", "DeletionConfirmed")).await;
+    world.wait_event(&operator, &confirmed, ("Normal", "DeletionConfirmed")).await;
     let gone = audit.matching(|r| r["action"] == "delete" && r["resource"]["name"] == confirmed.as_str());
     assert_eq!(gone.len(), 30, "{gone:#?}");
     assert!(gone.iter().all(|r| r["outcome"] == "success" && r["reason"] == "identity-deleted"), "{gone:#?}");
@@ -188,7 +175,7 @@ async fn a_confirmed_identity_takes_its_entries_when_deleted_and_an_unconfirmed_
     // Deleted without the annotation: 30 of 30 owned entries are held, the Event regards the
     // deleted object.
     world.delete("ClusterSPIFFEID", &unconfirmed).await;
-    wait_event(&world, &operator, &unconfirmed, ("Warning", "DeletionHeld")).await;
+    world.wait_event(&operator, &unconfirmed, ("Warning", "DeletionHeld")).await;
     tokio::time::sleep(Duration::from_secs(3)).await;
     assert_eq!(entries(&bed.spire(), &world.prefix).await.len(), 30, "the deletions are held");
 

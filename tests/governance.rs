@@ -31,19 +31,6 @@ async fn wait_entries(world: &World, operator: &Operator, want: &[(&str, i32)]) 
     assert!(found.is_some(), "entries {:?}, want {want:?}\nlog:\n{}", got().await, operator.log_text());
 }
 
-async fn wait_event(world: &World, operator: &Operator, name: &str, want: (&str, &str)) {
-    let found = eventually(WAIT, || async {
-        world.events_about(name).await.iter().any(|(t, r)| t == want.0 && r == want.1).then_some(())
-    })
-    .await;
-    assert!(
-        found.is_some(),
-        "no {want:?} Event about {name}; saw {:?}\nlog:\n{}",
-        world.events_about(name).await,
-        operator.log_text()
-    );
-}
-
 fn identity(world: &World, template: &str, ttl: Option<&str>) -> Value {
     let mut spec = json!({
         "className": world.class,
@@ -115,7 +102,7 @@ async fn a_policy_denies_clamps_and_reports_and_an_audit_or_invalid_policy_remov
     assert_eq!(world.condition("ClusterSPIFFEID", &legacy, "Stalled").await.map(|c| c.1), Some("PolicyDenied".into()));
     let status = world.status("ClusterSPIFFEID", &legacy).await;
     assert_eq!(status["stats"]["entriesDenied"], 1, "{status}");
-    wait_event(&world, &operator, &legacy, ("Warning", "PolicyDenied")).await;
+    world.wait_event(&operator, &legacy, ("Warning", "PolicyDenied")).await;
 
     world.wait_ready(&operator, "ClusterSPIFFEID", &good, ("True", "Synced")).await;
     let ttl = world.status("ClusterSPIFFEID", &good).await["ttl"]["x509"].clone();
@@ -123,7 +110,7 @@ async fn a_policy_denies_clamps_and_reports_and_an_audit_or_invalid_policy_remov
         ttl,
         json!({ "requested": "48h0m0s", "effective": "1h0m0s", "boundBy": format!("IdentityPolicy/{pol} max") })
     );
-    wait_event(&world, &operator, &good, ("Normal", "TTLClamped")).await;
+    world.wait_event(&operator, &good, ("Normal", "TTLClamped")).await;
 
     let message = world.wait_ready(&operator, "IdentityPolicy", &pol, ("True", "Governing")).await;
     assert!(message.contains("governs 2 entries of 2 identities"), "{message}");

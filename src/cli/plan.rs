@@ -113,6 +113,23 @@ pub struct PlanReport {
 }
 
 impl PlanReport {
+    /// A plan with nothing in it.
+    pub fn empty() -> Self {
+        Self {
+            schema_version: SCHEMA_VERSION,
+            creates: Vec::new(),
+            updates: Vec::new(),
+            deletes: Vec::new(),
+            kept: Vec::new(),
+            foreign_conflicts: Vec::new(),
+            denied: Vec::new(),
+            audit_violations: Vec::new(),
+            clamped: Vec::new(),
+            summary: Summary::default(),
+            notes: Vec::new(),
+        }
+    }
+
     /// Whether a reconcile would write anything.
     pub fn has_changes(&self) -> bool {
         !(self.creates.is_empty() && self.updates.is_empty() && self.deletes.is_empty())
@@ -147,19 +164,7 @@ fn findings(j: &Judgement<'_>, verdict: &Verdict, source: &SourceRef, pod: &Opti
 
 /// Builds the plan from one evaluation.
 pub fn plan(evaluation: &Evaluation, catalog: &Catalog) -> PlanReport {
-    let mut report = PlanReport {
-        schema_version: SCHEMA_VERSION,
-        creates: Vec::new(),
-        updates: Vec::new(),
-        deletes: Vec::new(),
-        kept: Vec::new(),
-        foreign_conflicts: Vec::new(),
-        denied: Vec::new(),
-        audit_violations: Vec::new(),
-        clamped: Vec::new(),
-        summary: Summary::default(),
-        notes: Vec::new(),
-    };
+    let mut report = PlanReport::empty();
     let unknown = |uid: &str| SourceRef { kind: "Unknown".into(), namespace: None, name: uid.to_owned() };
     let source_of = |uid: &str| catalog.source(uid).unwrap_or_else(|| unknown(uid));
     for judged in &evaluation.scopes {
@@ -422,19 +427,7 @@ mod tests {
     }
 
     fn report(deletes: Vec<Change>) -> PlanReport {
-        PlanReport {
-            schema_version: SCHEMA_VERSION,
-            creates: Vec::new(),
-            updates: Vec::new(),
-            deletes,
-            kept: Vec::new(),
-            foreign_conflicts: Vec::new(),
-            denied: Vec::new(),
-            audit_violations: Vec::new(),
-            clamped: Vec::new(),
-            summary: Summary::default(),
-            notes: Vec::new(),
-        }
+        PlanReport { deletes, ..PlanReport::empty() }
     }
 
     #[test]

@@ -255,6 +255,20 @@ impl World {
             .collect()
     }
 
+    /// Waits for an Event `want` (type, reason) about `name`.
+    pub async fn wait_event(&self, operator: &Operator, name: &str, want: (&str, &str)) {
+        let found = super::eventually(Duration::from_secs(60), || async {
+            self.events_about(name).await.iter().any(|(t, r)| t == want.0 && r == want.1).then_some(())
+        })
+        .await;
+        assert!(
+            found.is_some(),
+            "no {want:?} Event about {name}; saw {:?}\nlog:\n{}",
+            self.events_about(name).await,
+            operator.log_text()
+        );
+    }
+
     /// Removes the test's cluster-scoped objects. The namespace is left: without a controller
     /// manager it would stay Terminating anyway, and its name is unique.
     pub async fn clean_up(&self) {
