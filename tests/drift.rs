@@ -235,6 +235,35 @@ async fn owned_drift_is_only_reported_under_report_unless_the_resource_says_enfo
     world.clean_up().await;
 }
 
+/// Drift reported under Report stays reported across a restart: the resource's `Drifted`
+/// condition tells the new operator that the difference is drift, not a change to write.
+#[tokio::test]
+async fn reported_drift_survives_a_restart() {
+    let bed = testbed();
+    let world = World::with_one_pod(bed, "web").await;
+    let name = world.identity_name("web");
+    let audit = AuditLog::new(&world);
+    let config = format!("driftPolicy: Report\n{}", audit.config());
+    let (mut operator, _) = start(&world, &config);
+    let spire = bed.spire();
+    world.wait_ready(&operator, "ClusterSPIFFEID", &name, ("True", "Synced")).await;
+    let entry = the_entry(&world, &operator).await;
+    let id = entry.id.clone().unwrap();
+    edit(&spire, &entry).await;
+    wait_drifted(&world, &operator, "ClusterSPIFFEID", &name, Some("Modified")).await;
+    operator.stop();
+
+    let (operator, _) = start(&world, &config);
+    a_few_checks().await;
+    world.wait_ready(&operator, "ClusterSPIFFEID", &name, ("True", "Synced")).await;
+    assert_eq!(entry_by_id(&id).await.unwrap().x509_svid_ttl, 77, "not repaired after the restart");
+    let message = wait_drifted(&world, &operator, "ClusterSPIFFEID", &name, Some("Modified")).await;
+    assert_eq!(message, "1 entry Modified (x509SVIDTTL, dnsNames); driftPolicy Report: not repaired");
+    assert!(audit.matching(|r| r["action"] == "update").is_empty(), "{:#?}", audit.records());
+    assert!(operator.log_text().contains("recalled drift reported before the start"));
+    world.clean_up().await;
+}
+
 /// A key field (the SPIFFE ID) edited in SPIRE is one Modified entry: under Report neither the
 /// declared entry is created beside it nor the edited one deleted.
 #[tokio::test]

@@ -4,6 +4,7 @@ mod apply;
 mod audit_trail;
 mod backlog;
 mod change;
+mod drift_recall;
 mod federation;
 mod governance_status;
 mod guard;

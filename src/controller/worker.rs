@@ -165,6 +165,8 @@ impl Worker {
     /// Runs forever: take changes, plan, write, publish status.
     pub async fn run(mut self, mut status: StatusWriter) {
         self.queue.push(Change::Everything);
+        let recalled = self.recall_drift();
+        self.ledger.recall(recalled);
         loop {
             // Writes SPIRE could not take are tried again when their backoff ends, or at once
             // when another call to SPIRE succeeds.
@@ -218,6 +220,8 @@ impl Worker {
                 scopes.extend(self.withheld.held_scopes().cloned());
             }
             self.turn(&scopes).await;
+            // The first turn planned everything: what status recalled is in the ledger now.
+            self.ledger.recalled();
             for note in self.withheld.take_notes() {
                 self.trail.note(&note);
                 status.note(&note).await;

@@ -172,3 +172,24 @@ fn in_observe_mode_drift_is_not_taken_for_repaired() {
     assert_eq!(plan.updates[0].drift, Some(DriftClass::Modified));
     assert!(!drift[0].repaired, "nothing is written in observe mode");
 }
+
+#[test]
+fn drift_recalled_from_status_is_withheld_under_report_after_a_restart() {
+    let (mut world, written) = settled("driftPolicy: Report\n");
+    // Restarted: the index is SPIRE as found (edited), the ledger knows nothing of the edit.
+    let mut edited = written.clone();
+    edited.x509_svid_ttl = 60;
+    world.index.insert(edited);
+    let (plan, _) = review(&world, "p1", Some(&world.ledger));
+    assert_eq!(plan.updates.len(), 1, "without the status, the edit is taken for a change to write");
+
+    world.ledger.recall(["web".to_string()]);
+    let (plan, drift) = review(&world, "p1", Some(&world.ledger));
+    assert!(plan.is_empty(), "the resource's status reported the drift: {plan:?}");
+    assert_eq!((drift[0].class, drift[0].repaired), (DriftClass::Modified, false));
+    // The first pass records it; once the recall is forgotten the ledger still knows it.
+    world.ledger.settle(&Scope::Pod("p1".into()), &drift);
+    world.ledger.recalled();
+    let (plan, drift) = review(&world, "p1", Some(&world.ledger));
+    assert!(plan.is_empty() && drift.len() == 1, "{plan:?} {drift:?}");
+}
