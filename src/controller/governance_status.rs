@@ -33,6 +33,8 @@ impl StatusWriter {
         }
     }
 
+    /// The one way Events are published: a Warning or Normal Event of `reason` about `reference`,
+    /// its note cut to the 1 KiB the API takes.
     pub(super) async fn event(&self, reference: &ObjectReference, type_: EventType, reason: &str, note: String) {
         let event = Event {
             type_,
@@ -196,14 +198,7 @@ impl StatusWriter {
             _ => worker.stores.static_entries().objects.iter().find(|o| named(&o.metadata)).and_then(|o| o.uid()),
         };
         let Some(uid) = uid else { return };
-        let reference = ObjectReference {
-            api_version: Some("spire-steward.io/v1alpha1".into()),
-            kind: Some(kind.to_owned()),
-            name: Some(target.name.clone()),
-            namespace: target.namespace.clone(),
-            uid: Some(uid),
-            ..Default::default()
-        };
+        let reference = reference_to(kind, &target.name, target.namespace.clone(), Some(uid));
         let note = format!(
             "IdentityException {} expired at {}; the identity is held to the policies again",
             exception.name_any(),
@@ -211,6 +206,19 @@ impl StatusWriter {
         );
         tracing::info!(exception = %exception.name_any(), target = %target.name, "an exception lapsed");
         self.event(&reference, EventType::Warning, reasons::EXCEPTION_EXPIRED, note).await;
+    }
+}
+
+/// A reference to one of the operator's resources, which may be gone already (the API server
+/// accepts Events about deleted objects).
+pub(super) fn reference_to(kind: &str, name: &str, namespace: Option<String>, uid: Option<String>) -> ObjectReference {
+    ObjectReference {
+        api_version: Some("spire-steward.io/v1alpha1".into()),
+        kind: Some(kind.to_owned()),
+        name: Some(name.to_owned()),
+        namespace,
+        uid,
+        ..Default::default()
     }
 }
 

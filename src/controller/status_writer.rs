@@ -10,11 +10,12 @@ use k8s_openapi::{api::core::v1::ObjectReference, apimachinery::pkg::apis::meta:
 use kube::{
     Api, Client, Resource, ResourceExt,
     api::{Patch, PatchParams},
-    runtime::events::{Event, EventType, Recorder, Reporter},
+    runtime::events::{EventType, Recorder, Reporter},
 };
 use serde_json::json;
 
 use super::{
+    governance_status::reference_to,
     guard::Unreadable,
     worker::{Note, Worker},
 };
@@ -98,39 +99,16 @@ impl StatusWriter {
         } else {
             tracing::info!(%kind, name, reason, %message, "status changed");
         }
-        let event = Event {
-            type_,
-            reason: announcement.reason.to_owned(),
-            note: Some(announcement.note),
-            action: "Reconcile".into(),
-            secondary: None,
-        };
-        if let Err(e) = self.recorder.publish(&event, &object.object_ref(&())).await {
-            tracing::warn!(error = %e, "failed to publish an event");
-        }
+        self.event(&object.object_ref(&()), type_, announcement.reason, announcement.note).await;
     }
 
     /// Publishes an Event of the deletion circuit breaker. The resource may be gone: the Event
     /// then regards it by kind, name and UID.
     pub async fn note(&self, note: &Note) {
-        let reference = ObjectReference {
-            api_version: Some("spire-steward.io/v1alpha1".into()),
-            kind: Some(format!("{:?}", note.kind)),
-            name: Some(note.name.clone()),
-            namespace: note.namespace.clone(),
-            uid: Some(note.uid.clone()),
-            ..Default::default()
-        };
-        let event = Event {
-            type_: if note.warning { EventType::Warning } else { EventType::Normal },
-            reason: note.reason.to_owned(),
-            note: Some(note.message.chars().take(1024).collect()),
-            action: "Reconcile".into(),
-            secondary: None,
-        };
-        if let Err(e) = self.recorder.publish(&event, &reference).await {
-            tracing::warn!(error = %e, "failed to publish an event");
-        }
+        let kind = format!("{:?}", note.kind);
+        let reference = reference_to(&kind, &note.name, note.namespace.clone(), Some(note.uid.clone()));
+        let type_ = if note.warning { EventType::Warning } else { EventType::Normal };
+        self.event(&reference, type_, note.reason, note.message.clone()).await;
     }
 
     pub async fn publish(&mut self, worker: &Worker) {
@@ -202,24 +180,9 @@ impl StatusWriter {
                 regarding.push((IdentityPolicy::kind(&()).to_string(), name.clone(), uid, None));
             }
             for (kind, name, uid, namespace) in regarding {
-                let reference = ObjectReference {
-                    api_version: Some("spire-steward.io/v1alpha1".into()),
-                    kind: Some(kind),
-                    name: Some(name),
-                    uid,
-                    namespace,
-                    ..Default::default()
-                };
-                let event = Event {
-                    type_: if announcement.warning { EventType::Warning } else { EventType::Normal },
-                    reason: announcement.reason.into(),
-                    note: Some(announcement.note.chars().take(1024).collect()),
-                    action: "Reconcile".into(),
-                    secondary: None,
-                };
-                if let Err(e) = self.recorder.publish(&event, &reference).await {
-                    tracing::warn!(error = %e, "failed to publish an event");
-                }
+                let reference = reference_to(&kind, &name, namespace, uid);
+                let type_ = if announcement.warning { EventType::Warning } else { EventType::Normal };
+                self.event(&reference, type_, announcement.reason, announcement.note.clone()).await;
             }
         }
     }
@@ -234,23 +197,11 @@ impl StatusWriter {
         let name = invalid.metadata.name.clone().unwrap_or_default();
         tracing::warn!(kind, name, error = %invalid.error, "the object does not parse; its entries are kept as they are");
         let reference = ObjectReference {
-            api_version: Some("spire-steward.io/v1alpha1".into()),
-            kind: Some(kind.to_owned()),
-            name: Some(name),
-            uid: Some(uid),
             resource_version: invalid.metadata.resource_version.clone(),
-            ..Default::default()
+            ..reference_to(kind, &name, None, Some(uid.clone()))
         };
-        let event = Event {
-            type_: EventType::Warning,
-            reason: reasons::UNREADABLE.into(),
-            note: Some(format!("the object does not parse: {}", invalid.error).chars().take(1024).collect()),
-            action: "Reconcile".into(),
-            secondary: None,
-        };
-        if let Err(e) = self.recorder.publish(&event, &reference).await {
-            tracing::warn!(error = %e, "failed to publish an event");
-        }
+        let note = format!("the object does not parse: {}", invalid.error);
+        self.event(&reference, EventType::Warning, reasons::UNREADABLE, note).await;
     }
 
     async fn publish_federations(&mut self, worker: &Worker, objects: &[Arc<ClusterFederatedTrustDomain>]) {
