@@ -103,7 +103,7 @@ async fn narrowing_an_identity_holds_its_deletions_until_confirmed_while_creates
     );
     let stalled = world.condition("ClusterSPIFFEID", &name, "Stalled").await;
     assert_eq!(stalled.map(|c| (c.0, c.1)), Some(("True".into(), "DeletionHeld".into())));
-    world.wait_event(&operator, &name, ("Warning", "DeletionHeld")).await;
+    world.wait_event_within(&operator, &name, ("Warning", "DeletionHeld"), WAIT).await;
     wait_metric(port, &operator, "spire_steward_deletions_held", 100.0).await;
     // The creates went: the five new pods have their entries.
     let spire = bed.spire();
@@ -136,7 +136,7 @@ async fn narrowing_an_identity_holds_its_deletions_until_confirmed_while_creates
     wait_count(&world, &operator, 5).await;
     world.wait_ready(&operator, "ClusterSPIFFEID", &name, ("True", "Synced")).await;
     assert_eq!(world.condition("ClusterSPIFFEID", &name, "Stalled").await, None);
-    world.wait_event(&operator, &name, ("Normal", "DeletionConfirmed")).await;
+    world.wait_event_within(&operator, &name, ("Normal", "DeletionConfirmed"), WAIT).await;
     wait_metric(port, &operator, "spire_steward_deletions_held", 0.0).await;
     let confirmed = audit.wait(&operator, "the confirmation", |r| r["action"] == "deletion-confirmed").await;
     assert_eq!((&confirmed["outcome"], &confirmed["reason"]), (&json!("success"), &json!("confirmed")));
@@ -167,7 +167,7 @@ async fn a_confirmed_identity_takes_its_entries_when_deleted_and_an_unconfirmed_
     // Deleting the confirmed identity deletes its 30 entries (half of those owned).
     world.delete("ClusterSPIFFEID", &confirmed).await;
     wait_count(&world, &operator, 30).await;
-    world.wait_event(&operator, &confirmed, ("Normal", "DeletionConfirmed")).await;
+    world.wait_event_within(&operator, &confirmed, ("Normal", "DeletionConfirmed"), WAIT).await;
     let gone = audit.matching(|r| r["action"] == "delete" && r["resource"]["name"] == confirmed.as_str());
     assert_eq!(gone.len(), 30, "{gone:#?}");
     assert!(gone.iter().all(|r| r["outcome"] == "success" && r["reason"] == "identity-deleted"), "{gone:#?}");
@@ -175,7 +175,7 @@ async fn a_confirmed_identity_takes_its_entries_when_deleted_and_an_unconfirmed_
     // Deleted without the annotation: 30 of 30 owned entries are held, the Event regards the
     // deleted object.
     world.delete("ClusterSPIFFEID", &unconfirmed).await;
-    world.wait_event(&operator, &unconfirmed, ("Warning", "DeletionHeld")).await;
+    world.wait_event_within(&operator, &unconfirmed, ("Warning", "DeletionHeld"), WAIT).await;
     tokio::time::sleep(Duration::from_secs(3)).await;
     assert_eq!(entries(&bed.spire(), &world.prefix).await.len(), 30, "the deletions are held");
 

@@ -49,22 +49,6 @@ async fn wait_for(
     }
 }
 
-async fn wait_ready(world: &World, operator: &Operator, kind: &str, name: &str, want: (&str, &str)) -> String {
-    let found = eventually(WAIT, || async {
-        let c = world.condition(kind, name, "Ready").await?;
-        (c.0 == want.0 && c.1 == want.1).then_some(c.2)
-    })
-    .await;
-    match found {
-        Some(message) => message,
-        None => panic!(
-            "{kind} {name} never reached Ready={want:?}; status: {}\nlog:\n{}",
-            world.status(kind, name).await,
-            operator.log_text()
-        ),
-    }
-}
-
 /// Waits for an Event about the named object with this reason.
 async fn wait_event(world: &World, name: &str, reason: &str) -> k8s_openapi::api::events::v1::Event {
     let events: kube::Api<k8s_openapi::api::events::v1::Event> = kube::Api::all(world.client.clone());
@@ -115,7 +99,7 @@ async fn pods_get_entries_that_follow_relabels_and_deletes() {
     assert_eq!(web.hint, "web");
     assert!(web.id.as_ref().unwrap().as_str().starts_with(&format!("{}.", world.prefix)));
     let csid = format!("web-{}", world.id);
-    let message = wait_ready(&world, &operator, "ClusterSPIFFEID", &csid, ("True", "Synced")).await;
+    let message = world.wait_ready(&operator, "ClusterSPIFFEID", &csid, ("True", "Synced")).await;
     assert!(message.contains("2 entries"), "{message}");
     let status = world.status("ClusterSPIFFEID", &csid).await;
     assert_eq!(status["stats"]["podsSelected"], 2, "{status}");
@@ -173,7 +157,7 @@ async fn static_entries_mask_by_age_and_report_it() {
     let found = wait_for(&spire, &world, &operator, "the static entry", |e| e.len() == 1).await;
     assert_eq!(found[0].x509_svid_ttl, 43_200);
     assert_eq!(found[0].hint, "first");
-    wait_ready(&world, &operator, "ClusterStaticEntry", &first, ("True", "Synced")).await;
+    world.wait_ready(&operator, "ClusterStaticEntry", &first, ("True", "Synced")).await;
     let status = world.status("ClusterStaticEntry", &first).await;
     assert_eq!(status["set"], true, "{status}");
     assert_eq!(status["entryID"], found[0].id.as_ref().unwrap().as_str(), "{status}");
@@ -181,7 +165,7 @@ async fn static_entries_mask_by_age_and_report_it() {
     // A younger resource declaring the same entry is masked and says so.
     tokio::time::sleep(Duration::from_millis(1100)).await;
     world.apply("ClusterStaticEntry", &second, spec("second")).await;
-    wait_ready(&world, &operator, "ClusterStaticEntry", &second, ("False", "Masked")).await;
+    world.wait_ready(&operator, "ClusterStaticEntry", &second, ("False", "Masked")).await;
     assert_eq!(entries(&spire, &world.prefix).await[0].hint, "first");
 
     // The older one goes: the younger one takes over the same entry in place.
@@ -191,7 +175,7 @@ async fn static_entries_mask_by_age_and_report_it() {
     })
     .await;
     assert_eq!(taken[0].id, found[0].id, "updated in place, not re-created");
-    wait_ready(&world, &operator, "ClusterStaticEntry", &second, ("True", "Synced")).await;
+    world.wait_ready(&operator, "ClusterStaticEntry", &second, ("True", "Synced")).await;
 
     world.delete("ClusterStaticEntry", &second).await;
     wait_for(&spire, &world, &operator, "no entries", |e| e.is_empty()).await;
@@ -275,7 +259,7 @@ async fn a_broken_template_keeps_the_entries_and_reports_stalled() {
     world
         .apply("ClusterSPIFFEID", &csid, spec("spiffe://{{ .TrustDomain }}/c/{{ (index .PodSpec.Containers 5).Name }}"))
         .await;
-    let message = wait_ready(&world, &operator, "ClusterSPIFFEID", &csid, ("False", "InvalidSpec")).await;
+    let message = world.wait_ready(&operator, "ClusterSPIFFEID", &csid, ("False", "InvalidSpec")).await;
     assert!(message.contains("1 of 1 selected pods failed to render"), "{message}");
     assert!(message.contains("index"), "{message}");
     // kubectl describe tells the story: a Warning Event with the condition's reason.
@@ -291,13 +275,13 @@ async fn a_broken_template_keeps_the_entries_and_reports_stalled() {
     world.apply("ClusterSPIFFEID", &csid, spec("spiffe://{{ .TrustDomain }}/pod/{{ .PodMeta.Name }}")).await;
     wait_for(&spire, &world, &operator, "the new identity", |e| e.len() == 1 && e[0].spiffe_id.path() == "/pod/p-1")
         .await;
-    wait_ready(&world, &operator, "ClusterSPIFFEID", &csid, ("True", "Synced")).await;
+    world.wait_ready(&operator, "ClusterSPIFFEID", &csid, ("True", "Synced")).await;
     assert_eq!(world.condition("ClusterSPIFFEID", &csid, "Stalled").await, None);
 
     // A template that does not even parse: reported the same way, and the entry is kept.
     let kept = entries(&spire, &world.prefix).await;
     world.apply("ClusterSPIFFEID", &csid, spec("spiffe://{{ .TrustDomain }}/pod/{{ .PodMeta.Name")).await;
-    let message = wait_ready(&world, &operator, "ClusterSPIFFEID", &csid, ("False", "InvalidSpec")).await;
+    let message = world.wait_ready(&operator, "ClusterSPIFFEID", &csid, ("False", "InvalidSpec")).await;
     assert!(message.contains("spiffeIDTemplate") && message.contains("parse error"), "{message}");
     tokio::time::sleep(Duration::from_secs(3)).await;
     assert_eq!(
@@ -333,7 +317,7 @@ async fn a_restarted_operator_rewrites_nothing() {
     }
     let mut operator = Operator::start(bed, &world, &bed.spire_socket(), "");
     let before = wait_for(&spire, &world, &operator, "three entries", |e| e.len() == 3).await;
-    wait_ready(&world, &operator, "ClusterSPIFFEID", &csid, ("True", "Synced")).await;
+    world.wait_ready(&operator, "ClusterSPIFFEID", &csid, ("True", "Synced")).await;
     operator.stop();
 
     let operator = Operator::start(bed, &world, &bed.spire_socket(), "");
@@ -356,11 +340,11 @@ async fn spire_down_and_back_loses_nothing() {
     server.run("stop");
     world.pod("p-2", &[], Some("node")).await;
     let csid = world.identity_name("down");
-    wait_ready(&world, &operator, "ClusterSPIFFEID", &csid, ("False", "SpireUnavailable")).await;
+    world.wait_ready(&operator, "ClusterSPIFFEID", &csid, ("False", "SpireUnavailable")).await;
     server.run("start");
     let back = wait_for(&spire, &world, &operator, "both entries after SPIRE returns", |e| e.len() == 2).await;
     assert!(back.iter().any(|e| e.spiffe_id.path() == "/pod/p-2"));
-    wait_ready(&world, &operator, "ClusterSPIFFEID", &csid, ("True", "Synced")).await;
+    world.wait_ready(&operator, "ClusterSPIFFEID", &csid, ("True", "Synced")).await;
     world.clean_up().await;
 }
 
@@ -407,7 +391,7 @@ async fn federation_relationships_follow_their_resources() {
     let found = eventually(WAIT, || async { get().await }).await;
     let found = found.unwrap_or_else(|| panic!("no relationship\n{}", operator.log_text()));
     assert_eq!(found.bundle_endpoint_url, "https://127.0.0.1:8443/a");
-    wait_ready(&world, &operator, "ClusterFederatedTrustDomain", &name, ("True", "Synced")).await;
+    world.wait_ready(&operator, "ClusterFederatedTrustDomain", &name, ("True", "Synced")).await;
     let object = support::operator::dynamic(&world.client, "ClusterFederatedTrustDomain").get(&name).await.unwrap();
     assert!(
         object.metadata.finalizers.unwrap_or_default().contains(&"spire-steward.io/federation-relationship".to_owned())
@@ -729,7 +713,7 @@ async fn refused_writes_are_reported_and_tried_again_at_the_periodic_check() {
     );
 
     // SPIRE refuses an entry that federates with a trust domain it has no bundle for.
-    let message = wait_ready(&world, &operator, "ClusterSPIFFEID", &csid, ("False", "SpireRejected")).await;
+    let message = world.wait_ready(&operator, "ClusterSPIFFEID", &csid, ("False", "SpireRejected")).await;
     assert!(message.contains("SPIRE refused 1 entries"), "{message}");
     assert_eq!(world.status("ClusterSPIFFEID", &csid).await["stats"]["entryFailures"], 1);
     let event = wait_event(&world, &csid, "SpireRejected").await;
@@ -760,7 +744,7 @@ async fn refused_writes_are_reported_and_tried_again_at_the_periodic_check() {
     assert!(created.iter().all(Result::is_ok), "{created:?}");
     let written = wait_for(&spire, &world, &operator, "the entry after the bundle arrived", |e| e.len() == 1).await;
     assert_eq!(written[0].federates_with, vec![partner_td]);
-    wait_ready(&world, &operator, "ClusterSPIFFEID", &csid, ("True", "Synced")).await;
+    world.wait_ready(&operator, "ClusterSPIFFEID", &csid, ("True", "Synced")).await;
     assert_eq!(world.status("ClusterSPIFFEID", &csid).await["stats"]["entryFailures"], 0);
     world.clean_up().await;
 }
@@ -785,7 +769,7 @@ async fn an_entry_another_tool_made_first_stands_in_until_it_goes() {
         &bed.spire_socket(),
         &format!("gcInterval: 5s\nmetrics: {{bindAddress: '127.0.0.1:{metrics_port}'}}\n"),
     );
-    wait_ready(&world, &operator, "ClusterSPIFFEID", &csid, ("True", "Synced")).await;
+    world.wait_ready(&operator, "ClusterSPIFFEID", &csid, ("True", "Synced")).await;
 
     // Another tool registers the pod's identity under its own ID just before the pod is selected:
     // the operator's create meets it. It must stand in for the declaration, not be retried.
@@ -824,7 +808,7 @@ async fn a_pod_on_an_unknown_node_waits_without_stalling() {
     let operator = Operator::start(bed, &world, &bed.spire_socket(), "");
 
     // The pod's node is not known: the resource waits (Reconciling), it is not stalled.
-    let message = wait_ready(&world, &operator, "ClusterSPIFFEID", &csid, ("False", "InputsIncomplete")).await;
+    let message = world.wait_ready(&operator, "ClusterSPIFFEID", &csid, ("False", "InputsIncomplete")).await;
     assert!(message.contains("1 of 1 selected pods wait for inputs"), "{message}");
     assert!(message.contains("is not known"), "{message}");
     let reconciling = world.condition("ClusterSPIFFEID", &csid, "Reconciling").await;
@@ -837,7 +821,7 @@ async fn a_pod_on_an_unknown_node_waits_without_stalling() {
     // The node arrives: the entry is written and the resource is Ready.
     world.node("late-node").await;
     wait_for(&spire, &world, &operator, "the pod's entry", |e| e.len() == 1).await;
-    wait_ready(&world, &operator, "ClusterSPIFFEID", &csid, ("True", "Synced")).await;
+    world.wait_ready(&operator, "ClusterSPIFFEID", &csid, ("True", "Synced")).await;
     assert_eq!(world.condition("ClusterSPIFFEID", &csid, "Reconciling").await, None);
 
     // An edit: the new generation is observed together with the entries it declares.
@@ -873,7 +857,7 @@ async fn the_older_of_two_identities_wins_and_status_rests_at_steady_state() {
 
     // Both declare the same entries: one entry per pod, set by the older resource.
     wait_for(&spire, &world, &operator, "one entry per pod", |e| e.len() == 2).await;
-    wait_ready(&world, &operator, "ClusterSPIFFEID", &older, ("True", "Synced")).await;
+    world.wait_ready(&operator, "ClusterSPIFFEID", &older, ("True", "Synced")).await;
     let world_ref = &world;
     let stats = |name: String| async move { world_ref.status("ClusterSPIFFEID", &name).await["stats"].clone() };
     let settled = eventually(WAIT, || async {

@@ -255,9 +255,14 @@ impl World {
             .collect()
     }
 
-    /// Waits for an Event `want` (type, reason) about `name`.
+    /// Waits up to 30 s for an Event `want` (type, reason) about `name`.
     pub async fn wait_event(&self, operator: &Operator, name: &str, want: (&str, &str)) {
-        let found = super::eventually(Duration::from_secs(60), || async {
+        self.wait_event_within(operator, name, want, Duration::from_secs(30)).await;
+    }
+
+    /// Waits up to `timeout` for an Event `want` (type, reason) about `name`.
+    pub async fn wait_event_within(&self, operator: &Operator, name: &str, want: (&str, &str), timeout: Duration) {
+        let found = super::eventually(timeout, || async {
             self.events_about(name).await.iter().any(|(t, r)| t == want.0 && r == want.1).then_some(())
         })
         .await;
