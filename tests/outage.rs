@@ -5,7 +5,9 @@ mod support;
 use std::time::{Duration, Instant};
 
 use support::{
-    PrivateSpireServer, eventually,
+    PrivateSpireServer,
+    audit::{AuditLog, is},
+    eventually,
     operator::{Operator, World, entries},
     testbed,
 };
@@ -21,7 +23,8 @@ async fn writes_resume_within_seconds_of_spire_answering_again() {
     let server = PrivateSpireServer::start(bed);
     let spire = spire_steward::spire::SpireClient::new(spire_steward::spire::ClientConfig::new(server.socket()));
     let world = World::with_one_pod(bed, "resume").await;
-    let operator = Operator::start(bed, &world, &server.socket(), "");
+    let audit = AuditLog::new(&world);
+    let operator = Operator::start(bed, &world, &server.socket(), &audit.config());
     let first = eventually(Duration::from_secs(30), || async {
         (entries(&spire, &world.prefix).await.len() == 1).then_some(())
     })
@@ -50,5 +53,22 @@ async fn writes_resume_within_seconds_of_spire_answering_again() {
         "the pending entries took {took:?} to reach SPIRE once it answered\n{}",
         operator.log_text()
     );
+    // The audit: each write tried while SPIRE was away is a failed record with the code SPIRE's
+    // absence gave; each pending entry then has its success.
+    for i in 2..=4 {
+        let path = format!("/pod/p-{i}");
+        let tries = audit
+            .wait(&operator, "the create that went", |r| is(r, "create", &path) && r["outcome"] == "success")
+            .await;
+        assert_eq!(tries["reason"], "pod-created", "{tries}");
+        let all = audit.matching(|r| is(r, "create", &path));
+        assert_eq!(all.iter().filter(|r| r["outcome"] == "success").count(), 1, "{all:#?}");
+    }
+    let failed = audit.matching(|r| r["action"] == "create" && r["outcome"] == "failed");
+    assert!(!failed.is_empty(), "no failed write recorded during the outage: {:#?}", audit.records());
+    for record in &failed {
+        let code = record["error"]["code"].as_str().unwrap_or_default();
+        assert!(["Unavailable", "DeadlineExceeded"].contains(&code), "{record}");
+    }
     world.clean_up().await;
 }

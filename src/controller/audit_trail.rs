@@ -30,6 +30,10 @@ pub struct Trail {
     /// Per scope, the writes recorded as observed or held, so that planning them again records
     /// nothing new; forgotten once the scope no longer plans them.
     withheld: HashMap<Scope, HashSet<(EntryId, audit::Action, audit::Outcome)>>,
+    /// Why writes that failed were made, so that their retries keep the reason (a pod's entry
+    /// tried while SPIRE was away is still for the pod that was created); forgotten once the
+    /// write goes.
+    retried: HashMap<(EntryId, audit::Action), audit::Reason>,
     /// The policy decisions recorded, per scope.
     decisions: HashMap<Scope, Decisions>,
     /// The resources that declare entries, by UID, as last seen; kept after a resource is
@@ -43,6 +47,7 @@ impl Trail {
             sink,
             pending: HashMap::new(),
             withheld: HashMap::new(),
+            retried: HashMap::new(),
             decisions: HashMap::new(),
             resources: HashMap::new(),
         }
@@ -70,7 +75,13 @@ impl Trail {
                     withheld.retain(|(w, a, _)| (w, *a) != (id, action));
                 }
                 let unsent = unsent.as_ref().map(|(code, message)| (*code, message.as_str()));
-                Some(audit::settle(record, applied.answers.get(id), unsent))
+                let record = audit::settle(record, applied.answers.get(id), unsent);
+                if record.outcome == audit::Outcome::Failed {
+                    self.retried.insert((id.clone(), action), record.reason);
+                } else {
+                    self.retried.remove(&(id.clone(), action));
+                }
+                Some(record)
             })
             .collect();
         self.write(&records);
@@ -243,7 +254,15 @@ impl Worker {
                 self.trail.decisions.insert(scope, after);
             }
         }
-        self.trail.pending.extend(pending.writes.into_iter().map(|(id, record)| ((id, record.action), record)));
+        let retried = &self.trail.retried;
+        let writes = pending.writes.into_iter().map(|(id, mut record)| {
+            if let Some(reason) = retried.get(&(id.clone(), record.action)) {
+                record.reason = *reason;
+            }
+            ((id, record.action), record)
+        });
+        let writes: Vec<_> = writes.collect();
+        self.trail.pending.extend(writes);
         // What a scope no longer plans is no longer withheld.
         for outcome in outcomes {
             let Some(withheld) = self.trail.withheld.get_mut(&outcome.scope) else { continue };
