@@ -130,9 +130,10 @@ impl std::fmt::Display for Confirmation {
 pub struct Judgment {
     /// For each deletion, in the order given: whether it is held.
     pub held: Vec<bool>,
-    /// Per resource (by UID) whose confirmation released deletions the breaker would otherwise
-    /// have held: how many, and the confirmation.
-    pub confirmed: BTreeMap<String, (usize, Confirmation)>,
+    /// Per resource (by UID; None: the instance's confirmation of the deletions whose resource
+    /// is not known) whose confirmation released deletions the breaker would otherwise have
+    /// held: how many, and the confirmation.
+    pub confirmed: BTreeMap<Option<String>, (usize, Confirmation)>,
     /// Per resource (None: not known) whose deletions are held: how many.
     pub held_by: BTreeMap<Option<String>, usize>,
     /// Deletions the pass would make, and the entries owned when it began.
@@ -153,13 +154,15 @@ impl Breaker {
     /// - A pass that [`Breaker::assess`] lets through goes whole; confirmations play no part.
     /// - Otherwise the deletions of a resource whose confirmation covers them all go, and do not
     ///   count. The rest are judged again by their number: they go, or are all held.
-    /// - Deletions whose resource is not known go with the pass once every known resource's
-    ///   part is confirmed; otherwise they count, and are held with the rest.
+    /// - Deletions whose resource is not known go when `unowned`, the instance's confirmation,
+    ///   covers them all, or with the pass once every known resource's part is confirmed;
+    ///   otherwise they count, and are held with the rest.
     pub fn judge(
         &self,
         owners: &[Option<&str>],
         owned: usize,
         confirmation: &dyn Fn(&str) -> Option<Confirmation>,
+        unowned: Option<Confirmation>,
     ) -> Judgment {
         let mut judgment =
             Judgment { held: vec![false; owners.len()], deletes: owners.len(), owned, ..Default::default() };
@@ -172,10 +175,14 @@ impl Breaker {
         }
         for (uid, count) in &per_owner {
             if let Some(c) = confirmation(uid).filter(|c| c.covers(*count)) {
-                judgment.confirmed.insert((*uid).to_owned(), (*count, c));
+                judgment.confirmed.insert(Some((*uid).to_owned()), (*count, c));
             }
         }
-        let is_confirmed = |owner: &Option<&str>| owner.is_some_and(|uid| judgment.confirmed.contains_key(uid));
+        let unknown = owners.iter().filter(|o| o.is_none()).count();
+        if let Some(c) = unowned.filter(|c| unknown > 0 && c.covers(unknown)) {
+            judgment.confirmed.insert(None, (unknown, c));
+        }
+        let is_confirmed = |owner: &Option<&str>| judgment.confirmed.contains_key(&owner.map(str::to_owned));
         let known_unconfirmed = owners.iter().any(|o| o.is_some() && !is_confirmed(o));
         let rest: Vec<usize> = (0..owners.len())
             .filter(|i| !is_confirmed(&owners[*i]))
@@ -222,49 +229,57 @@ mod tests {
         let breaker = Breaker::default();
         let none = |_: &str| None;
         // Below the minimum count: never held, confirmation or not.
-        let small = breaker.judge(&owners(&[(Some("a"), 19)]), 19, &none);
+        let small = breaker.judge(&owners(&[(Some("a"), 19)]), 19, &none, None);
         assert!(small.held.iter().all(|h| !h) && small.confirmed.is_empty());
 
         // 120 of 130 owned, from one resource: every deletion is held.
         let big = owners(&[(Some("a"), 120)]);
-        let judgment = breaker.judge(&big, 130, &none);
+        let judgment = breaker.judge(&big, 130, &none, None);
         assert!(judgment.held.iter().all(|h| *h));
         assert_eq!(held_by(&judgment), [(Some("a"), 120)]);
         assert_eq!((judgment.deletes, judgment.owned, judgment.held_count()), (120, 130, 120));
 
         // A confirmation of fewer than held releases nothing; of as many, or all, releases.
         let fewer = |_: &str| Some(Confirmation::Count(119));
-        assert_eq!(breaker.judge(&big, 130, &fewer).held_count(), 120);
+        assert_eq!(breaker.judge(&big, 130, &fewer, None).held_count(), 120);
         for c in [Confirmation::Count(120), Confirmation::All] {
-            let judgment = breaker.judge(&big, 130, &|_| Some(c));
+            let judgment = breaker.judge(&big, 130, &|_| Some(c), None);
             assert!(judgment.held.iter().all(|h| !h), "{c}");
-            assert_eq!(judgment.confirmed, BTreeMap::from([("a".to_owned(), (120, c))]));
+            assert_eq!(judgment.confirmed, BTreeMap::from([(Some("a".to_owned()), (120, c))]));
         }
 
         // Two resources: a's confirmation releases a's part; b's 30 alone are still too many.
         let two = owners(&[(Some("a"), 70), (Some("b"), 30)]);
         let only_a = |uid: &str| (uid == "a").then_some(Confirmation::All);
-        let judgment = breaker.judge(&two, 100, &only_a);
+        let judgment = breaker.judge(&two, 100, &only_a, None);
         assert_eq!(held_by(&judgment), [(Some("b"), 30)]);
         assert!(judgment.held[..70].iter().all(|h| !h) && judgment.held[70..].iter().all(|h| *h));
         // ... and b's 10 alone are few enough to go with it.
         let two = owners(&[(Some("a"), 90), (Some("b"), 10)]);
-        let judgment = breaker.judge(&two, 100, &only_a);
+        let judgment = breaker.judge(&two, 100, &only_a, None);
         assert!(judgment.held.iter().all(|h| !h));
         assert_eq!(judgment.confirmed.len(), 1);
 
         // Unknown provenance counts against the breaker while a known part is unconfirmed ...
         let mixed = owners(&[(Some("a"), 50), (None, 40), (Some("b"), 10)]);
-        let judgment = breaker.judge(&mixed, 100, &only_a);
+        let judgment = breaker.judge(&mixed, 100, &only_a, None);
         assert_eq!(held_by(&judgment), [(None, 40), (Some("b"), 10)]);
         // ... and goes with the pass once every known part is confirmed.
-        let judgment = breaker.judge(&mixed, 100, &|_| Some(Confirmation::All));
+        let judgment = breaker.judge(&mixed, 100, &|_| Some(Confirmation::All), None);
         assert!(judgment.held.iter().all(|h| !h));
-        // A pass of unknown provenance alone has no one to confirm it.
+        // A pass of unknown provenance alone is confirmed by the instance only, by as many.
         let unknown = owners(&[(None, 40)]);
-        assert_eq!(held_by(&breaker.judge(&unknown, 100, &|_| Some(Confirmation::All))), [(None, 40)]);
+        assert_eq!(held_by(&breaker.judge(&unknown, 100, &|_| Some(Confirmation::All), None)), [(None, 40)]);
+        let fewer = Some(Confirmation::Count(39));
+        assert_eq!(held_by(&breaker.judge(&unknown, 100, &none, fewer)), [(None, 40)]);
+        let judgment = breaker.judge(&unknown, 100, &none, Some(Confirmation::Count(40)));
+        assert!(judgment.held.iter().all(|h| !h));
+        assert_eq!(judgment.confirmed, BTreeMap::from([(None, (40, Confirmation::Count(40)))]));
+        // The instance's confirmation releases the unknown part only.
+        let judgment = breaker.judge(&mixed, 100, &none, Some(Confirmation::All));
+        assert_eq!(held_by(&judgment), [(Some("a"), 50), (Some("b"), 10)]);
         // A confirmation is not needed, so not used, when the pass is small enough.
-        assert!(breaker.judge(&owners(&[(Some("a"), 20)]), 1000, &only_a).confirmed.is_empty());
+        assert!(breaker.judge(&owners(&[(Some("a"), 20)]), 1000, &only_a, None).confirmed.is_empty());
     }
 
     use super::*;

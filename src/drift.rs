@@ -13,7 +13,7 @@
 //! ([`Memory::Stateless`]) every difference the plan finds is, which is what a one-off report
 //! shows. At steady state the two agree.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 pub use crate::api::v1alpha1::DriftPolicy;
 use crate::{
@@ -103,8 +103,6 @@ pub struct Finding {
     /// Whether the scope's plan repairs it (set by the pass under `driftPolicy: Enforce`).
     /// Foreign entries are never repaired.
     pub repaired: bool,
-    /// For Modified: the declared entry the repair would write.
-    pub declared: Option<Box<Entry>>,
 }
 
 impl Finding {
@@ -119,7 +117,6 @@ impl Finding {
             fields,
             policy: None,
             repaired: false,
-            declared: None,
         }
     }
 
@@ -152,10 +149,6 @@ pub struct Ledger {
     missing: BTreeMap<EntryKey, Entry>,
     /// Entries under the operator's prefixes it did not know, by ID.
     unexpected: BTreeMap<EntryId, Entry>,
-    /// Resources (by UID) whose status reported drift when the operator started, at the
-    /// generation they still have: a difference of an entry they declare is taken for the drift
-    /// reported before, until the first pass has recorded it here.
-    reported: BTreeSet<String>,
 }
 
 impl Ledger {
@@ -182,16 +175,6 @@ impl Ledger {
         }
     }
 
-    /// Resources whose `Drifted` condition stood when the operator started.
-    pub fn recall(&mut self, uids: impl IntoIterator<Item = String>) {
-        self.reported.extend(uids);
-    }
-
-    /// Forgets what was recalled from status: the first pass has recorded it.
-    pub fn recalled(&mut self) {
-        self.reported.clear();
-    }
-
     pub fn is_empty(&self) -> bool {
         self.modified.is_empty() && self.missing.is_empty() && self.unexpected.is_empty()
     }
@@ -205,12 +188,6 @@ impl Ledger {
         let missing: Vec<EntryKey> = open(DriftClass::Missing).map(|f| f.key.clone()).collect();
         let unexpected: Vec<EntryId> = open(DriftClass::Unexpected).filter_map(|f| f.entry_id.clone()).collect();
         self.modified.retain(|id, e| Scope::of(e) != *scope || modified.contains(id));
-        // Drift recalled from status is recorded as the operator found it.
-        for finding in open(DriftClass::Modified) {
-            if let (Some(id), Some(declared)) = (&finding.entry_id, &finding.declared) {
-                self.modified.entry(id.clone()).or_insert_with(|| declared.as_ref().clone());
-            }
-        }
         self.missing.retain(|key, e| Scope::of(e) != *scope || missing.contains(key));
         self.unexpected.retain(|id, e| Scope::of(e) != *scope || unexpected.contains(id));
     }
@@ -279,14 +256,11 @@ pub fn classify(
                 update.entry.id.as_ref().and_then(|id| ledger.modified.get(id)).is_some_and(
                     // The declaration is what it was when the edit was found: the write undoes it.
                     |written| differing_fields(&update.entry, written).is_empty(),
-                ) || ledger.reported.contains(&update.source.uid)
+                )
             }
         };
         if drifted {
-            let mut finding =
-                Finding::of(DriftClass::Modified, &update.entry, Some(update.source.clone()), update.mask);
-            finding.declared = Some(Box::new(update.entry.clone()));
-            findings.push(finding);
+            findings.push(Finding::of(DriftClass::Modified, &update.entry, Some(update.source.clone()), update.mask));
         }
     }
     for create in plan.creates.iter().filter(|c| !rekeyed(c.entry.id.as_ref())) {
@@ -356,6 +330,10 @@ pub fn summary<'a>(findings: impl IntoIterator<Item = &'a Finding>) -> String {
     }
     parts.join(", ")
 }
+
+mod record;
+
+pub use record::RecordError;
 
 #[cfg(test)]
 mod tests;

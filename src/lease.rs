@@ -122,11 +122,7 @@ impl LeaderElector {
     /// operator runs in: `$POD_NAMESPACE`, else the service account's namespace file, else
     /// `default`. The identity is `$POD_NAME`, else the hostname with a random suffix.
     pub fn new(config: &LeaderElection) -> Self {
-        let namespace = resolve_namespace(
-            config.lease_namespace.clone(),
-            std::env::var(POD_NAMESPACE_ENV).ok(),
-            std::fs::read_to_string(SERVICE_ACCOUNT_NAMESPACE_FILE).ok(),
-        );
+        let namespace = namespace_of(config);
         let identity = default_identity(
             std::env::var(POD_NAME_ENV).ok(),
             hostname(),
@@ -599,6 +595,17 @@ fn released_spec(previous: &LeaseSpec, now: Timestamp) -> LeaseSpec {
         lease_transitions: previous.lease_transitions,
         ..previous.clone()
     }
+}
+
+/// The namespace of the configured Lease (and of the instance's other objects): the configured
+/// one, else the one the operator runs in (`$POD_NAMESPACE`, else the service account's
+/// namespace file), else `default`.
+pub fn namespace_of(config: &LeaderElection) -> String {
+    resolve_namespace(
+        config.lease_namespace.clone(),
+        std::env::var(POD_NAMESPACE_ENV).ok(),
+        std::fs::read_to_string(SERVICE_ACCOUNT_NAMESPACE_FILE).ok(),
+    )
 }
 
 /// The Lease's namespace: the configured one, else `$POD_NAMESPACE`, else the service account's

@@ -1,7 +1,8 @@
 //! The deletion circuit breaker on the real servers: a pass that would delete too many owned
 //! entries is held (the entries stay in SPIRE, the identity says why and how to confirm), a
 //! confirmation annotation releases it, a confirmed identity that is deleted takes its entries
-//! with it, and a small deletion is never held.
+//! with it, a small deletion is never held, and deletions whose resource is not known are
+//! confirmed on the instance's state ConfigMap.
 
 mod support;
 
@@ -203,5 +204,63 @@ async fn a_deletion_below_the_minimum_count_is_never_held() {
     world.delete("ClusterSPIFFEID", &name).await;
     wait_count(&world, &operator, 0).await;
     assert!(!world.events_about(&name).await.iter().any(|e| e.1 == "DeletionHeld"));
+    world.clean_up().await;
+}
+
+/// An identity deleted while the operator was stopped: after the restart nothing tells whose
+/// its entries were, so no identity can confirm their deletion. The breaker holds them and says
+/// so on the instance's state ConfigMap, whose annotation releases them.
+#[tokio::test]
+async fn deletions_whose_resource_is_not_known_are_confirmed_on_the_state() {
+    let bed = testbed();
+    let mut world = World::new(bed).await;
+    world.node("node").await;
+    let name = world.identity_name("gone");
+    world.apply("ClusterSPIFFEID", &name, identity(&world, "g")).await;
+    pods(&world, "g", 30, "g").await;
+    let audit = AuditLog::new(&world);
+    let port = free_port();
+    let config = format!("{}{}", audit.config(), with_metrics(port));
+    let mut operator = Operator::start(bed, &world, &bed.spire_socket(), &config);
+    wait_count(&world, &operator, 30).await;
+    operator.stop();
+    world.delete("ClusterSPIFFEID", &name).await;
+
+    let operator = Operator::start(bed, &world, &bed.spire_socket(), &config);
+    let state = format!("{}-state", world.lease());
+    world.wait_event_within(&operator, &state, ("Warning", "DeletionHeld"), WAIT).await;
+    wait_metric(port, &operator, "spire_steward_deletions_held", 30.0).await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(entries(&bed.spire(), &world.prefix).await.len(), 30, "the deletions are held");
+    let held = audit.matching(|r| r["action"] == "delete" && r["outcome"] == "held");
+    assert_eq!(held.len(), 30, "{held:#?}");
+    assert!(held.iter().all(|r| r.get("resource").is_none()), "no resource is known: {:#}", held[0]);
+    let announced = audit.matching(|r| r["action"] == "deletion-held");
+    assert_eq!(announced.len(), 1, "{announced:#?}");
+    assert_eq!(announced[0]["resource"]["kind"], "ConfigMap");
+    assert_eq!(announced[0]["resource"]["name"], state.as_str());
+    let message = announced[0]["message"].as_str().unwrap();
+    assert!(
+        message.starts_with("30 deletions of entries whose resource is not known held (30 of 30 owned entries")
+            && message.ends_with(&format!("confirm with annotation {ANNOTATION}=30")),
+        "{message}"
+    );
+
+    // Too few confirmed: still held. As many: released, and recorded.
+    let states: kube::Api<k8s_openapi::api::core::v1::ConfigMap> =
+        kube::Api::namespaced(world.client.clone(), &world.namespace);
+    let confirm = |value: &str| json!({ "metadata": { "annotations": { ANNOTATION: value } } });
+    states.patch(&state, &PatchParams::default(), &Patch::Merge(&confirm("29"))).await.unwrap();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(entries(&bed.spire(), &world.prefix).await.len(), 30, "29 confirms fewer than held");
+    states.patch(&state, &PatchParams::default(), &Patch::Merge(&confirm("30"))).await.unwrap();
+    wait_count(&world, &operator, 0).await;
+    world.wait_event_within(&operator, &state, ("Normal", "DeletionConfirmed"), WAIT).await;
+    wait_metric(port, &operator, "spire_steward_deletions_held", 0.0).await;
+    let confirmed = audit.matching(|r| r["action"] == "deletion-confirmed");
+    assert_eq!(confirmed.len(), 1, "{confirmed:#?}");
+    assert_eq!(confirmed[0]["resource"]["name"], state.as_str());
+    let deleted = audit.matching(|r| r["action"] == "delete" && r["outcome"] == "success");
+    assert_eq!(deleted.len(), 30, "{deleted:#?}");
     world.clean_up().await;
 }

@@ -75,6 +75,14 @@ impl Rendered {
         self.objects.iter().filter(|o| o["kind"] == kind).collect()
     }
 
+    /// The one object of `kind` whose name ends with `suffix`.
+    fn named(&self, kind: &str, suffix: &str) -> &Value {
+        let all: Vec<&Value> =
+            self.all(kind).into_iter().filter(|o| o["metadata"]["name"].as_str().unwrap().ends_with(suffix)).collect();
+        assert_eq!(all.len(), 1, "expected one {kind} named *{suffix}, got {}", all.len());
+        all[0]
+    }
+
     fn one(&self, kind: &str) -> &Value {
         let all = self.all(kind);
         assert_eq!(all.len(), 1, "expected one {kind}, got {}", all.len());
@@ -439,7 +447,8 @@ fn default_values_render_a_two_replica_leader_elected_operator() {
             ("spire-steward-tenant-view".to_owned(), vec!["view".to_owned()], json!(["spiffeids", "spiffeids/status"])),
         ]
     );
-    let lease_role: Role = r.typed("Role");
+    assert_eq!(r.all("Role").len(), 2, "the leader-election Role and the state Role");
+    let lease_role: Role = serde_json::from_value(r.named("Role", "-leader-election").clone()).unwrap();
     assert_eq!(lease_role.metadata.namespace.as_deref(), Some("spire-system"));
     let rules = lease_role.rules.unwrap();
     assert!(rules.iter().all(|rule| {
@@ -453,6 +462,15 @@ fn default_values_render_a_two_replica_leader_elected_operator() {
             assert_eq!(rule.resource_names.as_deref(), Some(&["spire-steward".to_owned()][..]));
         }
     }
+
+    // The state ConfigMap, beside the Lease and named after it: every verb limited to it.
+    let state_role: Role = serde_json::from_value(r.named("Role", "-state").clone()).unwrap();
+    assert_eq!(state_role.metadata.namespace.as_deref(), Some("spire-system"));
+    let rules = state_role.rules.unwrap();
+    assert_eq!(rules.len(), 1);
+    assert_eq!(rules[0].resources.as_deref(), Some(&["configmaps".to_owned()][..]));
+    assert_eq!(rules[0].resource_names.as_deref(), Some(&["spire-steward-state".to_owned()][..]));
+    assert_eq!(rules[0].verbs, ["get", "list", "watch", "create", "patch"].map(String::from));
 
     let service = r.one("Service");
     assert_eq!(service["spec"]["ports"][0]["targetPort"], "metrics");
@@ -514,7 +532,7 @@ fn non_default_values_reach_the_deployment_and_the_configuration() {
     assert_eq!(config.health_address, Some("0.0.0.0:9440".parse().unwrap()));
     assert_eq!(config.ignore_namespaces.len(), 2);
     assert_eq!(config.log_level, tracing::Level::DEBUG);
-    let lease_role: Role = r.typed("Role");
+    let lease_role: Role = serde_json::from_value(r.named("Role", "-leader-election").clone()).unwrap();
     assert!(
         lease_role
             .rules
@@ -526,16 +544,20 @@ fn non_default_values_reach_the_deployment_and_the_configuration() {
     // A Lease in another namespace moves the leader-election Role there; turning leader
     // election off removes it.
     let moved = Rendered::new("platform", "identity", &["--set", "config.leaderElection.resourceNamespace=leases"]);
-    assert_eq!(moved.one("Role")["metadata"]["namespace"], "leases");
-    assert_eq!(moved.one("RoleBinding")["metadata"]["namespace"], "leases");
-    assert_eq!(moved.one("RoleBinding")["subjects"][0]["namespace"], "identity");
+    for kind in ["Role", "RoleBinding"] {
+        assert!(moved.all(kind).iter().all(|o| o["metadata"]["namespace"] == "leases"), "{kind}");
+    }
+    assert_eq!(moved.named("RoleBinding", "-leader-election")["subjects"][0]["namespace"], "identity");
+    assert_eq!(moved.named("RoleBinding", "-state")["subjects"][0]["namespace"], "identity");
     assert_eq!(moved.config()["leaderElection"]["resourceNamespace"], "leases");
     let single = Rendered::new(
         "platform",
         "identity",
         &["--set", "config.leaderElection.leaderElect=false", "--set", "replicaCount=1"],
     );
-    assert!(single.all("Role").is_empty() && single.all("RoleBinding").is_empty());
+    // Without a Lease, only the state Role is left.
+    assert_eq!(single.all("Role").len(), 1);
+    assert_eq!(single.named("Role", "-state")["metadata"]["namespace"], "identity");
     assert!(!single.operator_config_checked().leader_election.enabled);
 }
 
@@ -757,6 +779,15 @@ async fn the_chart_rbac_grants_the_operator_exactly_its_calls() {
     refused.push(access("list", "coordination.k8s.io", "leases").ns(&ns));
     refused.push(access("watch", "coordination.k8s.io", "leases").ns(&ns));
     refused.push(access("create", "coordination.k8s.io", "leases").ns("default"));
+    let state = format!("{lease}-state");
+    for verb in ["get", "list", "watch", "create", "patch"] {
+        needed.push(access(verb, "", "configmaps").ns(&ns).named(&state));
+        refused.push(access(verb, "", "configmaps").ns(&ns).named("another-configmap"));
+    }
+    for verb in ["update", "delete"] {
+        refused.push(access(verb, "", "configmaps").ns(&ns).named(&state));
+    }
+    refused.push(access("list", "", "configmaps").ns(&ns));
 
     // Before the chart's roles are bound, the operator identity can make none of the calls in
     // this test's own namespace (cluster-wide calls may already be granted by other tests that
@@ -786,24 +817,26 @@ async fn the_chart_rbac_grants_the_operator_exactly_its_calls() {
         .expect("creating the ClusterRoleBinding");
     created.push("clusterrolebinding", &binding_name, None);
 
-    let lease_role: Role = rendered.typed("Role");
-    let lease_role_name = lease_role.metadata.name.clone().unwrap();
-    Api::<Role>::namespaced(admin.clone(), &ns)
-        .create(&PostParams::default(), &lease_role)
-        .await
-        .expect("creating the leader-election Role");
-    created.push("role", &lease_role_name, Some(&ns));
-    let lease_binding: RoleBinding = serde_json::from_value(json!({
-        "metadata": { "name": binding_name, "namespace": ns },
-        "roleRef": { "apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": lease_role_name },
-        "subjects": [{ "apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": OPERATOR_USER }],
-    }))
-    .unwrap();
-    Api::<RoleBinding>::namespaced(admin.clone(), &ns)
-        .create(&PostParams::default(), &lease_binding)
-        .await
-        .expect("creating the leader-election RoleBinding");
-    created.push("rolebinding", &binding_name, Some(&ns));
+    for suffix in ["-leader-election", "-state"] {
+        let role: Role = serde_json::from_value(rendered.named("Role", suffix).clone()).unwrap();
+        let role_name = role.metadata.name.clone().unwrap();
+        Api::<Role>::namespaced(admin.clone(), &ns)
+            .create(&PostParams::default(), &role)
+            .await
+            .unwrap_or_else(|e| panic!("creating the Role {role_name}: {e}"));
+        created.push("role", &role_name, Some(&ns));
+        let binding: RoleBinding = serde_json::from_value(json!({
+            "metadata": { "name": role_name, "namespace": ns },
+            "roleRef": { "apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": role_name },
+            "subjects": [{ "apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": OPERATOR_USER }],
+        }))
+        .unwrap();
+        Api::<RoleBinding>::namespaced(admin.clone(), &ns)
+            .create(&PostParams::default(), &binding)
+            .await
+            .unwrap_or_else(|e| panic!("creating the RoleBinding {role_name}: {e}"));
+        created.push("rolebinding", &role_name, Some(&ns));
+    }
 
     // The authorizer sees new bindings a moment later.
     let probes = [needed[0].clone(), needed.last().unwrap().clone()];

@@ -235,32 +235,74 @@ async fn owned_drift_is_only_reported_under_report_unless_the_resource_says_enfo
     world.clean_up().await;
 }
 
-/// Drift reported under Report stays reported across a restart: the resource's `Drifted`
-/// condition tells the new operator that the difference is drift, not a change to write.
+/// Drift reported under Report stays reported across a restart, every class of it: the
+/// instance's state ConfigMap keeps the ledger, so the new operator takes the differences for
+/// drift, not for changes to write.
 #[tokio::test]
 async fn reported_drift_survives_a_restart() {
     let bed = testbed();
     let world = World::with_one_pod(bed, "web").await;
+    world.pod("p-2", &[], Some("node")).await;
     let name = world.identity_name("web");
     let audit = AuditLog::new(&world);
     let config = format!("driftPolicy: Report\n{}", audit.config());
     let (mut operator, _) = start(&world, &config);
     let spire = bed.spire();
     world.wait_ready(&operator, "ClusterSPIFFEID", &name, ("True", "Synced")).await;
-    let entry = the_entry(&world, &operator).await;
-    let id = entry.id.clone().unwrap();
-    edit(&spire, &entry).await;
-    wait_drifted(&world, &operator, "ClusterSPIFFEID", &name, Some("Modified")).await;
+    let two = eventually(WAIT, || async {
+        let all = entries(&spire, &world.prefix).await;
+        (all.len() == 2).then_some(all)
+    })
+    .await
+    .unwrap_or_else(|| panic!("never two entries\nlog:\n{}", operator.log_text()));
+    let (edited, deleted) = (&two[0], &two[1]);
+    let (edited_id, deleted_id) = (edited.id.clone().unwrap(), deleted.id.clone().unwrap());
+    edit(&spire, edited).await;
+    delete(&spire, &deleted_id).await;
+    let mut stray = edited.clone();
+    stray.spiffe_id = SpiffeId::parse(&format!("spiffe://{}/stray/{}", bed.trust_domain(), world.id)).unwrap();
+    let stray_id = create(&spire, stray, &format!("{}.stray1", world.prefix)).await;
+    let before = "1 entry Modified (x509SVIDTTL, dnsNames), 1 Missing";
+    wait_drifted(&world, &operator, "ClusterSPIFFEID", &name, Some(before)).await;
+
+    // The state holds the three, by class.
+    let states: kube::Api<k8s_openapi::api::core::v1::ConfigMap> =
+        kube::Api::namespaced(world.client.clone(), &world.namespace);
+    let state_name = format!("{}-state", world.lease());
+    let kept = eventually(WAIT, || async {
+        let state = states.get_opt(&state_name).await.unwrap()?;
+        let record: Value = serde_json::from_str(state.data?.get("drift.json")?).unwrap();
+        let ids = |class: &str| -> Vec<Value> {
+            record[class].as_array().into_iter().flatten().map(|e| e["entryID"].clone()).collect()
+        };
+        (ids("unexpected").len() == 1).then(|| (ids("modified"), ids("missing"), ids("unexpected"), record.clone()))
+    })
+    .await
+    .unwrap_or_else(|| panic!("the state never held the drift\nlog:\n{}", operator.log_text()));
+    assert_eq!(
+        (&kept.0, &kept.1, &kept.2),
+        (&vec![json!(edited_id.as_str())], &vec![json!(deleted_id.as_str())], &vec![json!(stray_id.as_str())]),
+        "{:#}",
+        kept.3
+    );
+    // What the operator wrote, not the edit (77 s, edited.example).
+    let written = &kept.3["modified"][0];
+    assert!(written.get("x509SVIDTTL").is_none() && written.get("dnsNames").is_none(), "{:#}", kept.3);
     operator.stop();
 
     let (operator, _) = start(&world, &config);
     a_few_checks().await;
     world.wait_ready(&operator, "ClusterSPIFFEID", &name, ("True", "Synced")).await;
-    assert_eq!(entry_by_id(&id).await.unwrap().x509_svid_ttl, 77, "not repaired after the restart");
-    let message = wait_drifted(&world, &operator, "ClusterSPIFFEID", &name, Some("Modified")).await;
-    assert_eq!(message, "1 entry Modified (x509SVIDTTL, dnsNames); driftPolicy Report: not repaired");
-    assert!(audit.matching(|r| r["action"] == "update").is_empty(), "{:#?}", audit.records());
-    assert!(operator.log_text().contains("recalled drift reported before the start"));
+    assert_eq!(entry_by_id(&edited_id).await.unwrap().x509_svid_ttl, 77, "not repaired after the restart");
+    assert!(entry_by_id(&deleted_id).await.is_none(), "not recreated after the restart");
+    assert!(entry_by_id(&stray_id).await.is_some(), "not deleted after the restart");
+    let message = wait_drifted(&world, &operator, "ClusterSPIFFEID", &name, Some(before)).await;
+    assert_eq!(message, format!("{before}; driftPolicy Report: not repaired"));
+    let writes = audit.matching(|r| ["update", "delete"].contains(&r["action"].as_str().unwrap_or_default()));
+    assert!(writes.is_empty(), "{writes:#?}");
+    assert_eq!(audit.matching(|r| r["action"] == "create").len(), 2, "only the first creates");
+    assert!(operator.log_text().contains("restored the drift found before the start"));
+    delete(&spire, &stray_id).await;
     world.clean_up().await;
 }
 

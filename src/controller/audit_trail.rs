@@ -156,7 +156,7 @@ impl Trail {
             Some((resource, owner)) => (resource.clone(), owner.clone()),
             None => (
                 Resource {
-                    kind: audit::kind_name(note.kind),
+                    kind: note.kind.kind().1,
                     namespace: note.namespace.clone(),
                     name: note.name.clone(),
                     uid: note.uid.clone(),

@@ -35,6 +35,8 @@ pub enum Change {
     Relisted(Watched),
     /// Everything is planned again (start-up).
     Everything,
+    /// The instance's state ConfigMap changed: a confirmation of held deletions may have come.
+    State,
 }
 
 /// The kinds the operator watches.

@@ -4,7 +4,6 @@ mod apply;
 mod audit_trail;
 mod backlog;
 mod change;
-mod drift_recall;
 mod federation;
 mod governance_status;
 mod guard;
@@ -13,6 +12,7 @@ mod open_reports;
 mod refusals;
 mod rules;
 mod sources;
+mod state;
 mod status_writer;
 mod stores;
 mod worker;
@@ -73,7 +73,7 @@ pub async fn run(config: Config, client: kube::Client, shutdown: impl Future<Out
     let leadership = LeaderElector::new(&config.leader_election).spawn(client.clone());
 
     let work = async {
-        let stores = stores::start(&client, queue.clone(), &mut tasks);
+        let stores = stores::start(&client, queue.clone(), &mut tasks, &state::StateRef::of(&config));
         tracing::info!("waiting for the caches to fill");
         stores.wait_until_ready().await.map_err(|_| Error::CachesNotReady)?;
         tracing::info!("caches filled");

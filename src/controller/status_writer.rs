@@ -105,8 +105,9 @@ impl StatusWriter {
     /// Publishes an Event of the deletion circuit breaker. The resource may be gone: the Event
     /// then regards it by kind, name and UID.
     pub async fn note(&self, note: &Note) {
-        let kind = format!("{:?}", note.kind);
-        let reference = reference_to(&kind, &note.name, note.namespace.clone(), Some(note.uid.clone()));
+        let (api_version, kind) = note.kind.kind();
+        let mut reference = reference_to(&kind, &note.name, note.namespace.clone(), Some(note.uid.clone()));
+        reference.api_version = Some(api_version.to_owned());
         let type_ = if note.warning { EventType::Warning } else { EventType::Normal };
         self.event(&reference, type_, note.reason, note.message.clone()).await;
     }

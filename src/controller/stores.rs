@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use futures::{Stream, StreamExt, TryStreamExt};
 use k8s_openapi::api::{
-    core::v1::{Namespace, Node, Pod},
+    core::v1::{ConfigMap, Namespace, Node, Pod},
     discovery::v1::EndpointSlice,
 };
 use kube::{
@@ -46,6 +46,8 @@ pub struct Stores {
     federations: Store<Guarded<ClusterFederatedTrustDomain>>,
     policies: Store<Guarded<IdentityPolicy>>,
     exceptions: Store<Guarded<IdentityException>>,
+    /// The instance's state ConfigMap, the one object of its watch.
+    pub state: Store<ConfigMap>,
 }
 
 /// The cached objects of one kind: those that parse, and those that do not.
@@ -115,6 +117,7 @@ impl Stores {
         self.static_entries.wait_until_ready().await?;
         self.policies.wait_until_ready().await?;
         self.exceptions.wait_until_ready().await?;
+        self.state.wait_until_ready().await?;
         self.federations.wait_until_ready().await
     }
 }
@@ -152,6 +155,26 @@ fn watch_filtered<K, V>(
     tasks: &mut JoinSet<()>,
     api: Api<K>,
     queue: Arc<ChangeQueue>,
+    keep: impl FnMut(K) -> V + Send + 'static,
+    on_change: impl Fn(&V, &ChangeQueue) + Send + 'static,
+    relisted: Change,
+    filter: Filter<V>,
+) -> Store<V>
+where
+    K: Resource + Clone + DeserializeOwned + std::fmt::Debug + Send + 'static,
+    V: Resource + Clone + std::fmt::Debug + Send + Sync + 'static,
+    V::DynamicType: Default + Eq + std::hash::Hash + Clone + Send + Sync,
+{
+    watch_with(tasks, api, watcher::Config::default(), queue, keep, on_change, relisted, filter)
+}
+
+/// [`watch_filtered`] with the watch's own configuration (a field selector, say).
+#[allow(clippy::too_many_arguments)]
+fn watch_with<K, V>(
+    tasks: &mut JoinSet<()>,
+    api: Api<K>,
+    config: watcher::Config,
+    queue: Arc<ChangeQueue>,
     mut keep: impl FnMut(K) -> V + Send + 'static,
     on_change: impl Fn(&V, &ChangeQueue) + Send + 'static,
     relisted: Change,
@@ -163,7 +186,7 @@ where
     V::DynamicType: Default + Eq + std::hash::Hash + Clone + Send + Sync,
 {
     let (reader, writer) = reflector::store();
-    let stream = watcher(api, watcher::Config::default().any_semantic())
+    let stream = watcher(api, config.any_semantic())
         .default_backoff()
         .map_ok(move |event| match event {
             watcher::Event::Apply(o) => watcher::Event::Apply(keep(o)),
@@ -284,7 +307,12 @@ async fn drive<K>(
 }
 
 /// Starts every watch. The returned tasks run until the process stops.
-pub fn start(client: &Client, queue: Arc<ChangeQueue>, tasks: &mut JoinSet<()>) -> Stores {
+pub fn start(
+    client: &Client,
+    queue: Arc<ChangeQueue>,
+    tasks: &mut JoinSet<()>,
+    state: &super::state::StateRef,
+) -> Stores {
     let pods = watch(
         tasks,
         Api::<Pod>::all(client.clone()),
@@ -376,6 +404,18 @@ pub fn start(client: &Client, queue: Arc<ChangeQueue>, tasks: &mut JoinSet<()>) 
         Change::Relisted(Watched::Exceptions),
         Filter::Meaningful(parses),
     );
+    // Only the state ConfigMap, by name: what the operator writes there, and a person's
+    // confirmation of held deletions.
+    let state = watch_with(
+        tasks,
+        Api::<ConfigMap>::namespaced(client.clone(), &state.namespace),
+        watcher::Config::default().fields(&format!("metadata.name={}", state.name)),
+        queue.clone(),
+        stripped::<ConfigMap>,
+        |_, queue| queue.push(Change::State),
+        Change::State,
+        Filter::Every,
+    );
     let federations = watch_filtered(
         tasks,
         Api::<Guarded<ClusterFederatedTrustDomain>>::all(client.clone()),
@@ -396,6 +436,7 @@ pub fn start(client: &Client, queue: Arc<ChangeQueue>, tasks: &mut JoinSet<()>) 
         federations,
         policies,
         exceptions,
+        state,
     }
 }
 

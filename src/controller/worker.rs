@@ -81,11 +81,15 @@ pub struct Worker {
     /// What was planned and not written: observe mode's writes, the breaker's held deletions.
     pub withheld: withheld::Withheld,
     /// What was found changed in SPIRE behind the operator's back, until plans settle it.
-    ledger: Ledger,
+    pub(super) ledger: Ledger,
     /// The drift standing now, unrepaired, by scope.
     drift: BTreeMap<Scope, Vec<Finding>>,
     /// Detections not yet announced in Events; the status writer takes them.
     pub drift_news: std::sync::Mutex<Vec<Finding>>,
+    /// Where the instance keeps its state (the drift ledger, the instance's confirmation).
+    pub(super) state: super::state::StateRef,
+    /// The drift record last written to or read from the state.
+    pub(super) persisted: Option<String>,
 }
 
 /// Scopes planned and written per pass.
@@ -101,6 +105,7 @@ impl Worker {
         metrics: Arc<Metrics>,
     ) -> Self {
         let ownership = Ownership::new(config.entry_id_prefix.clone(), config.adopt_entry_id_prefixes.clone());
+        let state = super::state::StateRef::of(&config);
         Self {
             config,
             stores,
@@ -131,6 +136,8 @@ impl Worker {
             ledger: Ledger::default(),
             drift: BTreeMap::new(),
             drift_news: Default::default(),
+            state,
+            persisted: None,
         }
     }
 
@@ -165,8 +172,7 @@ impl Worker {
     /// Runs forever: take changes, plan, write, publish status.
     pub async fn run(mut self, mut status: StatusWriter) {
         self.queue.push(Change::Everything);
-        let recalled = self.recall_drift();
-        self.ledger.recall(recalled);
+        self.restore_ledger();
         loop {
             // Writes SPIRE could not take are tried again when their backoff ends, or at once
             // when another call to SPIRE succeeds.
@@ -213,6 +219,7 @@ impl Worker {
                         | Change::Identity(_)
                         | Change::StaticEntries
                         | Change::Governance
+                        | Change::State
                 )
             });
             let mut scopes = self.expand(changes);
@@ -220,8 +227,7 @@ impl Worker {
                 scopes.extend(self.withheld.held_scopes().cloned());
             }
             self.turn(&scopes).await;
-            // The first turn planned everything: what status recalled is in the ledger now.
-            self.ledger.recalled();
+            self.persist_ledger().await;
             for note in self.withheld.take_notes() {
                 self.trail.note(&note);
                 status.note(&note).await;
@@ -335,7 +341,7 @@ impl Worker {
                         scopes.extend(self.relisted(kind));
                     }
                 }
-                Change::Federation => {}
+                Change::Federation | Change::State => {}
                 Change::Governance => scopes.extend(self.relisted(Watched::Policies)),
                 Change::Lapse => scopes.extend(self.lapses()),
                 // A resource's change is found by comparing its cache with the parsed forms.

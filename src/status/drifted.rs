@@ -70,7 +70,6 @@ mod tests {
             fields: fields.iter().copied().collect::<EntryMask>(),
             policy: None,
             repaired,
-            declared: None,
         }
     }
 

@@ -135,6 +135,9 @@ pub struct Withheld {
     pub pass_deletes: usize,
     pub owned: usize,
     pub max_share_percent: u8,
+    /// The held deletions are of entries whose declaring resource is not known: the instance's
+    /// state ConfigMap confirms them.
+    pub unowned: bool,
 }
 
 impl Withheld {
@@ -152,8 +155,10 @@ impl Withheld {
     /// What the breaker holds and how to release it.
     pub fn deletion_held(&self) -> Option<String> {
         (self.held > 0).then(|| {
+            let what =
+                if self.unowned { "deletions of entries whose resource is not known" } else { "entry deletions" };
             format!(
-                "{} entry deletions held ({} of {} owned entries in one pass, above {}%); confirm with annotation {}={}",
+                "{} {what} held ({} of {} owned entries in one pass, above {}%); confirm with annotation {}={}",
                 self.held,
                 self.pass_deletes,
                 self.owned,

@@ -91,6 +91,8 @@ impl World {
             "templates/clusterrole.yaml",
             "--show-only",
             "templates/leader-election-rbac.yaml",
+            "--show-only",
+            "templates/state-rbac.yaml",
             "--set",
             "config.trustDomain=example.org",
             "--set",
@@ -370,16 +372,25 @@ impl Operator {
                 world.class,
                 world.prefix,
                 socket.display(),
-                // Defaults a test may override: a fast periodic check, admin endpoints off.
+                // Defaults a test may override: a fast periodic check, admin endpoints off, the
+                // test's own Lease name and namespace (which the state ConfigMap follows).
                 [
-                    ("gcInterval:", "gcInterval: 2s\n"),
-                    ("logLevel:", "logLevel: debug\n"),
-                    ("metrics:", "metrics: {bindAddress: '0'}\n"),
-                    ("health:", "health: {healthProbeBindAddress: '0'}\n"),
+                    ("gcInterval:", "gcInterval: 2s\n".to_owned()),
+                    ("logLevel:", "logLevel: debug\n".to_owned()),
+                    ("metrics:", "metrics: {bindAddress: '0'}\n".to_owned()),
+                    ("health:", "health: {healthProbeBindAddress: '0'}\n".to_owned()),
+                    (
+                        "leaderElection:",
+                        format!(
+                            "leaderElection: {{resourceName: {}, resourceNamespace: {}}}\n",
+                            world.lease(),
+                            world.namespace
+                        ),
+                    ),
                 ]
                 .iter()
                 .filter(|(key, _)| !extra_config.contains(key))
-                .map(|(_, line)| *line)
+                .map(|(_, line)| line.as_str())
                 .collect::<String>(),
             ),
         )

@@ -8,8 +8,9 @@ use crate::controller::apply::{Applied, apply};
 use crate::controller::audit_trail::written;
 use crate::{
     config::Mode,
+    drift::DriftClass,
     reconcile::{Delete, DeleteReason, Plan, Scope, SourceKind},
-    spiffe::EntryId,
+    spiffe::{Entry, EntryId},
 };
 
 impl Worker {
@@ -57,11 +58,20 @@ impl Worker {
             }
             return;
         }
-        self.withheld.refresh_known(self.known_resources());
+        self.withheld.refresh_known(self.known_resources(), self.instance_known());
         let judged: Vec<(Scope, EntryId)> =
             deletes.iter().filter_map(|(scope, d)| Some((scope.clone(), d.entry.id.clone()?))).collect();
+        let unexpected: Vec<Entry> = deletes
+            .iter()
+            .filter(|(_, d)| d.drift == Some(DriftClass::Unexpected))
+            .map(|(_, d)| d.entry.clone())
+            .collect();
         let send = self.withheld.judge(&self.config.deletion_breaker, scopes, deletes, owned, &self.index);
         let sent: BTreeSet<&EntryId> = send.iter().filter_map(|(_, d)| d.entry.id.as_ref()).collect();
+        // An Unexpected entry whose repair is held is still drift: the ledger keeps it.
+        for entry in unexpected.into_iter().filter(|e| e.id.as_ref().is_some_and(|id| !sent.contains(id))) {
+            self.ledger.unexpected(entry);
+        }
         let held =
             judged.iter().filter(|(_, id)| !sent.contains(id)).map(|(s, id)| (s, id, crate::audit::Action::Delete));
         self.trail.withhold(held, crate::audit::Outcome::Held);
@@ -99,18 +109,18 @@ impl Worker {
         identities
             .iter()
             .filter(|o| handled(o.spec.class_name.as_deref()))
-            .map(|o| withheld::known_of(SourceKind::ClusterSPIFFEID, o.as_ref()))
+            .map(|o| withheld::known_of(withheld::About::Source(SourceKind::ClusterSPIFFEID), o.as_ref()))
             .chain(
                 tenants
                     .iter()
                     .filter(|o| handled(o.spec.class_name.as_deref()))
-                    .map(|o| withheld::known_of(SourceKind::SPIFFEID, o.as_ref())),
+                    .map(|o| withheld::known_of(withheld::About::Source(SourceKind::SPIFFEID), o.as_ref())),
             )
             .chain(
                 statics
                     .iter()
                     .filter(|o| handled(o.spec.class_name.as_deref()))
-                    .map(|o| withheld::known_of(SourceKind::ClusterStaticEntry, o.as_ref())),
+                    .map(|o| withheld::known_of(withheld::About::Source(SourceKind::ClusterStaticEntry), o.as_ref())),
             )
             .collect()
     }

@@ -19,10 +19,28 @@ use crate::{
 /// names it: long enough for the pass that deletes its entries, even after a SPIRE outage.
 const REMEMBER_GONE: Duration = Duration::from_secs(600);
 
+/// What a confirmation or an Event is about: an identity resource, or the instance's state
+/// ConfigMap, which confirms the deletions of entries whose resource is not known.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum About {
+    Source(SourceKind),
+    State,
+}
+
+impl About {
+    /// The kind and its API version, as an Event's reference and an audit record name it.
+    pub fn kind(self) -> (&'static str, String) {
+        match self {
+            About::Source(kind) => ("spire-steward.io/v1alpha1", format!("{kind:?}")),
+            About::State => ("v1", "ConfigMap".to_owned()),
+        }
+    }
+}
+
 /// A resource the worker knows, with the confirmation it last carried.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Known {
-    pub kind: SourceKind,
+    pub kind: About,
     pub name: String,
     pub namespace: Option<String>,
     pub confirmation: Option<Confirmation>,
@@ -49,7 +67,7 @@ struct Pending {
 /// An Event the breaker publishes about a resource, which may be gone.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Note {
-    pub kind: SourceKind,
+    pub kind: About,
     pub name: String,
     pub namespace: Option<String>,
     pub uid: String,
@@ -69,6 +87,9 @@ pub struct Withheld {
     held_pass: (usize, usize),
     /// Per UID, the resources of this instance's class, and those gone a short while.
     known: BTreeMap<String, Known>,
+    /// The instance's state ConfigMap (by UID), whose annotation confirms the deletions of
+    /// entries whose resource is not known.
+    instance: Option<(String, Known)>,
     /// Per UID, the held count last announced by an Event.
     announced: BTreeMap<String, usize>,
     /// Events to publish.
@@ -105,10 +126,12 @@ impl Withheld {
     /// Takes in the resources as the caches hold them now, with their confirmations. A
     /// resource that is gone is remembered while deletions of its entries are held, and a short
     /// while after, so that deleting a confirmed resource releases its entries' deletions.
-    pub fn refresh_known(&mut self, live: Vec<(String, Known)>) {
+    pub fn refresh_known(&mut self, live: Vec<(String, Known)>, instance: Option<(String, Known)>) {
         let now = Instant::now();
         let live: BTreeMap<String, Known> = live.into_iter().collect();
-        for (uid, known) in &live {
+        let before = self.instance.as_ref().map(|(_, k)| (k.confirmation, k.refused.clone()));
+        let changed = instance.as_ref().filter(|(_, k)| before != Some((k.confirmation, k.refused.clone())));
+        for (uid, known) in live.iter().chain(changed.map(|(u, k)| (u, k))) {
             if let Some(before) = self.known.get(uid)
                 && before.confirmation == known.confirmation
                 && before.refused == known.refused
@@ -136,6 +159,7 @@ impl Withheld {
         gone.retain(|uid, k| held_owners.contains(uid) || k.gone_since.is_some_and(|t| now - t < REMEMBER_GONE));
         gone.extend(live);
         self.known = gone;
+        self.instance = instance;
     }
 
     fn held_owners(&self) -> impl Iterator<Item = &str> {
@@ -166,7 +190,8 @@ impl Withheld {
         let owners: Vec<Option<Source>> =
             deletes.iter().map(|(_, d)| d.entry.id.as_ref().and_then(|id| index.owner(id)).cloned()).collect();
         let uids: Vec<Option<&str>> = owners.iter().map(|o| o.as_ref().map(|s| s.uid.as_str())).collect();
-        let judgment = breaker.judge(&uids, owned, &|uid| self.known.get(uid).and_then(|k| k.confirmation));
+        let unowned = self.instance.as_ref().and_then(|(_, k)| k.confirmation);
+        let judgment = breaker.judge(&uids, owned, &|uid| self.known.get(uid).and_then(|k| k.confirmation), unowned);
         self.account(breaker, &judgment, &owners);
         let mut send = Vec::with_capacity(deletes.len());
         for (((scope, delete), owner), held) in deletes.into_iter().zip(owners).zip(&judgment.held) {
@@ -187,17 +212,13 @@ impl Withheld {
     fn account(&mut self, breaker: &Breaker, judgment: &Judgment, owners: &[Option<Source>]) {
         let sources: BTreeMap<&str, &Source> = owners.iter().flatten().map(|s| (s.uid.as_str(), s)).collect();
         for (uid, (count, confirmation)) in &judgment.confirmed {
-            tracing::info!(uid = %uid, deletions = count, %confirmation, "confirmed deletions released");
+            tracing::info!(uid = ?uid, deletions = count, %confirmation, "confirmed deletions released");
+            let of = if uid.is_some() { "" } else { " of resources no longer known" };
             let message = format!(
-                "{count} entry deletions confirmed by annotation {CONFIRM_ANNOTATION}={confirmation} and released"
+                "{count} entry deletions{of} confirmed by annotation {CONFIRM_ANNOTATION}={confirmation} and released"
             );
-            self.note(
-                sources.get(uid.as_str()).copied(),
-                uid,
-                false,
-                crate::api::conditions::reasons::DELETION_CONFIRMED,
-                message,
-            );
+            let source = uid.as_deref().and_then(|u| sources.get(u).copied());
+            self.note(source, uid.as_deref(), false, crate::api::conditions::reasons::DELETION_CONFIRMED, message);
         }
         let held = judgment.held_count();
         if held > 0 {
@@ -213,28 +234,31 @@ impl Withheld {
             );
         }
         let mut announced = BTreeMap::new();
-        for (uid, count) in judgment.held_by.iter().filter_map(|(o, n)| Some((o.as_ref()?, *n))) {
-            if self.announced.get(uid) != Some(&count) {
+        for (owner, count) in judgment.held_by.iter().map(|(o, n)| (o.as_deref(), *n)) {
+            // Held deletions of entries whose resource is not known are announced on the state.
+            let Some(uid) = owner.or(self.instance.as_ref().map(|(u, _)| u.as_str())).map(str::to_owned) else {
+                continue;
+            };
+            if self.announced.get(&uid) != Some(&count) {
                 let withheld = status::Withheld {
                     held: count,
                     pass_deletes: judgment.deletes,
                     owned: judgment.owned,
                     max_share_percent: breaker.max_share_percent,
+                    unowned: owner.is_none(),
                     ..Default::default()
                 };
                 let message = withheld.deletion_held().unwrap_or_default();
-                self.note(
-                    sources.get(uid.as_str()).copied(),
-                    uid,
-                    true,
-                    crate::api::conditions::reasons::DELETION_HELD,
-                    message,
-                );
+                let source = owner.and_then(|u| sources.get(u).copied());
+                self.note(source, Some(&uid), true, crate::api::conditions::reasons::DELETION_HELD, message);
             }
-            announced.insert(uid.clone(), count);
+            announced.insert(uid, count);
         }
         // Held deletions of scopes not planned in this pass stay announced.
-        let others: BTreeSet<String> = self.held_owners().map(str::to_owned).collect();
+        let mut others: BTreeSet<String> = self.held_owners().map(str::to_owned).collect();
+        if self.held.values().flatten().any(|h| h.owner.is_none()) {
+            others.extend(self.instance.as_ref().map(|(u, _)| u.clone()));
+        }
         for uid in others {
             if let Some(n) = self.announced.get(&uid) {
                 announced.entry(uid).or_insert(*n);
@@ -243,9 +267,22 @@ impl Withheld {
         self.announced = announced;
     }
 
-    fn note(&mut self, source: Option<&Source>, uid: &str, warning: bool, reason: &'static str, message: String) {
-        let known = self.known.get(uid);
-        let Some((kind, name)) = source.map(|s| (s.kind, s.name.clone())).or(known.map(|k| (k.kind, k.name.clone())))
+    /// Queues an Event about a resource, or (`uid` None) about the instance's state.
+    fn note(
+        &mut self,
+        source: Option<&Source>,
+        uid: Option<&str>,
+        warning: bool,
+        reason: &'static str,
+        message: String,
+    ) {
+        let instance = self.instance.as_ref().filter(|(u, _)| uid.is_none_or(|uid| uid == u));
+        let Some(uid) = uid.or(instance.map(|(u, _)| u.as_str())) else {
+            return;
+        };
+        let known = self.known.get(uid).or(instance.map(|(_, k)| k));
+        let Some((kind, name)) =
+            source.map(|s| (About::Source(s.kind), s.name.clone())).or(known.map(|k| (k.kind, k.name.clone())))
         else {
             return;
         };
@@ -293,7 +330,7 @@ fn owner_uid(index: &EntryIndex, delete: &Delete) -> String {
 
 /// The resource as the breaker remembers it, with the confirmation its annotation carries. An
 /// annotation that is neither a count nor `all` confirms nothing, and is logged.
-pub fn known_of<K: kube::Resource>(kind: SourceKind, object: &K) -> (String, Known) {
+pub fn known_of<K: kube::Resource>(kind: About, object: &K) -> (String, Known) {
     let parsed = object.annotations().get(CONFIRM_ANNOTATION).map(|value| Confirmation::parse(value));
     let known = Known {
         kind,

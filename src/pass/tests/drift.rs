@@ -174,22 +174,42 @@ fn in_observe_mode_drift_is_not_taken_for_repaired() {
 }
 
 #[test]
-fn drift_recalled_from_status_is_withheld_under_report_after_a_restart() {
+fn drift_restored_from_its_record_is_withheld_under_report_after_a_restart() {
     let (mut world, written) = settled("driftPolicy: Report\n");
+    edit_behind(&mut world, &written);
+    let record = world.ledger.record();
     // Restarted: the index is SPIRE as found (edited), the ledger knows nothing of the edit.
-    let mut edited = written.clone();
-    edited.x509_svid_ttl = 60;
-    world.index.insert(edited);
+    world.ledger = Ledger::default();
     let (plan, _) = review(&world, "p1", Some(&world.ledger));
-    assert_eq!(plan.updates.len(), 1, "without the status, the edit is taken for a change to write");
+    assert_eq!(plan.updates.len(), 1, "without the record, the edit is taken for a change to write");
 
-    world.ledger.recall(["web".to_string()]);
+    world.ledger = Ledger::restore(&record).unwrap();
     let (plan, drift) = review(&world, "p1", Some(&world.ledger));
-    assert!(plan.is_empty(), "the resource's status reported the drift: {plan:?}");
+    assert!(plan.is_empty(), "the record kept the drift: {plan:?}");
     assert_eq!((drift[0].class, drift[0].repaired), (DriftClass::Modified, false));
-    // The first pass records it; once the recall is forgotten the ledger still knows it.
-    world.ledger.settle(&Scope::Pod("p1".into()), &drift);
-    world.ledger.recalled();
+
+    // Deleted behind the operator's back before the restart: not recreated after it.
+    world.index.remove(written.id.as_ref().unwrap());
+    let mut before = Ledger::default();
+    before.missing(written.clone());
+    world.ledger = Ledger::restore(&before.record()).unwrap();
     let (plan, drift) = review(&world, "p1", Some(&world.ledger));
-    assert!(plan.is_empty() && drift.len() == 1, "{plan:?} {drift:?}");
+    assert!(plan.creates.is_empty(), "{plan:?}");
+    assert_eq!((drift[0].class, drift[0].repaired), (DriftClass::Missing, false));
+
+    // A stray entry reported before the restart is not deleted after it.
+    let mut stray = written.clone();
+    stray.id = Some(crate::spiffe::EntryId::parse("ss.stray").unwrap());
+    stray.spiffe_id = crate::spiffe::SpiffeId::parse("spiffe://example.org/stray").unwrap();
+    world.index.insert(written.clone());
+    world.index.insert(stray.clone());
+    let mut before = Ledger::default();
+    before.unexpected(stray);
+    world.ledger = Ledger::default();
+    let (plan, _) = review(&world, "p1", Some(&world.ledger));
+    assert_eq!(plan.deletes.len(), 1, "without the record, the stray entry is deleted");
+    world.ledger = Ledger::restore(&before.record()).unwrap();
+    let (plan, drift) = review(&world, "p1", Some(&world.ledger));
+    assert!(plan.deletes.is_empty(), "{plan:?}");
+    assert_eq!((drift[0].class, drift[0].repaired), (DriftClass::Unexpected, false));
 }
