@@ -264,3 +264,46 @@ async fn deletions_whose_resource_is_not_known_are_confirmed_on_the_state() {
     assert_eq!(deleted.len(), 30, "{deleted:#?}");
     world.clean_up().await;
 }
+
+/// Unexpected entries (under the prefix, declared by nothing) in numbers the breaker holds stay
+/// drift while held: once the instance confirms them they are deleted as drift repaired.
+#[tokio::test]
+async fn held_unexpected_entries_are_deleted_as_drift_repaired_once_confirmed() {
+    let bed = testbed();
+    let mut world = World::new(bed).await;
+    world.node("node").await;
+    let name = world.identity_name("few");
+    world.apply("ClusterSPIFFEID", &name, identity(&world, "f")).await;
+    pods(&world, "f", 5, "f").await;
+    let audit = AuditLog::new(&world);
+    let config = format!("gcInterval: 1s\n{}", audit.config());
+    let operator = Operator::start(bed, &world, &bed.spire_socket(), &config);
+    wait_count(&world, &operator, 5).await;
+    let spire = bed.spire();
+    let template = entries(&spire, &world.prefix).await.remove(0);
+    let strays: Vec<spire_steward::spiffe::Entry> = (0..25)
+        .map(|i| {
+            let mut e = template.clone();
+            e.id = Some(spire_steward::spiffe::EntryId::parse(&format!("{}.stray{i}", world.prefix)).unwrap());
+            e.spiffe_id =
+                spire_steward::spiffe::SpiffeId::parse(&format!("spiffe://{}/stray/{i}", bed.trust_domain())).unwrap();
+            e
+        })
+        .collect();
+    let created = spire.batch_create_entries(&strays).await.unwrap();
+    assert!(created.iter().all(|c| matches!(c, spire_steward::spire::CreateOutcome::Created(_))), "{created:?}");
+
+    let state = format!("{}-state", world.lease());
+    world.wait_event_within(&operator, &state, ("Warning", "DeletionHeld"), WAIT).await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(entries(&spire, &world.prefix).await.len(), 30, "25 of 30 owned entries: held");
+    let states: kube::Api<k8s_openapi::api::core::v1::ConfigMap> =
+        kube::Api::namespaced(world.client.clone(), &world.namespace);
+    let patch = json!({ "metadata": { "annotations": { ANNOTATION: "all" } } });
+    states.patch(&state, &PatchParams::default(), &Patch::Merge(&patch)).await.unwrap();
+    wait_count(&world, &operator, 5).await;
+    let deleted = audit.matching(|r| r["action"] == "delete" && r["outcome"] == "success");
+    assert_eq!(deleted.len(), 25, "{deleted:#?}");
+    assert!(deleted.iter().all(|r| r["reason"] == "drift-repaired"), "{deleted:#?}");
+    world.clean_up().await;
+}

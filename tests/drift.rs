@@ -406,3 +406,74 @@ async fn foreign_entries_are_reported_and_never_touched() {
     world.delete("IdentityPolicy", &policy).await;
     world.clean_up().await;
 }
+
+/// A tenant's SPIFFEID and a ClusterStaticEntry drift as a ClusterSPIFFEID does, each by its
+/// own `driftPolicy`: the SPIFFEID says Enforce over the configuration's Report and is repaired;
+/// the static entry follows Report and is only reported.
+#[tokio::test]
+async fn tenant_and_static_entries_drift_by_their_own_policy() {
+    let bed = testbed();
+    let mut world = World::new(bed).await;
+    world.node("node").await;
+    world.pod("p-1", &[], Some("node")).await;
+    let td = bed.trust_domain().to_owned();
+    let (sid, cse) = (world.identity_name("tenant"), world.identity_name("static"));
+    let gvk = kube::core::GroupVersionKind::gvk("spire-steward.io", "v1alpha1", "SPIFFEID");
+    let tenants: kube::Api<kube::api::DynamicObject> =
+        kube::Api::namespaced_with(world.client.clone(), &world.namespace, &kube::core::ApiResource::from_gvk(&gvk));
+    let body = json!({
+        "apiVersion": "spire-steward.io/v1alpha1",
+        "kind": "SPIFFEID",
+        "metadata": { "name": sid, "namespace": world.namespace },
+        "spec": {
+            "className": world.class,
+            "spiffeIDTemplate": "spiffe://{{ .TrustDomain }}/ns/{{ .PodMeta.Namespace }}/{{ .PodMeta.Name }}",
+            "driftPolicy": "Enforce",
+        },
+    });
+    let apply = kube::api::PatchParams::apply("spire-steward-tests").force();
+    tenants.patch(&sid, &apply, &kube::api::Patch::Apply(&body)).await.unwrap();
+    let static_id = SpiffeId::parse(&format!("spiffe://{td}/vm/{}", world.id)).unwrap();
+    world
+        .apply(
+            "ClusterStaticEntry",
+            &cse,
+            json!({
+                "className": world.class,
+                "spiffeID": static_id.to_string(),
+                "parentID": format!("spiffe://{td}/spire/agent/x509pop/vm-{}", world.id),
+                "selectors": ["unix:uid:1000"],
+            }),
+        )
+        .await;
+    let (operator, _) = start(&world, "driftPolicy: Report\n");
+    let spire = bed.spire();
+    let two = eventually(WAIT, || async {
+        let all = entries(&spire, &world.prefix).await;
+        (all.len() == 2).then_some(all)
+    })
+    .await
+    .unwrap_or_else(|| panic!("never two entries\nlog:\n{}", operator.log_text()));
+    let tenant_entry = two.iter().find(|e| e.spiffe_id.path().starts_with("/ns/")).unwrap().clone();
+    let static_entry = two.iter().find(|e| e.spiffe_id == static_id).unwrap().clone();
+    edit(&spire, &tenant_entry).await;
+    edit(&spire, &static_entry).await;
+
+    // The static entry: reported, left as edited.
+    let message = wait_drifted(&world, &operator, "ClusterStaticEntry", &cse, Some("Modified")).await;
+    assert_eq!(message, "1 entry Modified (x509SVIDTTL, dnsNames); driftPolicy Report: not repaired");
+    wait_event(&world, &operator, &cse, "Warning", "DriftDetected").await;
+    // The SPIFFEID: repaired, with an Event on it.
+    wait_event(&world, &operator, &sid, "Normal", "DriftRepaired").await;
+    let repaired = eventually(WAIT, || async {
+        let e = entry_by_id(tenant_entry.id.as_ref().unwrap()).await?;
+        (e.x509_svid_ttl == tenant_entry.x509_svid_ttl && e.dns_names.is_empty()).then_some(())
+    })
+    .await;
+    assert!(repaired.is_some(), "the tenant's entry was not repaired\nlog:\n{}", operator.log_text());
+    a_few_checks().await;
+    assert_eq!(entry_by_id(static_entry.id.as_ref().unwrap()).await.unwrap().x509_svid_ttl, 77, "not repaired");
+    tenants.delete(&sid, &Default::default()).await.unwrap();
+    world.delete("ClusterStaticEntry", &cse).await;
+    world.clean_up().await;
+}

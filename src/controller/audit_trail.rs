@@ -32,8 +32,8 @@ pub struct Trail {
     withheld: HashMap<Scope, HashSet<(EntryId, audit::Action, audit::Outcome)>>,
     /// Why writes that failed were made, so that their retries keep the reason (a pod's entry
     /// tried while SPIRE was away is still for the pod that was created); forgotten once the
-    /// write goes.
-    retried: HashMap<(EntryId, audit::Action), audit::Reason>,
+    /// write goes, or once its scope no longer plans it.
+    retried: HashMap<(EntryId, audit::Action), (Scope, audit::Reason)>,
     /// The policy decisions recorded, per scope.
     decisions: HashMap<Scope, Decisions>,
     /// The resources that declare entries, by UID, as last seen; kept after a resource is
@@ -77,7 +77,7 @@ impl Trail {
                 let unsent = unsent.as_ref().map(|(code, message)| (*code, message.as_str()));
                 let record = audit::settle(record, applied.answers.get(id), unsent);
                 if record.outcome == audit::Outcome::Failed {
-                    self.retried.insert((id.clone(), action), record.reason);
+                    self.retried.insert((id.clone(), action), (scope.clone(), record.reason));
                 } else {
                     self.retried.remove(&(id.clone(), action));
                 }
@@ -256,16 +256,15 @@ impl Worker {
         }
         let retried = &self.trail.retried;
         let writes = pending.writes.into_iter().map(|(id, mut record)| {
-            if let Some(reason) = retried.get(&(id.clone(), record.action)) {
+            if let Some((_, reason)) = retried.get(&(id.clone(), record.action)) {
                 record.reason = *reason;
             }
             ((id, record.action), record)
         });
         let writes: Vec<_> = writes.collect();
         self.trail.pending.extend(writes);
-        // What a scope no longer plans is no longer withheld.
+        // What a scope no longer plans is no longer withheld, nor retried.
         for outcome in outcomes {
-            let Some(withheld) = self.trail.withheld.get_mut(&outcome.scope) else { continue };
             let plan = &outcome.plan;
             let planned = |id: &EntryId, action: audit::Action| {
                 let is = |planned: &Option<EntryId>| planned.as_ref() == Some(id);
@@ -276,6 +275,8 @@ impl Worker {
                     _ => false,
                 }
             };
+            self.trail.retried.retain(|(id, action), (scope, _)| *scope != outcome.scope || planned(id, *action));
+            let Some(withheld) = self.trail.withheld.get_mut(&outcome.scope) else { continue };
             withheld.retain(|(id, action, _)| planned(id, *action));
             if withheld.is_empty() {
                 self.trail.withheld.remove(&outcome.scope);
