@@ -12,9 +12,10 @@ build: ## Build the spire-steward binary
 	$(CARGO) build --locked
 
 .PHONY: crds
-crds: ## Regenerate crds/ from the Rust types
-	rm -f crds/*.yaml
+crds: ## Regenerate crds/ (and the chart's copy) from the Rust types
+	rm -f crds/*.yaml charts/spire-steward/files/crds/*.yaml
 	$(CARGO) run --locked --quiet -- crds --out-dir crds
+	mkdir -p charts/spire-steward/files/crds && cp crds/*.yaml charts/spire-steward/files/crds/
 
 .PHONY: fmt
 fmt: ## Format the Rust code
@@ -33,6 +34,11 @@ test-unit: ## Run the unit tests (no servers needed)
 .PHONY: test
 test: verify ## Run every test: verify, unit tests, and the integration tests on the testbed
 	hack/test.sh
+
+.PHONY: chart
+chart: ## Package the Helm chart into target/chart/ (version and appVersion: the crate's)
+	hack/verify-generated.sh
+	"$$(hack/tools/build-helm.sh)" package charts/spire-steward --destination target/chart
 
 .PHONY: bench
 bench: ## Benchmark convergence on the testbed (BENCH_PODS=N, default 1000; BENCH_PODS_PER_NODE=M, default 100; not part of test)

@@ -26,6 +26,9 @@ use support::{testbed, unique};
 
 const CHART: &str = "charts/spire-steward";
 const NON_DEFAULT_VALUES: &str = "charts/spire-steward/ci/non-default-values.yaml";
+/// The hardening options on, with the CRDs (but no monitoring.coreos.com objects, whose CRDs the
+/// testbed does not have): rendered and dry-run on the real API server.
+const HARDENED_VALUES: &str = "charts/spire-steward/ci/hardened-values.yaml";
 /// The testbed's unprivileged operator identity.
 const OPERATOR_USER: &str = "spire-steward-operator";
 const GROUP: &str = "spire-steward.io";
@@ -347,6 +350,7 @@ fn default_values_render_a_two_replica_leader_elected_operator() {
             "ClusterRoleBinding",
             "ConfigMap",
             "Deployment",
+            "PodDisruptionBudget",
             "Role",
             "RoleBinding",
             "Service",
@@ -566,7 +570,7 @@ fn a_missing_trust_domain_is_refused_at_render_time() {
     let out = helm(&["template", "x", CHART, "--set", "config.trustDomain="]).output().unwrap();
     assert!(!out.status.success());
     assert!(
-        String::from_utf8_lossy(&out.stderr).contains("config.trustDomain is required"),
+        String::from_utf8_lossy(&out.stderr).contains("at '/config/trustDomain': minLength: got 0, want 1"),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
@@ -735,8 +739,13 @@ async fn rendered_manifests_pass_a_server_side_dry_run() {
     let mut created = Created::new(bed);
     let ns = created.namespace(&admin).await;
 
-    for rendered in [Rendered::defaults(&unique("steward"), &ns), Rendered::non_default(&unique("steward"), &ns)] {
-        let out = kubectl_admin(bed, &["apply", "--server-side", "--dry-run=server", "-f", "-"], &rendered.text);
+    let hardened = Rendered::new(&unique("steward"), &ns, &["--values", HARDENED_VALUES]);
+    assert_eq!(hardened.all("CustomResourceDefinition").len(), 6);
+    for rendered in
+        [Rendered::defaults(&unique("steward"), &ns), Rendered::non_default(&unique("steward"), &ns), hardened]
+    {
+        let args = ["apply", "--server-side", "--force-conflicts", "--dry-run=server", "-f", "-"];
+        let out = kubectl_admin(bed, &args, &rendered.text);
         let stdout = String::from_utf8_lossy(&out.stdout);
         assert!(
             out.status.success(),
@@ -872,4 +881,138 @@ async fn the_chart_rbac_grants_the_operator_exactly_its_calls() {
     // Cleaned up: the ClusterRole and its binding are gone.
     assert!(Api::<ClusterRole>::all(admin.clone()).get_opt(&role_name).await.unwrap().is_none());
     assert!(Api::<ClusterRoleBinding>::all(admin).get_opt(&binding_name).await.unwrap().is_none());
+}
+
+#[test]
+fn the_values_schema_refuses_typos_and_bad_values_by_path() {
+    for (set, want) in [
+        ("replicaCont=2", "additional properties 'replicaCont' not allowed"),
+        ("config.logEncoding=jsn", "at '/config/logEncoding': value must be one of 'console', 'json'"),
+        ("config.gcInterval=banana", "at '/config/gcInterval'"),
+        ("config.mode=Dry", "at '/config/mode'"),
+        ("config.driftPolicy=Repair", "at '/config/driftPolicy'"),
+        ("config.deletionBreaker.maxSharePercent=101", "at '/config/deletionBreaker/maxSharePercent'"),
+        ("config.entryIDPrefix=a.b", "at '/config/entryIDPrefix'"),
+        ("image.digest=latest", "at '/image/digest'"),
+        ("image.pullPolicy=Sometimes", "at '/image/pullPolicy'"),
+        ("replicaCount=0", "at '/replicaCount'"),
+        ("config.leaderElection.leaseDuration=soon", "at '/config/leaderElection/leaseDuration'"),
+        ("metrics.serviceMonitor.interval=often", "at '/metrics/serviceMonitor/interval'"),
+    ] {
+        let out = helm(&["template", "x", CHART, "--set", set]).output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{set} was accepted");
+        assert!(stderr.contains(want), "{set}: {stderr}");
+    }
+    // Durations as Go strings or integer nanoseconds, as the operator reads them.
+    for set in ["config.gcInterval=1h30m", "config.gcInterval=30000000000", "config.spireCallTimeout=1.5s"] {
+        let out = helm(&["template", "x", CHART, "--set", set]).output().unwrap();
+        assert!(out.status.success(), "{set}: {}", String::from_utf8_lossy(&out.stderr));
+    }
+}
+
+#[test]
+fn hardening_values_render_a_disruption_budget_a_spread_the_extras_and_the_crds() {
+    // Defaults: two replicas spread across nodes, one kept through voluntary disruptions.
+    let r = Rendered::defaults("spire-steward", "spire-system");
+    let pdb = r.one("PodDisruptionBudget");
+    assert_eq!(pdb["spec"]["minAvailable"], 1);
+    let selector = &r.one("Deployment")["spec"]["selector"]["matchLabels"];
+    assert_eq!(&pdb["spec"]["selector"]["matchLabels"], selector);
+    let pod = &r.one("Deployment")["spec"]["template"]["spec"];
+    assert_eq!(
+        pod["topologySpreadConstraints"],
+        json!([{ "maxSkew": 1, "topologyKey": "kubernetes.io/hostname", "whenUnsatisfiable": "ScheduleAnyway",
+                 "labelSelector": { "matchLabels": selector } }])
+    );
+    assert!(r.all("CustomResourceDefinition").is_empty() && r.all("ServiceMonitor").is_empty());
+    assert!(r.all("PrometheusRule").is_empty());
+
+    // One replica: no budget (it would block every drain), no spread.
+    let single = Rendered::new("x", "ns", &["--set", "replicaCount=1"]);
+    assert!(single.all("PodDisruptionBudget").is_empty());
+    assert!(single.one("Deployment")["spec"]["template"]["spec"].get("topologySpreadConstraints").is_none());
+
+    let h = Rendered::new("platform", "identity", &["--values", HARDENED_VALUES]);
+    assert_eq!(h.one("PodDisruptionBudget")["spec"]["maxUnavailable"], "50%");
+    assert!(h.one("PodDisruptionBudget")["spec"].get("minAvailable").is_none());
+    let c = h.container();
+    let args = c["args"].as_array().unwrap();
+    assert_eq!(&args[3..], [json!("--log-level"), json!("info")]);
+    assert!(c["env"].as_array().unwrap().contains(&json!({ "name": "RUST_BACKTRACE", "value": "1" })));
+    assert!(c["volumeMounts"].as_array().unwrap().contains(&json!({ "name": "scratch", "mountPath": "/scratch" })));
+    let pod = &h.one("Deployment")["spec"]["template"]["spec"];
+    assert!(pod["volumes"].as_array().unwrap().contains(&json!({ "name": "scratch", "emptyDir": {} })));
+    assert!(pod.get("topologySpreadConstraints").is_none(), "defaultTopologySpread: false");
+
+    // The CRDs, as crds/ holds them, kept on uninstall; and without keep, not.
+    let crds = h.all("CustomResourceDefinition");
+    let mut names: Vec<&str> = crds.iter().map(|c| c["metadata"]["name"].as_str().unwrap()).collect();
+    names.sort();
+    let mut files: Vec<String> = std::fs::read_dir(support::repo_root().join("crds"))
+        .unwrap()
+        .map(|e| {
+            let text = std::fs::read_to_string(e.unwrap().path()).unwrap();
+            let crd: Value = serde_yaml_ng::from_str(&text).unwrap();
+            crd["metadata"]["name"].as_str().unwrap().to_owned()
+        })
+        .collect();
+    files.sort();
+    assert_eq!(names, files);
+    for crd in &crds {
+        assert_eq!(crd["metadata"]["annotations"]["helm.sh/resource-policy"], "keep", "{crd:#}");
+        assert_eq!(crd["metadata"]["labels"]["app.kubernetes.io/instance"], "platform");
+        assert!(crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"].is_object());
+    }
+    let unkept = Rendered::new("x", "ns", &["--set", "crds.enabled=true", "--set", "crds.keep=false"]);
+    assert!(
+        unkept
+            .all("CustomResourceDefinition")
+            .iter()
+            .all(|c| c["metadata"]["annotations"].get("helm.sh/resource-policy").is_none())
+    );
+
+    // Prometheus Operator objects on request.
+    let monitored = Rendered::new(
+        "x",
+        "ns",
+        &[
+            "--set",
+            "metrics.serviceMonitor.enabled=true",
+            "--set",
+            "metrics.serviceMonitor.interval=30s",
+            "--set",
+            "metrics.serviceMonitor.labels.release=prom",
+            "--set",
+            "metrics.prometheusRule.enabled=true",
+            "--set-json",
+            r#"metrics.prometheusRule.groups=[{"name":"spire-steward","rules":[{"alert":"SpireStewardDown","expr":"up == 0"}]}]"#,
+        ],
+    );
+    let monitor = monitored.one("ServiceMonitor");
+    assert_eq!(monitor["metadata"]["labels"]["release"], "prom");
+    assert_eq!(monitor["spec"]["endpoints"], json!([{ "port": "metrics", "path": "/metrics", "interval": "30s" }]));
+    assert_eq!(monitor["spec"]["selector"]["matchLabels"], monitored.one("Service")["spec"]["selector"]);
+    assert_eq!(monitored.one("PrometheusRule")["spec"]["groups"][0]["rules"][0]["alert"], "SpireStewardDown");
+    let out = helm(&[
+        "template",
+        "x",
+        CHART,
+        "--set",
+        "metrics.serviceMonitor.enabled=true",
+        "--set",
+        "metrics.enabled=false",
+    ])
+    .output()
+    .unwrap();
+    assert!(String::from_utf8_lossy(&out.stderr).contains("metrics.serviceMonitor.enabled needs metrics.enabled"));
+}
+
+#[test]
+fn helm_package_names_the_archive_by_the_crate_version() {
+    let out_dir = support::repo_root().join("target").join(unique("chart-package"));
+    run(helm(&["package", CHART, "--destination", out_dir.to_str().unwrap()]), "helm package");
+    let archive = out_dir.join(format!("spire-steward-{}.tgz", env!("CARGO_PKG_VERSION")));
+    assert!(archive.is_file(), "{} missing", archive.display());
+    std::fs::remove_dir_all(&out_dir).unwrap();
 }
