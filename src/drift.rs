@@ -103,6 +103,8 @@ pub struct Finding {
     /// Whether the scope's plan repairs it (set by the pass under `driftPolicy: Enforce`).
     /// Foreign entries are never repaired.
     pub repaired: bool,
+    /// The repair is a deletion the circuit breaker holds: the drift stands until it is sent.
+    pub held: bool,
 }
 
 impl Finding {
@@ -117,7 +119,15 @@ impl Finding {
             fields,
             policy: None,
             repaired: false,
+            held: false,
         }
+    }
+
+    /// An Unexpected entry whose deletion the circuit breaker holds.
+    pub fn held_unexpected(entry: &Entry, source: Option<Source>) -> Self {
+        let mut finding = Finding::of(DriftClass::Unexpected, entry, source, EntryMask::default());
+        finding.held = true;
+        finding
     }
 
     /// What identifies the finding between passes: one Event per detection.

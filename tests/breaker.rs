@@ -262,6 +262,13 @@ async fn deletions_whose_resource_is_not_known_are_confirmed_on_the_state() {
     assert_eq!(confirmed[0]["resource"]["name"], state.as_str());
     let deleted = audit.matching(|r| r["action"] == "delete" && r["outcome"] == "success");
     assert_eq!(deleted.len(), 30, "{deleted:#?}");
+    // The confirmation is spent: removed, so it cannot release a later mass deletion.
+    let removed = eventually(WAIT, || async {
+        let cm = states.get(&state).await.unwrap();
+        cm.metadata.annotations.unwrap_or_default().get(ANNOTATION).is_none().then_some(())
+    })
+    .await;
+    assert!(removed.is_some(), "the spent confirmation stayed\nlog:\n{}", operator.log_text());
     world.clean_up().await;
 }
 
@@ -276,7 +283,8 @@ async fn held_unexpected_entries_are_deleted_as_drift_repaired_once_confirmed() 
     world.apply("ClusterSPIFFEID", &name, identity(&world, "f")).await;
     pods(&world, "f", 5, "f").await;
     let audit = AuditLog::new(&world);
-    let config = format!("gcInterval: 1s\n{}", audit.config());
+    let port = free_port();
+    let config = format!("gcInterval: 1s\n{}{}", audit.config(), with_metrics(port));
     let operator = Operator::start(bed, &world, &bed.spire_socket(), &config);
     wait_count(&world, &operator, 5).await;
     let spire = bed.spire();
@@ -297,6 +305,8 @@ async fn held_unexpected_entries_are_deleted_as_drift_repaired_once_confirmed() 
     world.wait_event_within(&operator, &state, ("Warning", "DeletionHeld"), WAIT).await;
     tokio::time::sleep(Duration::from_secs(3)).await;
     assert_eq!(entries(&spire, &world.prefix).await.len(), 30, "25 of 30 owned entries: held");
+    // Held, the entries stand as Unexpected drift.
+    wait_metric(port, &operator, r#"spire_steward_drifted_entries{class="unexpected"}"#, 25.0).await;
     let states: kube::Api<k8s_openapi::api::core::v1::ConfigMap> =
         kube::Api::namespaced(world.client.clone(), &world.namespace);
     let patch = json!({ "metadata": { "annotations": { ANNOTATION: "all" } } });
@@ -305,5 +315,8 @@ async fn held_unexpected_entries_are_deleted_as_drift_repaired_once_confirmed() 
     let deleted = audit.matching(|r| r["action"] == "delete" && r["outcome"] == "success");
     assert_eq!(deleted.len(), 25, "{deleted:#?}");
     assert!(deleted.iter().all(|r| r["reason"] == "drift-repaired"), "{deleted:#?}");
+    // Found once, while held across re-judgments, and announced once.
+    assert_eq!(metric(port, r#"spire_steward_drift_detected_total{class="unexpected"}"#).await, 25.0);
+    assert!(audit.matching(|r| r["action"] == "drift-detected").is_empty(), "repaired under Enforce, not reported");
     world.clean_up().await;
 }

@@ -477,3 +477,34 @@ async fn tenant_and_static_entries_drift_by_their_own_policy() {
     world.delete("ClusterStaticEntry", &cse).await;
     world.clean_up().await;
 }
+
+/// A drift record that does not parse is set aside, not trusted and not lost: the operator starts
+/// without it, says so, keeps it under `drift.rejected.json` and writes a record of its own.
+#[tokio::test]
+async fn a_drift_record_that_does_not_parse_is_kept_aside() {
+    let bed = testbed();
+    let world = World::with_one_pod(bed, "web").await;
+    let states: kube::Api<k8s_openapi::api::core::v1::ConfigMap> =
+        kube::Api::namespaced(world.client.clone(), &world.namespace);
+    let state_name = format!("{}-state", world.lease());
+    let bad = r#"{"version": 1, "missing": [{"entryID": "a b", "spiffeID": "spiffe://example.org/a",
+        "parentID": "spiffe://example.org/p", "selectors": []}]}"#;
+    let cm: k8s_openapi::api::core::v1::ConfigMap = serde_json::from_value(json!({
+        "metadata": { "name": state_name },
+        "data": { "drift.json": bad },
+    }))
+    .unwrap();
+    states.create(&Default::default(), &cm).await.unwrap();
+    let (operator, _) = start(&world, "");
+    world.wait_ready(&operator, "ClusterSPIFFEID", &world.identity_name("web"), ("True", "Synced")).await;
+    let kept = eventually(WAIT, || async {
+        let data = states.get(&state_name).await.unwrap().data.unwrap_or_default();
+        (data.get("drift.json").map(String::as_str) == Some(r#"{"version":1}"#)).then_some(data)
+    })
+    .await
+    .unwrap_or_else(|| panic!("no record of its own\nlog:\n{}", operator.log_text()));
+    assert_eq!(kept.get("drift.rejected.json").map(String::as_str), Some(bad));
+    let log = operator.log_text();
+    assert!(log.contains("the drift record does not parse") && log.contains("missing[0].entryID"), "{log}");
+    world.clean_up().await;
+}

@@ -20,10 +20,13 @@ use super::{
     FIELD_MANAGER,
     worker::{Worker, withheld},
 };
-use crate::{config::Config, drift::Ledger};
+use crate::{breaker::CONFIRM_ANNOTATION, config::Config, drift::Ledger};
 
 /// The key of the drift ledger in the state ConfigMap.
 pub const DRIFT_KEY: &str = "drift.json";
+
+/// Where a drift record that did not parse at start is kept.
+pub const REJECTED_KEY: &str = "drift.rejected.json";
 
 /// A ConfigMap holds at most 1 MiB; a ledger beyond this is not written (and logged).
 const MAX_RECORD_BYTES: usize = 900 * 1024;
@@ -51,10 +54,20 @@ impl Worker {
         self.stores.state.get(&ObjectRef::new(&self.state.name).within(&self.state.namespace))
     }
 
-    /// Takes up the drift ledger the state holds, at start. A record that does not parse is
-    /// logged, naming the ConfigMap, the key and what is wrong, and the operator starts without it.
-    pub(super) fn restore_ledger(&mut self) {
-        let Some(text) = self.state_object().and_then(|o| o.data.as_ref()?.get(DRIFT_KEY).cloned()) else {
+    /// Takes up the drift ledger the state holds, at start, read from the API server (a new
+    /// leader's cache may not have its predecessor's last write yet; the cache is the fallback).
+    /// A record that does not parse is logged, naming the ConfigMap, the key and what is wrong;
+    /// the operator starts without it and keeps it under `drift.rejected.json` for a person.
+    pub(super) async fn restore_ledger(&mut self) {
+        let api: Api<ConfigMap> = Api::namespaced(self.kube().clone(), &self.state.namespace);
+        let object = match api.get_opt(&self.state.name).await {
+            Ok(object) => object.map(std::sync::Arc::new),
+            Err(e) => {
+                tracing::warn!(name = %self.state.name, error = %e, "could not read the state; using the cache");
+                self.state_object()
+            }
+        };
+        let Some(text) = object.and_then(|o| o.data.as_ref()?.get(DRIFT_KEY).cloned()) else {
             tracing::info!(namespace = %self.state.namespace, name = %self.state.name, "no drift record kept yet");
             return;
         };
@@ -67,24 +80,30 @@ impl Worker {
                 self.ledger = ledger;
                 self.persisted = Some(text);
             }
-            Err(e) => tracing::warn!(namespace = %self.state.namespace, name = %self.state.name, key = DRIFT_KEY,
-                error = %e, "the drift record does not parse; starting without it"),
+            Err(e) => {
+                tracing::warn!(namespace = %self.state.namespace, name = %self.state.name, key = DRIFT_KEY,
+                    error = %e, "the drift record does not parse; starting without it (kept as {REJECTED_KEY})");
+                self.rejected = Some(text);
+            }
         }
     }
 
     /// Writes the drift ledger to the state when it changed since it was last written or read,
     /// or when the ConfigMap is gone. A failed write is logged and tried again after the next turn.
     pub(super) async fn persist_ledger(&mut self) {
-        let text = self.ledger.record();
+        let full = self.ledger.record();
+        // Too large for a ConfigMap: an empty record replaces the stale one, so that a restart
+        // does not bring back drift settled since; what stands is then forgotten at a restart.
+        let too_large = full.len() > MAX_RECORD_BYTES;
+        let text = if too_large { Ledger::default().record() } else { full };
         if self.persisted.as_ref() == Some(&text) && self.state_object().is_some() {
             return;
         }
-        if text.len() > MAX_RECORD_BYTES {
-            tracing::error!(bytes = text.len(), entries = self.ledger.len(), name = %self.state.name,
-                "the drift record is too large for a ConfigMap and is not kept; repair or adopt the drift");
-            return;
+        if too_large {
+            tracing::error!(entries = self.ledger.len(), name = %self.state.name,
+                "the drift record is too large for a ConfigMap; it is not kept across a restart");
         }
-        let object = json!({
+        let mut object = json!({
             "apiVersion": "v1",
             "kind": "ConfigMap",
             "metadata": {
@@ -97,6 +116,9 @@ impl Worker {
             },
             "data": { DRIFT_KEY: text },
         });
+        if let Some(rejected) = &self.rejected {
+            object["data"][REJECTED_KEY] = json!(rejected);
+        }
         let api: Api<ConfigMap> = Api::namespaced(self.kube().clone(), &self.state.namespace);
         let params = PatchParams::apply(FIELD_MANAGER).force();
         match api.patch(&self.state.name, &params, &Patch::Apply(&object)).await {
@@ -109,8 +131,26 @@ impl Worker {
         }
     }
 
-    /// The state ConfigMap as the breaker knows it, with the confirmation its annotation carries.
-    pub(super) fn instance_known(&self) -> Option<(String, withheld::Known)> {
-        self.state_object().map(|o| withheld::known_of(withheld::About::State, o.as_ref()))
+    /// The state ConfigMap as the breaker knows it, with the confirmation its annotation carries,
+    /// and its resourceVersion.
+    pub(super) fn instance_known(&self) -> Option<(String, withheld::Known, String)> {
+        self.state_object().map(|o| {
+            let (uid, known) = withheld::known_of(withheld::About::State, o.as_ref());
+            (uid, known, o.metadata.resource_version.clone().unwrap_or_default())
+        })
+    }
+
+    /// Removes the confirmation from the state once it released deletions: it confirmed one
+    /// held pass, not the ones to come. A failure is logged; the spent confirmation is ignored
+    /// all the same until the ConfigMap changes.
+    pub(super) async fn spend_instance_confirmation(&self) {
+        let api: Api<ConfigMap> = Api::namespaced(self.kube().clone(), &self.state.namespace);
+        let patch = json!({ "metadata": { "annotations": { CONFIRM_ANNOTATION: null } } });
+        match api.patch(&self.state.name, &PatchParams::default(), &Patch::Merge(&patch)).await {
+            Ok(_) => tracing::info!(name = %self.state.name,
+                "the confirmation on the state released its deletions and was removed ({CONFIRM_ANNOTATION})"),
+            Err(e) => tracing::warn!(name = %self.state.name, error = %e,
+                "could not remove the spent confirmation from the state; it is ignored until the ConfigMap changes"),
+        }
     }
 }

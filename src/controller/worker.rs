@@ -83,13 +83,15 @@ pub struct Worker {
     /// What was found changed in SPIRE behind the operator's back, until plans settle it.
     pub(super) ledger: Ledger,
     /// The drift standing now, unrepaired, by scope.
-    drift: BTreeMap<Scope, Vec<Finding>>,
+    pub(super) drift: BTreeMap<Scope, Vec<Finding>>,
     /// Detections not yet announced in Events; the status writer takes them.
     pub drift_news: std::sync::Mutex<Vec<Finding>>,
     /// Where the instance keeps its state (the drift ledger, the instance's confirmation).
     pub(super) state: super::state::StateRef,
     /// The drift record last written to or read from the state.
     pub(super) persisted: Option<String>,
+    /// A drift record found at start that did not parse: kept beside the new one, for a person.
+    pub(super) rejected: Option<String>,
 }
 
 /// Scopes planned and written per pass.
@@ -138,6 +140,7 @@ impl Worker {
             drift_news: Default::default(),
             state,
             persisted: None,
+            rejected: None,
         }
     }
 
@@ -172,7 +175,7 @@ impl Worker {
     /// Runs forever: take changes, plan, write, publish status.
     pub async fn run(mut self, mut status: StatusWriter) {
         self.queue.push(Change::Everything);
-        self.restore_ledger();
+        self.restore_ledger().await;
         loop {
             // Writes SPIRE could not take are tried again when their backoff ends, or at once
             // when another call to SPIRE succeeds.
@@ -187,6 +190,8 @@ impl Worker {
             self.metrics.queue_depth(changes.len());
             if changes.contains(&Change::Drift) {
                 self.check_drift().await;
+                // What the check found is kept before the turn that acts on it.
+                self.persist_ledger().await;
             }
             if self.config.reconcile.cluster_federated_trust_domains
                 && changes.iter().any(|c| {
@@ -355,6 +360,7 @@ impl Worker {
                     scopes.extend(self.pods.keys().cloned().map(Scope::Pod));
                     scopes.extend(self.records.keys().cloned().map(Scope::Pod));
                     scopes.extend(self.index.scopes().cloned());
+                    scopes.extend(self.ledger.scopes());
                     scopes.insert(Scope::Cluster);
                 }
             }
@@ -543,11 +549,13 @@ impl Worker {
         let before = self.drift.remove(scope).unwrap_or_default();
         let mut news = Vec::new();
         for finding in &findings {
-            let seen = before.iter().any(|b| b.identity() == finding.identity());
+            let prior = before.iter().find(|b| b.identity() == finding.identity());
+            let seen = prior.is_some();
             if !seen {
                 self.metrics.drift_detected(finding.class.label(), 1);
             }
-            if !seen || finding.repaired {
+            // A repair the breaker held is announced when it was found, not at each re-judgment.
+            if !seen || (finding.repaired && !prior.is_some_and(|p| p.held)) {
                 let owner = finding.source.as_ref().map(|s| s.name.as_str()).unwrap_or_default();
                 let policy = finding.policy.as_deref().unwrap_or_default();
                 let what = finding.describe();
@@ -568,7 +576,7 @@ impl Worker {
     }
 
     /// Sets the gauge of standing drift by class.
-    fn count_drift(&self) {
+    pub(super) fn count_drift(&self) {
         for class in DriftClass::ALL {
             let count = self.drift.values().flatten().filter(|f| f.class == class).count();
             self.metrics.drifted_entries(class.label(), count);

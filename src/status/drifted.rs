@@ -70,6 +70,7 @@ mod tests {
             fields: fields.iter().copied().collect::<EntryMask>(),
             policy: None,
             repaired,
+            held: false,
         }
     }
 

@@ -61,17 +61,26 @@ impl Worker {
         self.withheld.refresh_known(self.known_resources(), self.instance_known());
         let judged: Vec<(Scope, EntryId)> =
             deletes.iter().filter_map(|(scope, d)| Some((scope.clone(), d.entry.id.clone()?))).collect();
-        let unexpected: Vec<Entry> = deletes
+        let unexpected: Vec<(Scope, Entry)> = deletes
             .iter()
             .filter(|(_, d)| d.drift == Some(DriftClass::Unexpected))
-            .map(|(_, d)| d.entry.clone())
+            .map(|(scope, d)| (scope.clone(), d.entry.clone()))
             .collect();
         let send = self.withheld.judge(&self.config.deletion_breaker, scopes, deletes, owned, &self.index);
+        if self.withheld.take_spent() {
+            self.spend_instance_confirmation().await;
+        }
         let sent: BTreeSet<&EntryId> = send.iter().filter_map(|(_, d)| d.entry.id.as_ref()).collect();
-        // An Unexpected entry whose repair is held is still drift: the ledger keeps it.
-        for entry in unexpected.into_iter().filter(|e| e.id.as_ref().is_some_and(|id| !sent.contains(id))) {
+        // An Unexpected entry whose repair is held is still drift: the ledger keeps it, and it
+        // stands (counted, not announced again) until its deletion is sent.
+        let held_unexpected: Vec<(Scope, Entry)> =
+            unexpected.into_iter().filter(|(_, e)| e.id.as_ref().is_some_and(|id| !sent.contains(id))).collect();
+        for (scope, entry) in held_unexpected {
+            let source = entry.id.as_ref().and_then(|id| self.index.owner(id)).cloned();
+            self.drift.entry(scope).or_default().push(crate::drift::Finding::held_unexpected(&entry, source));
             self.ledger.unexpected(entry);
         }
+        self.count_drift();
         let held =
             judged.iter().filter(|(_, id)| !sent.contains(id)).map(|(s, id)| (s, id, crate::audit::Action::Delete));
         self.trail.withhold(held, crate::audit::Outcome::Held);

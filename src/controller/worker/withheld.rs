@@ -90,6 +90,13 @@ pub struct Withheld {
     /// The instance's state ConfigMap (by UID), whose annotation confirms the deletions of
     /// entries whose resource is not known.
     instance: Option<(String, Known)>,
+    /// The state's resourceVersion as last read, and the one whose confirmation released
+    /// deletions: a confirmation on the state is spent once used (the annotation is removed), so
+    /// a leftover one never releases a later mass deletion.
+    instance_version: Option<String>,
+    spent: Option<String>,
+    /// The confirmation on the state was used in the last judgment and is to be removed.
+    spend: bool,
     /// Per UID, the held count last announced by an Event.
     announced: BTreeMap<String, usize>,
     /// Events to publish.
@@ -126,8 +133,15 @@ impl Withheld {
     /// Takes in the resources as the caches hold them now, with their confirmations. A
     /// resource that is gone is remembered while deletions of its entries are held, and a short
     /// while after, so that deleting a confirmed resource releases its entries' deletions.
-    pub fn refresh_known(&mut self, live: Vec<(String, Known)>, instance: Option<(String, Known)>) {
+    pub fn refresh_known(&mut self, live: Vec<(String, Known)>, instance: Option<(String, Known, String)>) {
         let now = Instant::now();
+        let instance = instance.map(|(uid, mut known, version)| {
+            if self.spent.as_ref() == Some(&version) {
+                known.confirmation = None;
+            }
+            self.instance_version = Some(version);
+            (uid, known)
+        });
         let live: BTreeMap<String, Known> = live.into_iter().collect();
         let before = self.instance.as_ref().map(|(_, k)| (k.confirmation, k.refused.clone()));
         let changed = instance.as_ref().filter(|(_, k)| before != Some((k.confirmation, k.refused.clone())));
@@ -211,9 +225,13 @@ impl Withheld {
     /// changed, one `DeletionConfirmed` per confirmation that released deletions.
     fn account(&mut self, breaker: &Breaker, judgment: &Judgment, owners: &[Option<Source>]) {
         let sources: BTreeMap<&str, &Source> = owners.iter().flatten().map(|s| (s.uid.as_str(), s)).collect();
+        if judgment.confirmed.contains_key(&None) {
+            self.spent.clone_from(&self.instance_version);
+            self.spend = true;
+        }
         for (uid, (count, confirmation)) in &judgment.confirmed {
             tracing::info!(uid = ?uid, deletions = count, %confirmation, "confirmed deletions released");
-            let of = if uid.is_some() { "" } else { " of resources no longer known" };
+            let of = if uid.is_some() { "" } else { " of entries whose resource is not known" };
             let message = format!(
                 "{count} entry deletions{of} confirmed by annotation {CONFIRM_ANNOTATION}={confirmation} and released"
             );
@@ -288,6 +306,11 @@ impl Withheld {
         };
         let namespace = known.and_then(|k| k.namespace.clone());
         self.notes.push(Note { kind, name, namespace, uid: uid.to_owned(), warning, reason, message });
+    }
+
+    /// Whether the confirmation on the state was used since the last call: it is to be removed.
+    pub fn take_spent(&mut self) -> bool {
+        std::mem::take(&mut self.spend)
     }
 
     /// The Events queued since the last call.
