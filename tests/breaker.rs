@@ -265,7 +265,7 @@ async fn deletions_whose_resource_is_not_known_are_confirmed_on_the_state() {
     // The confirmation is spent: removed, so it cannot release a later mass deletion.
     let removed = eventually(WAIT, || async {
         let cm = states.get(&state).await.unwrap();
-        cm.metadata.annotations.unwrap_or_default().get(ANNOTATION).is_none().then_some(())
+        (!cm.metadata.annotations.unwrap_or_default().contains_key(ANNOTATION)).then_some(())
     })
     .await;
     assert!(removed.is_some(), "the spent confirmation stayed\nlog:\n{}", operator.log_text());
