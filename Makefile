@@ -35,6 +35,10 @@ test-unit: ## Run the unit tests (no servers needed)
 test: verify ## Run every test: verify, unit tests, and the integration tests on the testbed
 	hack/test.sh
 
+.PHONY: image
+image: ## Build the OCI image archive target/image/spire-steward-<version>.oci.tar, offline (hack/image.sh)
+	hack/image.sh
+
 .PHONY: chart
 chart: ## Package the Helm chart into target/chart/ (version and appVersion: the crate's)
 	hack/verify-generated.sh

@@ -3,7 +3,7 @@
 # Source it (`. hack/ensure-tools.sh`) so that a Go it installs is on PATH afterwards.
 #
 # - Debian packages: gcc (spire-server's sqlite datastore needs cgo), make, git, curl, openssl,
-#   unzip, util-linux (flock), procps.
+#   unzip, util-linux (flock), procps, and for the image umoci, runc and binutils.
 # - Go >= GO_MIN: a missing or older Go is replaced by the official toolchain module fetched from
 #   the Go module proxy, cached under ~/.cache/spire-steward.
 # - Rust >= RUST_MIN (Cargo.toml's rust-version) with rustfmt and clippy: a missing or older
@@ -15,7 +15,8 @@ RUST_MIN=$(sed -n 's/^rust-version = "\(.*\)"/\1/p' "$(dirname "${BASH_SOURCE[0]
 
 _ensure_apt() {
 	local missing=() tool
-	for tool in gcc:gcc make:make git:git curl:curl openssl:openssl unzip:unzip flock:util-linux pgrep:procps; do
+	for tool in gcc:gcc make:make git:git curl:curl openssl:openssl unzip:unzip flock:util-linux pgrep:procps \
+		umoci:umoci runc:runc readelf:binutils; do
 		command -v "${tool%%:*}" >/dev/null || missing+=("${tool#*:}")
 	done
 	((${#missing[@]} == 0)) && return 0

@@ -34,7 +34,8 @@ archive="$out/$name-$version.oci.tar"
 RUSTFLAGS="-C target-feature=+crt-static" cargo build --locked --release --quiet \
 	--target "$target" --target-dir "$build_dir" --bin "$name"
 bin="$build_dir/$target/release/$name"
-if ldd "$bin" >/dev/null 2>&1; then
+# No program interpreter and no shared library: nothing to load from the image.
+if readelf -l "$bin" | grep -q INTERP || readelf -d "$bin" | grep -q NEEDED; then
 	echo "$bin is not statically linked" >&2
 	exit 1
 fi
@@ -48,7 +49,9 @@ umoci init --layout "$layout"
 umoci new --image "$layout:$version"
 umoci unpack "${rootless[@]}" --image "$layout:$version" "$work/bundle"
 rootfs="$work/bundle/rootfs"
-install -D -m 0755 "$bin" "$rootfs/usr/local/bin/$name"
+install -d -m 0755 "$rootfs/usr/local/bin"
+strip -o "$rootfs/usr/local/bin/$name" "$bin"
+chmod 0755 "$rootfs/usr/local/bin/$name"
 install -d -m 0755 "$rootfs/etc"
 install -d -m 1777 "$rootfs/tmp"
 printf 'root:x:0:0:root:/root:/sbin/nologin\nnonroot:x:65532:65532:nonroot:/home/nonroot:/sbin/nologin\n' >"$rootfs/etc/passwd"

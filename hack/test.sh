@@ -21,4 +21,7 @@ stop() { [[ -z "$started" ]] || hack/testbed/down.sh; }
 trap stop EXIT
 hack/testbed/up.sh
 
+# The image the image test runs (a release build of its own, in target/image-build).
+hack/image.sh
+
 cargo test --locked --all-targets --no-fail-fast

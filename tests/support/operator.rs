@@ -359,6 +359,24 @@ impl Operator {
         replica: &str,
         kubeconfig: impl AsRef<std::ffi::OsStr>,
     ) -> Self {
+        let config = Self::write_config(testbed, world, socket, extra_config, replica);
+        let mut command = Command::new(env!("CARGO_BIN_EXE_spire-steward"));
+        command
+            .args(["run", "--config", config.to_str().unwrap()])
+            // The operator runs as the unprivileged identity, bound to the chart's RBAC only.
+            .env("KUBECONFIG", kubeconfig)
+            .env("POD_NAME", format!("{}-{replica}", world.id));
+        Self::spawn(command, world, replica)
+    }
+
+    /// Writes the operator's configuration file for `world` (replica `replica`); its path.
+    pub fn write_config(
+        testbed: &Testbed,
+        world: &World,
+        socket: &std::path::Path,
+        extra_config: &str,
+        replica: &str,
+    ) -> PathBuf {
         let dir = repo_root().join("target/operator-tests");
         std::fs::create_dir_all(&dir).unwrap();
         let config = dir.join(format!("{}-{replica}.yaml", world.id));
@@ -395,13 +413,17 @@ impl Operator {
             ),
         )
         .unwrap();
+        config
+    }
+
+    /// Starts `command` (the operator, however it is packaged) with its standard error as the
+    /// log of `world`'s replica `replica`.
+    pub fn spawn(mut command: Command, world: &World, replica: &str) -> Self {
+        let dir = repo_root().join("target/operator-tests");
+        std::fs::create_dir_all(&dir).unwrap();
         let log = dir.join(format!("{}-{replica}.log", world.id));
-        let child = Command::new(env!("CARGO_BIN_EXE_spire-steward"))
-            .args(["run", "--config", config.to_str().unwrap()])
-            // The operator runs as the unprivileged identity, bound to the chart's RBAC only.
-            .env("KUBECONFIG", kubeconfig)
+        let child = command
             .env("NO_COLOR", "1")
-            .env("POD_NAME", format!("{}-{replica}", world.id))
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&log).unwrap())
             .spawn()
