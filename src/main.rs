@@ -174,6 +174,10 @@ async fn run(config: config::Config) -> anyhow::Result<()> {
         socket = %config.spire_server_socket_path.display(),
         "starting spire-steward"
     );
+    if !config.ignored_keys.is_empty() {
+        tracing::warn!(keys = ?config.ignored_keys,
+            "read a spire-controller-manager configuration file; these keys change nothing in spire-steward");
+    }
     spire_steward::controller::run(config, client, async {
         shutdown_signal().await;
         tracing::info!("stopping");

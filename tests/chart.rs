@@ -1009,6 +1009,28 @@ fn hardening_values_render_a_disruption_budget_a_spread_the_extras_and_the_crds(
 }
 
 #[test]
+fn class_filtering_values_reach_the_configuration() {
+    let r = Rendered::new(
+        "x",
+        "ns",
+        &[
+            "--set",
+            "config.className=blue",
+            "--set",
+            "config.filterByClassName=true",
+            "--set-json",
+            r#"config.clusterSPIFFEIDLabelSelector={"matchLabels":{"team":"payments"}}"#,
+        ],
+    );
+    let config = r.operator_config_checked();
+    assert_eq!(config.cluster_spiffe_id_selector.as_deref(), Some("team=payments,spire.spiffe.io/class-name=blue"));
+    let refused = helm(&["template", "x", CHART, "--set", "config.clusterSPIFFEIDLabelSelector.matchLabel.a=b"])
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("additional properties 'matchLabel' not allowed"));
+}
+
+#[test]
 fn helm_package_names_the_archive_by_the_crate_version() {
     let out_dir = support::repo_root().join("target").join(unique("chart-package"));
     run(helm(&["package", CHART, "--destination", out_dir.to_str().unwrap()]), "helm package");

@@ -71,8 +71,19 @@ async fn list_all<K>(api: Api<K>, kind: &'static str) -> Result<Vec<K>, Error>
 where
     K: Resource + Clone + DeserializeOwned + std::fmt::Debug,
 {
+    list_selected(api, kind, None).await
+}
+
+/// Every object of a kind that `labels` selects (None: all), page by page.
+async fn list_selected<K>(api: Api<K>, kind: &'static str, labels: Option<&str>) -> Result<Vec<K>, Error>
+where
+    K: Resource + Clone + DeserializeOwned + std::fmt::Debug,
+{
     let mut out = Vec::new();
     let mut params = ListParams::default().limit(KUBE_PAGE_SIZE);
+    if let Some(labels) = labels {
+        params = params.labels(labels);
+    }
     loop {
         let page: ObjectList<K> = api.list(&params).await.map_err(|source| Error::List { kind, source })?;
         out.extend(page.items);
@@ -89,9 +100,22 @@ where
     K: Resource<DynamicType = ()> + Clone + DeserializeOwned + std::fmt::Debug,
     K::Scope: std::any::Any,
 {
+    list_guarded_selected(client, kind, None).await
+}
+
+/// [`list_guarded`], of the objects `labels` selects, as the controller's watch does.
+async fn list_guarded_selected<K>(
+    client: &kube::Client,
+    kind: &'static str,
+    labels: Option<&str>,
+) -> Result<Readable<K>, Error>
+where
+    K: Resource<DynamicType = ()> + Clone + DeserializeOwned + std::fmt::Debug,
+    K::Scope: std::any::Any,
+{
     let api: Api<Guarded<K>> = Api::all(client.clone());
     let mut readable = Readable { objects: Vec::new(), unreadable: Vec::new() };
-    for guarded in list_all(api, kind).await? {
+    for guarded in list_selected(api, kind, labels).await? {
         match guarded.0 {
             Ok(object) => readable.objects.push(Arc::new(object)),
             Err(unreadable) => readable.unreadable.push(unreadable),
@@ -120,7 +144,8 @@ impl Listing {
             nodes,
             namespaces,
             slices,
-            identities: list_guarded(client, "clusterspiffeids").await?,
+            identities: list_guarded_selected(client, "clusterspiffeids", config.cluster_spiffe_id_selector.as_deref())
+                .await?,
             tenant_identities: list_guarded(client, "spiffeids").await?,
             static_entries: list_guarded(client, "clusterstaticentries").await?,
             policies: list_guarded(client, "identitypolicies").await?,

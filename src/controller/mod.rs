@@ -73,7 +73,7 @@ pub async fn run(config: Config, client: kube::Client, shutdown: impl Future<Out
     let leadership = LeaderElector::new(&config.leader_election).spawn(client.clone());
 
     let work = async {
-        let stores = stores::start(&client, queue.clone(), &mut tasks, &state::StateRef::of(&config));
+        let stores = stores::start(&client, queue.clone(), &mut tasks, &config);
         tracing::info!("waiting for the caches to fill");
         stores.wait_until_ready().await.map_err(|_| Error::CachesNotReady)?;
         tracing::info!("caches filled");

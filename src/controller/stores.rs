@@ -311,8 +311,9 @@ pub fn start(
     client: &Client,
     queue: Arc<ChangeQueue>,
     tasks: &mut JoinSet<()>,
-    state: &super::state::StateRef,
+    config: &crate::config::Config,
 ) -> Stores {
+    let state = &super::state::StateRef::of(config);
     let pods = watch(
         tasks,
         Api::<Pod>::all(client.clone()),
@@ -359,9 +360,15 @@ pub fn start(
         },
         Change::Relisted(Watched::EndpointSlices),
     );
-    let identities = watch_filtered(
+    // clusterSPIFFEIDLabelSelector and filterByClassName: the API server leaves the others out.
+    let identity_watch = match &config.cluster_spiffe_id_selector {
+        Some(selector) => watcher::Config::default().labels(selector),
+        None => watcher::Config::default(),
+    };
+    let identities = watch_with(
         tasks,
         Api::<Guarded<ClusterSPIFFEID>>::all(client.clone()),
+        identity_watch,
         queue.clone(),
         stripped::<Guarded<ClusterSPIFFEID>>,
         |o, queue| queue.push(Change::Identity(o.uid().unwrap_or_default())),

@@ -111,6 +111,10 @@ clusterDomain: {{ $c.clusterDomain | default "" | toJson }}
 ignoreNamespaces: {{ $c.ignoreNamespaces | default list | toJson }}
 className: {{ $c.className | default "" | toJson }}
 watchClassless: {{ eq ($c.watchClassless | toString) "true" }}
+filterByClassName: {{ eq ($c.filterByClassName | toString) "true" }}
+{{- with $c.clusterSPIFFEIDLabelSelector }}
+clusterSPIFFEIDLabelSelector: {{ toJson . }}
+{{- end }}
 parentIDTemplate: {{ required "config.parentIDTemplate is required" $c.parentIDTemplate | toJson }}
 entryIDPrefix: {{ required "config.entryIDPrefix is required" $c.entryIDPrefix | toJson }}
 adoptEntryIDPrefixes: {{ $c.adoptEntryIDPrefixes | default list | toJson }}
