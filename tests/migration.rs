@@ -13,7 +13,7 @@ use spire_steward::spiffe::Entry;
 use support::{
     audit::AuditLog,
     eventually,
-    operator::{Operator, World, dynamic, entries},
+    operator::{Operator, World, entries},
     repo_root, testbed,
 };
 
