@@ -17,10 +17,10 @@ use std::{
 
 use k8s_openapi::api::{
     authorization::v1::{ResourceAttributes, SelfSubjectAccessReview, SelfSubjectAccessReviewSpec},
-    core::v1::Namespace,
+    core::v1::{Namespace, Pod},
     rbac::v1::{ClusterRole, ClusterRoleBinding, Role, RoleBinding},
 };
-use kube::api::{Api, PostParams};
+use kube::api::{Api, Patch, PatchParams, PostParams};
 use serde_json::{Value, json};
 use support::{testbed, unique};
 
@@ -115,7 +115,8 @@ impl Rendered {
 
     /// The operator's configuration file from the ConfigMap, as text.
     fn config_text(&self) -> String {
-        self.one("ConfigMap")["data"]["config.yaml"].as_str().expect("the ConfigMap has no config.yaml").to_owned()
+        let config = self.all("ConfigMap").into_iter().find(|c| c["data"].get("config.yaml").is_some());
+        config.expect("no ConfigMap has a config.yaml")["data"]["config.yaml"].as_str().unwrap().to_owned()
     }
 
     fn config(&self) -> Value {
@@ -1037,4 +1038,83 @@ fn helm_package_names_the_archive_by_the_crate_version() {
     let archive = out_dir.join(format!("spire-steward-{}.tgz", env!("CARGO_PKG_VERSION")));
     assert!(archive.is_file(), "{} missing", archive.display());
     std::fs::remove_dir_all(&out_dir).unwrap();
+}
+
+/// Sidecar mode: no Deployment of its own; the roles bound to the spire-server ServiceAccount;
+/// and a values fragment for spiffe's hardened SPIRE chart whose container, put in a
+/// spire-server pod as that chart's StatefulSet does (`extraContainers`, `extraVolumes`, the
+/// socket in the pod's `spire-server-socket` emptyDir), passes Pod Security `restricted` on the
+/// testbed's API server. The same pod with a hostPath socket is refused there.
+#[tokio::test]
+async fn sidecar_mode_renders_a_spire_server_sidecar_that_passes_pod_security_restricted() {
+    let bed = testbed();
+    let admin = bed.kube_admin().await;
+    let mut created = Created::new(bed);
+    let ns = created.namespace(&admin).await;
+    let label = json!({ "metadata": { "labels": {
+        "pod-security.kubernetes.io/enforce": "restricted",
+        "pod-security.kubernetes.io/enforce-version": "latest",
+    } } });
+    Api::<Namespace>::all(admin.clone()).patch(&ns, &PatchParams::default(), &Patch::Merge(&label)).await.unwrap();
+
+    let r = Rendered::new("steward", &ns, &["--set", "sidecar.enabled=true"]);
+    for kind in ["Deployment", "Service", "ServiceAccount", "PodDisruptionBudget"] {
+        assert!(r.all(kind).is_empty(), "sidecar mode renders no {kind}");
+    }
+    let binding = r.one("ClusterRoleBinding");
+    assert_eq!(binding["subjects"], json!([{ "kind": "ServiceAccount", "name": "spire-server", "namespace": ns }]));
+    let config = r.operator_config_checked();
+    assert_eq!(config.spire_server_socket_path, Path::new("/tmp/spire-server/private/api.sock"));
+    assert_eq!(config.health_address, Some("0.0.0.0:8083".parse().unwrap()));
+    assert_eq!(config.metrics_address, Some("0.0.0.0:8082".parse().unwrap()));
+
+    let sidecar = r.named("ConfigMap", "-sidecar");
+    let fragment: Value =
+        serde_yaml_ng::from_str(sidecar["data"]["spire-server-values.yaml"].as_str().unwrap()).unwrap();
+    let server = &fragment["spire-server"];
+    assert_eq!(server["controllerManager"]["enabled"], false);
+    let containers = server["extraContainers"].as_array().unwrap();
+    assert_eq!(containers.len(), 1);
+    assert!(containers[0]["volumeMounts"].as_array().unwrap().contains(
+        &json!({ "name": "spire-server-socket", "mountPath": "/tmp/spire-server/private", "readOnly": true })
+    ));
+    let volumes = server["extraVolumes"].as_array().unwrap();
+    assert_eq!(volumes[0]["configMap"]["name"], "steward-spire-steward");
+
+    // The spire-server pod as the hardened chart builds it, with the fragment applied.
+    let pod = |socket: Value| -> Pod {
+        let mut socket_volume = socket;
+        socket_volume["name"] = json!("spire-server-socket");
+        let mut volumes = vec![socket_volume];
+        volumes.extend(server["extraVolumes"].as_array().unwrap().iter().cloned());
+        let mut containers = vec![json!({
+            "name": "spire-server",
+            "image": "ghcr.io/spiffe/spire-server:1.15.3",
+            "args": ["-config", "/run/spire/config/server.conf"],
+            "securityContext": {
+                "allowPrivilegeEscalation": false, "readOnlyRootFilesystem": true,
+                "capabilities": { "drop": ["ALL"] },
+                "runAsNonRoot": true, "seccompProfile": { "type": "RuntimeDefault" },
+            },
+            "volumeMounts": [{ "name": "spire-server-socket", "mountPath": "/tmp/spire-server/private" }],
+        })];
+        containers.extend(server["extraContainers"].as_array().unwrap().iter().cloned());
+        serde_json::from_value(json!({
+            "metadata": { "name": "spire-server-0", "namespace": ns },
+            "spec": {
+                "serviceAccountName": "spire-server",
+                "securityContext": { "runAsUser": 1000, "runAsGroup": 1000, "fsGroup": 1000 },
+                "containers": containers,
+                "volumes": volumes,
+            },
+        }))
+        .unwrap()
+    };
+    let dry_run = PostParams { dry_run: true, ..Default::default() };
+    let pods: Api<Pod> = Api::namespaced(admin.clone(), &ns);
+    let shared = pod(json!({ "emptyDir": {} }));
+    pods.create(&dry_run, &shared).await.expect("the spire-server pod with the sidecar passes restricted");
+    let host = pod(json!({ "hostPath": { "path": "/run/spire/server-sockets", "type": "Directory" } }));
+    let refused = pods.create(&dry_run, &host).await.expect_err("a hostPath socket is refused under restricted");
+    assert!(refused.to_string().contains("hostPath"), "{refused}");
 }

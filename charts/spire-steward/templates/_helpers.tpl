@@ -51,8 +51,21 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{/*
 Name of the ServiceAccount.
 */}}
+{{/*
+Namespace of the ServiceAccount the roles are bound to: the spire-server pod's in sidecar mode.
+*/}}
+{{- define "spire-steward.serviceAccountNamespace" -}}
+{{- if .Values.sidecar.enabled }}
+{{- default .Release.Namespace .Values.sidecar.serviceAccount.namespace }}
+{{- else }}
+{{- .Release.Namespace }}
+{{- end }}
+{{- end }}
+
 {{- define "spire-steward.serviceAccountName" -}}
-{{- if .Values.serviceAccount.create }}
+{{- if .Values.sidecar.enabled }}
+{{- .Values.sidecar.serviceAccount.name }}
+{{- else if .Values.serviceAccount.create }}
 {{- default (include "spire-steward.fullname" .) .Values.serviceAccount.name }}
 {{- else }}
 {{- default "default" .Values.serviceAccount.name }}
@@ -101,8 +114,9 @@ Every value is written as JSON, which YAML reads unchanged (quoting included).
 {{- $c := .Values.config }}
 {{- $le := $c.leaderElection }}
 {{- $rec := $c.reconcile }}
-{{- $socket := printf "%s/%s" (trimSuffix "/" .Values.spireServerSocket.mountPath) .Values.spireServerSocket.fileName }}
-{{- $metrics := ternary (printf ":%v" .Values.metrics.port) "0" .Values.metrics.enabled -}}
+{{- $socketDir := ternary .Values.sidecar.socketMountPath .Values.spireServerSocket.mountPath .Values.sidecar.enabled }}
+{{- $socket := printf "%s/%s" (trimSuffix "/" $socketDir) .Values.spireServerSocket.fileName }}
+{{- $metrics := ternary (printf ":%v" (include "spire-steward.metricsPort" .)) "0" .Values.metrics.enabled -}}
 apiVersion: spire-steward.io/v1alpha1
 kind: OperatorConfig
 trustDomain: {{ required "config.trustDomain is required" $c.trustDomain | toJson }}
@@ -150,7 +164,99 @@ leaderElection:
 metrics:
   bindAddress: {{ $metrics | toJson }}
 health:
-  healthProbeBindAddress: {{ printf ":%v" .Values.health.port | toJson }}
+  healthProbeBindAddress: {{ printf ":%v" (include "spire-steward.healthPort" .) | toJson }}
 logLevel: {{ $c.logLevel | toJson }}
 logEncoding: {{ $c.logEncoding | toJson }}
+{{- end }}
+
+{{/*
+The operator's container: in the chart's Deployment, or (sidecar.enabled) in the spire-server
+pod of the SPIRE chart. Parameters: root (the chart's context), configVolume, socketVolume and
+socketMountPath (the volumes that hold the configuration and the SPIRE Server socket).
+*/}}
+{{- define "spire-steward.container" -}}
+{{- $r := .root -}}
+- name: spire-steward
+  image: {{ include "spire-steward.image" $r | quote }}
+  imagePullPolicy: {{ $r.Values.image.pullPolicy }}
+  command:
+    {{- toYaml $r.Values.command | nindent 4 }}
+  args:
+    - run
+    - --config
+    - {{ include "spire-steward.configDir" $r }}/{{ include "spire-steward.configFile" $r }}
+    {{- with $r.Values.extraArgs }}
+    {{- toYaml . | nindent 4 }}
+    {{- end }}
+  env:
+    - name: POD_NAME
+      valueFrom:
+        fieldRef:
+          fieldPath: metadata.name
+    - name: POD_NAMESPACE
+      valueFrom:
+        fieldRef:
+          fieldPath: metadata.namespace
+    {{- with $r.Values.extraEnv }}
+    {{- toYaml . | nindent 4 }}
+    {{- end }}
+  ports:
+    {{- if $r.Values.metrics.enabled }}
+    - name: metrics
+      containerPort: {{ include "spire-steward.metricsPort" $r }}
+      protocol: TCP
+    {{- end }}
+    - name: health
+      containerPort: {{ include "spire-steward.healthPort" $r }}
+      protocol: TCP
+  livenessProbe:
+    httpGet:
+      path: /healthz
+      port: health
+    {{- toYaml $r.Values.probes.liveness | nindent 4 }}
+  readinessProbe:
+    httpGet:
+      path: /readyz
+      port: health
+    {{- toYaml $r.Values.probes.readiness | nindent 4 }}
+  {{- $security := deepCopy (default (dict) $r.Values.securityContext) }}
+  {{- if $r.Values.sidecar.enabled }}
+  {{- /* In another chart's pod: what restricted asks of a pod, on the container itself. */}}
+  {{- $_ := set $security "runAsNonRoot" true }}
+  {{- $_ := set $security "seccompProfile" (dict "type" "RuntimeDefault") }}
+  {{- end }}
+  {{- with $security }}
+  securityContext:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
+  {{- with $r.Values.resources }}
+  resources:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
+  volumeMounts:
+    - name: {{ .configVolume }}
+      mountPath: {{ include "spire-steward.configDir" $r }}
+      readOnly: true
+    - name: {{ .socketVolume }}
+      mountPath: {{ .socketMountPath }}
+      readOnly: true
+    {{- if $r.Values.config.audit.path }}
+    - name: audit
+      mountPath: {{ dir $r.Values.config.audit.path }}
+    {{- end }}
+    {{- with $r.Values.extraVolumeMounts }}
+    {{- toYaml . | nindent 4 }}
+    {{- end }}
+{{- end }}
+
+{{/*
+The metrics and health ports: in sidecar mode the spire-server pod's (8080 and 8081 are the
+SPIRE Server's own there).
+*/}}
+{{- define "spire-steward.metricsPort" -}}
+{{- ternary .Values.sidecar.metricsPort .Values.metrics.port .Values.sidecar.enabled }}
+{{- end }}
+
+{{- define "spire-steward.healthPort" -}}
+{{- ternary .Values.sidecar.healthPort .Values.health.port .Values.sidecar.enabled }}
 {{- end }}
