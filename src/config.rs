@@ -13,6 +13,7 @@ use crate::{duration, spiffe::TrustDomain};
 
 mod scm;
 mod selector;
+mod tcp;
 
 pub use selector::{CLASS_NAME_LABEL, LabelSelectorFile};
 
@@ -70,6 +71,13 @@ pub struct File {
     #[serde(rename = "adoptEntryIDPrefixes")]
     pub adopt_entry_id_prefixes: Option<Vec<String>>,
     pub spire_server_socket_path: Option<PathBuf>,
+    /// `host:port` of the SPIRE Server's API: reached over TCP with SPIFFE mTLS, not the socket.
+    pub spire_server_address: Option<String>,
+    /// The local spire-agent's Workload API socket (TCP mode).
+    pub spire_agent_socket_path: Option<PathBuf>,
+    /// The SPIFFE ID the SPIRE Server must present (TCP mode).
+    #[serde(rename = "spireServerSPIFFEID")]
+    pub spire_server_spiffe_id: Option<String>,
     pub spire_call_timeout: Option<DurationValue>,
     pub reconcile: Option<ReconcileFile>,
     pub gc_interval: Option<DurationValue>,
@@ -233,6 +241,8 @@ pub struct Config {
     /// Entries under these prefixes are taken over in place rather than re-created.
     pub adopt_entry_id_prefixes: Vec<String>,
     pub spire_server_socket_path: PathBuf,
+    /// TCP with SPIFFE mTLS instead of the socket, when `spireServerAddress` is set.
+    pub spire_tcp: Option<crate::spire::TcpTransport>,
     pub spire_call_timeout: Duration,
     pub reconcile: ReconcileToggles,
     /// How often the owned entries are compared with SPIRE in full.
@@ -449,6 +459,12 @@ impl File {
                 return Err(invalid("logEncoding", format!("{other:?} is not console or json")));
             }
         };
+        let spire_tcp = tcp::transport(
+            self.spire_server_address,
+            self.spire_agent_socket_path,
+            self.spire_server_spiffe_id,
+            &trust_domain,
+        )?;
         let class_name = self.class_name.filter(|c| !c.is_empty());
         let cluster_spiffe_id_selector = selector::watch_selector(
             self.cluster_spiffe_id_label_selector.as_ref(),
@@ -469,6 +485,7 @@ impl File {
             entry_id_prefix,
             adopt_entry_id_prefixes: adopt,
             spire_server_socket_path: self.spire_server_socket_path.unwrap_or_else(|| DEFAULT_SOCKET.into()),
+            spire_tcp,
             spire_call_timeout,
             reconcile: ReconcileToggles {
                 cluster_spiffe_ids: reconcile.cluster_spiffe_ids.unwrap_or(true),

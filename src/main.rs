@@ -172,6 +172,7 @@ async fn run(config: config::Config) -> anyhow::Result<()> {
         cluster = %config.cluster_name,
         entry_id_prefix = %config.entry_id_prefix,
         socket = %config.spire_server_socket_path.display(),
+        tcp = ?config.spire_tcp.as_ref().map(|t| &t.address),
         "starting spire-steward"
     );
     if !config.ignored_keys.is_empty() {

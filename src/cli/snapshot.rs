@@ -133,7 +133,9 @@ impl Listing {
         let namespaces = list_all(Api::<Namespace>::all(client.clone()), "namespaces").await?;
         let slices = list_all(Api::<EndpointSlice>::all(client.clone()), "endpointslices").await?;
         let spire = SpireClient::new(
-            ClientConfig::new(&config.spire_server_socket_path).with_call_timeout(config.spire_call_timeout),
+            ClientConfig::new(&config.spire_server_socket_path)
+                .with_tcp(config.spire_tcp.clone())
+                .with_call_timeout(config.spire_call_timeout),
         );
         let entries = spire
             .list_entries_lenient(&Default::default(), LIST_PAGE_SIZE)

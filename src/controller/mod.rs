@@ -58,7 +58,9 @@ pub async fn run(config: Config, client: kube::Client, shutdown: impl Future<Out
     let metrics = Arc::new(Metrics::new());
     let readiness = Readiness::default();
     let spire = SpireClient::new(
-        ClientConfig::new(&config.spire_server_socket_path).with_call_timeout(config.spire_call_timeout),
+        ClientConfig::new(&config.spire_server_socket_path)
+            .with_tcp(config.spire_tcp.clone())
+            .with_call_timeout(config.spire_call_timeout),
     )
     .with_observer(Arc::new(SpireCalls(metrics.clone())));
     let queue = Arc::new(ChangeQueue::default());

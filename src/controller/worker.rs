@@ -164,7 +164,12 @@ impl Worker {
                 }
                 Err(e) => {
                     let delay = delays.next().unwrap_or(crate::retry::LONGEST);
-                    tracing::warn!(error = %e, retry_in = ?delay, "SPIRE is not reachable yet");
+                    if e.code() == tonic::Code::PermissionDenied {
+                        tracing::error!(code = "PermissionDenied", error = %e, retry_in = ?delay,
+                            "SPIRE denies the operator: its identity is not an admin (an entry with admin: true, or the server's admin_ids); nothing is written or deleted");
+                    } else {
+                        tracing::warn!(error = %e, retry_in = ?delay, "SPIRE is not reachable yet");
+                    }
                     self.spire_unavailable = Some(Arc::new(e));
                     tokio::time::sleep(delay).await;
                 }

@@ -1,4 +1,5 @@
-//! Connection to the SPIRE server's admin socket, and the deadline every call runs under.
+//! Connection to the SPIRE server: its admin unix socket, or its TCP endpoint with SPIFFE mTLS
+//! (the operator's own X509-SVID from a local agent); and the deadline every call runs under.
 
 use std::{future::Future, path::PathBuf, time::Duration};
 
@@ -9,11 +10,24 @@ use tower::service_fn;
 
 use super::Error;
 
+/// The SPIRE server's TCP endpoint, reached with SPIFFE mTLS.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TcpTransport {
+    /// `host:port` of the server's API.
+    pub address: String,
+    /// The local agent's Workload API socket, from which the operator gets its X509-SVID.
+    pub agent_socket: PathBuf,
+    /// The SPIFFE ID the server must present.
+    pub server_id: String,
+}
+
 /// How to reach the SPIRE server.
 #[derive(Clone, Debug)]
 pub struct ClientConfig {
     /// Path of the server's admin API unix socket.
     pub socket_path: PathBuf,
+    /// When set, the server is reached over TCP with mTLS instead of the socket.
+    pub tcp: Option<TcpTransport>,
     /// Deadline of every call, including the connection it may have to open.
     pub call_timeout: Duration,
 }
@@ -23,7 +37,13 @@ impl ClientConfig {
     pub const DEFAULT_CALL_TIMEOUT: Duration = Duration::from_secs(30);
 
     pub fn new(socket_path: impl Into<PathBuf>) -> Self {
-        Self { socket_path: socket_path.into(), call_timeout: Self::DEFAULT_CALL_TIMEOUT }
+        Self { socket_path: socket_path.into(), tcp: None, call_timeout: Self::DEFAULT_CALL_TIMEOUT }
+    }
+
+    /// The server's TCP endpoint with SPIFFE mTLS, instead of the socket.
+    pub fn with_tcp(mut self, tcp: Option<TcpTransport>) -> Self {
+        self.tcp = tcp;
+        self
     }
 
     pub fn with_call_timeout(mut self, timeout: Duration) -> Self {
@@ -52,6 +72,9 @@ pub struct SpireClient {
 impl SpireClient {
     /// Builds a client without connecting.
     pub fn new(config: ClientConfig) -> Self {
+        if let Some(tcp) = config.tcp.clone() {
+            return Self::over_tcp(tcp, config.call_timeout);
+        }
         let socket = config.socket_path;
         // The authority is never resolved: every connection goes to the unix socket.
         let channel = Endpoint::from_static("http://spire-server.invalid")
@@ -61,6 +84,29 @@ impl SpireClient {
                 async move { UnixStream::connect(socket).await.map(TokioIo::new) }
             }));
         Self { channel, call_timeout: config.call_timeout, observer: None }
+    }
+
+    /// A client of the server's TCP endpoint: its SVID streamed from the agent, each connection
+    /// a TLS handshake with the SVID current then.
+    fn over_tcp(tcp: TcpTransport, call_timeout: Duration) -> Self {
+        let svids = super::workload::stream_svids(tcp.agent_socket.clone());
+        let tls = super::tls::client_config(svids, tcp.server_id.clone())
+            .expect("the ring provider supports the default protocol versions");
+        let connector = tokio_rustls::TlsConnector::from(std::sync::Arc::new(tls));
+        let address = tcp.address.clone();
+        let channel = Endpoint::from_static("http://spire-server.invalid")
+            .connect_timeout(call_timeout)
+            .connect_with_connector_lazy(service_fn(move |_: Uri| {
+                let (connector, address) = (connector.clone(), address.clone());
+                async move {
+                    let tcp = tokio::net::TcpStream::connect(&address).await?;
+                    // The name is not checked: the server is known by its SPIFFE ID.
+                    let name = rustls_pki_types::ServerName::try_from("spire-server").expect("a valid name");
+                    let tls = connector.connect(name, tcp).await?;
+                    Ok::<_, std::io::Error>(TokioIo::new(tls))
+                }
+            }));
+        Self { channel, call_timeout, observer: None }
     }
 
     /// Reports every call's outcome to `observer`.

@@ -11,8 +11,10 @@ mod error;
 mod federation;
 mod listing;
 pub mod proto;
+pub mod tls;
+pub mod workload;
 
-pub use client::{CallObserver, ClientConfig, SpireClient};
+pub use client::{CallObserver, ClientConfig, SpireClient, TcpTransport};
 pub use entries::{CreateOutcome, EntryFilter, MatchBehavior};
 pub use error::{Error, ItemError, ParseError};
 pub use listing::{EntryListing, RelationshipListing, Unparsed, UnparsedRelationship};

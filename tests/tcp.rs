@@ -1,0 +1,130 @@
+//! The SPIRE Server reached the way a standalone install reaches it: over TCP with SPIFFE mTLS,
+//! the operator's own X509-SVID from the testbed's real spire-agent, authorised as admin by an
+//! `admin: true` entry. Without that entry the server refuses it: PermissionDenied in status and
+//! logs, and nothing is deleted.
+
+mod support;
+
+use std::time::Duration;
+
+use spire_steward::spiffe::{Entry, EntryId, Selector, SpiffeId};
+use support::{
+    eventually,
+    operator::{Operator, World, entries},
+    repo_root, testbed,
+};
+
+/// A copy of the operator binary for this test alone, so that the agent tells it apart by path.
+fn own_binary(world: &World) -> std::path::PathBuf {
+    let dir = repo_root().join("target/operator-tests").join(format!("{}-tcp", world.id));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("spire-steward");
+    std::fs::copy(env!("CARGO_BIN_EXE_spire-steward"), &path).unwrap();
+    path
+}
+
+/// Registers `binary` with the agent as an admin workload; the entry's ID.
+async fn admin_entry(world: &World, binary: &std::path::Path) -> EntryId {
+    let bed = testbed();
+    let td = bed.trust_domain();
+    let mut entry = Entry::new(
+        SpiffeId::parse(&format!("spiffe://{td}/steward-admin/{}", world.id)).unwrap(),
+        SpiffeId::parse(bed.var("SPIRE_AGENT_ID")).unwrap(),
+        vec![Selector::parse(&format!("unix:path:{}", binary.display())).unwrap()],
+    );
+    let id = EntryId::parse(&format!("admin_{}", world.prefix)).unwrap();
+    entry.id = Some(id.clone());
+    entry.admin = true;
+    let outcome = bed.spire().batch_create_entries(&[entry]).await.unwrap();
+    assert!(matches!(outcome[0], spire_steward::spire::CreateOutcome::Created(_)), "{:?}", outcome[0]);
+    id
+}
+
+fn tcp_config() -> String {
+    let bed = testbed();
+    format!(
+        "spireServerAddress: {}\nspireAgentSocketPath: {}\n",
+        bed.var("SPIRE_SERVER_ADDRESS"),
+        bed.var("SPIRE_AGENT_SOCKET")
+    )
+}
+
+fn start(world: &World, binary: &std::path::Path, extra: &str) -> Operator {
+    let bed = testbed();
+    // The socket in the file is never dialled: the address wins.
+    let config = Operator::write_config(bed, world, std::path::Path::new("/nonexistent/api.sock"), extra, "tcp");
+    let mut command = std::process::Command::new(binary);
+    command
+        .args(["run", "--config", config.to_str().unwrap()])
+        .env("KUBECONFIG", bed.var("KUBECONFIG_OPERATOR"))
+        .env("POD_NAME", format!("{}-tcp", world.id));
+    Operator::spawn(command, world, "tcp")
+}
+
+#[tokio::test]
+async fn the_operator_reaches_spire_over_tcp_with_its_own_svid() {
+    let bed = testbed();
+    let world = World::with_one_pod(bed, "tcp").await;
+    let name = world.identity_name("tcp");
+    let binary = own_binary(&world);
+    let admin = admin_entry(&world, &binary).await;
+    let operator = start(&world, &binary, &tcp_config());
+    let ready = Duration::from_secs(60);
+    let synced = eventually(ready, || async {
+        world.condition("ClusterSPIFFEID", &name, "Ready").await.filter(|c| c.1 == "Synced").map(|_| ())
+    })
+    .await;
+    assert!(synced.is_some(), "never Synced over TCP\nlog:\n{}", operator.log_text());
+    let stored = entries(&bed.spire(), &world.prefix).await;
+    assert_eq!(stored.len(), 1, "{stored:?}");
+    let log = operator.log_text();
+    assert!(log.contains("received an X509-SVID from the Workload API"), "{log}");
+    assert!(log.contains(&format!("steward-admin/{}", world.id)), "{log}");
+
+    // A pod added while connected over TCP gets its entry too.
+    world.pod("p-2", &[], Some("node")).await;
+    let two = eventually(ready, || async { (entries(&bed.spire(), &world.prefix).await.len() == 2).then_some(()) }).await;
+    assert!(two.is_some(), "the second pod's entry never came\nlog:\n{}", operator.log_text());
+    drop(operator);
+    let _ = bed.spire().batch_delete_entries(&[admin]).await;
+    world.clean_up().await;
+}
+
+#[tokio::test]
+async fn without_an_admin_entry_the_server_refuses_and_nothing_is_deleted() {
+    let bed = testbed();
+    let world = World::with_one_pod(bed, "noadmin").await;
+    let name = world.identity_name("noadmin");
+    // The entry an earlier operator wrote over the socket.
+    let mut first = Operator::start(bed, &world, &bed.spire_socket(), "");
+    world.wait_ready(&first, "ClusterSPIFFEID", &name, ("True", "Synced")).await;
+    first.stop();
+    let before = entries(&bed.spire(), &world.prefix).await;
+    assert_eq!(before.len(), 1);
+
+    // Registered as a workload, but not as admin.
+    let binary = own_binary(&world);
+    let td = bed.trust_domain();
+    let mut entry = Entry::new(
+        SpiffeId::parse(&format!("spiffe://{td}/steward-plain/{}", world.id)).unwrap(),
+        SpiffeId::parse(bed.var("SPIRE_AGENT_ID")).unwrap(),
+        vec![Selector::parse(&format!("unix:path:{}", binary.display())).unwrap()],
+    );
+    let id = EntryId::parse(&format!("plain_{}", world.prefix)).unwrap();
+    entry.id = Some(id.clone());
+    bed.spire().batch_create_entries(&[entry]).await.unwrap();
+    // The pod goes: with access, its entry would be deleted.
+    let now_gone = kube::api::DeleteParams { grace_period_seconds: Some(0), ..Default::default() };
+    world.pods().delete("p-1", &now_gone).await.unwrap();
+    let operator = start(&world, &binary, &tcp_config());
+    let refused = eventually(Duration::from_secs(60), || async {
+        operator.log_text().contains("PermissionDenied").then_some(())
+    })
+    .await;
+    assert!(refused.is_some(), "no PermissionDenied in the log\nlog:\n{}", operator.log_text());
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(entries(&bed.spire(), &world.prefix).await, before, "nothing deleted");
+    drop(operator);
+    let _ = bed.spire().batch_delete_entries(&[id]).await;
+    world.clean_up().await;
+}
