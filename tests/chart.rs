@@ -1118,3 +1118,42 @@ async fn sidecar_mode_renders_a_spire_server_sidecar_that_passes_pod_security_re
     let refused = pods.create(&dry_run, &host).await.expect_err("a hostPath socket is refused under restricted");
     assert!(refused.to_string().contains("hostPath"), "{refused}");
 }
+
+/// TCP mode: the Deployment's pod mounts the agent's Workload API through the SPIFFE CSI driver
+/// instead of a hostPath socket, and passes Pod Security `restricted` on the testbed's API
+/// server; the default (hostPath) pod is refused there.
+#[tokio::test]
+async fn tcp_mode_pods_pass_pod_security_restricted_and_hostpath_ones_do_not() {
+    let bed = testbed();
+    let admin = bed.kube_admin().await;
+    let mut created = Created::new(bed);
+    let ns = created.namespace(&admin).await;
+    let label = json!({ "metadata": { "labels": { "pod-security.kubernetes.io/enforce": "restricted" } } });
+    Api::<Namespace>::all(admin.clone()).patch(&ns, &PatchParams::default(), &Patch::Merge(&label)).await.unwrap();
+    let pod_of = |r: &Rendered| -> Pod {
+        let template = &r.one("Deployment")["spec"]["template"];
+        serde_json::from_value(json!({
+            "metadata": { "name": "operator", "namespace": ns, "labels": template["metadata"]["labels"] },
+            "spec": template["spec"],
+        }))
+        .unwrap()
+    };
+    let tcp = Rendered::new("steward", &ns, &["--set", "config.spireServerAddress=spire-server.spire-server:8081"]);
+    let config = tcp.operator_config_checked();
+    let transport = config.spire_tcp.expect("TCP mode");
+    assert_eq!(transport.address, "spire-server.spire-server:8081");
+    assert_eq!(transport.agent_socket, Path::new("/spiffe-workload-api/spire-agent.sock"));
+    assert_eq!(transport.server_id, "spiffe://example.org/spire/server");
+    let volumes = &tcp.one("Deployment")["spec"]["template"]["spec"]["volumes"];
+    assert!(
+        volumes.as_array().unwrap().contains(
+            &json!({ "name": "spiffe-workload-api", "csi": { "driver": "csi.spiffe.io", "readOnly": true } })
+        )
+    );
+    let dry_run = PostParams { dry_run: true, ..Default::default() };
+    let pods: Api<Pod> = Api::namespaced(admin.clone(), &ns);
+    pods.create(&dry_run, &pod_of(&tcp)).await.expect("the TCP-mode pod passes restricted");
+    let default = Rendered::defaults("steward", &ns);
+    let refused = pods.create(&dry_run, &pod_of(&default)).await.expect_err("the hostPath pod is refused");
+    assert!(refused.to_string().contains("hostPath"), "{refused}");
+}

@@ -83,7 +83,8 @@ async fn the_operator_reaches_spire_over_tcp_with_its_own_svid() {
 
     // A pod added while connected over TCP gets its entry too.
     world.pod("p-2", &[], Some("node")).await;
-    let two = eventually(ready, || async { (entries(&bed.spire(), &world.prefix).await.len() == 2).then_some(()) }).await;
+    let two =
+        eventually(ready, || async { (entries(&bed.spire(), &world.prefix).await.len() == 2).then_some(()) }).await;
     assert!(two.is_some(), "the second pod's entry never came\nlog:\n{}", operator.log_text());
     drop(operator);
     let _ = bed.spire().batch_delete_entries(&[admin]).await;

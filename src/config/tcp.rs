@@ -24,9 +24,9 @@ pub fn transport(
         }
         return Ok(None);
     };
-    let valid_port = address.rsplit_once(':').is_some_and(|(host, port)| {
-        !host.is_empty() && port.parse::<u16>().is_ok_and(|p| p > 0)
-    });
+    let valid_port = address
+        .rsplit_once(':')
+        .is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok_and(|p| p > 0));
     if !valid_port {
         return Err(invalid("spireServerAddress", format!("{address:?} is not host:port")));
     }

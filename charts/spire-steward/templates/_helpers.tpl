@@ -133,6 +133,13 @@ parentIDTemplate: {{ required "config.parentIDTemplate is required" $c.parentIDT
 entryIDPrefix: {{ required "config.entryIDPrefix is required" $c.entryIDPrefix | toJson }}
 adoptEntryIDPrefixes: {{ $c.adoptEntryIDPrefixes | default list | toJson }}
 spireServerSocketPath: {{ $socket | toJson }}
+{{- if $c.spireServerAddress }}
+spireServerAddress: {{ $c.spireServerAddress | toJson }}
+spireAgentSocketPath: {{ printf "%s/%s" (trimSuffix "/" .Values.workloadAPI.mountPath) .Values.workloadAPI.fileName | toJson }}
+{{- with $c.spireServerSPIFFEID }}
+spireServerSPIFFEID: {{ . | toJson }}
+{{- end }}
+{{- end }}
 spireCallTimeout: {{ $c.spireCallTimeout | toJson }}
 reconcile:
   clusterSPIFFEIDs: {{ ne ($rec.clusterSPIFFEIDs | toString) "false" }}
@@ -237,9 +244,15 @@ socketMountPath (the volumes that hold the configuration and the SPIRE Server so
     - name: {{ .configVolume }}
       mountPath: {{ include "spire-steward.configDir" $r }}
       readOnly: true
+    {{- if and $r.Values.config.spireServerAddress (not $r.Values.sidecar.enabled) }}
+    - name: spiffe-workload-api
+      mountPath: {{ $r.Values.workloadAPI.mountPath }}
+      readOnly: true
+    {{- else }}
     - name: {{ .socketVolume }}
       mountPath: {{ .socketMountPath }}
       readOnly: true
+    {{- end }}
     {{- if $r.Values.config.audit.path }}
     - name: audit
       mountPath: {{ dir $r.Values.config.audit.path }}
