@@ -23,18 +23,19 @@ fn own_binary(world: &World) -> std::path::PathBuf {
     path
 }
 
-/// Registers `binary` with the agent as an admin workload; the entry's ID.
-async fn admin_entry(world: &World, binary: &std::path::Path) -> EntryId {
+/// Registers `binary` with the agent as a workload, an admin one if `admin`; the entry's ID.
+async fn workload_entry(world: &World, binary: &std::path::Path, admin: bool) -> EntryId {
     let bed = testbed();
     let td = bed.trust_domain();
+    let kind = if admin { "admin" } else { "plain" };
     let mut entry = Entry::new(
-        SpiffeId::parse(&format!("spiffe://{td}/steward-admin/{}", world.id)).unwrap(),
+        SpiffeId::parse(&format!("spiffe://{td}/steward-{kind}/{}", world.id)).unwrap(),
         SpiffeId::parse(bed.var("SPIRE_AGENT_ID")).unwrap(),
         vec![Selector::parse(&format!("unix:path:{}", binary.display())).unwrap()],
     );
-    let id = EntryId::parse(&format!("admin_{}", world.prefix)).unwrap();
+    let id = EntryId::parse(&format!("{kind}_{}", world.prefix)).unwrap();
     entry.id = Some(id.clone());
-    entry.admin = true;
+    entry.admin = admin;
     let outcome = bed.spire().batch_create_entries(&[entry]).await.unwrap();
     assert!(matches!(outcome[0], spire_steward::spire::CreateOutcome::Created(_)), "{:?}", outcome[0]);
     id
@@ -67,7 +68,7 @@ async fn the_operator_reaches_spire_over_tcp_with_its_own_svid() {
     let world = World::with_one_pod(bed, "tcp").await;
     let name = world.identity_name("tcp");
     let binary = own_binary(&world);
-    let admin = admin_entry(&world, &binary).await;
+    let admin = workload_entry(&world, &binary, true).await;
     let operator = start(&world, &binary, &tcp_config());
     let ready = Duration::from_secs(60);
     let synced = eventually(ready, || async {
@@ -105,15 +106,7 @@ async fn without_an_admin_entry_the_server_refuses_and_nothing_is_deleted() {
 
     // Registered as a workload, but not as admin.
     let binary = own_binary(&world);
-    let td = bed.trust_domain();
-    let mut entry = Entry::new(
-        SpiffeId::parse(&format!("spiffe://{td}/steward-plain/{}", world.id)).unwrap(),
-        SpiffeId::parse(bed.var("SPIRE_AGENT_ID")).unwrap(),
-        vec![Selector::parse(&format!("unix:path:{}", binary.display())).unwrap()],
-    );
-    let id = EntryId::parse(&format!("plain_{}", world.prefix)).unwrap();
-    entry.id = Some(id.clone());
-    bed.spire().batch_create_entries(&[entry]).await.unwrap();
+    let id = workload_entry(&world, &binary, false).await;
     // The pod goes: with access, its entry would be deleted.
     let now_gone = kube::api::DeleteParams { grace_period_seconds: Some(0), ..Default::default() };
     world.pods().delete("p-1", &now_gone).await.unwrap();
