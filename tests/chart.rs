@@ -384,15 +384,14 @@ fn default_values_render_a_two_replica_leader_elected_operator() {
     assert_eq!(c["readinessProbe"]["httpGet"]["port"], "health");
     assert_eq!(ports(c), [("health".into(), 8081), ("metrics".into(), 8080)].into());
     assert_eq!(c["securityContext"]["readOnlyRootFilesystem"], true);
+    // TCP mode by default: the agent's Workload API through the SPIFFE CSI driver, no hostPath.
     assert_eq!(
         mounts(c),
-        [("config".into(), "/etc/spire-steward".into()), ("spire-server-socket".into(), "/spire-server".into()),]
+        [("config".into(), "/etc/spire-steward".into()), ("spiffe-workload-api".into(), "/spiffe-workload-api".into())]
             .into()
     );
-    assert_eq!(
-        volume(pod, "spire-server-socket")["hostPath"],
-        json!({ "path": "/run/spire/server-sockets", "type": "Directory" })
-    );
+    assert_eq!(volume(pod, "spiffe-workload-api")["csi"], json!({ "driver": "csi.spiffe.io", "readOnly": true }));
+    assert!(!r.text.contains("hostPath"), "no hostPath by default");
     assert_eq!(volume(pod, "config")["configMap"]["name"], "spire-steward");
 
     // The configuration file: the operator's own parser accepts it, and it elects a leader.
@@ -402,7 +401,8 @@ fn default_values_render_a_two_replica_leader_elected_operator() {
     assert_eq!(config["leaderElection"]["leaderElect"], true);
     assert_eq!(config["leaderElection"]["resourceName"], "spire-steward");
     assert_eq!(config["leaderElection"]["resourceNamespace"], "spire-system");
-    assert_eq!(config["spireServerSocketPath"], "/spire-server/api.sock");
+    assert_eq!(config["spireServerAddress"], "spire-server.spire-server:8081");
+    assert_eq!(config["spireAgentSocketPath"], "/spiffe-workload-api/spire-agent.sock");
     assert_eq!(config["metrics"]["bindAddress"], ":8080");
     assert_eq!(config["health"]["healthProbeBindAddress"], ":8081");
     let parsed = operator_config(&r.config_text());
@@ -1065,6 +1065,7 @@ async fn sidecar_mode_renders_a_spire_server_sidecar_that_passes_pod_security_re
     assert_eq!(binding["subjects"], json!([{ "kind": "ServiceAccount", "name": "spire-server", "namespace": ns }]));
     let config = r.operator_config_checked();
     assert_eq!(config.spire_server_socket_path, Path::new("/tmp/spire-server/private/api.sock"));
+    assert_eq!(config.spire_tcp, None, "beside the server, the socket");
     assert_eq!(config.health_address, Some("0.0.0.0:8083".parse().unwrap()));
     assert_eq!(config.metrics_address, Some("0.0.0.0:8082".parse().unwrap()));
 
@@ -1119,9 +1120,9 @@ async fn sidecar_mode_renders_a_spire_server_sidecar_that_passes_pod_security_re
     assert!(refused.to_string().contains("hostPath"), "{refused}");
 }
 
-/// TCP mode: the Deployment's pod mounts the agent's Workload API through the SPIFFE CSI driver
-/// instead of a hostPath socket, and passes Pod Security `restricted` on the testbed's API
-/// server; the default (hostPath) pod is refused there.
+/// TCP mode (the default): the Deployment's pod mounts the agent's Workload API through the
+/// SPIFFE CSI driver instead of a hostPath socket, and passes Pod Security `restricted` on the
+/// testbed's API server; the hostPath pod (`config.spireServerAddress=""`) is refused there.
 #[tokio::test]
 async fn tcp_mode_pods_pass_pod_security_restricted_and_hostpath_ones_do_not() {
     let bed = testbed();
@@ -1154,6 +1155,8 @@ async fn tcp_mode_pods_pass_pod_security_restricted_and_hostpath_ones_do_not() {
     let pods: Api<Pod> = Api::namespaced(admin.clone(), &ns);
     pods.create(&dry_run, &pod_of(&tcp)).await.expect("the TCP-mode pod passes restricted");
     let default = Rendered::defaults("steward", &ns);
-    let refused = pods.create(&dry_run, &pod_of(&default)).await.expect_err("the hostPath pod is refused");
+    pods.create(&dry_run, &pod_of(&default)).await.expect("the default install's pod passes restricted");
+    let socket = Rendered::new("steward", &ns, &["--set", "config.spireServerAddress="]);
+    let refused = pods.create(&dry_run, &pod_of(&socket)).await.expect_err("the hostPath pod is refused");
     assert!(refused.to_string().contains("hostPath"), "{refused}");
 }

@@ -133,7 +133,7 @@ parentIDTemplate: {{ required "config.parentIDTemplate is required" $c.parentIDT
 entryIDPrefix: {{ required "config.entryIDPrefix is required" $c.entryIDPrefix | toJson }}
 adoptEntryIDPrefixes: {{ $c.adoptEntryIDPrefixes | default list | toJson }}
 spireServerSocketPath: {{ $socket | toJson }}
-{{- if $c.spireServerAddress }}
+{{- if and $c.spireServerAddress (not .Values.sidecar.enabled) }}
 spireServerAddress: {{ $c.spireServerAddress | toJson }}
 spireAgentSocketPath: {{ printf "%s/%s" (trimSuffix "/" .Values.workloadAPI.mountPath) .Values.workloadAPI.fileName | toJson }}
 {{- with $c.spireServerSPIFFEID }}
