@@ -103,16 +103,33 @@ async fn a_few_checks() {
     tokio::time::sleep(Duration::from_secs(4)).await;
 }
 
-#[tokio::test]
-async fn owned_drift_is_repaired_under_enforce_unless_the_resource_says_report() {
+/// A world with the one-pod identity `web`, its operator (metrics on, audit records kept,
+/// `extra` configuration) and the entry it wrote, Synced.
+struct Settled {
+    world: World,
+    name: String,
+    audit: AuditLog,
+    operator: Operator,
+    port: u16,
+    entry: Entry,
+}
+
+async fn settled(extra: &str) -> Settled {
     let bed = testbed();
     let world = World::with_one_pod(bed, "web").await;
     let name = world.identity_name("web");
     let audit = AuditLog::new(&world);
-    let (operator, port) = start(&world, &audit.config());
-    let spire = bed.spire();
+    let (operator, port) = start(&world, &format!("{extra}{}", audit.config()));
     world.wait_ready(&operator, "ClusterSPIFFEID", &name, ("True", "Synced")).await;
     let entry = the_entry(&world, &operator).await;
+    Settled { world, name, audit, operator, port, entry }
+}
+
+#[tokio::test]
+async fn owned_drift_is_repaired_under_enforce_unless_the_resource_says_report() {
+    let bed = testbed();
+    let Settled { world, name, audit, operator, port, entry } = settled("").await;
+    let spire = bed.spire();
     let id = entry.id.clone().unwrap();
 
     // Modified: written back as declared.
@@ -173,13 +190,8 @@ async fn owned_drift_is_repaired_under_enforce_unless_the_resource_says_report()
 #[tokio::test]
 async fn owned_drift_is_only_reported_under_report_unless_the_resource_says_enforce() {
     let bed = testbed();
-    let world = World::with_one_pod(bed, "web").await;
-    let name = world.identity_name("web");
-    let audit = AuditLog::new(&world);
-    let (operator, port) = start(&world, &format!("driftPolicy: Report\n{}", audit.config()));
+    let Settled { world, name, audit, operator, port, entry } = settled("driftPolicy: Report\n").await;
     let spire = bed.spire();
-    world.wait_ready(&operator, "ClusterSPIFFEID", &name, ("True", "Synced")).await;
-    let entry = the_entry(&world, &operator).await;
     let id = entry.id.clone().unwrap();
 
     // Modified: left as is, reported.
@@ -311,13 +323,8 @@ async fn reported_drift_survives_a_restart() {
 #[tokio::test]
 async fn a_spiffe_id_edited_under_report_is_modified_and_left_whole() {
     let bed = testbed();
-    let world = World::with_one_pod(bed, "web").await;
-    let name = world.identity_name("web");
-    let audit = AuditLog::new(&world);
-    let (operator, _) = start(&world, &format!("driftPolicy: Report\n{}", audit.config()));
+    let Settled { world, name, audit, operator, port: _, entry } = settled("driftPolicy: Report\n").await;
     let spire = bed.spire();
-    world.wait_ready(&operator, "ClusterSPIFFEID", &name, ("True", "Synced")).await;
-    let entry = the_entry(&world, &operator).await;
     let id = entry.id.clone().unwrap();
     let mut edited = entry.clone();
     edited.spiffe_id = SpiffeId::parse(&format!("spiffe://{}/hijacked/{}", bed.trust_domain(), world.id)).unwrap();
@@ -506,5 +513,14 @@ async fn a_drift_record_that_does_not_parse_is_kept_aside() {
     assert_eq!(kept.get("drift.rejected.json").map(String::as_str), Some(bad));
     let log = operator.log_text();
     assert!(log.contains("the drift record does not parse") && log.contains("missing[0].entryID"), "{log}");
+
+    // Deleted while the operator runs: written again (the watch sees it go).
+    states.delete(&state_name, &Default::default()).await.unwrap();
+    let back = eventually(WAIT, || async {
+        let data = states.get_opt(&state_name).await.unwrap()?.data?;
+        data.contains_key("drift.json").then_some(())
+    })
+    .await;
+    assert!(back.is_some(), "the state was not written again\nlog:\n{}", operator.log_text());
     world.clean_up().await;
 }

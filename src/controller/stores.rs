@@ -147,28 +147,11 @@ where
     V: Resource + Clone + std::fmt::Debug + Send + Sync + 'static,
     V::DynamicType: Default + Eq + std::hash::Hash + Clone + Send + Sync,
 {
-    watch_filtered(tasks, api, queue, keep, on_change, relisted, Filter::Every)
+    watch_with(tasks, api, watcher::Config::default(), queue, keep, on_change, relisted, Filter::Every)
 }
 
-/// [`watch`], passing on only the events `filter` lets through.
-fn watch_filtered<K, V>(
-    tasks: &mut JoinSet<()>,
-    api: Api<K>,
-    queue: Arc<ChangeQueue>,
-    keep: impl FnMut(K) -> V + Send + 'static,
-    on_change: impl Fn(&V, &ChangeQueue) + Send + 'static,
-    relisted: Change,
-    filter: Filter<V>,
-) -> Store<V>
-where
-    K: Resource + Clone + DeserializeOwned + std::fmt::Debug + Send + 'static,
-    V: Resource + Clone + std::fmt::Debug + Send + Sync + 'static,
-    V::DynamicType: Default + Eq + std::hash::Hash + Clone + Send + Sync,
-{
-    watch_with(tasks, api, watcher::Config::default(), queue, keep, on_change, relisted, filter)
-}
-
-/// [`watch_filtered`] with the watch's own configuration (a field selector, say).
+/// [`watch`], with the watch's own configuration (a field or label selector, say), passing on
+/// only the events `filter` lets through.
 #[allow(clippy::too_many_arguments)]
 fn watch_with<K, V>(
     tasks: &mut JoinSet<()>,
@@ -375,36 +358,40 @@ pub fn start(
         Change::Relisted(Watched::Identities),
         Filter::Meaningful(parses),
     );
-    let tenant_identities = watch_filtered(
+    let tenant_identities = watch_with(
         tasks,
         Api::<Guarded<SPIFFEID>>::all(client.clone()),
+        watcher::Config::default(),
         queue.clone(),
         stripped::<Guarded<SPIFFEID>>,
         |o, queue| queue.push(Change::Identity(o.uid().unwrap_or_default())),
         Change::Relisted(Watched::Identities),
         Filter::Meaningful(parses),
     );
-    let static_entries = watch_filtered(
+    let static_entries = watch_with(
         tasks,
         Api::<Guarded<ClusterStaticEntry>>::all(client.clone()),
+        watcher::Config::default(),
         queue.clone(),
         stripped::<Guarded<ClusterStaticEntry>>,
         |_, queue| queue.push(Change::StaticEntries),
         Change::Relisted(Watched::StaticEntries),
         Filter::Meaningful(parses),
     );
-    let policies = watch_filtered(
+    let policies = watch_with(
         tasks,
         Api::<Guarded<IdentityPolicy>>::all(client.clone()),
+        watcher::Config::default(),
         queue.clone(),
         stripped::<Guarded<IdentityPolicy>>,
         |_, queue| queue.push(Change::Governance),
         Change::Relisted(Watched::Policies),
         Filter::Meaningful(parses),
     );
-    let exceptions = watch_filtered(
+    let exceptions = watch_with(
         tasks,
         Api::<Guarded<IdentityException>>::all(client.clone()),
+        watcher::Config::default(),
         queue.clone(),
         stripped::<Guarded<IdentityException>>,
         |_, queue| queue.push(Change::Governance),
@@ -423,9 +410,10 @@ pub fn start(
         Change::State,
         Filter::Every,
     );
-    let federations = watch_filtered(
+    let federations = watch_with(
         tasks,
         Api::<Guarded<ClusterFederatedTrustDomain>>::all(client.clone()),
+        watcher::Config::default(),
         queue,
         stripped::<Guarded<ClusterFederatedTrustDomain>>,
         |_, queue| queue.push(Change::Federation),

@@ -45,6 +45,16 @@ fn edit_behind(world: &mut World, written: &Entry) {
     world.ledger.modified(written.clone());
 }
 
+/// An entry under the prefix in `written`'s scope that nothing declares, in the index beside it.
+fn stray_beside(world: &mut World, written: &Entry) -> Entry {
+    let mut stray = written.clone();
+    stray.id = Some(crate::spiffe::EntryId::parse("ss.stray").unwrap());
+    stray.spiffe_id = crate::spiffe::SpiffeId::parse("spiffe://example.org/stray").unwrap();
+    world.index.insert(written.clone());
+    world.index.insert(stray.clone());
+    stray
+}
+
 #[test]
 fn under_enforce_a_modified_entry_is_repaired_and_marked() {
     let (mut world, written) = settled("");
@@ -75,11 +85,7 @@ fn under_report_the_repairs_are_withheld_and_reported() {
     assert_eq!((drift[0].class, drift[0].repaired), (DriftClass::Missing, false));
 
     // An entry under the prefix that nothing declares stays.
-    let mut stray = written.clone();
-    stray.id = Some(crate::spiffe::EntryId::parse("ss.stray").unwrap());
-    stray.spiffe_id = crate::spiffe::SpiffeId::parse("spiffe://example.org/stray").unwrap();
-    world.index.insert(written.clone());
-    world.index.insert(stray.clone());
+    let stray = stray_beside(&mut world, &written);
     world.ledger = Ledger::default();
     world.ledger.unexpected(stray);
     let (plan, drift) = review(&world, "p1", Some(&world.ledger));
@@ -198,11 +204,7 @@ fn drift_restored_from_its_record_is_withheld_under_report_after_a_restart() {
     assert_eq!((drift[0].class, drift[0].repaired), (DriftClass::Missing, false));
 
     // A stray entry reported before the restart is not deleted after it.
-    let mut stray = written.clone();
-    stray.id = Some(crate::spiffe::EntryId::parse("ss.stray").unwrap());
-    stray.spiffe_id = crate::spiffe::SpiffeId::parse("spiffe://example.org/stray").unwrap();
-    world.index.insert(written.clone());
-    world.index.insert(stray.clone());
+    let stray = stray_beside(&mut world, &written);
     let mut before = Ledger::default();
     before.unexpected(stray);
     world.ledger = Ledger::default();
