@@ -906,7 +906,12 @@ fn the_values_schema_refuses_typos_and_bad_values_by_path() {
         assert!(stderr.contains(want), "{set}: {stderr}");
     }
     // Durations as Go strings or integer nanoseconds, as the operator reads them.
-    for set in ["config.gcInterval=1h30m", "config.gcInterval=30000000000", "config.spireCallTimeout=1.5s"] {
+    for set in [
+        "config.gcInterval=1h30m",
+        "config.gcInterval=30000000000",
+        "config.spireCallTimeout=1.5s",
+        "config.spireServerAddress=[fd00::1]:8081",
+    ] {
         let out = helm(&["template", "x", CHART, "--set", set]).output().unwrap();
         assert!(out.status.success(), "{set}: {}", String::from_utf8_lossy(&out.stderr));
     }
@@ -1058,6 +1063,24 @@ async fn sidecar_mode_renders_a_spire_server_sidecar_that_passes_pod_security_re
     Api::<Namespace>::all(admin.clone()).patch(&ns, &PatchParams::default(), &Patch::Merge(&label)).await.unwrap();
 
     let r = Rendered::new("steward", &ns, &["--set", "sidecar.enabled=true"]);
+    // The pod mounts this release's ConfigMap: the release must be in the pod's namespace.
+    let elsewhere = helm(&[
+        "template",
+        "x",
+        CHART,
+        "-n",
+        &ns,
+        "--set",
+        "sidecar.enabled=true",
+        "--set",
+        "sidecar.serviceAccount.namespace=other",
+    ])
+    .output()
+    .unwrap();
+    assert!(
+        String::from_utf8_lossy(&elsewhere.stderr)
+            .contains("sidecar.serviceAccount.namespace must be the release namespace")
+    );
     for kind in ["Deployment", "Service", "ServiceAccount", "PodDisruptionBudget"] {
         assert!(r.all(kind).is_empty(), "sidecar mode renders no {kind}");
     }

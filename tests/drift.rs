@@ -522,5 +522,13 @@ async fn a_drift_record_that_does_not_parse_is_kept_aside() {
     })
     .await;
     assert!(back.is_some(), "the state was not written again\nlog:\n{}", operator.log_text());
+
+    // The rejected record is kept across a restart, where the record then parses.
+    drop(operator);
+    let (operator, _) = start(&world, "");
+    world.wait_ready(&operator, "ClusterSPIFFEID", &world.identity_name("web"), ("True", "Synced")).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let data = states.get(&state_name).await.unwrap().data.unwrap_or_default();
+    assert_eq!(data.get("drift.rejected.json").map(String::as_str), Some(bad), "{data:?}");
     world.clean_up().await;
 }

@@ -25,6 +25,8 @@ const SCM_GC_INTERVAL_NANOS: u64 = 10_000_000_000;
 struct ScmFile {
     api_version: Option<String>,
     kind: Option<String>,
+    /// The hardened chart's ConfigMap template writes one; it means nothing here.
+    metadata: Option<serde_yaml_ng::Value>,
     trust_domain: Option<String>,
     cluster_name: Option<String>,
     cluster_domain: Option<String>,
@@ -49,8 +51,9 @@ struct ScmFile {
     expand_env_static_manifests: Option<bool>,
     enable_entry_render_cache: Option<bool>,
     entry_render_cache_size: Option<i64>,
+    /// In v0.7.0 a plain map of labels.
     #[serde(rename = "clusterSPIFFEIDLabelSelector")]
-    cluster_spiffe_id_label_selector: Option<super::LabelSelectorFile>,
+    cluster_spiffe_id_label_selector: Option<std::collections::BTreeMap<String, String>>,
     filter_by_class_name: Option<bool>,
     leader_election: Option<ScmLeaderElection>,
     sync_period: Option<serde_yaml_ng::Value>,
@@ -196,7 +199,9 @@ pub fn translate(document: serde_yaml_ng::Value) -> Result<(File, Vec<&'static s
         spire_server_socket_path: scm.spire_server_socket_path.map(Into::into),
         reconcile,
         gc_interval: Some(DurationValue::Nanos(gc_interval)),
-        cluster_spiffe_id_label_selector: scm.cluster_spiffe_id_label_selector,
+        cluster_spiffe_id_label_selector: scm
+            .cluster_spiffe_id_label_selector
+            .map(|labels| super::LabelSelectorFile { match_labels: Some(labels), match_expressions: None }),
         filter_by_class_name: scm.filter_by_class_name,
         leader_election,
         metrics: scm.metrics.map(|m| MetricsFile { bind_address: m.bind_address }),
@@ -205,7 +210,7 @@ pub fn translate(document: serde_yaml_ng::Value) -> Result<(File, Vec<&'static s
         log_encoding: scm.log_encoding,
         ..File::default()
     };
-    let _ = (scm.api_version, scm.kind);
+    let _ = (scm.api_version, scm.kind, scm.metadata);
     Ok((file, ignored))
 }
 
@@ -220,6 +225,8 @@ mod tests {
     /// The ConfigMap spiffe's hardened SPIRE chart renders for spire-controller-manager 0.7.0.
     const HARDENED_CHART: &str = "apiVersion: spire.spiffe.io/v1alpha1
 kind: ControllerManagerConfig
+metadata:
+  name: spire-controller-manager
 metrics:
   bindAddress: 0.0.0.0:8082
 health:
@@ -240,6 +247,9 @@ spireServerSocketPath: /tmp/spire-server/private/api.sock
 className: spire-server-spire
 watchClassless: false
 filterByClassName: true
+clusterSPIFFEIDLabelSelector:
+  team: payments
+  spire.spiffe.io/class-name: other
 parentIDTemplate: spiffe://{{ .TrustDomain }}/spire/agent/k8s_psat/{{ .ClusterName }}/{{ .NodeMeta.UID }}
 gcInterval: 10000000000
 reconcile:
@@ -260,7 +270,11 @@ reconcile:
         assert!(config.leader_election.enabled);
         assert_eq!(config.leader_election.lease_name, "spire-controller-manager-leader-election");
         assert_eq!(config.spire_server_socket_path, std::path::Path::new("/tmp/spire-server/private/api.sock"));
-        assert_eq!(config.cluster_spiffe_id_selector.as_deref(), Some("spire.spiffe.io/class-name=spire-server-spire"));
+        // A plain map of labels, as v0.7.0 has it; filterByClassName overrides the class label.
+        assert_eq!(
+            config.cluster_spiffe_id_selector.as_deref(),
+            Some("team=payments,spire.spiffe.io/class-name=spire-server-spire")
+        );
         assert_eq!(config.ignore_namespaces.len(), 3);
     }
 

@@ -68,7 +68,10 @@ pub fn watch_selector(
 ) -> Result<Option<String>, Error> {
     let mut parts = Vec::new();
     if let Some(selector) = selector {
-        for (key, value) in selector.match_labels.iter().flatten() {
+        // filterByClassName sets the class label itself, over the selector's.
+        let labels =
+            selector.match_labels.iter().flatten().filter(|(k, _)| !(filter_by_class_name && *k == CLASS_NAME_LABEL));
+        for (key, value) in labels {
             if !valid_key(key) {
                 return Err(invalid(KEY, format!("matchLabels key {key:?} is not a valid label key")));
             }

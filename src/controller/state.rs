@@ -67,6 +67,8 @@ impl Worker {
                 self.state_object()
             }
         };
+        // A record rejected before stays kept, for a person, until they remove it.
+        self.rejected = object.as_ref().and_then(|o| o.data.as_ref()?.get(REJECTED_KEY).cloned());
         let Some(text) = object.and_then(|o| o.data.as_ref()?.get(DRIFT_KEY).cloned()) else {
             tracing::info!(namespace = %self.state.namespace, name = %self.state.name, "no drift record kept yet");
             return;
@@ -131,26 +133,25 @@ impl Worker {
         }
     }
 
-    /// The state ConfigMap as the breaker knows it, with the confirmation its annotation carries,
-    /// and its resourceVersion.
-    pub(super) fn instance_known(&self) -> Option<(String, withheld::Known, String)> {
-        self.state_object().map(|o| {
-            let (uid, known) = withheld::known_of(withheld::About::State, o.as_ref());
-            (uid, known, o.metadata.resource_version.clone().unwrap_or_default())
-        })
+    /// The state ConfigMap as the breaker knows it, with the confirmation its annotation carries.
+    pub(super) fn instance_known(&self) -> Option<(String, withheld::Known)> {
+        self.state_object().map(|o| withheld::known_of(withheld::About::State, o.as_ref()))
     }
 
     /// Removes the confirmation from the state once it released deletions: it confirmed one
-    /// held pass, not the ones to come. A failure is logged; the spent confirmation is ignored
-    /// all the same until the ConfigMap changes.
-    pub(super) async fn spend_instance_confirmation(&self) {
+    /// held pass, not the ones to come. A failure is logged and the removal tried again after
+    /// the next turn; meanwhile the spent confirmation is ignored while the annotation carries it.
+    pub(super) async fn spend_instance_confirmation(&mut self) {
         let api: Api<ConfigMap> = Api::namespaced(self.kube().clone(), &self.state.namespace);
         let patch = json!({ "metadata": { "annotations": { CONFIRM_ANNOTATION: null } } });
         match api.patch(&self.state.name, &PatchParams::default(), &Patch::Merge(&patch)).await {
-            Ok(_) => tracing::info!(name = %self.state.name,
-                "the confirmation on the state released its deletions and was removed ({CONFIRM_ANNOTATION})"),
+            Ok(_) => {
+                tracing::info!(name = %self.state.name,
+                    "the confirmation on the state released its deletions and was removed ({CONFIRM_ANNOTATION})");
+                self.withheld.spent();
+            }
             Err(e) => tracing::warn!(name = %self.state.name, error = %e,
-                "could not remove the spent confirmation from the state; it is ignored until the ConfigMap changes"),
+                "could not remove the spent confirmation from the state; trying again after the next turn"),
         }
     }
 }

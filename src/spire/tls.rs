@@ -107,16 +107,15 @@ impl ServerCertVerifier for SpiffeServerVerifier {
 struct SvidResolver {
     svids: SvidWatch,
     provider: Arc<CryptoProvider>,
-    /// The key built for the SVID last seen, by pointer.
-    cached: std::sync::Mutex<Option<(usize, Arc<CertifiedKey>)>>,
+    /// The key built for the SVID last seen (held, so that its identity stays its own).
+    cached: std::sync::Mutex<Option<(Arc<Svid>, Arc<CertifiedKey>)>>,
 }
 
 impl SvidResolver {
     fn certified(&self, svid: &Arc<Svid>) -> Option<Arc<CertifiedKey>> {
-        let id = Arc::as_ptr(svid) as usize;
         let mut cached = self.cached.lock().ok()?;
         if let Some((seen, key)) = cached.as_ref()
-            && *seen == id
+            && Arc::ptr_eq(seen, svid)
         {
             return Some(key.clone());
         }
@@ -124,7 +123,7 @@ impl SvidResolver {
             .map_err(|e| tracing::warn!(error = %e, "the X509-SVID's key cannot sign"))
             .ok()?;
         let key = Arc::new(key);
-        *cached = Some((id, key.clone()));
+        *cached = Some((svid.clone(), key.clone()));
         Some(key)
     }
 }

@@ -2,7 +2,7 @@
 //! (`SpiffeWorkloadAPI.FetchX509SVID`, a server stream that sends a new response at every
 //! rotation), kept current by a background task for the TLS connection to the SPIRE Server.
 
-use std::{path::PathBuf, sync::Arc, time::Duration};
+use std::{path::PathBuf, sync::Arc};
 
 use hyper_util::rt::TokioIo;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
@@ -116,7 +116,7 @@ pub fn stream_svids(socket: PathBuf) -> SvidWatch {
             if sender.is_closed() {
                 return;
             }
-            let delay = delays.next().unwrap_or(crate::retry::LONGEST).min(Duration::from_secs(5));
+            let delay = delays.next().unwrap_or(crate::retry::LONGEST);
             tokio::time::sleep(delay).await;
         }
     });
@@ -142,6 +142,10 @@ async fn fetch(socket: &std::path::Path, sender: &watch::Sender<Option<Arc<Svid>
     let mut stream = grpc.server_streaming(request, path, codec).await.map_err(|s| s.to_string())?.into_inner();
     while let Some(response) = stream.message().await.map_err(|s| s.to_string())? {
         match Svid::from_response(response) {
+            // A key that cannot sign never replaces one that can.
+            Ok(svid) if rustls::crypto::ring::sign::any_supported_type(&svid.key).is_err() => {
+                tracing::warn!(spiffe_id = %svid.spiffe_id, "the Workload API sent an X509-SVID whose key cannot sign");
+            }
             Ok(svid) => {
                 tracing::info!(spiffe_id = %svid.spiffe_id, "received an X509-SVID from the Workload API");
                 if sender.send(Some(Arc::new(svid))).is_err() {

@@ -67,7 +67,7 @@ impl Worker {
             .map(|(scope, d)| (scope.clone(), d.entry.clone()))
             .collect();
         let send = self.withheld.judge(&self.config.deletion_breaker, scopes, deletes, owned, &self.index);
-        if self.withheld.take_spent() {
+        if self.withheld.to_spend() {
             self.spend_instance_confirmation().await;
         }
         let sent: BTreeSet<&EntryId> = send.iter().filter_map(|(_, d)| d.entry.id.as_ref()).collect();

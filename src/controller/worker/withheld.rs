@@ -90,11 +90,10 @@ pub struct Withheld {
     /// The instance's state ConfigMap (by UID), whose annotation confirms the deletions of
     /// entries whose resource is not known.
     instance: Option<(String, Known)>,
-    /// The state's resourceVersion as last read, and the one whose confirmation released
-    /// deletions: a confirmation on the state is spent once used (the annotation is removed), so
-    /// a leftover one never releases a later mass deletion.
-    instance_version: Option<String>,
-    spent: Option<String>,
+    /// The confirmation on the state that released deletions: spent once used (the annotation
+    /// is removed), and ignored while the annotation still carries it, so a leftover one never
+    /// releases a later mass deletion. Forgotten once the annotation is gone.
+    spent: Option<Confirmation>,
     /// The confirmation on the state was used in the last judgment and is to be removed.
     spend: bool,
     /// Per UID, the held count last announced by an Event.
@@ -133,13 +132,14 @@ impl Withheld {
     /// Takes in the resources as the caches hold them now, with their confirmations. A
     /// resource that is gone is remembered while deletions of its entries are held, and a short
     /// while after, so that deleting a confirmed resource releases its entries' deletions.
-    pub fn refresh_known(&mut self, live: Vec<(String, Known)>, instance: Option<(String, Known, String)>) {
+    pub fn refresh_known(&mut self, live: Vec<(String, Known)>, instance: Option<(String, Known)>) {
         let now = Instant::now();
-        let instance = instance.map(|(uid, mut known, version)| {
-            if self.spent.as_ref() == Some(&version) {
-                known.confirmation = None;
+        let instance = instance.map(|(uid, mut known)| {
+            match known.confirmation {
+                None => self.spent = None,
+                Some(c) if self.spent == Some(c) => known.confirmation = None,
+                Some(_) => {}
             }
-            self.instance_version = Some(version);
             (uid, known)
         });
         let live: BTreeMap<String, Known> = live.into_iter().collect();
@@ -225,8 +225,8 @@ impl Withheld {
     /// changed, one `DeletionConfirmed` per confirmation that released deletions.
     fn account(&mut self, breaker: &Breaker, judgment: &Judgment, owners: &[Option<Source>]) {
         let sources: BTreeMap<&str, &Source> = owners.iter().flatten().map(|s| (s.uid.as_str(), s)).collect();
-        if judgment.confirmed.contains_key(&None) {
-            self.spent.clone_from(&self.instance_version);
+        if let Some((_, c)) = judgment.confirmed.get(&None) {
+            self.spent = Some(*c);
             self.spend = true;
         }
         for (uid, (count, confirmation)) in &judgment.confirmed {
@@ -308,9 +308,14 @@ impl Withheld {
         self.notes.push(Note { kind, name, namespace, uid: uid.to_owned(), warning, reason, message });
     }
 
-    /// Whether the confirmation on the state was used since the last call: it is to be removed.
-    pub fn take_spent(&mut self) -> bool {
-        std::mem::take(&mut self.spend)
+    /// Whether a used confirmation on the state is still to be removed.
+    pub fn to_spend(&self) -> bool {
+        self.spend
+    }
+
+    /// The used confirmation is removed from the state.
+    pub fn spent(&mut self) {
+        self.spend = false;
     }
 
     /// The Events queued since the last call.
