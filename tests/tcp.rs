@@ -14,12 +14,16 @@ use support::{
     repo_root, testbed,
 };
 
-/// A copy of the operator binary for this test alone, so that the agent tells it apart by path.
+/// The operator binary under a path of this test's own (a hard link, or a copy on another file
+/// system), so that the agent tells it apart by path.
 fn own_binary(world: &World) -> std::path::PathBuf {
     let dir = repo_root().join("target/operator-tests").join(format!("{}-tcp", world.id));
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join("spire-steward");
-    std::fs::copy(env!("CARGO_BIN_EXE_spire-steward"), &path).unwrap();
+    let _ = std::fs::remove_file(&path);
+    if std::fs::hard_link(env!("CARGO_BIN_EXE_spire-steward"), &path).is_err() {
+        std::fs::copy(env!("CARGO_BIN_EXE_spire-steward"), &path).unwrap();
+    }
     path
 }
 
