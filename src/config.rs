@@ -11,9 +11,12 @@ use serde::Deserialize;
 
 use crate::{duration, spiffe::TrustDomain};
 
+mod manifest_dir;
 mod scm;
 mod selector;
 mod tcp;
+
+pub use manifest_dir::{StaticManifests, expand_env};
 
 pub use selector::{CLASS_NAME_LABEL, LabelSelectorFile};
 
@@ -97,6 +100,10 @@ pub struct File {
     pub cluster_spiffe_id_label_selector: Option<LabelSelectorFile>,
     /// Only ClusterSPIFFEIDs labelled `spire.spiffe.io/class-name=<className>` are watched.
     pub filter_by_class_name: Option<bool>,
+    /// Static manifest mode: resources read from this directory's `*.yaml` files.
+    pub static_manifest_path: Option<PathBuf>,
+    /// Environment variables expanded in the static manifests.
+    pub expand_env_static_manifests: Option<bool>,
     /// Read from a spire-controller-manager file: the keys accepted that change nothing here.
     #[serde(skip)]
     pub ignored_keys: Vec<&'static str>,
@@ -266,6 +273,8 @@ pub struct Config {
     pub health_address: Option<SocketAddr>,
     pub log_level: tracing::Level,
     pub log_encoding: LogEncoding,
+    /// Static manifest mode, when `staticManifestPath` is set.
+    pub static_manifests: Option<StaticManifests>,
 }
 
 /// Command-line flags (and their environment variables), each overriding the file key of the
@@ -370,6 +379,7 @@ impl File {
 
     /// Checks every value and builds the configuration.
     pub fn validate(self) -> Result<Config, Error> {
+        let static_manifests = manifest_dir::static_manifests(&self)?;
         if let Some(v) = self.api_version.as_deref().filter(|v| *v != API_VERSION) {
             return Err(invalid("apiVersion", format!("{v:?} is not {API_VERSION:?}")));
         }
@@ -488,7 +498,8 @@ impl File {
             spire_tcp,
             spire_call_timeout,
             reconcile: ReconcileToggles {
-                cluster_spiffe_ids: reconcile.cluster_spiffe_ids.unwrap_or(true),
+                // Static manifest mode knows no pods: their entries are left as they are.
+                cluster_spiffe_ids: static_manifests.is_none() && reconcile.cluster_spiffe_ids.unwrap_or(true),
                 cluster_static_entries: reconcile.cluster_static_entries.unwrap_or(true),
                 cluster_federated_trust_domains: reconcile.cluster_federated_trust_domains.unwrap_or(true),
             },
@@ -504,6 +515,7 @@ impl File {
             health_address,
             log_level,
             log_encoding,
+            static_manifests,
         })
     }
 }

@@ -38,5 +38,6 @@ pub mod retry;
 pub mod selection;
 pub mod spiffe;
 pub mod spire;
+pub mod static_mode;
 pub mod status;
 pub mod template;

@@ -166,6 +166,15 @@ fn operate(command: Command) -> anyhow::Result<()> {
 }
 
 async fn run(config: config::Config) -> anyhow::Result<()> {
+    if config.static_manifests.is_some() {
+        // No Kubernetes client at all: resources come from files.
+        spire_steward::static_mode::run(config, async {
+            shutdown_signal().await;
+            tracing::info!("stopping");
+        })
+        .await?;
+        return Ok(());
+    }
     let client = kube::Client::try_default().await.context("connecting to Kubernetes")?;
     tracing::info!(
         trust_domain = %config.trust_domain,

@@ -29,6 +29,11 @@ fn own_binary(world: &World) -> std::path::PathBuf {
 
 /// Registers `binary` with the agent as a workload, an admin one if `admin`; the entry's ID.
 async fn workload_entry(world: &World, binary: &std::path::Path, admin: bool) -> EntryId {
+    workload_entry_with_ttl(world, binary, admin, 0).await
+}
+
+/// As [`workload_entry`], its X509-SVIDs living `ttl` seconds (0: the server's default).
+async fn workload_entry_with_ttl(world: &World, binary: &std::path::Path, admin: bool, ttl: i32) -> EntryId {
     let bed = testbed();
     let td = bed.trust_domain();
     let kind = if admin { "admin" } else { "plain" };
@@ -40,6 +45,7 @@ async fn workload_entry(world: &World, binary: &std::path::Path, admin: bool) ->
     let id = EntryId::parse(&format!("{kind}_{}", world.prefix)).unwrap();
     entry.id = Some(id.clone());
     entry.admin = admin;
+    entry.x509_svid_ttl = ttl;
     let outcome = bed.spire().batch_create_entries(&[entry]).await.unwrap();
     assert!(matches!(outcome[0], spire_steward::spire::CreateOutcome::Created(_)), "{:?}", outcome[0]);
     id
@@ -120,9 +126,61 @@ async fn without_an_admin_entry_the_server_refuses_and_nothing_is_deleted() {
     })
     .await;
     assert!(refused.is_some(), "no PermissionDenied in the log\nlog:\n{}", operator.log_text());
+    // The resource says so too, as an outage the operator keeps retrying.
+    let shown = eventually(Duration::from_secs(30), || async {
+        world.condition("ClusterSPIFFEID", &name, "Ready").await.filter(|c| c.1 == "SpireUnavailable")
+    })
+    .await;
+    let (ready, _, message) =
+        shown.unwrap_or_else(|| panic!("no SpireUnavailable status\nlog:\n{}", operator.log_text()));
+    assert_eq!(ready, "False");
+    assert!(message.contains("denied the operator with PermissionDenied"), "{message}");
+    assert!(message.contains("admin: true"), "{message}");
+    let reconciling = world.condition("ClusterSPIFFEID", &name, "Reconciling").await.unwrap();
+    assert_eq!((reconciling.0.as_str(), reconciling.1.as_str()), ("True", "SpireUnavailable"));
     tokio::time::sleep(Duration::from_secs(3)).await;
     assert_eq!(entries(&bed.spire(), &world.prefix).await, before, "nothing deleted");
+
+    // Made admin, the operator goes on by itself and deletes the gone pod's entry.
+    let mut entry = bed.spire().get_entry(&id).await.unwrap();
+    entry.admin = true;
+    let mask = spire_steward::spiffe::EntryMask::default().with(spire_steward::spiffe::EntryField::Admin);
+    bed.spire().batch_update_entries(&[entry], mask).await.unwrap();
+    let deleted = eventually(Duration::from_secs(60), || async {
+        entries(&bed.spire(), &world.prefix).await.is_empty().then_some(())
+    })
+    .await;
+    assert!(deleted.is_some(), "the entry was not deleted once admin\nlog:\n{}", operator.log_text());
+    world.wait_ready(&operator, "ClusterSPIFFEID", &name, ("True", "Synced")).await;
     drop(operator);
     let _ = bed.spire().batch_delete_entries(&[id]).await;
+    world.clean_up().await;
+}
+
+/// SVIDs that live 10 seconds rotate every few seconds: every rotation moves the calls to a new
+/// connection that presents the new SVID, and the operator keeps working long after the first
+/// SVID expired.
+#[tokio::test]
+async fn a_rotated_svid_is_presented_on_a_new_connection() {
+    let bed = testbed();
+    let world = World::with_one_pod(bed, "rotate").await;
+    let name = world.identity_name("rotate");
+    let binary = own_binary(&world);
+    let admin = workload_entry_with_ttl(&world, &binary, true, 10).await;
+    let operator = start(&world, &binary, &tcp_config());
+    world.wait_ready(&operator, "ClusterSPIFFEID", &name, ("True", "Synced")).await;
+    let rotations = |log: &str| log.matches("the X509-SVID rotated").count();
+    let rotated =
+        eventually(Duration::from_secs(60), || async { (rotations(&operator.log_text()) >= 3).then_some(()) }).await;
+    assert!(rotated.is_some(), "fewer than 3 rotations in a minute\nlog:\n{}", operator.log_text());
+    // Past the first SVID's expiry, writes still go through: a new pod gets its entry.
+    world.pod("p-2", &[], Some("node")).await;
+    let two = eventually(Duration::from_secs(30), || async {
+        (entries(&bed.spire(), &world.prefix).await.len() == 2).then_some(())
+    })
+    .await;
+    assert!(two.is_some(), "no entry for the second pod after rotations\nlog:\n{}", operator.log_text());
+    drop(operator);
+    let _ = bed.spire().batch_delete_entries(&[admin]).await;
     world.clean_up().await;
 }

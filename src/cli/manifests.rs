@@ -145,9 +145,9 @@ pub fn read_text(path: &Path, text: &str, out: &mut Manifests) -> Result<(), Err
 }
 
 /// Where a document is.
-struct At<'a> {
-    path: &'a Path,
-    document: usize,
+pub(crate) struct At<'a> {
+    pub(crate) path: &'a Path,
+    pub(crate) document: usize,
 }
 
 impl At<'_> {
@@ -204,7 +204,7 @@ impl At<'_> {
     }
 
     /// The document as its kind, or an error naming the field that does not fit and its value.
-    fn parse<K: DeserializeOwned>(&self, kind: &str, value: Value) -> Result<K, Error> {
+    pub(crate) fn parse<K: DeserializeOwned>(&self, kind: &str, value: Value) -> Result<K, Error> {
         serde_path_to_error::deserialize::<_, K>(&value).map_err(|e| {
             let found = pointer_of(e.path()).and_then(|p| value.pointer(&p));
             Error::Field(Box::new(FieldError {

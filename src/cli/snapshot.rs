@@ -4,7 +4,6 @@
 
 use std::{
     collections::{BTreeMap, BTreeSet, HashMap},
-    path::PathBuf,
     sync::Arc,
 };
 
@@ -43,13 +42,18 @@ pub enum Error {
         #[source]
         source: kube::Error,
     },
-    #[error("listing SPIRE's entries at {socket}")]
+    #[error("listing SPIRE's entries at {server}")]
     Spire {
-        socket: PathBuf,
+        /// The server's socket, or its TCP address.
+        server: String,
         #[source]
         source: crate::spire::Error,
     },
 }
+
+/// How long a command waits for its X509-SVID from the Workload API, over TCP: an agent hands
+/// out a newly registered identity at its next sync.
+const FIRST_SVID: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// Everything the operator reads, listed once.
 pub struct Listing {
@@ -137,10 +141,15 @@ impl Listing {
                 .with_tcp(config.spire_tcp.clone())
                 .with_call_timeout(config.spire_call_timeout),
         );
+        let server = match &config.spire_tcp {
+            Some(tcp) => tcp.address.clone(),
+            None => config.spire_server_socket_path.display().to_string(),
+        };
+        spire.wait_for_svid(FIRST_SVID).await.map_err(|source| Error::Spire { server: server.clone(), source })?;
         let entries = spire
             .list_entries_lenient(&Default::default(), LIST_PAGE_SIZE)
             .await
-            .map_err(|source| Error::Spire { socket: config.spire_server_socket_path.clone(), source })?;
+            .map_err(|source| Error::Spire { server, source })?;
         Ok(Self {
             pods: pods.into_iter().map(PodView::from).collect(),
             nodes,

@@ -123,9 +123,6 @@ pub fn translate(document: serde_yaml_ng::Value) -> Result<(File, Vec<&'static s
         }
     };
     // What has no behaviour here: refused by name.
-    if scm.static_manifest_path.is_some() || scm.expand_env_static_manifests.is_some() {
-        return Err(refuse("staticManifestPath", "static manifest mode is not available"));
-    }
     if scm.entry_id_prefix_cleanup.is_some() {
         return Err(refuse(
             "entryIDPrefixCleanup",
@@ -203,6 +200,8 @@ pub fn translate(document: serde_yaml_ng::Value) -> Result<(File, Vec<&'static s
             .cluster_spiffe_id_label_selector
             .map(|labels| super::LabelSelectorFile { match_labels: Some(labels), match_expressions: None }),
         filter_by_class_name: scm.filter_by_class_name,
+        static_manifest_path: scm.static_manifest_path.map(Into::into),
+        expand_env_static_manifests: scm.expand_env_static_manifests,
         leader_election,
         metrics: scm.metrics.map(|m| MetricsFile { bind_address: m.bind_address }),
         health,
@@ -297,7 +296,6 @@ reconcile:
     fn keys_without_behaviour_here_are_refused_by_name() {
         let base = "apiVersion: spire.spiffe.io/v1alpha1\nkind: ControllerManagerConfig\ntrustDomain: example.org\nclusterName: c\n";
         for (extra, want) in [
-            ("staticManifestPath: /manifests\n", "staticManifestPath: static manifest mode"),
             ("entryIDPrefixCleanup: old\n", "entryIDPrefixCleanup:"),
             ("cacheNamespaces: {a: {}}\n", "cacheNamespaces:"),
             ("leaderElection: {resourceLock: configmaps}\n", "leaderElection.resourceLock: \"configmaps\""),

@@ -13,7 +13,7 @@ use super::{sources::source_of, stores::Stores};
 use crate::{
     api::v1alpha1::ClusterFederatedTrustDomain,
     config::Config,
-    reconcile::{DeclaredRelationship, RelationshipOutcome, SourceKind, plan_federation},
+    reconcile::{DeclaredRelationship, FederationPlan, RelationshipOutcome, SourceKind, plan_federation},
     render::render_federation,
     selection::handles_class,
     spire::SpireClient,
@@ -64,6 +64,51 @@ impl Federation {
                 bundle_document: o.spec.trust_domain_bundle.clone(),
             })
             .collect();
+        let Some(synced) = self.sync(&declared, config, spire).await else {
+            return;
+        };
+        let (plan, deleted) = (synced.plan, synced.deleted);
+        if synced.written {
+            self.release(&api, &objects, &plan, deleted).await;
+        }
+        self.outcomes = plan.outcomes;
+        self.generations = objects.iter().map(|o| (o.uid().unwrap_or_default(), o.metadata.generation)).collect();
+    }
+
+    /// Releases the finalizers of the resources being deleted whose relationship is gone.
+    async fn release(
+        &mut self,
+        api: &Api<ClusterFederatedTrustDomain>,
+        objects: &[std::sync::Arc<ClusterFederatedTrustDomain>],
+        plan: &FederationPlan,
+        deleted: bool,
+    ) {
+        for object in objects.iter().filter(|o| o.metadata.deletion_timestamp.is_some()) {
+            let uid = object.uid().unwrap_or_default();
+            let releasable = match plan.outcomes.get(&uid) {
+                Some(RelationshipOutcome::Release) => true,
+                Some(RelationshipOutcome::Delete) => deleted,
+                // A resource that does not render never had a relationship this operator wrote.
+                Some(RelationshipOutcome::Invalid(_)) => true,
+                _ => false,
+            };
+            if releasable && object.finalizers().iter().any(|f| f == FINALIZER) {
+                let finalizers = object.finalizers().iter().filter(|f| *f != FINALIZER).cloned().collect();
+                set_finalizers(api, object, finalizers).await;
+                self.pushed.remove(&uid);
+            }
+        }
+    }
+
+    /// Lists SPIRE's relationships, plans `declared` against them and, unless in observe mode,
+    /// writes the plan. None when SPIRE could not be listed or a write call failed as a whole
+    /// (`unavailable` says why).
+    pub async fn sync(
+        &mut self,
+        declared: &[DeclaredRelationship],
+        config: &Config,
+        spire: &SpireClient,
+    ) -> Option<Synced> {
         let actual = match spire.list_federation_relationships_lenient().await {
             Ok(listing) => {
                 // A relationship the operator cannot read is left out: never updated or deleted.
@@ -79,7 +124,7 @@ impl Federation {
             }
             Err(e) => {
                 self.unavailable = Some(std::sync::Arc::new(e));
-                return;
+                return None;
             }
         };
         self.unavailable = None;
@@ -95,9 +140,7 @@ impl Federation {
                 );
             }
             self.failures.clear();
-            self.outcomes = plan.outcomes;
-            self.generations = objects.iter().map(|o| (o.uid().unwrap_or_default(), o.metadata.generation)).collect();
-            return;
+            return Some(Synced { plan, deleted: false, written: false });
         }
         let by_trust_domain: BTreeMap<String, &DeclaredRelationship> = declared
             .iter()
@@ -131,13 +174,19 @@ impl Federation {
                         record(result, r.trust_domain.as_str(), self);
                     }
                 }
-                Err(e) => return self.unavailable = Some(std::sync::Arc::new(e)),
+                Err(e) => {
+                    self.unavailable = Some(std::sync::Arc::new(e));
+                    return None;
+                }
             }
         }
         for (relationship, mask) in &plan.updates {
             match spire.batch_update_federation_relationships(std::slice::from_ref(relationship), *mask).await {
                 Ok(mut results) => record(results.remove(0), relationship.trust_domain.as_str(), self),
-                Err(e) => return self.unavailable = Some(std::sync::Arc::new(e)),
+                Err(e) => {
+                    self.unavailable = Some(std::sync::Arc::new(e));
+                    return None;
+                }
             }
         }
         let mut deleted = true;
@@ -163,24 +212,17 @@ impl Federation {
                 }
             }
         }
-        for object in objects.iter().filter(|o| o.metadata.deletion_timestamp.is_some()) {
-            let uid = object.uid().unwrap_or_default();
-            let releasable = match plan.outcomes.get(&uid) {
-                Some(RelationshipOutcome::Release) => true,
-                Some(RelationshipOutcome::Delete) => deleted,
-                // A resource that does not render never had a relationship this operator wrote.
-                Some(RelationshipOutcome::Invalid(_)) => true,
-                _ => false,
-            };
-            if releasable && object.finalizers().iter().any(|f| f == FINALIZER) {
-                let finalizers = object.finalizers().iter().filter(|f| *f != FINALIZER).cloned().collect();
-                set_finalizers(&api, object, finalizers).await;
-                self.pushed.remove(&uid);
-            }
-        }
-        self.outcomes = plan.outcomes;
-        self.generations = objects.iter().map(|o| (o.uid().unwrap_or_default(), o.metadata.generation)).collect();
+        Some(Synced { plan, deleted, written: true })
     }
+}
+
+/// What one [`Federation::sync`] planned and did.
+pub struct Synced {
+    pub plan: FederationPlan,
+    /// Every planned deletion went through.
+    pub deleted: bool,
+    /// The plan was written (not in observe mode).
+    pub written: bool,
 }
 
 async fn set_finalizers(

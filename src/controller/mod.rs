@@ -1,17 +1,17 @@
 //! The operator at run time: watches, the worker that plans and writes, and status publishing.
 
-mod apply;
-mod audit_trail;
+pub(crate) mod apply;
+pub(crate) mod audit_trail;
 mod backlog;
 mod change;
-mod federation;
+pub(crate) mod federation;
 mod governance_status;
 mod guard;
 mod inputs;
 mod open_reports;
 mod refusals;
 mod rules;
-mod sources;
+pub(crate) mod sources;
 mod state;
 mod status_writer;
 mod stores;
@@ -83,9 +83,8 @@ pub async fn run(config: Config, client: kube::Client, shutdown: impl Future<Out
         readiness.set(true);
 
         leadership.acquired().await.map_err(|_| Error::LeadershipLost)?;
-        let mut worker = worker::Worker::new(config.clone(), stores, spire, queue.clone(), client.clone(), metrics)
+        let worker = worker::Worker::new(config.clone(), stores, spire, queue.clone(), client.clone(), metrics)
             .with_audit(audit.clone());
-        worker.load_index().await;
 
         let interval = config.gc_interval;
         let drift_queue = queue.clone();

@@ -150,8 +150,9 @@ impl Worker {
         self
     }
 
-    /// Loads the index with one paginated listing, retrying until SPIRE answers.
-    pub async fn load_index(&mut self) {
+    /// Loads the index with one paginated listing, retrying until SPIRE answers. Until it does,
+    /// every resource's status says why (unreachable, or denying the operator).
+    pub async fn load_index(&mut self, status: &mut StatusWriter) {
         let mut delays = crate::retry::backoff();
         loop {
             match self.spire.list_entries_lenient(&Default::default(), LIST_PAGE_SIZE).await {
@@ -164,13 +165,14 @@ impl Worker {
                 }
                 Err(e) => {
                     let delay = delays.next().unwrap_or(crate::retry::LONGEST);
-                    if e.code() == tonic::Code::PermissionDenied {
-                        tracing::error!(code = "PermissionDenied", error = %e, retry_in = ?delay,
+                    if let crate::spire::Error::Denied { status, .. } = &e {
+                        tracing::error!(code = ?status.code(), error = %e, retry_in = ?delay,
                             "SPIRE denies the operator: its identity is not an admin (an entry with admin: true, or the server's admin_ids); nothing is written or deleted");
                     } else {
                         tracing::warn!(error = %e, retry_in = ?delay, "SPIRE is not reachable yet");
                     }
                     self.spire_unavailable = Some(Arc::new(e));
+                    status.publish(self).await;
                     tokio::time::sleep(delay).await;
                 }
             }
@@ -179,6 +181,7 @@ impl Worker {
 
     /// Runs forever: take changes, plan, write, publish status.
     pub async fn run(mut self, mut status: StatusWriter) {
+        self.load_index(&mut status).await;
         self.queue.push(Change::Everything);
         self.restore_ledger().await;
         loop {

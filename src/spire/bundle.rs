@@ -12,7 +12,7 @@ impl SpireClient {
     pub async fn get_bundle(&self) -> Result<Bundle, Error> {
         const METHOD: &str = "GetBundle";
         let request = self.request(rpc::GetBundleRequest { output_mask: None });
-        let bundle = self.call(METHOD, BundleClient::new(self.channel.clone()).get_bundle(request)).await?;
+        let bundle = self.call(METHOD, BundleClient::new(self.channel()).get_bundle(request)).await?;
         bundle_from_proto(bundle).map_err(|e| Error::InvalidResponse { method: METHOD, detail: format!("bundle: {e}") })
     }
 }

@@ -64,9 +64,53 @@ pub trait CallObserver: Send + Sync + std::fmt::Debug {
 /// before the server is up and keeps working across server restarts.
 #[derive(Clone, Debug)]
 pub struct SpireClient {
-    pub(super) channel: Channel,
+    channels: Channels,
     pub(super) call_timeout: Duration,
     observer: Option<std::sync::Arc<dyn CallObserver>>,
+}
+
+/// The connection calls go over: one for the socket; over TCP, one per SVID, so that a rotated
+/// SVID is presented from the next call on. Calls already under way finish on the connection
+/// they started on, which closes when its last call ends.
+#[derive(Clone, Debug)]
+enum Channels {
+    Fixed(Channel),
+    PerSvid(std::sync::Arc<PerSvid>),
+}
+
+struct PerSvid {
+    /// The SVIDs seen, and the connection of the newest.
+    current: std::sync::Mutex<Current>,
+    dial: Box<dyn Fn() -> Channel + Send + Sync>,
+    agent_socket: PathBuf,
+}
+
+impl std::fmt::Debug for PerSvid {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PerSvid").finish_non_exhaustive()
+    }
+}
+
+struct Current {
+    svids: super::workload::SvidWatch,
+    /// An SVID had arrived when `channel` was dialled.
+    had_svid: bool,
+    channel: Channel,
+}
+
+impl PerSvid {
+    fn channel(&self) -> Channel {
+        let mut current = self.current.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if current.svids.has_changed().unwrap_or(false) {
+            let newest = current.svids.borrow_and_update().as_ref().map(|svid| svid.spiffe_id.clone());
+            if let (true, Some(spiffe_id)) = (current.had_svid, &newest) {
+                tracing::info!(%spiffe_id, "the X509-SVID rotated: calls from now on go over a new connection that presents it");
+            }
+            current.had_svid = newest.is_some();
+            current.channel = (self.dial)();
+        }
+        current.channel.clone()
+    }
 }
 
 impl SpireClient {
@@ -83,30 +127,41 @@ impl SpireClient {
                 let socket = socket.clone();
                 async move { UnixStream::connect(socket).await.map(TokioIo::new) }
             }));
-        Self { channel, call_timeout: config.call_timeout, observer: None }
+        Self { channels: Channels::Fixed(channel), call_timeout: config.call_timeout, observer: None }
     }
 
     /// A client of the server's TCP endpoint: its SVID streamed from the agent, each connection
     /// a TLS handshake with the SVID current then.
     fn over_tcp(tcp: TcpTransport, call_timeout: Duration) -> Self {
         let svids = super::workload::stream_svids(tcp.agent_socket.clone());
-        let tls = super::tls::client_config(svids, tcp.server_id.clone())
+        let tls = super::tls::client_config(svids.clone(), tcp.server_id.clone())
             .expect("the ring provider supports the default protocol versions");
         let connector = tokio_rustls::TlsConnector::from(std::sync::Arc::new(tls));
         let address = tcp.address.clone();
-        let channel = Endpoint::from_static("http://spire-server.invalid")
-            .connect_timeout(call_timeout)
-            .connect_with_connector_lazy(service_fn(move |_: Uri| {
-                let (connector, address) = (connector.clone(), address.clone());
-                async move {
-                    let tcp = tokio::net::TcpStream::connect(&address).await?;
-                    // The name is not checked: the server is known by its SPIFFE ID.
-                    let name = rustls_pki_types::ServerName::try_from("spire-server").expect("a valid name");
-                    let tls = connector.connect(name, tcp).await?;
-                    Ok::<_, std::io::Error>(TokioIo::new(tls))
-                }
-            }));
-        Self { channel, call_timeout, observer: None }
+        let dial = move || {
+            let (connector, address) = (connector.clone(), address.clone());
+            Endpoint::from_static("http://spire-server.invalid")
+                .connect_timeout(call_timeout)
+                .connect_with_connector_lazy(service_fn(move |_: Uri| {
+                    let (connector, address) = (connector.clone(), address.clone());
+                    async move {
+                        let tcp = tokio::net::TcpStream::connect(&address).await?;
+                        // The name is not checked: the server is known by its SPIFFE ID.
+                        let name = rustls_pki_types::ServerName::try_from("spire-server").expect("a valid name");
+                        let tls = connector.connect(name, tcp).await?;
+                        Ok::<_, std::io::Error>(TokioIo::new(tls))
+                    }
+                }))
+        };
+        let mut svids = svids;
+        let had_svid = svids.borrow_and_update().is_some();
+        let current = Current { svids, had_svid, channel: dial() };
+        let per_svid = PerSvid {
+            current: std::sync::Mutex::new(current),
+            dial: Box::new(dial),
+            agent_socket: tcp.agent_socket.clone(),
+        };
+        Self { channels: Channels::PerSvid(std::sync::Arc::new(per_svid)), call_timeout, observer: None }
     }
 
     /// Reports every call's outcome to `observer`.
@@ -115,9 +170,31 @@ impl SpireClient {
         self
     }
 
-    /// The underlying connection, for calls this client does not wrap.
+    /// Waits up to `limit` for the operator's first X509-SVID, over TCP (at once over the
+    /// socket), so that a one-shot command does not fail on an agent that is still syncing.
+    pub async fn wait_for_svid(&self, limit: Duration) -> Result<(), Error> {
+        let Channels::PerSvid(per_svid) = &self.channels else {
+            return Ok(());
+        };
+        let mut svids = per_svid.current.lock().unwrap_or_else(std::sync::PoisonError::into_inner).svids.clone();
+        match tokio::time::timeout(limit, svids.wait_for(Option::is_some)).await {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(_)) | Err(_) => Err(Error::Unavailable {
+                method: "FetchX509SVID",
+                detail: format!(
+                    "no X509-SVID from the Workload API at {} within {limit:?}",
+                    per_svid.agent_socket.display()
+                ),
+            }),
+        }
+    }
+
+    /// The connection for the next call, also for calls this client does not wrap.
     pub fn channel(&self) -> Channel {
-        self.channel.clone()
+        match &self.channels {
+            Channels::Fixed(channel) => channel.clone(),
+            Channels::PerSvid(per_svid) => per_svid.channel(),
+        }
     }
 
     /// A request carrying the call's deadline, which the server honours too.
@@ -141,6 +218,11 @@ impl SpireClient {
             }
             Ok(Err(status)) if is_connection_failure(&status) => {
                 Err(Error::Unavailable { method, detail: error_chain(&status) })
+            }
+            Ok(Err(status))
+                if matches!(status.code(), tonic::Code::PermissionDenied | tonic::Code::Unauthenticated) =>
+            {
+                Err(Error::Denied { method, status })
             }
             Ok(Err(status)) => Err(Error::Rpc { method, status }),
             Ok(Ok(response)) => Ok(response.into_inner()),

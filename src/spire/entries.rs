@@ -126,7 +126,7 @@ fn in_written_order(mut answered: Entry, sent: Option<&Vec<String>>) -> Entry {
 
 impl SpireClient {
     fn entry_client(&self) -> EntryClient<tonic::transport::Channel> {
-        EntryClient::new(self.channel.clone())
+        EntryClient::new(self.channel())
     }
 
     /// Counts the entries that match `filter`.

@@ -10,6 +10,13 @@ pub enum Error {
     /// The server answered with a gRPC error; the status keeps its code.
     #[error("SPIRE {method} failed with {}: {}", .status.code(), .status.message())]
     Rpc { method: &'static str, status: tonic::Status },
+    /// The server refused the operator itself (PermissionDenied or Unauthenticated): its
+    /// identity is not an admin of the server.
+    #[error(
+        "SPIRE {method} denied the operator with {:?}: {} (its SPIFFE ID needs an entry with admin: true, or a place in the server's admin_ids)",
+        .status.code(), .status.message()
+    )]
+    Denied { method: &'static str, status: tonic::Status },
     /// The server could not be reached: no socket, or the connection was refused or dropped.
     #[error("SPIRE {method} could not reach the server: {detail}")]
     Unavailable { method: &'static str, detail: String },
@@ -25,7 +32,7 @@ impl Error {
     /// The gRPC code that best describes the failure.
     pub fn code(&self) -> Code {
         match self {
-            Error::Rpc { status, .. } => status.code(),
+            Error::Rpc { status, .. } | Error::Denied { status, .. } => status.code(),
             Error::Unavailable { .. } => Code::Unavailable,
             Error::DeadlineExceeded { .. } => Code::DeadlineExceeded,
             Error::InvalidResponse { .. } => Code::Internal,
@@ -36,6 +43,7 @@ impl Error {
     pub fn method(&self) -> &'static str {
         match self {
             Error::Rpc { method, .. }
+            | Error::Denied { method, .. }
             | Error::Unavailable { method, .. }
             | Error::DeadlineExceeded { method, .. }
             | Error::InvalidResponse { method, .. } => method,

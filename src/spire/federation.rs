@@ -38,7 +38,7 @@ pub(super) const LIST_RELATIONSHIPS: &str = "ListFederationRelationships";
 
 impl SpireClient {
     fn trust_domain_client(&self) -> TrustDomainClient<tonic::transport::Channel> {
-        TrustDomainClient::new(self.channel.clone())
+        TrustDomainClient::new(self.channel())
     }
 
     /// Lists one page of relationships, [`RELATIONSHIP_PAGE_SIZE`] per call, in their wire form.

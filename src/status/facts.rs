@@ -175,9 +175,9 @@ impl Withheld {
     }
 }
 
-/// The message of SPIRE being unreachable.
+/// The message of SPIRE being unusable: unreachable, or denying the operator; `why` says which.
 pub fn unreachable(why: &str) -> String {
-    format!("SPIRE is unreachable, retrying: {why}")
+    format!("SPIRE cannot be used, retrying: {why}")
 }
 
 /// The message of a kind switched off by the configuration key `reconcile.<key>`.

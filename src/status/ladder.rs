@@ -6,7 +6,7 @@
 //! | # | reason | when |
 //! |---|---|---|
 //! | 1 | `ReconcileDisabled` | the operator's configuration switches its kind off |
-//! | 2 | `Pending` | the operator has not processed the resource's generation yet |
+//! | 2 | `Pending` | the operator has not processed the resource's generation yet (`SpireUnavailable` instead while SPIRE keeps it from starting: unreachable, or denying it) |
 //! | 3 | `InvalidSpec` | the spec does not parse (existing entries are kept) |
 //! | 4 | `Suspended` | `spec.suspend` is true |
 //! | 5 | `InvalidSpec` | the spec parses but fails to render for some pods |
@@ -76,7 +76,8 @@ pub fn health(facts: Facts) -> Health {
         return Health::Disabled { message };
     }
     if !processed {
-        return Health::Pending;
+        // Before its first pass the operator only waits for SPIRE: say why.
+        return unavailable.map_or(Health::Pending, |message| Health::SpireUnavailable { message });
     }
     if let Some(message) = invalid {
         return Health::InvalidSpec { message };
@@ -151,7 +152,7 @@ mod tests {
         let mut facts = every_fact();
         let mut seen = vec![health(facts.clone())];
         facts.disabled = None;
-        seen.push(health(Facts { processed: false, ..facts.clone() }));
+        seen.push(health(Facts { processed: false, unavailable: None, ..facts.clone() }));
         let steps: [fn(&mut Facts); 13] = [
             |f| f.invalid = None,
             |f| f.suspended = false,
@@ -192,6 +193,19 @@ mod tests {
                 Health::Synced { message: "synced".into() },
             ]
         );
+    }
+
+    #[test]
+    fn before_its_first_pass_a_resource_shows_why_spire_keeps_the_operator_waiting() {
+        let waiting = Facts { processed: false, invalid: m("invalid"), ..Default::default() };
+        assert_eq!(health(waiting.clone()), Health::Pending);
+        let denied = Facts { unavailable: m("denied the operator with PermissionDenied"), ..waiting };
+        assert_eq!(
+            health(denied),
+            Health::SpireUnavailable { message: "denied the operator with PermissionDenied".into() }
+        );
+        let off = Facts { processed: false, disabled: m("off"), unavailable: m("down"), ..Default::default() };
+        assert_eq!(health(off), Health::Disabled { message: "off".into() });
     }
 
     #[test]

@@ -46,11 +46,12 @@ impl Cli {
             &config,
             format!(
                 "apiVersion: spire-steward.io/v1alpha1\nkind: OperatorConfig\ntrustDomain: {}\nclusterName: test\n\
-                 className: {}\nentryIDPrefix: {}\nspireServerSocketPath: {}\nspireCallTimeout: 2s\n",
+                 className: {}\nentryIDPrefix: {}\nspireServerSocketPath: {}\nspireCallTimeout: 2s\n{}",
                 testbed.trust_domain(),
                 world.class,
                 world.prefix,
                 socket.display(),
+                if socket == testbed.spire_socket() { testbed.transport_config() } else { String::new() },
             ),
         )
         .unwrap();

@@ -42,6 +42,65 @@ impl Testbed {
         self.var("SPIRE_TRUST_DOMAIN")
     }
 
+    /// The lines of an operator configuration that reach the testbed's SPIRE server the way
+    /// this run of the suite does: nothing over the socket (`SPIRE_STEWARD_TEST_TRANSPORT`
+    /// unset or `socket`); over TCP (`tcp`), the server's address and the agent's Workload API
+    /// socket, the operator binary being registered as an admin workload of the agent.
+    pub fn transport_config(&self) -> String {
+        match std::env::var("SPIRE_STEWARD_TEST_TRANSPORT").as_deref() {
+            Err(_) | Ok("" | "socket") => String::new(),
+            Ok("tcp") => {
+                self.register_suite_admin();
+                format!(
+                    "spireServerAddress: {}\nspireAgentSocketPath: {}\n",
+                    self.var("SPIRE_SERVER_ADDRESS"),
+                    self.var("SPIRE_AGENT_SOCKET")
+                )
+            }
+            Ok(other) => panic!("SPIRE_STEWARD_TEST_TRANSPORT={other:?}: expected socket or tcp"),
+        }
+    }
+
+    /// Registers the suite's operator binary (by its path, `unix:path`) as an admin workload of
+    /// the testbed's agent, once per test binary; an entry left by an earlier run is kept.
+    fn register_suite_admin(&self) {
+        static DONE: OnceLock<()> = OnceLock::new();
+        DONE.get_or_init(|| {
+            let binary = std::path::Path::new(env!("CARGO_BIN_EXE_spire-steward"));
+            let digest = binary
+                .display()
+                .to_string()
+                .bytes()
+                .fold(0xcbf2_9ce4_8422_2325_u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3));
+            let td = self.trust_domain();
+            let mut entry = spire_steward::spiffe::Entry::new(
+                spire_steward::spiffe::SpiffeId::parse(&format!("spiffe://{td}/steward-suite/{digest:016x}")).unwrap(),
+                spire_steward::spiffe::SpiffeId::parse(self.var("SPIRE_AGENT_ID")).unwrap(),
+                vec![spire_steward::spiffe::Selector::parse(&format!("unix:path:{}", binary.display())).unwrap()],
+            );
+            entry.id = Some(spire_steward::spiffe::EntryId::parse(&format!("steward-suite-{digest:016x}")).unwrap());
+            entry.admin = true;
+            // Called from synchronous set-up inside a test's runtime: a runtime of its own, and a
+            // client made in it (a client's connection runs on the runtime it was made in).
+            let outcome = std::thread::scope(|scope| {
+                scope
+                    .spawn(|| {
+                        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+                        runtime.block_on(async { self.spire().batch_create_entries(&[entry]).await })
+                    })
+                    .join()
+                    .unwrap()
+            })
+            .expect("registering the suite's operator as an admin workload");
+            match &outcome[0] {
+                spire_steward::spire::CreateOutcome::Created(_)
+                | spire_steward::spire::CreateOutcome::AlreadyExists(_) => {}
+                spire_steward::spire::CreateOutcome::Failed(e) if e.code == tonic::Code::AlreadyExists => {}
+                other => panic!("registering the suite's operator as an admin workload: {other:?}"),
+            }
+        });
+    }
+
     /// A client of the testbed's spire-server with the default deadline.
     pub fn spire(&self) -> SpireClient {
         SpireClient::new(ClientConfig::new(self.spire_socket()))

@@ -385,11 +385,18 @@ impl Operator {
             format!(
                 "apiVersion: spire-steward.io/v1alpha1\nkind: OperatorConfig\ntrustDomain: {}\nclusterName: test\n\
                  className: {}\nentryIDPrefix: {}\nspireServerSocketPath: {}\nspireCallTimeout: 2s\n\
-                 {}{extra_config}",
+                 {}{}{extra_config}",
                 testbed.trust_domain(),
                 world.class,
                 world.prefix,
                 socket.display(),
+                // The testbed's server is reached the way this run of the suite does; a private
+                // server, or a test that chooses, keeps its own.
+                if socket == testbed.spire_socket() && !extra_config.contains("spireServerAddress") {
+                    testbed.transport_config()
+                } else {
+                    String::new()
+                },
                 // Defaults a test may override: a fast periodic check, admin endpoints off, the
                 // test's own Lease name and namespace (which the state ConfigMap follows).
                 [
