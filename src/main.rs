@@ -205,10 +205,19 @@ async fn shutdown_signal() {
     }
 }
 
+/// Whether console logs are coloured: only on a terminal, and never with `NO_COLOR` set to
+/// anything but the empty string (no-color.org), so `kubectl logs` shows no escape codes.
+fn colour(terminal: bool, no_color: Option<std::ffi::OsString>) -> bool {
+    terminal && no_color.is_none_or(|v| v.is_empty())
+}
+
 fn init_logging(config: &config::Config) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(config.log_level.as_str()));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(colour(std::io::IsTerminal::is_terminal(&std::io::stderr()), std::env::var_os("NO_COLOR")));
     match config.log_encoding {
         LogEncoding::Json => builder.json().init(),
         LogEncoding::Console => builder.init(),
@@ -240,5 +249,13 @@ mod tests {
     #[test]
     fn cli_definition_is_consistent() {
         super::Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn logs_are_coloured_only_on_a_terminal_without_no_color() {
+        assert!(super::colour(true, None));
+        assert!(super::colour(true, Some("".into())), "an empty NO_COLOR is unset");
+        assert!(!super::colour(true, Some("1".into())));
+        assert!(!super::colour(false, None));
     }
 }

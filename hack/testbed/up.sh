@@ -4,7 +4,9 @@
 # and a spire-agent attested to that server with a join token
 # (spire-agent.sh). kube-controller-manager runs only the controllers in
 # KCM_CONTROLLERS: ClusterRole aggregation (the aggregate-to-admin/edit/view
-# labels fill the built-in admin, edit and view roles) and namespace deletion.
+# labels fill the built-in admin, edit and view roles), namespace deletion, and
+# the Deployment and ReplicaSet controllers (a chart installed for real gets its
+# pods created, and so admitted or refused by Pod Security; no kubelet runs them).
 #
 # Writes target/testbed/env (sourceable "export KEY=value" lines),
 # target/testbed/admin.kubeconfig, target/testbed/operator.kubeconfig and
@@ -27,7 +29,7 @@ TB_NAME=up
 t_total="$(tb_now)"
 env_file="$TB_STATE/env"
 # The only controllers kube-controller-manager runs.
-KCM_CONTROLLERS=(clusterrole-aggregation-controller namespace-controller)
+KCM_CONTROLLERS=(clusterrole-aggregation-controller namespace-controller deployment-controller replicaset-controller)
 owner="${TESTBED_OWNER_PID:-}"
 if [[ -n "$owner" ]]; then
 	[[ "$owner" =~ ^[0-9]+$ ]] || tb_die "TESTBED_OWNER_PID must be a pid"

@@ -128,7 +128,7 @@ impl Federation {
             }
         };
         self.unavailable = None;
-        let plan = plan_federation(&declared, &actual, &self.pushed);
+        let plan = plan_federation(declared, &actual, &self.pushed);
         if config.mode == crate::config::Mode::Observe {
             // Nothing is written, so no relationship is deleted and no finalizer released.
             if !plan.is_empty() {

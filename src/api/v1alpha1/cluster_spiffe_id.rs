@@ -25,6 +25,8 @@ use super::common::{CommonStatus, DURATION_BOUND, DURATION_SHAPE, DriftPolicy, O
     printcolumn(name = "Ready", type_ = "string", json_path = r#".status.conditions[?(@.type=="Ready")].status"#),
     printcolumn(name = "Reason", type_ = "string", json_path = r#".status.conditions[?(@.type=="Ready")].reason"#),
     printcolumn(name = "SPIFFE ID", type_ = "string", json_path = ".spec.spiffeIDTemplate"),
+    printcolumn(name = "Owner", type_ = "string", json_path = ".spec.owner.team"),
+    printcolumn(name = "Entries", type_ = "integer", json_path = ".status.stats.entriesToSet"),
     printcolumn(name = "Pods", type_ = "integer", json_path = ".status.stats.podsSelected", priority = 1),
     printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp")
 )]

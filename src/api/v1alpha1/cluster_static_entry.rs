@@ -27,6 +27,8 @@ use super::common::{
     printcolumn(name = "Ready", type_ = "string", json_path = r#".status.conditions[?(@.type=="Ready")].status"#),
     printcolumn(name = "Reason", type_ = "string", json_path = r#".status.conditions[?(@.type=="Ready")].reason"#),
     printcolumn(name = "SPIFFE ID", type_ = "string", json_path = ".spec.spiffeID"),
+    printcolumn(name = "Owner", type_ = "string", json_path = ".spec.owner.team"),
+    printcolumn(name = "Entry ID", type_ = "string", json_path = ".status.entryID", priority = 1),
     printcolumn(name = "Parent ID", type_ = "string", json_path = ".spec.parentID", priority = 1),
     printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp")
 )]
