@@ -36,8 +36,22 @@ impl Readiness {
 /// The media type of [`Metrics::render`]'s output, the OpenMetrics text format.
 pub const METRICS_CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
-async fn metrics(State(metrics): State<Arc<Metrics>>) -> impl IntoResponse {
-    ([(header::CONTENT_TYPE, METRICS_CONTENT_TYPE)], metrics.render())
+/// OpenMetrics to a scraper that accepts it (Prometheus asks for it first), else the Prometheus
+/// text format.
+async fn metrics(State(metrics): State<Arc<Metrics>>, headers: axum::http::HeaderMap) -> impl IntoResponse {
+    let openmetrics = headers
+        .get_all(header::ACCEPT)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .any(|v| v.contains("application/openmetrics-text"));
+    if openmetrics {
+        ([(header::CONTENT_TYPE, METRICS_CONTENT_TYPE)], metrics.render())
+    } else {
+        (
+            [(header::CONTENT_TYPE, crate::metrics::PROMETHEUS_CONTENT_TYPE)],
+            crate::metrics::to_prometheus_text(&metrics.render()),
+        )
+    }
 }
 
 async fn ready(State(readiness): State<Readiness>) -> impl IntoResponse {
@@ -88,14 +102,30 @@ mod tests {
 
     use super::*;
 
-    #[tokio::test]
-    async fn metrics_are_served_as_openmetrics_text() {
+    async fn scrape(accept: Option<&str>) -> (String, String) {
         let router = Router::new().route("/metrics", get(metrics)).with_state(Arc::new(Metrics::new()));
-        let response = router.oneshot(Request::get("/metrics").body(Body::empty()).unwrap()).await.unwrap();
+        let mut request = Request::get("/metrics");
+        if let Some(accept) = accept {
+            request = request.header(header::ACCEPT, accept);
+        }
+        let response = router.oneshot(request.body(Body::empty()).unwrap()).await.unwrap();
         assert_eq!(response.status(), StatusCode::OK);
-        let content_type = response.headers().get(header::CONTENT_TYPE).unwrap().to_str().unwrap();
-        assert_eq!(content_type, "application/openmetrics-text; version=1.0.0; charset=utf-8");
+        let content_type = response.headers().get(header::CONTENT_TYPE).unwrap().to_str().unwrap().to_owned();
         let body = axum::body::to_bytes(response.into_body(), usize::MAX).await.unwrap();
-        assert!(String::from_utf8_lossy(&body).ends_with("# EOF\n"), "the OpenMetrics terminator");
+        (content_type, String::from_utf8_lossy(&body).into_owned())
+    }
+
+    #[tokio::test]
+    async fn metrics_are_openmetrics_to_who_asks_and_prometheus_text_otherwise() {
+        let prometheus_accept = "application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5,*/*;q=0.1";
+        let (content_type, body) = scrape(Some(prometheus_accept)).await;
+        assert_eq!(content_type, "application/openmetrics-text; version=1.0.0; charset=utf-8");
+        assert!(body.ends_with("# EOF\n"), "the OpenMetrics terminator");
+        for accept in [None, Some("*/*"), Some("text/plain")] {
+            let (content_type, body) = scrape(accept).await;
+            assert_eq!(content_type, "text/plain; version=0.0.4; charset=utf-8", "{accept:?}");
+            assert!(!body.contains("# EOF"));
+            assert!(body.contains("# TYPE spire_steward_entries_written_total counter"), "{body}");
+        }
     }
 }

@@ -1,7 +1,18 @@
 //! Prometheus metrics. Labels are low-cardinality by construction: RPC method and gRPC code,
-//! write operation, drift class and error category; never an object or entry name.
+//! write operation, drift class, error category and owner team (at most [`MAX_TEAMS`]); never an
+//! entry. The one exception is `resource_ready`, one series per custom resource of this
+//! instance and condition, as cert-manager's `certmanager_certificate_ready_status`: bounded by
+//! the resources the operator handles. Every counter exists at zero from start-up for its known
+//! label values.
 
-use std::{sync::Arc, time::Duration};
+mod exposition;
+
+pub use exposition::{PROMETHEUS_CONTENT_TYPE, to_prometheus_text};
+
+use std::{
+    sync::{Arc, atomic::AtomicU64},
+    time::Duration,
+};
 
 use prometheus_client::{
     encoding::{EncodeLabelSet, text::encode},
@@ -52,6 +63,33 @@ struct CategoryLabels {
     category: &'static str,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct BuildLabels {
+    version: &'static str,
+    revision: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ReadyLabels {
+    kind: String,
+    namespace: String,
+    name: String,
+    condition: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct TeamLabels {
+    team: String,
+}
+
+/// The most owner teams `entries_by_team` names; the others are summed under `team="other"`.
+pub const MAX_TEAMS: usize = 50;
+
+/// The error categories of `reconcile_errors`.
+pub const ERROR_CATEGORIES: [&str; 4] = ["spire_unavailable", "spire_rejected", "render_failed", "status_write"];
+const OPERATIONS: [&str; 3] = ["create", "update", "delete"];
+const DRIFT_CLASSES: [&str; 4] = ["modified", "missing", "unexpected", "foreign"];
+
 fn latency_buckets() -> impl Iterator<Item = f64> {
     [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0].into_iter()
 }
@@ -76,6 +114,11 @@ pub struct Metrics {
     exceptions: Family<OutcomeLabels, Gauge>,
     deletions_held: Gauge,
     pending_writes: Family<ActionLabels, Gauge>,
+    leader: Gauge,
+    last_periodic_check: Gauge<f64, AtomicU64>,
+    resource_ready: Family<ReadyLabels, Gauge>,
+    entries_by_team: Family<TeamLabels, Gauge>,
+    earliest_exception_expiry: Gauge<f64, AtomicU64>,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -173,7 +216,54 @@ impl Metrics {
             "Observe mode: entry writes planned and not made, by action (create, update, delete)",
             pending_writes.clone(),
         );
+        let build_info = Family::<BuildLabels, Gauge>::default();
+        registry.register("build_info", "The operator's version and source revision; always 1", build_info.clone());
+        build_info.get_or_create(&BuildLabels { version: env!("CARGO_PKG_VERSION"), revision: REVISION }).set(1);
+        let leader = Gauge::default();
+        registry.register(
+            "leader",
+            "1 while this replica holds the leader lease and writes, 0 on a standby",
+            leader.clone(),
+        );
+        let last_periodic_check = Gauge::<f64, AtomicU64>::default();
+        registry.register(
+            "last_periodic_check_timestamp_seconds",
+            "When the last periodic check listed SPIRE successfully (Unix time); 0 before the first",
+            last_periodic_check.clone(),
+        );
+        let resource_ready = Family::<ReadyLabels, Gauge>::default();
+        registry.register(
+            "resource_ready_status",
+            "The Ready condition of each custom resource this instance handles: 1 for its current status (True, False or Unknown), 0 for the others",
+            resource_ready.clone(),
+        );
+        let entries_by_team = Family::<TeamLabels, Gauge>::default();
+        registry.register(
+            "entries_by_team",
+            "Entries declared, by the owner team of the resource declaring them (spec.owner.team; none: no owner; beyond the 50 largest teams: other)",
+            entries_by_team.clone(),
+        );
+        let earliest_exception_expiry = Gauge::<f64, AtomicU64>::default();
+        registry.register(
+            "identity_exception_earliest_expiry_timestamp_seconds",
+            "When the earliest active IdentityException expires (Unix time); 0 when none is active",
+            earliest_exception_expiry.clone(),
+        );
+        for operation in OPERATIONS {
+            let _ = entries_written.get_or_create(&OperationLabels { operation });
+        }
+        for category in ERROR_CATEGORIES {
+            let _ = errors.get_or_create(&CategoryLabels { category });
+        }
+        for class in DRIFT_CLASSES {
+            let _ = drift_detected.get_or_create(&ClassLabels { class });
+        }
         Self {
+            leader,
+            last_periodic_check,
+            resource_ready,
+            entries_by_team,
+            earliest_exception_expiry,
             deletions_held,
             pending_writes,
             registry,
@@ -267,12 +357,68 @@ impl Metrics {
         self.unreadable.get_or_create(&ItemKindLabels { kind: kind.to_owned() }).set(count as i64);
     }
 
-    /// Counts an error: `category` is one of `spire_unavailable`, `spire_rejected`,
-    /// `render_failed`, `status_write`.
+    /// Counts an error: `category` is one of [`ERROR_CATEGORIES`].
     pub fn error(&self, category: &'static str) {
+        debug_assert!(ERROR_CATEGORIES.contains(&category), "{category}");
         self.errors.get_or_create(&CategoryLabels { category }).inc();
     }
+
+    /// Whether this replica leads.
+    pub fn leader(&self, leads: bool) {
+        self.leader.set(i64::from(leads));
+    }
+
+    /// A periodic check listed SPIRE at `unix_seconds`.
+    pub fn periodic_check(&self, unix_seconds: f64) {
+        self.last_periodic_check.set(unix_seconds);
+    }
+
+    /// Sets a resource's Ready status (`True`, `False` or `Unknown`).
+    pub fn resource_ready(&self, kind: &str, namespace: &str, name: &str, status: &str) {
+        for condition in ["True", "False", "Unknown"] {
+            let labels = ReadyLabels { kind: kind.into(), namespace: namespace.into(), name: name.into(), condition };
+            self.resource_ready.get_or_create(&labels).set(i64::from(condition == status));
+        }
+    }
+
+    /// Drops the series of a resource that is gone.
+    pub fn forget_resource(&self, kind: &str, namespace: &str, name: &str) {
+        for condition in ["True", "False", "Unknown"] {
+            let labels = ReadyLabels { kind: kind.into(), namespace: namespace.into(), name: name.into(), condition };
+            self.resource_ready.remove(&labels);
+        }
+    }
+
+    /// Sets the entries declared per owner team: the [`MAX_TEAMS`] largest by name, the rest
+    /// summed as `other`; teams no longer counted are dropped.
+    pub fn entries_by_team(&self, counts: &std::collections::BTreeMap<String, usize>) {
+        let mut largest: Vec<(&String, &usize)> = counts.iter().collect();
+        largest.sort_by(|a, b| b.1.cmp(a.1).then_with(|| a.0.cmp(b.0)));
+        self.entries_by_team.clear();
+        let mut other = 0;
+        for (i, (team, count)) in largest.into_iter().enumerate() {
+            if i < MAX_TEAMS && team != "other" {
+                self.entries_by_team.get_or_create(&TeamLabels { team: team.clone() }).set(*count as i64);
+            } else {
+                other += count;
+            }
+        }
+        if other > 0 {
+            self.entries_by_team.get_or_create(&TeamLabels { team: "other".into() }).set(other as i64);
+        }
+    }
+
+    /// When the earliest active exception expires, if one is active.
+    pub fn earliest_exception_expiry(&self, unix_seconds: Option<f64>) {
+        self.earliest_exception_expiry.set(unix_seconds.unwrap_or(0.0));
+    }
 }
+
+/// The source revision the binary was built from, when the build said (`SPIRE_STEWARD_REVISION`).
+const REVISION: &str = match option_env!("SPIRE_STEWARD_REVISION") {
+    Some(revision) => revision,
+    None => "unknown",
+};
 
 /// SPIRE client calls feed the RPC metrics.
 #[derive(Debug, Clone)]

@@ -142,6 +142,10 @@ async fn owned_drift_is_repaired_under_enforce_unless_the_resource_says_report()
     wait_event(&world, &operator, &name, "Normal", "DriftRepaired").await;
     assert_eq!(world.condition("ClusterSPIFFEID", &name, "Drifted").await, None, "no lasting condition");
     assert!(metric(port, r#"spire_steward_drift_detected_total{class="modified"}"#).await >= 1.0);
+    // The log names the entry, and the repair names the fields it wrote.
+    let log = operator.log_text();
+    assert!(log.contains(&format!("modified_entries={id}")), "{log}");
+    assert!(log.lines().any(|l| l.contains("updated entry") && l.contains("fields=x509SVIDTTL")), "{log}");
 
     // Missing: created again.
     delete(&spire, &id).await;

@@ -183,7 +183,7 @@ async fn write(
             match result {
                 Ok(entry) => {
                     tracing::info!(entry_id = %entry.id.as_ref().map(|i| i.as_str()).unwrap_or_default(), spiffe_id = %entry.spiffe_id,
-                        owner = %update.source.name, fields = ?mask, "updated entry");
+                        owner_kind = ?update.source.kind, owner = %update.source.name, fields = %mask, "updated entry");
                     let id = entry.id.clone();
                     index.insert(entry);
                     if let Some(id) = id {

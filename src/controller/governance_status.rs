@@ -69,6 +69,7 @@ impl StatusWriter {
             worker.metrics.governed(outcome, count);
         }
         let mut states = [("active", 0), ("expiring_soon", 0), ("expired", 0), ("refused", 0), ("invalid", 0)];
+        let mut earliest = None;
 
         let api: Api<IdentityPolicy> = Api::all(self.client());
         for object in worker.stores.policies().objects {
@@ -125,6 +126,11 @@ impl StatusWriter {
                 _ => 4,
             };
             states[state].1 += 1;
+            if state < 2
+                && let Ok(at) = object.spec.expires_at.parse::<k8s_openapi::jiff::Timestamp>()
+            {
+                earliest = Some(earliest.map_or(at, |e: k8s_openapi::jiff::Timestamp| e.min(at)));
+            }
             let fields = &desired.fields;
             let own = json!({ "entriesRelaxed": fields.entries_relaxed, "relaxationsUsed": fields.relaxations_used });
             let current = object.status.as_ref().map(|s| (&s.common, serde_json::to_value(s).unwrap_or_default()));
@@ -143,6 +149,7 @@ impl StatusWriter {
         for (state, count) in states {
             worker.metrics.exceptions(state, count);
         }
+        worker.metrics.earliest_exception_expiry(earliest.map(|t| t.as_millisecond() as f64 / 1000.0));
     }
 
     /// Publishes one resource's status: merges its conditions, announces a change of Ready once,
@@ -177,7 +184,7 @@ impl StatusWriter {
         if announce {
             self.announce(object, &previous, health).await;
         }
-        self.write(api, &K::kind(&()), &object.name_any(), &uid, status, unchanged).await;
+        self.write(api, &K::kind(&()), None, &object.name_any(), &uid, status, unchanged).await;
         announce.then_some(previous)
     }
 

@@ -83,6 +83,8 @@ pub async fn run(config: Config, client: kube::Client, shutdown: impl Future<Out
         readiness.set(true);
 
         leadership.acquired().await.map_err(|_| Error::LeadershipLost)?;
+        metrics.leader(true);
+        let status_metrics = metrics.clone();
         let worker = worker::Worker::new(config.clone(), stores, spire, queue.clone(), client.clone(), metrics)
             .with_audit(audit.clone());
 
@@ -97,7 +99,7 @@ pub async fn run(config: Config, client: kube::Client, shutdown: impl Future<Out
             }
         });
         tokio::select! {
-            _ = worker.run(status_writer::StatusWriter::new(client.clone())) => Ok(()),
+            _ = worker.run(status_writer::StatusWriter::new(client.clone(), status_metrics)) => Ok(()),
             _ = leadership.lost() => Err(Error::LeadershipLost),
         }
     };

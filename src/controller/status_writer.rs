@@ -60,6 +60,11 @@ pub struct StatusWriter {
     failed_writes: usize,
     /// UIDs of the objects found not to parse, reported once each.
     unreadable: HashSet<String>,
+    metrics: Arc<crate::metrics::Metrics>,
+    /// Per UID, the resource whose Ready status `resource_ready_status` shows.
+    ready: HashMap<String, (String, String, String)>,
+    /// Entries declared per owner team, counted during a publication.
+    teams: std::collections::BTreeMap<String, usize>,
 }
 
 impl StatusWriter {
@@ -71,7 +76,7 @@ impl StatusWriter {
         &self.recorder
     }
 
-    pub fn new(client: Client) -> Self {
+    pub fn new(client: Client, metrics: Arc<crate::metrics::Metrics>) -> Self {
         let reporter = Reporter { controller: FIELD_MANAGER.into(), instance: std::env::var("POD_NAME").ok() };
         Self {
             recorder: Recorder::new(client.clone(), reporter),
@@ -79,7 +84,15 @@ impl StatusWriter {
             written: HashMap::new(),
             failed_writes: 0,
             unreadable: HashSet::new(),
+            metrics,
+            ready: HashMap::new(),
+            teams: Default::default(),
         }
+    }
+
+    /// Counts `entries` declared by a resource of `team` (None: no owner), for `entries_by_team`.
+    fn count_team(&mut self, team: Option<&str>, entries: usize) {
+        *self.teams.entry(team.unwrap_or("none").to_owned()).or_default() += entries;
     }
 
     /// Publishes an Event when a resource's Ready reason changes, so `kubectl describe` tells the
@@ -130,6 +143,15 @@ impl StatusWriter {
             .chain(worker.rules.exceptions.keys().cloned())
             .collect();
         self.written.retain(|uid, _| live.contains(uid));
+        let metrics = self.metrics.clone();
+        self.ready.retain(|uid, (kind, namespace, name)| {
+            let keep = live.contains(uid);
+            if !keep {
+                metrics.forget_resource(kind, namespace, name);
+            }
+            keep
+        });
+        self.teams.clear();
         let mut unreadable = HashSet::new();
         for (kind, objects) in [
             (ClusterSPIFFEID::kind(&()), identities.unreadable_handled(&worker.config).collect::<Vec<_>>()),
@@ -154,6 +176,7 @@ impl StatusWriter {
         for _ in 0..self.failed_writes {
             worker.metrics.error("status_write");
         }
+        self.metrics.entries_by_team(&self.teams);
     }
 
     /// Publishes one Event per drift detection: on the resource that declares the entry, and,
@@ -236,7 +259,7 @@ impl StatusWriter {
             if !unchanged && !self.is_written(&uid, &status) {
                 self.announce(object.as_ref(), &previous, &health).await;
             }
-            self.write(&api, "ClusterFederatedTrustDomain", &object.name_any(), &uid, status, unchanged).await;
+            self.write(&api, "ClusterFederatedTrustDomain", None, &object.name_any(), &uid, status, unchanged).await;
         }
     }
 
@@ -316,7 +339,9 @@ impl StatusWriter {
             self.announce(object, &previous, &health).await;
             self.announce_ttl(object, current.and_then(|s| s.ttl.as_ref()), ttl.as_ref()).await;
         }
-        self.write(api, &K::kind(&()), &object.name_any(), &uid, status, unchanged).await;
+        self.count_team(object.owner_team(), stats.entries_to_set.max(0) as usize);
+        self.write(api, &K::kind(&()), object.namespace().as_deref(), &object.name_any(), &uid, status, unchanged)
+            .await;
     }
 
     async fn publish_static_entries(&mut self, worker: &Worker, objects: &[Arc<ClusterStaticEntry>]) {
@@ -377,7 +402,9 @@ impl StatusWriter {
                 let before = object.status.as_ref().and_then(|s| s.ttl.as_ref());
                 self.announce_ttl(object.as_ref(), before, fields.ttl.as_ref()).await;
             }
-            self.write(&api, "ClusterStaticEntry", &object.name_any(), &uid, status, unchanged).await;
+            let team = object.spec.owner.as_ref().map(|o| o.team.clone());
+            self.count_team(team.as_deref(), usize::from(status["set"] == true));
+            self.write(&api, "ClusterStaticEntry", None, &object.name_any(), &uid, status, unchanged).await;
         }
     }
 
@@ -387,10 +414,12 @@ impl StatusWriter {
         self.written.get(uid) == Some(&comparable(status))
     }
 
+    #[allow(clippy::too_many_arguments)]
     pub(super) async fn write<K>(
         &mut self,
         api: &Api<K>,
         kind: &str,
+        namespace: Option<&str>,
         name: &str,
         uid: &str,
         status: serde_json::Value,
@@ -398,6 +427,12 @@ impl StatusWriter {
     ) where
         K: kube::Resource<DynamicType = ()> + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
     {
+        let ready = status["conditions"]
+            .as_array()
+            .and_then(|conditions| conditions.iter().find(|c| c["type"] == "Ready").and_then(|c| c["status"].as_str()));
+        let namespace = namespace.unwrap_or_default();
+        self.metrics.resource_ready(kind, namespace, name, ready.unwrap_or("Unknown"));
+        self.ready.insert(uid.to_owned(), (kind.to_owned(), namespace.to_owned(), name.to_owned()));
         let comparable = comparable(&status);
         if unchanged || self.written.get(uid) == Some(&comparable) {
             return;
@@ -451,6 +486,7 @@ trait PodIdentityResource:
     fn class_name(&self) -> Option<&str>;
     fn suspended(&self) -> bool;
     fn identity_status(&self) -> Option<&ClusterSPIFFEIDStatus>;
+    fn owner_team(&self) -> Option<&str>;
 }
 
 impl PodIdentityResource for ClusterSPIFFEID {
@@ -463,6 +499,9 @@ impl PodIdentityResource for ClusterSPIFFEID {
     fn identity_status(&self) -> Option<&ClusterSPIFFEIDStatus> {
         self.status.as_ref()
     }
+    fn owner_team(&self) -> Option<&str> {
+        self.spec.owner.as_ref().map(|o| o.team.as_str())
+    }
 }
 
 impl PodIdentityResource for SPIFFEID {
@@ -474,5 +513,8 @@ impl PodIdentityResource for SPIFFEID {
     }
     fn identity_status(&self) -> Option<&ClusterSPIFFEIDStatus> {
         self.status.as_ref()
+    }
+    fn owner_team(&self) -> Option<&str> {
+        self.spec.owner.as_ref().map(|o| o.team.as_str())
     }
 }

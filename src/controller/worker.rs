@@ -254,14 +254,24 @@ impl Worker {
     pub async fn check_drift(&mut self) {
         match self.spire.list_entries_lenient(&Default::default(), LIST_PAGE_SIZE).await {
             Ok(listing) => {
+                self.metrics.periodic_check(k8s_openapi::jiff::Timestamp::now().as_millisecond() as f64 / 1000.0);
                 self.publish_reports(&listing).await;
                 let listing = self.set_aside(listing);
                 let drift = self.index.drift(&listing, &self.ownership);
                 if drift.touches_owned() {
+                    // The entries by ID (the first 20 of each class), so the line says which.
+                    let ids = |entries: &mut dyn Iterator<Item = &crate::spiffe::Entry>| {
+                        let ids: Vec<&str> =
+                            entries.filter_map(|e| e.id.as_ref().map(|i| i.as_str())).take(20).collect();
+                        ids.join(",")
+                    };
                     tracing::warn!(
                         missing = drift.missing.len(),
                         modified = drift.modified.len(),
                         unexpected = drift.unexpected.len(),
+                        missing_entries = %ids(&mut drift.missing.iter()),
+                        modified_entries = %ids(&mut drift.modified.iter().map(|(written, _)| written)),
+                        unexpected_entries = %ids(&mut drift.unexpected.iter()),
                         "entries changed in SPIRE behind the operator's back; planning their scopes again"
                     );
                 }

@@ -94,6 +94,14 @@ impl EntryMask {
     }
 }
 
+/// The fields by name, comma-separated (`x509SVIDTTL,dnsNames`), for logs.
+impl std::fmt::Display for EntryMask {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let names: Vec<&str> = self.fields().map(EntryField::name).collect();
+        f.write_str(&names.join(","))
+    }
+}
+
 impl FromIterator<EntryField> for EntryMask {
     fn from_iter<T: IntoIterator<Item = EntryField>>(fields: T) -> Self {
         fields.into_iter().fold(Self::default(), Self::with)
@@ -103,6 +111,13 @@ impl FromIterator<EntryField> for EntryMask {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_mask_shows_its_fields_by_name() {
+        let mask: EntryMask = [EntryField::DnsNames, EntryField::X509SvidTtl].into_iter().collect();
+        assert_eq!(mask.to_string(), "x509SVIDTTL,dnsNames");
+        assert_eq!(EntryMask::default().to_string(), "");
+    }
 
     #[test]
     fn a_mask_holds_exactly_the_fields_added() {

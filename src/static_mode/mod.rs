@@ -53,6 +53,8 @@ pub enum Error {
 pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(), Error> {
     let manifests = config.static_manifests.clone().expect("static manifest mode is configured");
     let metrics = Arc::new(Metrics::new());
+    // The only instance: it writes, as a leader would.
+    metrics.leader(true);
     let readiness = Readiness::default();
     let (metrics_address, health_address) = (config.metrics_address, config.health_address);
     let (admin_metrics, admin_readiness) = (metrics.clone(), readiness.clone());
