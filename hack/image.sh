@@ -30,8 +30,10 @@ build_dir=target/image-build
 out=target/image
 archive="$out/$name-$version.oci.tar"
 
-# glibc linked statically: the binary needs no library from the image.
-RUSTFLAGS="-C target-feature=+crt-static" cargo build --locked --release --quiet \
+# glibc linked statically: the binary needs no library from the image. `spire-steward version`
+# and the build_info metric show the revision and date.
+SPIRE_STEWARD_REVISION="$revision" SPIRE_STEWARD_BUILD_DATE="$created" \
+	RUSTFLAGS="-C target-feature=+crt-static" cargo build --locked --release --quiet \
 	--target "$target" --target-dir "$build_dir" --bin "$name"
 bin="$build_dir/$target/release/$name"
 # No program interpreter and no shared library: nothing to load from the image.

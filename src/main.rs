@@ -1,7 +1,7 @@
 use std::{path::PathBuf, process::ExitCode};
 
 use anyhow::Context;
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum};
 use spire_steward::{
     cli,
     config::{self, LogEncoding},
@@ -26,6 +26,31 @@ enum Command {
     /// List every identity: its source, owner, effective TTLs, policy decision, exception and
     /// drift, without writing anything.
     Report(Box<ReportArgs>),
+    /// Check manifests offline, as the API server and the operator would judge them, without a
+    /// cluster or SPIRE.
+    ///
+    /// Exit code 0 when every resource is valid, 1 when one is not (each problem is named by file,
+    /// document and field).
+    Validate {
+        /// Manifests: a file of YAML documents, or a directory read recursively for *.yaml and *.yml.
+        #[arg(short = 'f', long = "filename", value_name = "FILE|DIR", required = true)]
+        files: Vec<PathBuf>,
+        #[arg(short = 'o', long = "output", value_enum, default_value_t = Output::Table)]
+        output: Output,
+    },
+    /// Print the version, source revision and build date; with --server, the running operator's too.
+    Version {
+        /// The running operator's metrics endpoint, `http://host:port`.
+        #[arg(long, value_name = "URL")]
+        server: Option<String>,
+        #[arg(short = 'o', long = "output", value_enum, default_value_t = Output::Table)]
+        output: Output,
+    },
+    /// Print a shell completion script (source it, or install it where the shell looks).
+    Completion {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
     /// Print every CustomResourceDefinition as YAML, or write one file per CRD into a directory.
     Crds {
         /// Write `<crd name>.yaml` files into this directory instead of printing.
@@ -45,6 +70,14 @@ struct PlanArgs {
     files: Vec<PathBuf>,
     #[arg(short = 'o', long = "output", value_enum, default_value_t = PlanOutput::Table)]
     output: PlanOutput,
+}
+
+/// The output forms of `validate` and `version`, as kubectl names them.
+#[derive(Clone, Copy, ValueEnum)]
+enum Output {
+    Table,
+    Json,
+    Yaml,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -116,6 +149,12 @@ fn main() -> ExitCode {
             })
             .map(|_| ExitCode::SUCCESS)
         }
+        Command::Validate { files, output } => validate(&files, output),
+        Command::Version { server, output } => version(server.as_deref(), output).map(|()| ExitCode::SUCCESS),
+        Command::Completion { shell } => {
+            clap_complete::generate(shell, &mut Cli::command(), "spire-steward", &mut std::io::stdout());
+            Ok(ExitCode::SUCCESS)
+        }
         other => operate(other).map(|()| ExitCode::SUCCESS),
     };
     match result {
@@ -150,9 +189,64 @@ where
     Ok(output.changes)
 }
 
+/// Prints `value` as JSON or YAML, or `table` for the table form.
+fn print(value: &impl serde::Serialize, output: Output, table: impl FnOnce() -> String) -> anyhow::Result<()> {
+    match output {
+        Output::Table => print!("{}", table()),
+        Output::Json => println!("{}", serde_json::to_string_pretty(value)?),
+        Output::Yaml => print!("{}", serde_yaml_ng::to_string(value)?),
+    }
+    Ok(())
+}
+
+fn validate(files: &[PathBuf], output: Output) -> anyhow::Result<ExitCode> {
+    let found = cli::validate::validate(files, k8s_openapi::jiff::Timestamp::now());
+    for warning in &found.warnings {
+        eprintln!("warning: {warning}");
+    }
+    print(&found, output, || {
+        let mut text: String = found.problems.iter().map(|p| format!("{p}\n")).collect();
+        text.push_str(&format!("{} resources checked, {} problems\n", found.checked, found.problems.len()));
+        text
+    })?;
+    Ok(if found.problems.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(1) })
+}
+
+fn version(server: Option<&str>, output: Output) -> anyhow::Result<()> {
+    #[derive(serde::Serialize)]
+    struct Versions {
+        client: cli::version::Build,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        server: Option<cli::version::Build>,
+    }
+    let server = match server {
+        Some(url) => {
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+            Some(runtime.block_on(cli::version::server(url))?)
+        }
+        None => None,
+    };
+    let versions = Versions { client: cli::version::client(), server };
+    print(&versions, output, || {
+        let line = |who: &str, b: &cli::version::Build| {
+            let date = b.build_date.as_deref().map(|d| format!(", built {d}")).unwrap_or_default();
+            format!("{who}: spire-steward {}, revision {}{date}\n", b.version, b.revision)
+        };
+        let mut text = line("client", &versions.client);
+        if let Some(server) = &versions.server {
+            text.push_str(&line("server", server));
+        }
+        text
+    })
+}
+
 fn operate(command: Command) -> anyhow::Result<()> {
     match command {
-        Command::Plan(_) | Command::Report(_) => unreachable!("handled by main"),
+        Command::Plan(_)
+        | Command::Report(_)
+        | Command::Validate { .. }
+        | Command::Version { .. }
+        | Command::Completion { .. } => unreachable!("handled by main"),
         Command::Crds { out_dir } => write_crds(out_dir),
         Command::Run(args) => {
             let config = args.load().context("invalid configuration")?;
@@ -244,7 +338,7 @@ fn write_crds(out_dir: Option<PathBuf>) -> anyhow::Result<()> {
 
 #[cfg(test)]
 mod tests {
-    use clap::CommandFactory;
+    use clap::CommandFactory as _;
 
     #[test]
     fn cli_definition_is_consistent() {

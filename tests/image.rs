@@ -126,6 +126,11 @@ fn the_image_runs_as_non_root_holds_a_static_binary_and_carries_the_oci_annotati
     assert!(!headers.contains("INTERP"), "the binary asks for a program interpreter:\n{headers}");
     let version = run(Command::new(&binary).arg("--version"));
     assert_eq!(version.trim(), format!("spire-steward {VERSION}"));
+    // The revision it was built from, as the image's annotation says.
+    let build: Value = serde_json::from_str(&run(Command::new(&binary).args(["version", "-o", "json"]))).unwrap();
+    let head = run(Command::new("git").args(["rev-parse", "HEAD"]));
+    assert_eq!(build["client"]["revision"], head.trim(), "{build}");
+    assert_ne!(build["client"]["buildDate"], "unknown", "{build}");
 }
 
 impl Unpacked {

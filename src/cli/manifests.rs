@@ -4,7 +4,8 @@
 //! A file holds one or more YAML documents (`---`); a directory is read recursively for `*.yaml`
 //! and `*.yml` files in sorted order. Documents of the kinds the pass reads (ClusterSPIFFEID,
 //! SPIFFEID, ClusterStaticEntry, IdentityPolicy, IdentityException) replace the listed object of
-//! the same kind, name and namespace, or are added. Documents of other API groups (Deployments,
+//! the same kind, name and namespace, or are added; ClusterFederatedTrustDomain is read (so that
+//! `validate` checks it) and not planned. Documents of other API groups (Deployments,
 //! Services, ...) are left out with a warning, so a whole GitOps directory can be given; any other
 //! `spire-steward.io` kind is refused.
 
@@ -23,7 +24,9 @@ use serde_json::Value;
 
 use super::snapshot::Listing;
 use crate::{
-    api::v1alpha1::{ClusterSPIFFEID, ClusterStaticEntry, IdentityException, IdentityPolicy, SPIFFEID},
+    api::v1alpha1::{
+        ClusterFederatedTrustDomain, ClusterSPIFFEID, ClusterStaticEntry, IdentityException, IdentityPolicy, SPIFFEID,
+    },
     controller::Readable,
 };
 
@@ -49,8 +52,8 @@ pub enum Error {
     #[error("{path}: document {document}: {field} is missing")]
     Missing { path: PathBuf, document: usize, field: &'static str },
     #[error(
-        "{path}: document {document}: kind {kind} of {api_version} is not one plan reads (ClusterSPIFFEID, SPIFFEID, \
-         ClusterStaticEntry, IdentityPolicy, IdentityException of {API_VERSION})"
+        "{path}: document {document}: kind {kind} of {api_version} is not one of spire-steward's (ClusterSPIFFEID, \
+         SPIFFEID, ClusterStaticEntry, ClusterFederatedTrustDomain, IdentityPolicy, IdentityException of {API_VERSION})"
     )]
     Kind { path: PathBuf, document: usize, kind: String, api_version: String },
     #[error(transparent)]
@@ -79,6 +82,7 @@ pub enum Object {
     ClusterStaticEntry(ClusterStaticEntry),
     IdentityPolicy(IdentityPolicy),
     IdentityException(IdentityException),
+    ClusterFederatedTrustDomain(ClusterFederatedTrustDomain),
 }
 
 /// What the manifests hold, and the documents left out.
@@ -102,7 +106,7 @@ pub fn read(paths: &[PathBuf]) -> Result<Manifests, Error> {
 }
 
 /// A file, or the YAML files under a directory in sorted order.
-fn files(path: &Path) -> Result<Vec<PathBuf>, Error> {
+pub fn files(path: &Path) -> Result<Vec<PathBuf>, Error> {
     let read_error = |source| Error::Read { path: path.to_owned(), source };
     if !std::fs::metadata(path).map_err(read_error)?.is_dir() {
         return Ok(vec![path.to_owned()]);
@@ -199,6 +203,7 @@ impl At<'_> {
             "ClusterStaticEntry" => Object::ClusterStaticEntry(self.parse(&kind, value)?),
             "IdentityPolicy" => Object::IdentityPolicy(self.parse(&kind, value)?),
             "IdentityException" => Object::IdentityException(self.parse(&kind, value)?),
+            "ClusterFederatedTrustDomain" => Object::ClusterFederatedTrustDomain(self.parse(&kind, value)?),
             _ => return Err(refuse()),
         }))
     }
@@ -245,6 +250,8 @@ pub fn overlay(listing: &mut Listing, manifests: Manifests, now: Timestamp) {
             Object::ClusterStaticEntry(o) => lay(&mut listing.static_entries, o, now),
             Object::IdentityPolicy(o) => lay(&mut listing.policies, o, now),
             Object::IdentityException(o) => lay(&mut listing.exceptions, o, now),
+            // Federation is not planned.
+            Object::ClusterFederatedTrustDomain(_) => {}
         }
     }
 }
@@ -319,9 +326,9 @@ mod tests {
 
     #[test]
     fn another_kind_of_the_group_is_refused() {
-        let text = "apiVersion: spire-steward.io/v1alpha1\nkind: ClusterFederatedTrustDomain\nmetadata: {name: x}\n";
+        let text = "apiVersion: spire-steward.io/v1alpha1\nkind: TrustBundle\nmetadata: {name: x}\n";
         let message = read_one(text).unwrap_err().to_string();
-        assert!(message.contains("document 1: kind ClusterFederatedTrustDomain"), "{message}");
+        assert!(message.contains("document 1: kind TrustBundle"), "{message}");
     }
 
     #[test]

@@ -10,6 +10,8 @@ pub mod openreports;
 pub mod plan;
 pub mod report;
 pub mod snapshot;
+pub mod validate;
+pub mod version;
 
 use std::path::PathBuf;
 
