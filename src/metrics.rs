@@ -116,6 +116,7 @@ pub struct Metrics {
     pending_writes: Family<ActionLabels, Gauge>,
     leader: Gauge,
     last_periodic_check: Gauge<f64, AtomicU64>,
+    periodic_check_interval: Gauge<f64, AtomicU64>,
     resource_ready: Family<ReadyLabels, Gauge>,
     entries_by_team: Family<TeamLabels, Gauge>,
     earliest_exception_expiry: Gauge<f64, AtomicU64>,
@@ -231,6 +232,12 @@ impl Metrics {
             "When the last periodic check listed SPIRE successfully (Unix time); 0 before the first",
             last_periodic_check.clone(),
         );
+        let periodic_check_interval = Gauge::<f64, AtomicU64>::default();
+        registry.register(
+            "periodic_check_interval_seconds",
+            "The configured interval of the periodic check (gcInterval)",
+            periodic_check_interval.clone(),
+        );
         let resource_ready = Family::<ReadyLabels, Gauge>::default();
         registry.register(
             "resource_ready_status",
@@ -261,6 +268,7 @@ impl Metrics {
         Self {
             leader,
             last_periodic_check,
+            periodic_check_interval,
             resource_ready,
             entries_by_team,
             earliest_exception_expiry,
@@ -366,6 +374,11 @@ impl Metrics {
     /// Whether this replica leads.
     pub fn leader(&self, leads: bool) {
         self.leader.set(i64::from(leads));
+    }
+
+    /// The periodic check runs every `interval`.
+    pub fn periodic_check_interval(&self, interval: Duration) {
+        self.periodic_check_interval.set(interval.as_secs_f64());
     }
 
     /// A periodic check listed SPIRE at `unix_seconds`.

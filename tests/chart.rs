@@ -992,14 +992,17 @@ fn hardening_values_render_a_disruption_budget_a_spread_the_extras_and_the_crds(
             "--set",
             "metrics.prometheusRule.enabled=true",
             "--set-json",
-            r#"metrics.prometheusRule.groups=[{"name":"spire-steward","rules":[{"alert":"SpireStewardDown","expr":"up == 0"}]}]"#,
+            r#"metrics.prometheusRule.groups=[{"name":"mine","rules":[{"alert":"SpireStewardDown","expr":"up == 0"}]}]"#,
         ],
     );
     let monitor = monitored.one("ServiceMonitor");
     assert_eq!(monitor["metadata"]["labels"]["release"], "prom");
     assert_eq!(monitor["spec"]["endpoints"], json!([{ "port": "metrics", "path": "/metrics", "interval": "30s" }]));
     assert_eq!(monitor["spec"]["selector"]["matchLabels"], monitored.one("Service")["spec"]["selector"]);
-    assert_eq!(monitored.one("PrometheusRule")["spec"]["groups"][0]["rules"][0]["alert"], "SpireStewardDown");
+    // The default alerts first, then the user's groups.
+    let groups = &monitored.one("PrometheusRule")["spec"]["groups"];
+    assert_eq!(groups[0]["name"], "spire-steward");
+    assert_eq!(groups[1]["rules"][0]["alert"], "SpireStewardDown");
     let out = helm(&[
         "template",
         "x",

@@ -56,6 +56,7 @@ pub async fn run(config: Config, client: kube::Client, shutdown: impl Future<Out
     let config = Arc::new(config);
     let audit = Arc::new(crate::audit::Sink::open(&config.audit)?);
     let metrics = Arc::new(Metrics::new());
+    metrics.periodic_check_interval(config.gc_interval);
     let readiness = Readiness::default();
     let spire = SpireClient::new(
         ClientConfig::new(&config.spire_server_socket_path)

@@ -55,6 +55,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
     let metrics = Arc::new(Metrics::new());
     // The only instance: it writes, as a leader would.
     metrics.leader(true);
+    metrics.periodic_check_interval(config.gc_interval);
     let readiness = Readiness::default();
     let (metrics_address, health_address) = (config.metrics_address, config.health_address);
     let (admin_metrics, admin_readiness) = (metrics.clone(), readiness.clone());
@@ -156,6 +157,7 @@ impl Runner {
                 return false;
             }
         };
+        self.metrics.periodic_check(Timestamp::now().as_millisecond() as f64 / 1000.0);
         self.metrics.unparsed(crate::spire::EntryListing::KIND, listing.unparsed.len());
         let listing = Listing {
             pods: vec![],
