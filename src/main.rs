@@ -38,6 +38,16 @@ enum Command {
         #[arg(short = 'o', long = "output", value_enum, default_value_t = Output::Table)]
         output: Output,
     },
+    /// Check that this configuration can run here: the API server, the CRDs, every permission
+    /// the operator needs (SelfSubjectAccessReview), SPIRE and admin access to it.
+    ///
+    /// One line per check; exit code 0 when all pass, 1 when one fails.
+    Check {
+        #[command(flatten)]
+        run: RunArgs,
+        #[arg(short = 'o', long = "output", value_enum, default_value_t = Output::Table)]
+        output: Output,
+    },
     /// Print the version, source revision and build date; with --server, the running operator's too.
     Version {
         /// The running operator's metrics endpoint, `http://host:port`.
@@ -150,6 +160,7 @@ fn main() -> ExitCode {
             .map(|_| ExitCode::SUCCESS)
         }
         Command::Validate { files, output } => validate(&files, output),
+        Command::Check { run, output } => check(run, output),
         Command::Version { server, output } => version(server.as_deref(), output).map(|()| ExitCode::SUCCESS),
         Command::Completion { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "spire-steward", &mut std::io::stdout());
@@ -212,6 +223,21 @@ fn validate(files: &[PathBuf], output: Output) -> anyhow::Result<ExitCode> {
     Ok(if found.problems.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(1) })
 }
 
+fn check(args: RunArgs, output: Output) -> anyhow::Result<ExitCode> {
+    let config = args.load().context("invalid configuration")?;
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let checks = runtime.block_on(async {
+        match kube::Client::try_default().await {
+            Ok(client) => cli::check::run(&client, &config).await,
+            Err(e) => {
+                vec![cli::check::Check { name: "api server".into(), ok: false, detail: format!("no client: {e}") }]
+            }
+        }
+    });
+    print(&checks, output, || checks.iter().map(|c| format!("{c}\n")).collect())?;
+    Ok(if checks.iter().all(|c| c.ok) { ExitCode::SUCCESS } else { ExitCode::from(1) })
+}
+
 fn version(server: Option<&str>, output: Output) -> anyhow::Result<()> {
     #[derive(serde::Serialize)]
     struct Versions {
@@ -245,6 +271,7 @@ fn operate(command: Command) -> anyhow::Result<()> {
         Command::Plan(_)
         | Command::Report(_)
         | Command::Validate { .. }
+        | Command::Check { .. }
         | Command::Version { .. }
         | Command::Completion { .. } => unreachable!("handled by main"),
         Command::Crds { out_dir } => write_crds(out_dir),

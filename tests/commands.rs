@@ -110,3 +110,48 @@ fn completion_scripts_know_every_subcommand() {
     assert_ne!(code, 0);
     assert!(err.contains("tcsh"), "{err}");
 }
+
+#[tokio::test]
+async fn check_passes_where_the_operator_can_run_and_names_what_is_missing() {
+    let bed = testbed();
+    let world = World::new(bed).await;
+    let kubeconfig = bed.var("KUBECONFIG_OPERATOR");
+    let config = Operator::write_config(bed, &world, &bed.spire_socket(), "", "check");
+    let out = Command::new(env!("CARGO_BIN_EXE_spire-steward"))
+        .args(["check", "--config", config.to_str().unwrap()])
+        .env("KUBECONFIG", kubeconfig)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}{}", String::from_utf8_lossy(&out.stderr));
+    for line in [
+        "ok   api server: answers",
+        "ok   crd clusterspiffeids.spire-steward.io: v1alpha1 served",
+        "ok   rbac: all",
+        "ok   spire: ",
+    ] {
+        assert!(text.contains(line), "{line:?} missing:\n{text}");
+    }
+
+    // Another Lease namespace, where the operator may not keep its state, and no SPIRE socket.
+    let elsewhere = "leaderElection: {resourceName: elsewhere, resourceNamespace: kube-system}\n";
+    let config =
+        Operator::write_config(bed, &world, std::path::Path::new("/nonexistent/api.sock"), elsewhere, "check-bad");
+    let out = Command::new(env!("CARGO_BIN_EXE_spire-steward"))
+        .args(["check", "--config", config.to_str().unwrap(), "-o", "json"])
+        .env("KUBECONFIG", kubeconfig)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let checks: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let failed: Vec<String> = checks
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["ok"] == false)
+        .map(|c| format!("{}: {}", c["name"].as_str().unwrap(), c["detail"].as_str().unwrap()))
+        .collect();
+    assert!(failed.iter().any(|f| f == "rbac: denied: patch configmaps elsewhere-state in kube-system"), "{failed:?}");
+    assert!(failed.iter().any(|f| f.starts_with("spire: /nonexistent/api.sock: ")), "{failed:?}");
+    world.clean_up().await;
+}

@@ -4,6 +4,7 @@
 //! with the running controller. They write nothing, anywhere.
 
 pub mod catalog;
+pub mod check;
 pub mod format;
 pub mod manifests;
 pub mod openreports;
