@@ -42,12 +42,7 @@ enum Command {
     /// the operator needs (SelfSubjectAccessReview), SPIRE and admin access to it.
     ///
     /// One line per check; exit code 0 when all pass, 1 when one fails.
-    Check {
-        #[command(flatten)]
-        run: RunArgs,
-        #[arg(short = 'o', long = "output", value_enum, default_value_t = Output::Table)]
-        output: Output,
-    },
+    Check(Box<CheckArgs>),
     /// Print the version, source revision and build date; with --server, the running operator's too.
     Version {
         /// The running operator's metrics endpoint, `http://host:port`.
@@ -80,6 +75,14 @@ struct PlanArgs {
     files: Vec<PathBuf>,
     #[arg(short = 'o', long = "output", value_enum, default_value_t = PlanOutput::Table)]
     output: PlanOutput,
+}
+
+#[derive(Args)]
+struct CheckArgs {
+    #[command(flatten)]
+    run: RunArgs,
+    #[arg(short = 'o', long = "output", value_enum, default_value_t = Output::Table)]
+    output: Output,
 }
 
 /// The output forms of `validate` and `version`, as kubectl names them.
@@ -160,7 +163,7 @@ fn main() -> ExitCode {
             .map(|_| ExitCode::SUCCESS)
         }
         Command::Validate { files, output } => validate(&files, output),
-        Command::Check { run, output } => check(run, output),
+        Command::Check(args) => check(args.run, args.output),
         Command::Version { server, output } => version(server.as_deref(), output).map(|()| ExitCode::SUCCESS),
         Command::Completion { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "spire-steward", &mut std::io::stdout());
@@ -271,7 +274,7 @@ fn operate(command: Command) -> anyhow::Result<()> {
         Command::Plan(_)
         | Command::Report(_)
         | Command::Validate { .. }
-        | Command::Check { .. }
+        | Command::Check(_)
         | Command::Version { .. }
         | Command::Completion { .. } => unreachable!("handled by main"),
         Command::Crds { out_dir } => write_crds(out_dir),
