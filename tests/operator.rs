@@ -703,6 +703,7 @@ async fn refused_writes_are_reported_and_tried_again_at_the_periodic_check() {
     let partner = format!("partner-{}.example", world.id);
     let mut spec = world.pod_identity_spec();
     spec["federatesWith"] = json!([partner]);
+    spec["owner"] = json!({ "team": "payments" });
     world.apply("ClusterSPIFFEID", &csid, spec).await;
     let metrics_port = support::operator::free_port();
     let operator = Operator::start(
@@ -723,6 +724,22 @@ async fn refused_writes_are_reported_and_tried_again_at_the_periodic_check() {
         support::operator::metric(metrics_port, r#"spire_steward_reconcile_errors_total{category="spire_rejected"}"#)
             .await;
     assert!(rejected >= 1.0, "spire_rejected errors: {rejected}");
+    // Tried again at every periodic check, the refusal is logged once, naming the pod and team.
+    let retried = support::eventually(WAIT, || async {
+        let rejected = support::operator::metric(
+            metrics_port,
+            r#"spire_steward_reconcile_errors_total{category="spire_rejected"}"#,
+        )
+        .await;
+        (rejected >= 3.0).then_some(())
+    })
+    .await;
+    assert!(retried.is_some(), "not tried again\n{}", operator.log_text());
+    let log = operator.log_text();
+    let failures: Vec<&str> = log.lines().filter(|l| l.contains("apply: failed to create entry")).collect();
+    assert_eq!(failures.len(), 1, "{log}");
+    let pod = format!("team=payments pod_namespace={} pod=p-1", world.namespace);
+    assert!(failures[0].contains(&pod), "{}", failures[0]);
 
     // Once SPIRE knows the partner's bundle, the next periodic check writes the entry: nothing
     // in the cluster changed to trigger it.
@@ -744,6 +761,8 @@ async fn refused_writes_are_reported_and_tried_again_at_the_periodic_check() {
     assert!(created.iter().all(Result::is_ok), "{created:?}");
     let written = wait_for(&spire, &world, &operator, "the entry after the bundle arrived", |e| e.len() == 1).await;
     assert_eq!(written[0].federates_with, vec![partner_td]);
+    let log = operator.log_text();
+    assert!(log.lines().any(|l| l.contains("created entry") && l.contains(&pod)), "{log}");
     world.wait_ready(&operator, "ClusterSPIFFEID", &csid, ("True", "Synced")).await;
     assert_eq!(world.status("ClusterSPIFFEID", &csid).await["stats"]["entryFailures"], 0);
     world.clean_up().await;

@@ -41,6 +41,45 @@ pub struct Applied {
     pub vanished: usize,
 }
 
+/// What a write's log line names besides the entry and its resource: the pod of a pod entry and
+/// the resource's owner team; and the failures already logged, so that a write that keeps
+/// failing is logged once (again once it has gone through, or fails otherwise).
+pub struct WriteLog<'a> {
+    /// The pod's namespace and name, by pod UID.
+    pub pod: &'a dyn Fn(&str) -> Option<(String, String)>,
+    /// The owner team, by resource UID.
+    pub team: &'a dyn Fn(&str) -> Option<String>,
+    pub failed: &'a mut std::collections::HashSet<(EntryId, String)>,
+}
+
+/// A pod's namespace and name as log fields (nothing when there is no pod).
+fn shown(
+    pod: &Option<(String, String)>,
+) -> (Option<tracing::field::DisplayValue<&str>>, Option<tracing::field::DisplayValue<&str>>) {
+    (
+        pod.as_ref().map(|p| tracing::field::display(p.0.as_str())),
+        pod.as_ref().map(|p| tracing::field::display(p.1.as_str())),
+    )
+}
+
+impl WriteLog<'_> {
+    fn pod_of(&self, entry: &Entry) -> Option<(String, String)> {
+        match Scope::of(entry) {
+            Scope::Pod(uid) => (self.pod)(&uid),
+            Scope::Cluster => None,
+        }
+    }
+
+    /// Whether this failure of the write to `id` is news.
+    fn first_failure(&mut self, id: &EntryId, message: &str) -> bool {
+        self.failed.insert((id.clone(), message.to_owned()))
+    }
+
+    fn went_through(&mut self, id: &EntryId) {
+        self.failed.retain(|(failed, _)| failed != id);
+    }
+}
+
 /// Writes every plan. A whole-call failure stops the writing; the scopes not yet written are
 /// returned for another try.
 pub async fn apply(
@@ -48,9 +87,10 @@ pub async fn apply(
     index: &mut EntryIndex,
     ownership: &Ownership,
     plans: &[(Scope, Plan)],
+    log: &mut WriteLog<'_>,
 ) -> Applied {
     let mut applied = Applied::default();
-    if let Err(e) = write(spire, index, ownership, plans, &mut applied).await {
+    if let Err(e) = write(spire, index, ownership, plans, &mut applied, log).await {
         tracing::warn!(error = %e, "SPIRE write failed; will retry");
         applied.unavailable = Some(Arc::new(e));
         applied.replan.extend(plans.iter().map(|(scope, _)| scope.clone()));
@@ -64,6 +104,7 @@ async fn write(
     ownership: &Ownership,
     plans: &[(Scope, Plan)],
     applied: &mut Applied,
+    log: &mut WriteLog<'_>,
 ) -> Result<(), crate::spire::Error> {
     let deletes: Vec<_> = plans.iter().flat_map(|(_, p)| &p.deletes).collect();
     if !deletes.is_empty() {
@@ -76,11 +117,16 @@ async fn write(
                 Some(o) => (Some(tracing::field::debug(o.kind)), Some(tracing::field::display(&o.name))),
                 None => (None, None),
             };
+            let team = owner.as_ref().and_then(|o| (log.team)(&o.uid));
+            let pod = log.pod_of(&delete.entry);
+            let (pod_namespace, pod_name) = shown(&pod);
+            let team = team.map(tracing::field::display);
             match result {
                 Ok(()) => {
                     applied.answers.insert(id.clone(), Ok(()));
+                    log.went_through(&id);
                     tracing::info!(entry_id = %id, spiffe_id = %delete.entry.spiffe_id, owner_kind,
-                        owner = owner_name, reason = ?delete.reason, "deleted entry");
+                        owner = owner_name, team, pod_namespace, pod = pod_name, reason = ?delete.reason, "deleted entry");
                     index.remove(&id);
                     applied.deleted += 1;
                 }
@@ -93,8 +139,11 @@ async fn write(
                 }
                 Err(e) => {
                     applied.answers.insert(id.clone(), Err(e.clone()));
-                    tracing::warn!(entry_id = %id, spiffe_id = %delete.entry.spiffe_id, owner_kind,
-                        owner = owner_name, error = %e, "failed to delete entry");
+                    if log.first_failure(&id, &e.message) {
+                        tracing::warn!(entry_id = %id, spiffe_id = %delete.entry.spiffe_id, owner_kind,
+                            owner = owner_name, team, pod_namespace, pod = pod_name, error = %e,
+                            "failed to delete entry; logged again only once it goes through or fails otherwise");
+                    }
                     // The resource that declared the entry hears of it; an entry nothing has
                     // declared since start-up has no one to tell but the log.
                     applied.failures.push(Refusal {
@@ -126,11 +175,16 @@ async fn write(
                 }),
                 CreateOutcome::Failed(e) => Err(e.clone()),
             };
-            applied.answers.insert(planned_id, answer);
+            applied.answers.insert(planned_id.clone(), answer);
+            let team = (log.team)(&owner.uid);
+            let pod = log.pod_of(&create.entry);
+            let (pod_namespace, pod_name) = shown(&pod);
+            let team = team.map(tracing::field::display);
             match outcome {
                 CreateOutcome::Created(entry) => {
+                    log.went_through(&planned_id);
                     tracing::info!(entry_id = %entry.id.as_ref().map(|i| i.as_str()).unwrap_or_default(), spiffe_id = %entry.spiffe_id,
-                        owner_kind = ?owner.kind, owner = %owner.name, "created entry");
+                        owner_kind = ?owner.kind, owner = %owner.name, team, pod_namespace, pod = pod_name, "created entry");
                     applied.created_in.push(Scope::of(&entry));
                     let id = entry.id.clone();
                     index.insert(entry);
@@ -156,9 +210,11 @@ async fn write(
                     }
                 }
                 CreateOutcome::Failed(e) => {
-                    tracing::warn!(entry_id = %create.entry.id.as_ref().map(|i| i.as_str()).unwrap_or_default(),
-                        spiffe_id = %create.entry.spiffe_id, owner_kind = ?owner.kind, owner = %owner.name, error = %e,
-                        "failed to create entry");
+                    if log.first_failure(&planned_id, &e.message) {
+                        tracing::warn!(entry_id = %planned_id, spiffe_id = %create.entry.spiffe_id, owner_kind = ?owner.kind,
+                            owner = %owner.name, team, pod_namespace, pod = pod_name, error = %e,
+                            "failed to create entry; logged again only once it goes through or fails otherwise");
+                    }
                     applied.failures.push(Refusal {
                         owner: owner.uid.clone(),
                         scope: Scope::of(&create.entry),
@@ -180,10 +236,18 @@ async fn write(
             if let Some(id) = &update.entry.id {
                 applied.answers.insert(id.clone(), result.as_ref().map(|_| ()).map_err(Clone::clone));
             }
+            let team = (log.team)(&update.source.uid);
+            let pod = log.pod_of(&update.entry);
+            let (pod_namespace, pod_name) = shown(&pod);
+            let team = team.map(tracing::field::display);
             match result {
                 Ok(entry) => {
+                    if let Some(id) = &update.entry.id {
+                        log.went_through(id);
+                    }
                     tracing::info!(entry_id = %entry.id.as_ref().map(|i| i.as_str()).unwrap_or_default(), spiffe_id = %entry.spiffe_id,
-                        owner_kind = ?update.source.kind, owner = %update.source.name, fields = %mask, "updated entry");
+                        owner_kind = ?update.source.kind, owner = %update.source.name, team, pod_namespace, pod = pod_name,
+                        fields = %mask, "updated entry");
                     let id = entry.id.clone();
                     index.insert(entry);
                     if let Some(id) = id {
@@ -199,9 +263,13 @@ async fn write(
                     applied.replan.insert(Scope::of(&update.entry));
                 }
                 Err(e) => {
-                    tracing::warn!(entry_id = %update.entry.id.as_ref().map(|i| i.as_str()).unwrap_or_default(),
-                        spiffe_id = %update.entry.spiffe_id, owner_kind = ?update.source.kind, owner = %update.source.name,
-                        error = %e, "failed to update entry");
+                    let first = update.entry.id.as_ref().is_none_or(|id| log.first_failure(id, &e.message));
+                    if first {
+                        tracing::warn!(entry_id = %update.entry.id.as_ref().map(|i| i.as_str()).unwrap_or_default(),
+                            spiffe_id = %update.entry.spiffe_id, owner_kind = ?update.source.kind, owner = %update.source.name,
+                            team, pod_namespace, pod = pod_name, fields = %mask, error = %e,
+                            "failed to update entry; logged again only once it goes through or fails otherwise");
+                    }
                     applied.failures.push(Refusal {
                         owner: update.source.uid.clone(),
                         scope: Scope::of(&update.entry),

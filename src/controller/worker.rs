@@ -51,6 +51,8 @@ pub struct Worker {
     identities: Identities,
     statics: StaticEntries,
     pods: HashMap<String, ObjectRef<PodView>>,
+    /// Write failures logged, so that one that keeps failing is logged once.
+    pub(super) failures_logged: std::collections::HashSet<(crate::spiffe::EntryId, String)>,
     /// The pods each EndpointSlice targeted when last seen.
     slice_members: SliceMembers,
     pub records: HashMap<String, PodRecord>,
@@ -141,6 +143,7 @@ impl Worker {
             state,
             persisted: None,
             rejected: None,
+            failures_logged: Default::default(),
         }
     }
 

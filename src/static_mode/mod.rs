@@ -30,7 +30,7 @@ use crate::{
     config::{Config, Mode, StaticManifests},
     controller::{
         Readable,
-        apply::apply,
+        apply::{WriteLog, apply},
         audit_trail::{Trail, written},
         federation::Federation,
         sources::source_of,
@@ -80,6 +80,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
         federation: Federation::default(),
         declared: BTreeMap::new(),
         warnings: Vec::new(),
+        failures_logged: Default::default(),
     };
     tracing::info!(path = %runner.manifests.path.display(), interval = ?runner.config.gc_interval,
         "static manifest mode: reading resources from files, not from the Kubernetes API");
@@ -111,6 +112,8 @@ struct Runner {
     declared: BTreeMap<String, DeclaredRelationship>,
     /// The documents left out at the last pass, logged when they change.
     warnings: Vec<String>,
+    /// Write failures logged, so that one that keeps failing is logged once.
+    failures_logged: std::collections::HashSet<(crate::spiffe::EntryId, String)>,
 }
 
 impl Runner {
@@ -194,13 +197,22 @@ impl Runner {
             return true;
         }
         self.hold_mass_deletion(&mut plans, evaluation.index.len());
-        let applied = apply(&self.spire, &mut evaluation.index, &evaluation.ownership, &plans).await;
+        let teams: BTreeMap<String, String> = listing
+            .static_entries
+            .objects
+            .iter()
+            .filter_map(|o| Some((o.metadata.uid.clone()?, o.spec.owner.as_ref()?.team.clone())))
+            .collect();
+        let team = |uid: &str| teams.get(uid).cloned();
+        let mut log = WriteLog { pod: &|_| None, team: &team, failed: &mut self.failures_logged };
+        let applied = apply(&self.spire, &mut evaluation.index, &evaluation.ownership, &plans, &mut log).await;
         self.trail.settle(&plans, &applied);
         self.metrics.written("create", applied.created);
         self.metrics.written("update", applied.updated);
         self.metrics.written("delete", applied.deleted);
-        for refusal in &applied.failures {
-            tracing::warn!(refusal = ?refusal, "SPIRE refused a write; it is tried again at the next pass");
+        // Each refusal was logged by the write (once while it keeps failing); it is tried again
+        // at the next pass.
+        for _ in &applied.failures {
             self.metrics.error("spire_rejected");
         }
         if applied.unavailable.is_some() {

@@ -4,7 +4,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::{SCOPES_PER_PASS, Worker, withheld};
-use crate::controller::apply::{Applied, apply};
+use crate::controller::apply::{Applied, WriteLog, apply};
 use crate::controller::audit_trail::written;
 use crate::{
     config::Mode,
@@ -100,10 +100,37 @@ impl Worker {
         if plans.iter().all(|(_, p)| p.is_empty()) {
             Applied::default()
         } else {
-            let applied = apply(&self.spire, &mut self.index, &self.ownership, plans).await;
+            let teams = self.teams();
+            let (pods, stores) = (&self.pods, &self.stores);
+            let pod = |uid: &str| {
+                let pod = pods.get(uid).and_then(|r| stores.pods.get(r))?;
+                Some((
+                    pod.metadata.namespace.clone().unwrap_or_default(),
+                    pod.metadata.name.clone().unwrap_or_default(),
+                ))
+            };
+            let team = |uid: &str| teams.get(uid).cloned();
+            let mut log = WriteLog { pod: &pod, team: &team, failed: &mut self.failures_logged };
+            let applied = apply(&self.spire, &mut self.index, &self.ownership, plans, &mut log).await;
             self.trail.settle(plans, &applied);
             applied
         }
+    }
+
+    /// The owner team of every resource that declares entries, by UID, for the write logs.
+    fn teams(&self) -> std::collections::HashMap<String, String> {
+        let team = |meta: &kube::api::ObjectMeta, owner: Option<&crate::api::v1alpha1::Owner>| {
+            Some((meta.uid.clone()?, owner?.team.clone()))
+        };
+        let identities = self.stores.identities().objects;
+        let tenants = self.stores.tenant_identities().objects;
+        let statics = self.stores.static_entries().objects;
+        identities
+            .iter()
+            .filter_map(|o| team(&o.metadata, o.spec.owner.as_ref()))
+            .chain(tenants.iter().filter_map(|o| team(&o.metadata, o.spec.owner.as_ref())))
+            .chain(statics.iter().filter_map(|o| team(&o.metadata, o.spec.owner.as_ref())))
+            .collect()
     }
 
     /// The identity resources of this instance's class, with their confirmations of deletions.
