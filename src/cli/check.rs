@@ -15,7 +15,7 @@ use serde::Serialize;
 use crate::{
     api::v1alpha1::{self, GROUP, VERSION},
     config::Config,
-    spire::{ClientConfig, SpireClient},
+    spire::SpireClient,
 };
 
 /// One check's outcome.
@@ -225,15 +225,8 @@ async fn access(client: &kube::Client, config: &Config) -> Vec<Check> {
 }
 
 async fn spire(config: &Config) -> Check {
-    let spire = SpireClient::new(
-        ClientConfig::new(&config.spire_server_socket_path)
-            .with_tcp(config.spire_tcp.clone())
-            .with_call_timeout(config.spire_call_timeout),
-    );
-    let server = match &config.spire_tcp {
-        Some(tcp) => tcp.address.clone(),
-        None => config.spire_server_socket_path.display().to_string(),
-    };
+    let spire = SpireClient::new(config.spire_client());
+    let server = config.spire_server();
     let check = |ok, detail: String| Check { name: "spire".into(), ok, detail: format!("{server}: {detail}") };
     if let Err(e) = spire.wait_for_svid(std::time::Duration::from_secs(30)).await {
         return check(false, e.to_string());

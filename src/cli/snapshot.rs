@@ -27,7 +27,7 @@ use crate::{
     pass::{self, Inputs, ScopeOutcome, Snapshot},
     pod_view::PodView,
     reconcile::{Declaration, EntryIndex, IdentitySource, Ownership, Scope},
-    spire::{ClientConfig, EntryListing, LIST_PAGE_SIZE, SpireClient},
+    spire::{EntryListing, LIST_PAGE_SIZE, SpireClient},
 };
 
 /// Objects asked for per list call.
@@ -136,15 +136,8 @@ impl Listing {
         let nodes = list_all(Api::<Node>::all(client.clone()), "nodes").await?;
         let namespaces = list_all(Api::<Namespace>::all(client.clone()), "namespaces").await?;
         let slices = list_all(Api::<EndpointSlice>::all(client.clone()), "endpointslices").await?;
-        let spire = SpireClient::new(
-            ClientConfig::new(&config.spire_server_socket_path)
-                .with_tcp(config.spire_tcp.clone())
-                .with_call_timeout(config.spire_call_timeout),
-        );
-        let server = match &config.spire_tcp {
-            Some(tcp) => tcp.address.clone(),
-            None => config.spire_server_socket_path.display().to_string(),
-        };
+        let spire = SpireClient::new(config.spire_client());
+        let server = config.spire_server();
         spire.wait_for_svid(FIRST_SVID).await.map_err(|source| Error::Spire { server: server.clone(), source })?;
         let entries = spire
             .list_entries_lenient(&Default::default(), LIST_PAGE_SIZE)

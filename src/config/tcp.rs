@@ -67,3 +67,21 @@ mod tests {
         assert!(err(Some("h:1"), None, Some("not-an-id")).starts_with("spireServerSPIFFEID: \"not-an-id\""));
     }
 }
+
+impl super::Config {
+    /// How to reach the SPIRE server: the socket, or TCP with SPIFFE mTLS, under the call
+    /// deadline.
+    pub fn spire_client(&self) -> crate::spire::ClientConfig {
+        crate::spire::ClientConfig::new(&self.spire_server_socket_path)
+            .with_tcp(self.spire_tcp.clone())
+            .with_call_timeout(self.spire_call_timeout)
+    }
+
+    /// The SPIRE server as messages name it: its TCP address, else its socket.
+    pub fn spire_server(&self) -> String {
+        match &self.spire_tcp {
+            Some(tcp) => tcp.address.clone(),
+            None => self.spire_server_socket_path.display().to_string(),
+        }
+    }
+}

@@ -33,7 +33,7 @@ use crate::{
     config::Config,
     lease::LeaderElector,
     metrics::{Metrics, SpireCalls},
-    spire::{ClientConfig, SpireClient},
+    spire::SpireClient,
 };
 
 /// Why the operator stopped.
@@ -58,12 +58,7 @@ pub async fn run(config: Config, client: kube::Client, shutdown: impl Future<Out
     let metrics = Arc::new(Metrics::new());
     metrics.periodic_check_interval(config.gc_interval);
     let readiness = Readiness::default();
-    let spire = SpireClient::new(
-        ClientConfig::new(&config.spire_server_socket_path)
-            .with_tcp(config.spire_tcp.clone())
-            .with_call_timeout(config.spire_call_timeout),
-    )
-    .with_observer(Arc::new(SpireCalls(metrics.clone())));
+    let spire = SpireClient::new(config.spire_client()).with_observer(Arc::new(SpireCalls(metrics.clone())));
     let queue = Arc::new(ChangeQueue::default());
     let mut tasks = JoinSet::new();
     let (metrics_address, health_address) = (config.metrics_address, config.health_address);

@@ -39,7 +39,7 @@ use crate::{
     reconcile::{DeclaredRelationship, DeleteReason, Plan, Scope, SourceKind},
     render::render_federation,
     selection::handles_class,
-    spire::{ClientConfig, LIST_PAGE_SIZE, SpireClient},
+    spire::{LIST_PAGE_SIZE, SpireClient},
 };
 
 /// Why static manifest mode stopped.
@@ -64,12 +64,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
             tracing::error!(error = %e, "the admin endpoints stopped");
         }
     });
-    let spire = SpireClient::new(
-        ClientConfig::new(&config.spire_server_socket_path)
-            .with_tcp(config.spire_tcp.clone())
-            .with_call_timeout(config.spire_call_timeout),
-    )
-    .with_observer(Arc::new(SpireCalls(metrics.clone())));
+    let spire = SpireClient::new(config.spire_client()).with_observer(Arc::new(SpireCalls(metrics.clone())));
     let trail = Trail::new(Arc::new(crate::audit::Sink::open(&config.audit)?));
     let mut runner = Runner {
         config,
