@@ -40,6 +40,24 @@ pub fn transport(
     }))
 }
 
+impl super::Config {
+    /// How to reach the SPIRE server: the socket, or TCP with SPIFFE mTLS, under the call
+    /// deadline.
+    pub fn spire_client(&self) -> crate::spire::ClientConfig {
+        crate::spire::ClientConfig::new(&self.spire_server_socket_path)
+            .with_tcp(self.spire_tcp.clone())
+            .with_call_timeout(self.spire_call_timeout)
+    }
+
+    /// The SPIRE server as messages name it: its TCP address, else its socket.
+    pub fn spire_server(&self) -> String {
+        match &self.spire_tcp {
+            Some(tcp) => tcp.address.clone(),
+            None => self.spire_server_socket_path.display().to_string(),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -65,23 +83,5 @@ mod tests {
         assert_eq!(err(Some("spire-server"), None, None), "spireServerAddress: \"spire-server\" is not host:port");
         assert_eq!(err(None, Some("/a.sock"), None), "spireAgentSocketPath: needs spireServerAddress");
         assert!(err(Some("h:1"), None, Some("not-an-id")).starts_with("spireServerSPIFFEID: \"not-an-id\""));
-    }
-}
-
-impl super::Config {
-    /// How to reach the SPIRE server: the socket, or TCP with SPIFFE mTLS, under the call
-    /// deadline.
-    pub fn spire_client(&self) -> crate::spire::ClientConfig {
-        crate::spire::ClientConfig::new(&self.spire_server_socket_path)
-            .with_tcp(self.spire_tcp.clone())
-            .with_call_timeout(self.spire_call_timeout)
-    }
-
-    /// The SPIRE server as messages name it: its TCP address, else its socket.
-    pub fn spire_server(&self) -> String {
-        match &self.spire_tcp {
-            Some(tcp) => tcp.address.clone(),
-            None => self.spire_server_socket_path.display().to_string(),
-        }
     }
 }
