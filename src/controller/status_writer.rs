@@ -311,6 +311,11 @@ impl StatusWriter {
         let uid = object.uid().unwrap_or_default();
         let processed = worker.identities().get(&uid).map(|i| &i.identity);
         let current = object.identity_status();
+        // Before its first pass the operator knows only that SPIRE keeps it waiting; a problem
+        // of the spec recorded for this generation (Stalled) does not depend on SPIRE and stands.
+        if !worker.index_loaded && current.is_some_and(|s| stalled_at(&s.common, object.meta().generation)) {
+            return;
+        }
         let desired = identity_status(IdentityInputs {
             enabled: config.reconcile.cluster_spiffe_ids,
             processed: worker.identities().generation(&uid).zip(processed),
@@ -452,6 +457,12 @@ impl StatusWriter {
             }
         }
     }
+}
+
+/// Whether the recorded status says Stalled for `generation`.
+fn stalled_at(status: &crate::api::v1alpha1::CommonStatus, generation: Option<i64>) -> bool {
+    status.observed_generation == generation
+        && status.conditions.iter().any(|c| c.type_ == crate::api::conditions::types::STALLED && c.status == "True")
 }
 
 /// Adds the `Drifted` condition while drift of the resource's entries stands unrepaired.

@@ -53,6 +53,8 @@ pub struct Worker {
     pods: HashMap<String, ObjectRef<PodView>>,
     /// Write failures logged, so that one that keeps failing is logged once.
     pub(super) failures_logged: std::collections::HashSet<(crate::spiffe::EntryId, String)>,
+    /// SPIRE's entries were listed once: the passes have run since.
+    pub index_loaded: bool,
     /// The pods each EndpointSlice targeted when last seen.
     slice_members: SliceMembers,
     pub records: HashMap<String, PodRecord>,
@@ -144,6 +146,7 @@ impl Worker {
             persisted: None,
             rejected: None,
             failures_logged: Default::default(),
+            index_loaded: false,
         }
     }
 
@@ -164,6 +167,7 @@ impl Worker {
                     self.index = EntryIndex::from_listing(entries, &self.ownership);
                     tracing::info!(owned = self.index.len(), "loaded the entries this operator owns");
                     self.spire_unavailable = None;
+                    self.index_loaded = true;
                     return;
                 }
                 Err(e) => {

@@ -6,7 +6,7 @@
 //! | # | reason | when |
 //! |---|---|---|
 //! | 1 | `ReconcileDisabled` | the operator's configuration switches its kind off |
-//! | 2 | `Pending` | the operator has not processed the resource's generation yet (`SpireUnavailable` instead while SPIRE keeps it from starting: unreachable, or denying it) |
+//! | 2 | `Pending` | the operator has not processed the resource's generation yet (`SpireUnavailable` instead while SPIRE keeps it from starting: unreachable, or denying it; a `Stalled` status already recorded for the generation is then left as it is) |
 //! | 3 | `InvalidSpec` | the spec does not parse (existing entries are kept) |
 //! | 4 | `Suspended` | `spec.suspend` is true |
 //! | 5 | `InvalidSpec` | the spec parses but fails to render for some pods |

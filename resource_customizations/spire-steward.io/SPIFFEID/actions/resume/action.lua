@@ -1,0 +1,3 @@
+-- Clears spec.suspend: the operator reconciles the resource's entries again.
+obj.spec.suspend = false
+return obj
