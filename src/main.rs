@@ -97,6 +97,7 @@ enum Output {
 enum PlanOutput {
     Table,
     Json,
+    Yaml,
 }
 
 #[derive(Args)]
@@ -111,6 +112,7 @@ struct ReportArgs {
 enum ReportOutput {
     Table,
     Json,
+    Yaml,
     Csv,
     /// openreports.io/v1alpha1 ClusterReport and Report objects, as YAML.
     Openreports,
@@ -144,6 +146,7 @@ fn main() -> ExitCode {
                 let format = match output {
                     PlanOutput::Table => cli::PlanFormat::Table,
                     PlanOutput::Json => cli::PlanFormat::Json,
+                    PlanOutput::Yaml => cli::PlanFormat::Yaml,
                 };
                 cli::run_plan(&client, &config, &files, format).await
             })
@@ -155,6 +158,7 @@ fn main() -> ExitCode {
                 let format = match output {
                     ReportOutput::Table => cli::ReportFormat::Table,
                     ReportOutput::Json => cli::ReportFormat::Json,
+                    ReportOutput::Yaml => cli::ReportFormat::Yaml,
                     ReportOutput::Csv => cli::ReportFormat::Csv,
                     ReportOutput::Openreports => cli::ReportFormat::OpenReports,
                 };

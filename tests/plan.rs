@@ -43,6 +43,11 @@ async fn plan_shows_what_a_reconcile_and_a_change_would_write_and_writes_nothing
     assert_eq!(ran.code, 0, "{ran:?}");
     let plan = ran.json();
     assert_eq!(plan["schemaVersion"], "spire-steward.io/plan/v1");
+    // The YAML form carries the same fields.
+    let yaml = cli.run("plan", &["-o", "yaml"]);
+    assert_eq!(yaml.code, 0, "{yaml:?}");
+    let as_yaml: serde_json::Value = serde_yaml_ng::from_str(&yaml.stdout).unwrap();
+    assert_eq!(as_yaml, plan);
     for list in ["creates", "updates", "deletes", "kept", "foreignConflicts", "denied"] {
         assert_eq!(plan[list], json!([]), "{list}: {plan}");
     }

@@ -51,6 +51,9 @@ async fn report_lists_every_identity_and_matches_the_controllers_counters() {
     let report = ran.json();
     assert_eq!(report["schemaVersion"], "spire-steward.io/report/v1");
     assert_eq!(report["rows"].as_array().unwrap().len(), 3, "{report}");
+    let yaml = cli.run("report", &["-o", "yaml"]);
+    let as_yaml: serde_json::Value = serde_yaml_ng::from_str(&yaml.stdout).unwrap();
+    assert_eq!(as_yaml["rows"], report["rows"], "the YAML form carries the same rows");
     let web = row(&report, &format!("spiffe://{td}/web/p-1"));
     assert_eq!(web["entryID"], id_of("/web/p-1").as_str());
     assert_eq!(web["source"], json!({ "kind": "ClusterSPIFFEID", "name": known.web }));

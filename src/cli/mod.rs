@@ -29,6 +29,8 @@ pub enum Error {
     Manifest(#[from] manifests::Error),
     #[error("encoding the output")]
     Encode(#[from] serde_json::Error),
+    #[error("encoding the output as YAML")]
+    EncodeYaml(#[from] serde_yaml_ng::Error),
 }
 
 /// The forms `plan` prints.
@@ -36,6 +38,8 @@ pub enum Error {
 pub enum PlanFormat {
     Table,
     Json,
+    /// The JSON form's fields, as YAML.
+    Yaml,
 }
 
 /// The forms `report` prints.
@@ -43,6 +47,8 @@ pub enum PlanFormat {
 pub enum ReportFormat {
     Table,
     Json,
+    /// The JSON form's fields, as YAML.
+    Yaml,
     Csv,
     OpenReports,
 }
@@ -92,6 +98,7 @@ pub async fn run_plan(
     let text = match format {
         PlanFormat::Table => plan::table(&planned),
         PlanFormat::Json => serde_json::to_string_pretty(&planned)? + "\n",
+        PlanFormat::Yaml => serde_yaml_ng::to_string(&planned)?,
     };
     Ok(Output { text, warnings, changes: planned.has_changes() })
 }
@@ -107,6 +114,7 @@ pub async fn run_report(client: &kube::Client, config: &Config, format: ReportFo
     let text = match format {
         ReportFormat::Table => report::table(&reported),
         ReportFormat::Json => serde_json::to_string_pretty(&reported)? + "\n",
+        ReportFormat::Yaml => serde_yaml_ng::to_string(&reported)?,
         ReportFormat::Csv => report::csv(&reported),
         ReportFormat::OpenReports => openreports::yaml(&openreports::reports(&reported, &evaluation, config)),
     };
