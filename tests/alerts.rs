@@ -117,9 +117,8 @@ async fn every_alert_and_panel_selects_exported_metrics() {
     }
 
     let bed = testbed();
-    let world = World::with_one_pod(bed, "alerts").await;
+    let world = World::with_one_pod(bed, "web").await;
     let name = world.identity_name("web");
-    world.apply("ClusterSPIFFEID", &name, world.pod_identity_spec()).await;
     let port = free_port();
     let operator =
         Operator::start(bed, &world, &bed.spire_socket(), &format!("metrics: {{bindAddress: '127.0.0.1:{port}'}}\n"));

@@ -73,7 +73,7 @@ fn value(families: &BTreeMap<String, Value>, family: &str, sample: &str, labels:
 #[tokio::test]
 async fn both_formats_parse_with_help_types_and_the_operations_metrics() {
     let bed = testbed();
-    let world = World::with_one_pod(bed, "metrics").await;
+    let world = World::with_one_pod(bed, "web").await;
     let name = world.identity_name("web");
     let mut spec = world.pod_identity_spec();
     spec["owner"] = json!({ "team": "payments" });
