@@ -234,6 +234,9 @@ fn check(args: RunArgs, output: Output) -> anyhow::Result<ExitCode> {
     let config = args.load().context("invalid configuration")?;
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     let checks = runtime.block_on(async {
+        if config.static_manifests.is_some() {
+            return cli::check::run_static(&config).await;
+        }
         match kube::Client::try_default().await {
             Ok(client) => cli::check::run(&client, &config).await,
             Err(e) => {

@@ -203,3 +203,44 @@ async fn a_spire_controller_manager_static_configuration_runs_as_it_is() {
     let _ = std::fs::remove_dir_all(&dir);
     world.clean_up().await;
 }
+
+/// An empty directory (not mounted, say) stops every pass; observe mode writes nothing and is
+/// ready all the same.
+#[tokio::test]
+async fn an_empty_directory_writes_nothing_and_observe_mode_is_ready() {
+    let bed = testbed();
+    let world = World::new(bed).await;
+    let dir = repo_root().join("target/operator-tests").join(format!("{}-empty-manifests", world.id));
+    std::fs::create_dir_all(&dir).unwrap();
+    let start = |mode: &str, replica: &str| {
+        let health = free_port();
+        let extra = format!(
+            "staticManifestPath: {}\ngcInterval: 1s\nmode: {mode}\nhealth: {{healthProbeBindAddress: '127.0.0.1:{health}'}}\n",
+            dir.display()
+        );
+        let config = Operator::write_config(bed, &world, &bed.spire_socket(), &extra, replica);
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_spire-steward"));
+        command.args(["run", "--config", config.to_str().unwrap()]).env("KUBECONFIG", "/nonexistent/kubeconfig");
+        (Operator::spawn(command, &world, replica), health)
+    };
+    let (operator, health) = start("Enforce", "empty");
+    let refused =
+        eventually(WAIT, || async { operator.log_text().contains("holds no *.yaml file").then_some(()) }).await;
+    assert!(refused.is_some(), "{}", operator.log_text());
+    let (code, _) = http_get(health, "/readyz").await.unwrap();
+    assert_eq!(code, 503, "not ready while the directory is empty");
+    drop(operator);
+
+    let id = format!("spiffe://example.org/static/{}/observed", world.id);
+    write(&dir, "entry.yaml", &static_entry("spire.spiffe.io/v1alpha1", "observed", &world, &id, "unix:uid:9"));
+    write(&dir, "federation.yaml", &federation(&world, &format!("fed-{}.test", world.id)));
+    let (operator, health) = start("Observe", "observe");
+    let ready = eventually(WAIT, || async { (http_get(health, "/readyz").await?.0 == 200).then_some(()) }).await;
+    assert!(ready.is_some(), "observe mode never ready\n{}", operator.log_text());
+    assert!(operator.log_text().contains("observe mode: writes planned and not made"), "{}", operator.log_text());
+    assert!(stored(&world).await.is_empty(), "observe mode wrote an entry");
+    assert!(!relationship(&format!("fed-{}.test", world.id)).await, "observe mode wrote a relationship");
+    drop(operator);
+    let _ = std::fs::remove_dir_all(&dir);
+    world.clean_up().await;
+}

@@ -86,8 +86,9 @@ pub fn calls(config: &Config) -> Vec<Call> {
     }
     calls.push(call("patch", GROUP, "clusterfederatedtrustdomains"));
     let namespace = crate::lease::namespace_of(&config.leader_election);
+    // Events about cluster-scoped objects go to "default", about a SPIFFEID to its namespace.
     for verb in ["create", "patch"] {
-        calls.push(Call { namespace: Some("default".into()), ..call(verb, "events.k8s.io", "events") });
+        calls.push(call(verb, "events.k8s.io", "events"));
     }
     if config.leader_election.enabled {
         let lease = Some(config.leader_election.lease_name.clone());
@@ -118,6 +119,17 @@ pub fn calls(config: &Config) -> Vec<Call> {
 /// Runs every check.
 pub async fn run(client: &kube::Client, config: &Config) -> Vec<Check> {
     let mut checks = vec![Check { name: "configuration".into(), ok: true, detail: "valid".into() }];
+    if config.leader_election.lease_namespace.is_none() {
+        let namespace = crate::lease::namespace_of(&config.leader_election);
+        checks.push(Check {
+            name: "lease namespace".into(),
+            ok: true,
+            detail: format!(
+                "leaderElection.resourceNamespace is not set: the Lease and state ConfigMap are checked in {namespace:?}, \
+                 where the operator runs (POD_NAMESPACE) decides in the cluster"
+            ),
+        });
+    }
     match client.apiserver_version().await {
         Ok(v) => {
             checks.push(Check { name: "api server".into(), ok: true, detail: format!("answers, {}", v.git_version) })
@@ -224,6 +236,18 @@ async fn access(client: &kube::Client, config: &Config) -> Vec<Check> {
     }
 }
 
+/// Static manifest mode needs no Kubernetes API: the configuration and SPIRE only.
+pub async fn run_static(config: &Config) -> Vec<Check> {
+    vec![
+        Check {
+            name: "configuration".into(),
+            ok: true,
+            detail: "valid (static manifest mode: no Kubernetes API)".into(),
+        },
+        spire(config).await,
+    ]
+}
+
 async fn spire(config: &Config) -> Check {
     let spire = SpireClient::new(config.spire_client());
     let server = config.spire_server();
@@ -255,6 +279,7 @@ mod tests {
     fn the_calls_follow_the_configuration() {
         let plain: Vec<String> = calls(&config("")).iter().map(ToString::to_string).collect();
         assert!(plain.contains(&"watch pods cluster-wide".to_owned()), "{plain:?}");
+        assert!(plain.contains(&"create events.events.k8s.io cluster-wide".to_owned()), "{plain:?}");
         assert!(plain.contains(&"patch clusterspiffeids.spire-steward.io/status cluster-wide".to_owned()));
         assert!(plain.contains(&"patch configmaps l-state in ns".to_owned()), "{plain:?}");
         assert!(!plain.iter().any(|c| c.contains("leases")), "no election, no Lease");

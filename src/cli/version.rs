@@ -38,8 +38,14 @@ pub enum Error {
     Missing { url: String },
 }
 
-/// The running operator's build, from its metrics endpoint at `url` (`http://host:port`).
+/// The running operator's build, from its metrics endpoint at `url` (`http://host:port`),
+/// within ten seconds.
 pub async fn server(url: &str) -> Result<Build, Error> {
+    let timeout = || Error::Fetch { url: url.into(), source: std::io::ErrorKind::TimedOut.into() };
+    tokio::time::timeout(std::time::Duration::from_secs(10), fetch(url)).await.map_err(|_| timeout())?
+}
+
+async fn fetch(url: &str) -> Result<Build, Error> {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let authority =
         url.strip_prefix("http://").map(|a| a.trim_end_matches('/')).ok_or_else(|| Error::Url(url.into()))?;

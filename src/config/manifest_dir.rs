@@ -37,6 +37,12 @@ pub fn static_manifests(file: &File) -> Result<Option<StaticManifests>, Error> {
             "true: static manifest mode knows no pods; only ClusterStaticEntry and ClusterFederatedTrustDomain are read",
         ));
     }
+    if file.drift_policy.as_deref() == Some("Report") {
+        return Err(invalid(
+            "driftPolicy",
+            "Report: static manifest mode writes every pass what the files declare, so drift is always repaired",
+        ));
+    }
     if file.open_reports.as_ref().and_then(|r| r.enabled) == Some(true) {
         return Err(invalid("openReports.enabled", "true: static manifest mode writes nothing to the Kubernetes API"));
     }
@@ -109,6 +115,7 @@ mod tests {
             ("staticManifestPath: /m\nleaderElection: {leaderElect: true}\n", "leaderElection.leaderElect"),
             ("staticManifestPath: /m\nreconcile: {clusterSPIFFEIDs: true}\n", "reconcile.clusterSPIFFEIDs"),
             ("staticManifestPath: /m\nopenReports: {enabled: true}\n", "openReports.enabled"),
+            ("staticManifestPath: /m\ndriftPolicy: Report\n", "driftPolicy"),
         ] {
             let e = static_manifests(&file(yaml)).unwrap_err().to_string();
             assert!(e.contains(key), "{yaml}: {e}");

@@ -49,8 +49,12 @@ pub struct WriteLog<'a> {
     pub pod: &'a dyn Fn(&str) -> Option<(String, String)>,
     /// The owner team, by resource UID.
     pub team: &'a dyn Fn(&str) -> Option<String>,
-    pub failed: &'a mut std::collections::HashSet<(EntryId, String)>,
+    /// The last failure logged, by entry ID.
+    pub failed: &'a mut std::collections::HashMap<EntryId, String>,
 }
+
+/// The most failures remembered; beyond, they are forgotten and logged again.
+const FAILURES_REMEMBERED: usize = 10_000;
 
 /// A pod's namespace and name as log fields (nothing when there is no pod).
 fn shown(
@@ -70,13 +74,16 @@ impl WriteLog<'_> {
         }
     }
 
-    /// Whether this failure of the write to `id` is news.
+    /// Whether this failure of the write to `id` is news: the first, or another message.
     fn first_failure(&mut self, id: &EntryId, message: &str) -> bool {
-        self.failed.insert((id.clone(), message.to_owned()))
+        if self.failed.len() >= FAILURES_REMEMBERED && !self.failed.contains_key(id) {
+            self.failed.clear();
+        }
+        self.failed.insert(id.clone(), message.to_owned()).as_deref() != Some(message)
     }
 
     fn went_through(&mut self, id: &EntryId) {
-        self.failed.retain(|(failed, _)| failed != id);
+        self.failed.remove(id);
     }
 }
 
@@ -132,6 +139,7 @@ async fn write(
                 }
                 Err(e) if e.code == Code::NotFound => {
                     applied.answers.insert(id.clone(), Ok(()));
+                    log.went_through(&id);
                     tracing::info!(entry_id = %id, spiffe_id = %delete.entry.spiffe_id,
                         "an entry to delete was already gone from SPIRE");
                     index.remove(&id);

@@ -65,6 +65,8 @@ pub struct StatusWriter {
     ready: HashMap<String, (String, String, String)>,
     /// Entries declared per owner team, counted during a publication.
     teams: std::collections::BTreeMap<String, usize>,
+    /// The resources whose status the current publication wrote or kept, by UID.
+    published: HashSet<String>,
 }
 
 impl StatusWriter {
@@ -87,7 +89,25 @@ impl StatusWriter {
             metrics,
             ready: HashMap::new(),
             teams: Default::default(),
+            published: HashSet::new(),
         }
+    }
+
+    /// Shows a resource's recorded Ready status in the metrics, its status left as it is.
+    fn keep_ready_metric<K: ResourceExt>(
+        &mut self,
+        object: &K,
+        kind: &str,
+        uid: &str,
+        current: Option<&ClusterSPIFFEIDStatus>,
+    ) {
+        let ready = current
+            .and_then(|s| s.common.conditions.iter().find(|c| c.type_ == types::READY))
+            .map_or("Unknown", |c| c.status.as_str());
+        let namespace = object.namespace().unwrap_or_default();
+        self.metrics.resource_ready(kind, &namespace, &object.name_any(), ready);
+        self.ready.insert(uid.to_owned(), (kind.to_owned(), namespace, object.name_any()));
+        self.published.insert(uid.to_owned());
     }
 
     /// Counts `entries` declared by a resource of `team` (None: no owner), for `entries_by_team`.
@@ -143,14 +163,7 @@ impl StatusWriter {
             .chain(worker.rules.exceptions.keys().cloned())
             .collect();
         self.written.retain(|uid, _| live.contains(uid));
-        let metrics = self.metrics.clone();
-        self.ready.retain(|uid, (kind, namespace, name)| {
-            let keep = live.contains(uid);
-            if !keep {
-                metrics.forget_resource(kind, namespace, name);
-            }
-            keep
-        });
+        self.published.clear();
         self.teams.clear();
         let mut unreadable = HashSet::new();
         for (kind, objects) in [
@@ -170,13 +183,25 @@ impl StatusWriter {
         self.unreadable = unreadable;
         self.publish_identities(worker, &identities.objects, &tenants.objects).await;
         self.publish_static_entries(worker, &statics.objects).await;
-        self.publish_federations(worker, &federations.objects).await;
+        // Before the first pass nothing is known of the relationships: their status stands.
+        if worker.index_loaded {
+            self.publish_federations(worker, &federations.objects).await;
+        }
         self.publish_governance(worker).await;
         self.announce_drift(worker).await;
         for _ in 0..self.failed_writes {
             worker.metrics.error("status_write");
         }
         self.metrics.entries_by_team(&self.teams);
+        // A resource gone, or no longer this instance's (another className), takes its series.
+        let (metrics, published) = (self.metrics.clone(), &self.published);
+        self.ready.retain(|uid, (kind, namespace, name)| {
+            let keep = published.contains(uid);
+            if !keep {
+                metrics.forget_resource(kind, namespace, name);
+            }
+            keep
+        });
     }
 
     /// Publishes one Event per drift detection: on the resource that declares the entry, and,
@@ -311,9 +336,13 @@ impl StatusWriter {
         let uid = object.uid().unwrap_or_default();
         let processed = worker.identities().get(&uid).map(|i| &i.identity);
         let current = object.identity_status();
-        // Before its first pass the operator knows only that SPIRE keeps it waiting; a problem
-        // of the spec recorded for this generation (Stalled) does not depend on SPIRE and stands.
-        if !worker.index_loaded && current.is_some_and(|s| stalled_at(&s.common, object.meta().generation)) {
+        // Before its first pass the operator knows only that SPIRE keeps it waiting: a status
+        // recorded for this generation keeps its counters and Drifted, and stands whole when it
+        // says Stalled or Suspended, which do not depend on SPIRE.
+        let recorded =
+            current.filter(|s| !worker.index_loaded && s.common.observed_generation == object.meta().generation);
+        if recorded.is_some_and(|s| stalled_or_suspended(&s.common)) {
+            self.keep_ready_metric(object, &K::kind(&()), &uid, current);
             return;
         }
         let desired = identity_status(IdentityInputs {
@@ -329,10 +358,17 @@ impl StatusWriter {
             unavailable: unavailable.as_deref(),
             withheld,
         });
-        let (health, generation, IdentityFields { stats, ttl }) = (desired.health, desired.generation, desired.fields);
+        let (health, generation, IdentityFields { mut stats, mut ttl }) =
+            (desired.health, desired.generation, desired.fields);
         let (previous, mut conditions) =
             next_conditions(current.map(|s| &s.common), &health, desired.synced_type, generation);
-        add_drifted(&mut conditions, &previous, worker, &uid, generation);
+        if let Some(recorded) = recorded {
+            stats = recorded.stats.clone().unwrap_or_default();
+            ttl.clone_from(&recorded.ttl);
+            conditions.extend(previous.iter().filter(|c| c.type_ == types::DRIFTED).cloned());
+        } else {
+            add_drifted(&mut conditions, &previous, worker, &uid, generation);
+        }
         let status = json!({ "observedGeneration": generation, "conditions": conditions, "stats": stats, "ttl": ttl });
         let unchanged = current.is_some_and(|s| {
             s.common.observed_generation == generation
@@ -438,6 +474,7 @@ impl StatusWriter {
         let namespace = namespace.unwrap_or_default();
         self.metrics.resource_ready(kind, namespace, name, ready.unwrap_or("Unknown"));
         self.ready.insert(uid.to_owned(), (kind.to_owned(), namespace.to_owned(), name.to_owned()));
+        self.published.insert(uid.to_owned());
         let comparable = comparable(&status);
         if unchanged || self.written.get(uid) == Some(&comparable) {
             return;
@@ -459,10 +496,11 @@ impl StatusWriter {
     }
 }
 
-/// Whether the recorded status says Stalled for `generation`.
-fn stalled_at(status: &crate::api::v1alpha1::CommonStatus, generation: Option<i64>) -> bool {
-    status.observed_generation == generation
-        && status.conditions.iter().any(|c| c.type_ == crate::api::conditions::types::STALLED && c.status == "True")
+/// Whether a recorded status says Stalled, or Ready for being suspended.
+fn stalled_or_suspended(status: &crate::api::v1alpha1::CommonStatus) -> bool {
+    status.conditions.iter().any(|c| {
+        (c.type_ == types::STALLED && c.status == "True") || (c.type_ == types::READY && c.reason == reasons::SUSPENDED)
+    })
 }
 
 /// Adds the `Drifted` condition while drift of the resource's entries stands unrepaired.

@@ -52,7 +52,7 @@ pub struct Worker {
     statics: StaticEntries,
     pods: HashMap<String, ObjectRef<PodView>>,
     /// Write failures logged, so that one that keeps failing is logged once.
-    pub(super) failures_logged: std::collections::HashSet<(crate::spiffe::EntryId, String)>,
+    pub(super) failures_logged: std::collections::HashMap<crate::spiffe::EntryId, String>,
     /// SPIRE's entries were listed once: the passes have run since.
     pub index_loaded: bool,
     /// The pods each EndpointSlice targeted when last seen.

@@ -93,8 +93,8 @@ impl std::fmt::Debug for PerSvid {
 
 struct Current {
     svids: super::workload::SvidWatch,
-    /// An SVID had arrived when `channel` was dialled.
-    had_svid: bool,
+    /// The leaf certificate of the SVID `channel` was dialled with, if one had arrived.
+    leaf: Option<Vec<u8>>,
     channel: Channel,
 }
 
@@ -102,12 +102,17 @@ impl PerSvid {
     fn channel(&self) -> Channel {
         let mut current = self.current.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         if current.svids.has_changed().unwrap_or(false) {
-            let newest = current.svids.borrow_and_update().as_ref().map(|svid| svid.spiffe_id.clone());
-            if let (true, Some(spiffe_id)) = (current.had_svid, &newest) {
-                tracing::info!(%spiffe_id, "the X509-SVID rotated: calls from now on go over a new connection that presents it");
+            let newest = current.svids.borrow_and_update().clone();
+            let leaf = newest.as_ref().and_then(|svid| svid.chain.first()).map(|cert| cert.to_vec());
+            // The Workload API also sends the same SVID again (a bundle update, a reconnect).
+            if leaf != current.leaf {
+                if let (Some(_), Some(svid)) = (&current.leaf, &newest) {
+                    tracing::info!(spiffe_id = %svid.spiffe_id,
+                        "the X509-SVID rotated: calls from now on go over a new connection that presents it");
+                }
+                current.leaf = leaf;
+                current.channel = (self.dial)();
             }
-            current.had_svid = newest.is_some();
-            current.channel = (self.dial)();
         }
         current.channel.clone()
     }
@@ -154,8 +159,8 @@ impl SpireClient {
                 }))
         };
         let mut svids = svids;
-        let had_svid = svids.borrow_and_update().is_some();
-        let current = Current { svids, had_svid, channel: dial() };
+        let leaf = svids.borrow_and_update().as_ref().and_then(|svid| svid.chain.first()).map(|cert| cert.to_vec());
+        let current = Current { svids, leaf, channel: dial() };
         let per_svid = PerSvid {
             current: std::sync::Mutex::new(current),
             dial: Box::new(dial),

@@ -30,6 +30,10 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    #[error(
+        "the static manifest directory {path} holds no *.yaml file (not mounted?); nothing is written until it does (an empty .yaml file declares nothing)"
+    )]
+    Empty { path: PathBuf },
     #[error(transparent)]
     Document(#[from] DocumentError),
     #[error("{path}: document {document}: {kind} {name} is also in {first}")]
@@ -59,6 +63,9 @@ pub fn read(dir: &Path, expand: impl Fn(&str) -> String) -> Result<Manifests, Er
         .map_err(directory_error)?;
     files.retain(|f| f.extension().is_some_and(|e| e == "yaml") && !f.is_dir());
     files.sort();
+    if files.is_empty() {
+        return Err(Error::Empty { path: dir.to_owned() });
+    }
     let mut out = Manifests::default();
     for file in files {
         let text =
@@ -220,6 +227,11 @@ mod tests {
         assert_eq!(out.static_entries.len(), 1);
         let missing = read(&dir.join("nowhere"), str::to_owned).unwrap_err().to_string();
         assert!(missing.contains("nowhere"), "{missing}");
+        std::fs::remove_file(dir.join("a.yaml")).unwrap();
+        let empty = read(&dir, str::to_owned).unwrap_err().to_string();
+        assert!(empty.contains("holds no *.yaml file"), "{empty}");
+        std::fs::write(dir.join("a.yaml"), "").unwrap();
+        assert!(read(&dir, str::to_owned).unwrap().static_entries.is_empty(), "an empty file declares nothing");
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -9,7 +9,9 @@
 //! that does not parse stops the pass before anything is written, so a broken file never
 //! deletes the entries it declares; the error names the file, the document and the field.
 //! Deletions go through the same circuit breaker as in Kubernetes mode; with no resource to
-//! annotate, held deletions are let through by raising `deletionBreaker` in the configuration.
+//! annotate, held deletions are let through by restarting with `deletionBreaker` raised. A
+//! directory without any `*.yaml` file (empty, or not mounted) stops the pass too: to remove
+//! every entry, leave an empty `.yaml` file.
 //! A federation relationship is deleted when the file that declared it goes while the operator
 //! runs; one whose file went while it was stopped is left in SPIRE (nothing marks it as the
 //! operator's).
@@ -108,12 +110,14 @@ struct Runner {
     /// The documents left out at the last pass, logged when they change.
     warnings: Vec<String>,
     /// Write failures logged, so that one that keeps failing is logged once.
-    failures_logged: std::collections::HashSet<(crate::spiffe::EntryId, String)>,
+    failures_logged: std::collections::HashMap<crate::spiffe::EntryId, String>,
 }
 
 impl Runner {
     /// One pass; whether it ran to the end.
     async fn pass(&mut self) -> bool {
+        // Set again below when this pass holds deletions.
+        self.metrics.deletions_held(0);
         let expand_env = self.manifests.expand_env;
         let read = files::read(&self.manifests.path, |text| {
             if expand_env { crate::config::expand_env(text, |name| std::env::var(name).ok()) } else { text.to_owned() }
@@ -222,7 +226,6 @@ impl Runner {
         let undeclared = |plan: &Plan| plan.deletes.iter().filter(|d| d.reason == DeleteReason::Undeclared).count();
         let deletes: usize = plans.iter().map(|(_, p)| undeclared(p)).sum();
         let assessment = self.config.deletion_breaker.assess(deletes, owned, None);
-        self.metrics.deletions_held(0);
         if let crate::breaker::Assessment::Held { deletes, owned } = assessment {
             let held: Vec<_> = plans
                 .iter()
@@ -286,7 +289,8 @@ impl Runner {
         for d in self.declared.values_mut() {
             d.source.deleting_at = None;
         }
-        synced.deleted
+        // In observe mode nothing is deleted, and the pass is still complete.
+        !synced.written || synced.deleted
     }
 }
 
