@@ -84,8 +84,12 @@ fn validate_file(file: &Path, now: Timestamp, out: &mut Validation) {
     for object in &read.objects {
         out.checked += 1;
         let (resource, result) = judge(object, now);
+        let mut messages: Vec<String> = schema_rules(object);
         if let Err(message) = result {
-            out.problems.push(Problem { file: file.to_owned(), resource: Some(resource), message });
+            messages.push(message);
+        }
+        for message in messages {
+            out.problems.push(Problem { file: file.to_owned(), resource: Some(resource.clone()), message });
         }
     }
 }
@@ -119,6 +123,63 @@ fn judge(object: &Object, now: Timestamp) -> (String, Result<(), String>) {
             format!("IdentityException {}", o.name_any()),
             policy::exception_of(&o.name_any(), now, &o.spec).map(drop).map_err(|e| text(&e)),
         ),
+    }
+}
+
+/// The CRDs' validation rules the operator's own parsers do not already apply, so that what the
+/// API server refuses is refused here too (`tests/crds.rs` checks the two agree, case by case).
+fn schema_rules(object: &Object) -> Vec<String> {
+    let trust_domain = regex::Regex::new(r"^(spiffe://)?[a-z0-9._-]{1,255}$").expect("a valid pattern");
+    let federates = |field: &str, items: &[String]| -> Vec<String> {
+        items
+            .iter()
+            .filter(|td| !trust_domain.is_match(td))
+            .map(|td| {
+                format!("{field}: item {td:?} is not a trust domain name (lowercase letters, digits, '.', '-' and '_')")
+            })
+            .collect()
+    };
+    let identity = |template: &str, selectors: &[String]| {
+        let mut out = Vec::new();
+        if !template.starts_with("spiffe://") {
+            out.push(format!("spiffeIDTemplate: {template:?} must start with spiffe://"));
+        }
+        if selectors.iter().any(|s| !s.contains(':')) {
+            out.push("workloadSelectorTemplates: each must render a selector of the form type:value".to_owned());
+        }
+        out
+    };
+    match object {
+        Object::ClusterSPIFFEID(o) => identity(&o.spec.spiffe_id_template, &o.spec.workload_selector_templates),
+        Object::SPIFFEID(o) => identity(&o.spec.spiffe_id_template, &o.spec.workload_selector_templates),
+        Object::ClusterStaticEntry(o) => match &o.spec.expires_at {
+            Some(at) if regex::Regex::new(r"[.][0-9]+").expect("a valid pattern").is_match(at) => {
+                vec![format!("expiresAt: {at:?} has a fraction of a second: SPIRE stores whole seconds")]
+            }
+            _ => vec![],
+        },
+        Object::IdentityException(o) => {
+            let r = &o.spec.relaxations;
+            let grants = r.x509_ttl_max.is_some()
+                || r.jwt_ttl_max.is_some()
+                || r.extra_allow.as_ref().is_some_and(|a| !a.is_empty())
+                || r.admin == Some(true)
+                || r.downstream == Some(true)
+                || r.federates_with.as_ref().is_some_and(|f| !f.is_empty())
+                || r.owner_not_required == Some(true);
+            let mut out = federates("relaxations.federatesWith", r.federates_with.as_deref().unwrap_or_default());
+            if !grants {
+                out.push("relaxations: must grant at least one relaxation: x509TtlMax, jwtTtlMax, a non-empty extraAllow or federatesWith, admin, downstream or ownerNotRequired".to_owned());
+            }
+            out
+        }
+        Object::IdentityPolicy(o) => o
+            .spec
+            .privileges
+            .as_ref()
+            .map(|p| federates("privileges.federatesWith", &p.federates_with))
+            .unwrap_or_default(),
+        Object::ClusterFederatedTrustDomain(_) => vec![],
     }
 }
 
