@@ -319,19 +319,6 @@ async fn a_spire_outage_is_progress_for_the_healthy_and_failure_for_the_broken()
     judge.finish();
 }
 
-/// The operator binary under a path of the test's own (a hard link, or a copy on another file
-/// system), so that the testbed's agent tells it apart by path.
-fn own_binary(world: &World) -> PathBuf {
-    let dir = repo_root().join("target/operator-tests").join(format!("{}-gitops", world.id));
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join("spire-steward");
-    let _ = std::fs::remove_file(&path);
-    if std::fs::hard_link(env!("CARGO_BIN_EXE_spire-steward"), &path).is_err() {
-        std::fs::copy(env!("CARGO_BIN_EXE_spire-steward"), &path).unwrap();
-    }
-    path
-}
-
 /// Restarted while SPIRE denies it (over TCP with an SVID of a workload that is not an admin), the
 /// operator cannot list its entries and processes nothing. An identity that was ready waits, as
 /// for any outage; one whose template fails to render for its pods is still broken, as no answer
@@ -358,7 +345,7 @@ async fn a_broken_identity_stays_failed_while_spire_denies_a_restarted_operator(
     drop(first);
 
     // The same operator, now over TCP as a plain workload of the testbed's agent.
-    let binary = own_binary(&world);
+    let binary = world.own_binary("gitops");
     let td = bed.trust_domain();
     let mut entry = spire_steward::spiffe::Entry::new(
         spire_steward::spiffe::SpiffeId::parse(&format!("spiffe://{td}/steward-plain/{}", world.id)).unwrap(),

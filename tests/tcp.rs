@@ -11,21 +11,8 @@ use spire_steward::spiffe::{Entry, EntryId, Selector, SpiffeId};
 use support::{
     eventually,
     operator::{Operator, World, entries},
-    repo_root, testbed,
+    testbed,
 };
-
-/// The operator binary under a path of this test's own (a hard link, or a copy on another file
-/// system), so that the agent tells it apart by path.
-fn own_binary(world: &World) -> std::path::PathBuf {
-    let dir = repo_root().join("target/operator-tests").join(format!("{}-tcp", world.id));
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join("spire-steward");
-    let _ = std::fs::remove_file(&path);
-    if std::fs::hard_link(env!("CARGO_BIN_EXE_spire-steward"), &path).is_err() {
-        std::fs::copy(env!("CARGO_BIN_EXE_spire-steward"), &path).unwrap();
-    }
-    path
-}
 
 /// Registers `binary` with the agent as a workload, an admin one if `admin`; the entry's ID.
 async fn workload_entry(world: &World, binary: &std::path::Path, admin: bool) -> EntryId {
@@ -77,7 +64,7 @@ async fn the_operator_reaches_spire_over_tcp_with_its_own_svid() {
     let bed = testbed();
     let world = World::with_one_pod(bed, "tcp").await;
     let name = world.identity_name("tcp");
-    let binary = own_binary(&world);
+    let binary = world.own_binary("tcp");
     let admin = workload_entry(&world, &binary, true).await;
     let operator = start(&world, &binary, &tcp_config());
     let ready = Duration::from_secs(60);
@@ -115,7 +102,7 @@ async fn without_an_admin_entry_the_server_refuses_and_nothing_is_deleted() {
     assert_eq!(before.len(), 1);
 
     // Registered as a workload, but not as admin.
-    let binary = own_binary(&world);
+    let binary = world.own_binary("tcp");
     let id = workload_entry(&world, &binary, false).await;
     // The pod goes: with access, its entry would be deleted.
     let now_gone = kube::api::DeleteParams { grace_period_seconds: Some(0), ..Default::default() };
@@ -165,7 +152,7 @@ async fn a_rotated_svid_is_presented_on_a_new_connection() {
     let bed = testbed();
     let world = World::with_one_pod(bed, "rotate").await;
     let name = world.identity_name("rotate");
-    let binary = own_binary(&world);
+    let binary = world.own_binary("tcp");
     let admin = workload_entry_with_ttl(&world, &binary, true, 10).await;
     let operator = start(&world, &binary, &tcp_config());
     world.wait_ready(&operator, "ClusterSPIFFEID", &name, ("True", "Synced")).await;

@@ -130,6 +130,13 @@ pub fn files(path: &Path) -> Result<Vec<PathBuf>, Error> {
 
 /// Reads the documents of one file.
 pub fn read_text(path: &Path, text: &str, out: &mut Manifests) -> Result<(), Error> {
+    read_documents(path, text, out, false)
+}
+
+/// As [`read_text`], and with `ported` also spire-controller-manager's kinds under
+/// `spire.spiffe.io/v1alpha1` (ClusterSPIFFEID, ClusterStaticEntry, ClusterFederatedTrustDomain),
+/// read as spire-steward's: their fields are the same.
+pub fn read_documents(path: &Path, text: &str, out: &mut Manifests, ported: bool) -> Result<(), Error> {
     for (n, document) in serde_yaml_ng::Deserializer::from_str(text).enumerate() {
         let document_number = n + 1;
         let value = Value::deserialize(document).map_err(|source| Error::Yaml {
@@ -139,6 +146,13 @@ pub fn read_text(path: &Path, text: &str, out: &mut Manifests) -> Result<(), Err
         })?;
         if value.is_null() {
             continue;
+        }
+        let mut value = value;
+        let peer_kind = ["ClusterSPIFFEID", "ClusterStaticEntry", "ClusterFederatedTrustDomain"]
+            .iter()
+            .any(|k| value.get("kind").and_then(Value::as_str) == Some(k));
+        if ported && peer_kind && value.get("apiVersion").and_then(Value::as_str) == Some("spire.spiffe.io/v1alpha1") {
+            value["apiVersion"] = Value::String(API_VERSION.into());
         }
         let at = At { path, document: document_number };
         if let Some(object) = at.object(value, &mut out.warnings)? {

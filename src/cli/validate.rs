@@ -1,7 +1,9 @@
 //! `spire-steward validate -f FILE|DIR`: every manifest checked offline, as the API server's
 //! schema and the operator would judge it, without a cluster or SPIRE.
 //!
-//! Each file is read as `plan -f` reads it (a directory recursively, `*.yaml` and `*.yml`); a
+//! Each file is read as `plan -f` reads it (a directory recursively, `*.yaml` and `*.yml`), and
+//! spire-controller-manager's kinds under `spire.spiffe.io/v1alpha1` are checked as spire-steward's
+//! (the same fields), so a directory can be checked before and after it is ported; a
 //! document that does not parse, lacks `apiVersion`, `kind` or `metadata.name`, or has a field of
 //! the wrong type is reported with its file, document and field. Each parsed resource is then
 //! checked by the operator's own rules: templates and selectors of ClusterSPIFFEID and SPIFFEID,
@@ -73,7 +75,7 @@ fn validate_file(file: &Path, now: Timestamp, out: &mut Validation) {
         }
     };
     let mut read = Manifests::default();
-    if let Err(e) = manifests::read_text(file, &text, &mut read) {
+    if let Err(e) = manifests::read_documents(file, &text, &mut read, true) {
         let message = std::iter::successors(Some(&e as &dyn std::error::Error), |e| e.source())
             .map(ToString::to_string)
             .collect::<Vec<_>>()
@@ -209,6 +211,15 @@ mod tests {
         assert_eq!(out.problems.len(), 1);
         let line = out.problems[0].to_string();
         assert!(line.contains("m.yaml: ClusterSPIFFEID web: "), "{line}");
+    }
+
+    #[test]
+    fn spire_controller_manager_manifests_are_checked_as_they_are() {
+        let text = "apiVersion: spire.spiffe.io/v1alpha1\nkind: ClusterStaticEntry\nmetadata: {name: db}\n\
+            spec: {spiffeID: 'https://example.org/db', parentID: 'spiffe://example.org/n', selectors: ['unix:uid:0']}\n";
+        let out = check(text);
+        assert_eq!((out.checked, out.problems.len()), (1, 1), "{:?}", out.problems);
+        assert!(out.problems[0].to_string().contains("ClusterStaticEntry db: "), "{}", out.problems[0]);
     }
 
     #[test]

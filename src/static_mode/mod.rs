@@ -281,6 +281,11 @@ impl Runner {
             if let Some(e) = &self.federation.unavailable {
                 tracing::warn!(error = %e, "SPIRE cannot be used for federation; retrying at the next pass");
             }
+            // Some writes may have gone before the call that failed: what is declared now is
+            // remembered with what was, so that a file removed next time takes its relationship.
+            for d in now {
+                self.declared.insert(d.source.uid.clone(), d);
+            }
             return false;
         };
         // A gone file's relationship is forgotten once deleted; until then it is tried again.

@@ -68,6 +68,19 @@ impl World {
         world
     }
 
+    /// The operator binary under a path of this world's own (a hard link, or a copy on another
+    /// file system), so that the testbed's agent tells it apart by path (`unix:path`).
+    pub fn own_binary(&self, purpose: &str) -> PathBuf {
+        let dir = repo_root().join("target/operator-tests").join(format!("{}-{purpose}", self.id));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("spire-steward");
+        let _ = std::fs::remove_file(&path);
+        if std::fs::hard_link(env!("CARGO_BIN_EXE_spire-steward"), &path).is_err() {
+            std::fs::copy(env!("CARGO_BIN_EXE_spire-steward"), &path).unwrap();
+        }
+        path
+    }
+
     /// The full name of one of this test's resources.
     pub fn identity_name(&self, name: &str) -> String {
         format!("{name}-{}", self.id)
