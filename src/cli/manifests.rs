@@ -162,6 +162,11 @@ pub fn read_documents(path: &Path, text: &str, out: &mut Manifests, ported: bool
     Ok(())
 }
 
+/// An error and its causes, on one line (`a: b: c`), as a message names them.
+pub fn chain(error: &dyn std::error::Error) -> String {
+    std::iter::successors(Some(error), |e| e.source()).map(ToString::to_string).collect::<Vec<_>>().join(": ")
+}
+
 /// Where a document is.
 pub(crate) struct At<'a> {
     pub(crate) path: &'a Path,

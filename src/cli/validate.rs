@@ -76,10 +76,7 @@ fn validate_file(file: &Path, now: Timestamp, out: &mut Validation) {
     };
     let mut read = Manifests::default();
     if let Err(e) = manifests::read_documents(file, &text, &mut read, true) {
-        let message = std::iter::successors(Some(&e as &dyn std::error::Error), |e| e.source())
-            .map(ToString::to_string)
-            .collect::<Vec<_>>()
-            .join(": ");
+        let message = manifests::chain(&e);
         out.problems.push(Problem { file: file.to_owned(), resource: None, message });
     }
     out.warnings.append(&mut read.warnings);

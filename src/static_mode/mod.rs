@@ -125,7 +125,7 @@ impl Runner {
         let read = match read {
             Ok(read) => read,
             Err(e) => {
-                tracing::error!(error = %chain(&e), "a static manifest cannot be used; nothing is written until it is fixed");
+                tracing::error!(error = %crate::cli::manifests::chain(&e), "a static manifest cannot be used; nothing is written until it is fixed");
                 self.metrics.error("render_failed");
                 return false;
             }
@@ -302,15 +302,4 @@ impl Runner {
 /// Objects read from files: all of them parse (one that does not stops the pass).
 fn readable<K>(objects: Vec<K>) -> Readable<K> {
     Readable { objects: objects.into_iter().map(Arc::new).collect(), unreadable: vec![] }
-}
-
-/// An error and its causes, on one line.
-fn chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut cause = error.source();
-    while let Some(e) = cause {
-        text.push_str(&format!(": {e}"));
-        cause = e.source();
-    }
-    text
 }
