@@ -18,7 +18,7 @@ use std::collections::BTreeMap;
 pub use crate::api::v1alpha1::DriftPolicy;
 use crate::{
     reconcile::{EntryKey, Plan, Scope, Source, differing_fields},
-    spiffe::{Entry, EntryField, EntryId, EntryMask, SpiffeId},
+    spiffe::{Entry, EntryField, EntryId, EntryMask, SpiffeId, differing_stored_fields},
 };
 
 /// How an entry drifted.
@@ -189,6 +189,12 @@ impl Ledger {
         self.modified.is_empty() && self.missing.is_empty() && self.unexpected.is_empty()
     }
 
+    /// What the operator had written of each entry found edited: its scope is where the entry
+    /// is planned until the edit is settled.
+    pub fn written(&self) -> impl Iterator<Item = &Entry> {
+        self.modified.values()
+    }
+
     /// Keeps, of the scope's records, only those a finding still stands for without being
     /// repaired: a repaired or vanished difference, or one the user's own change overtook, is
     /// forgotten.
@@ -224,48 +230,15 @@ pub fn classify(
     owner: &dyn Fn(&EntryId) -> Option<Source>,
 ) -> Vec<Finding> {
     let mut findings = Vec::new();
-    // An edit of a key field (SPIFFE ID, parent ID, selectors) makes the plan create the
-    // declared entry and delete the edited one, both under the entry's own ID: one Modified.
-    let rekeyed: Vec<&EntryId> = match memory {
-        Memory::Stateless => Vec::new(),
-        Memory::Ledger(ledger) => plan
-            .creates
-            .iter()
-            .filter_map(|c| {
-                let id = c.entry.id.as_ref()?;
-                let written = ledger.modified.get(id)?;
-                let deleted = plan.deletes.iter().any(|d| d.entry.id.as_ref() == Some(id));
-                (deleted && differing_fields(&c.entry, written).is_empty()).then_some(id)
-            })
-            .collect(),
-    };
-    for id in &rekeyed {
-        let create = plan.creates.iter().find(|c| c.entry.id.as_ref() == Some(id)).expect("found above");
-        let delete = plan.deletes.iter().find(|d| d.entry.id.as_ref() == Some(id)).expect("found above");
-        let (declared, stored) = (&create.entry, &delete.entry);
-        let mut fields = differing_fields(declared, stored);
-        if declared.spiffe_id != stored.spiffe_id {
-            fields = fields.with(EntryField::SpiffeId);
-        }
-        if declared.parent_id != stored.parent_id {
-            fields = fields.with(EntryField::ParentId);
-        }
-        if EntryKey::of(declared) != EntryKey::of(stored)
-            && declared.spiffe_id == stored.spiffe_id
-            && declared.parent_id == stored.parent_id
-        {
-            fields = fields.with(EntryField::Selectors);
-        }
-        findings.push(Finding::of(DriftClass::Modified, &delete.entry, Some(create.source.clone()), fields));
-    }
-    let rekeyed = |id: Option<&EntryId>| id.is_some_and(|id| rekeyed.contains(&id));
+    // An edit of a key field (SPIFFE ID, parent ID, selectors) is planned as an update of those
+    // fields in place, like any other edit: one Modified entry.
     for update in &plan.updates {
         let drifted = match memory {
             Memory::Stateless => true,
             Memory::Ledger(ledger) => {
                 update.entry.id.as_ref().and_then(|id| ledger.modified.get(id)).is_some_and(
                     // The declaration is what it was when the edit was found: the write undoes it.
-                    |written| differing_fields(&update.entry, written).is_empty(),
+                    |written| differing_stored_fields(&update.entry, written).is_empty(),
                 )
             }
         };
@@ -273,7 +246,7 @@ pub fn classify(
             findings.push(Finding::of(DriftClass::Modified, &update.entry, Some(update.source.clone()), update.mask));
         }
     }
-    for create in plan.creates.iter().filter(|c| !rekeyed(c.entry.id.as_ref())) {
+    for create in &plan.creates {
         let drifted = match memory {
             Memory::Stateless => true,
             Memory::Ledger(ledger) => ledger
@@ -286,7 +259,7 @@ pub fn classify(
             findings.push(Finding::of(DriftClass::Missing, &create.entry, Some(create.source.clone()), fields));
         }
     }
-    for delete in plan.deletes.iter().filter(|d| !rekeyed(d.entry.id.as_ref())) {
+    for delete in &plan.deletes {
         let drifted = match memory {
             Memory::Stateless => true,
             Memory::Ledger(ledger) => delete.entry.id.as_ref().is_some_and(|id| ledger.unexpected.contains_key(id)),

@@ -7,123 +7,14 @@ mod support;
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use spire_steward::{
-    spiffe::{Entry, EntryField, EntryId, EntryMask, SpiffeId},
-    spire::SpireClient,
-};
+use spire_steward::spiffe::{Entry, EntryField, EntryMask, Selector, SpiffeId};
 use support::{
     audit::AuditLog,
+    drift::{Settled, WAIT, a_few_checks, create, delete, edit, entry_by_id, settled, start, wait_drifted, wait_event},
     eventually,
-    operator::{Operator, World, entries, free_port, metric},
+    operator::{World, entries, metric},
     testbed,
 };
-
-const WAIT: Duration = Duration::from_secs(30);
-
-/// The operator with metrics on a free port and a periodic check every second.
-fn start(world: &World, extra: &str) -> (Operator, u16) {
-    let bed = testbed();
-    let port = free_port();
-    let config = format!("gcInterval: 1s\nmetrics: {{bindAddress: '127.0.0.1:{port}'}}\n{extra}");
-    (Operator::start(bed, world, &bed.spire_socket(), &config), port)
-}
-
-/// The single owned entry of the world, once there is exactly one.
-async fn the_entry(world: &World, operator: &Operator) -> Entry {
-    let found = eventually(WAIT, || async {
-        let mut all = entries(&testbed().spire(), &world.prefix).await;
-        (all.len() == 1).then(|| all.remove(0))
-    })
-    .await;
-    found.unwrap_or_else(|| panic!("never exactly one entry\nlog:\n{}", operator.log_text()))
-}
-
-/// Edits an entry's X509-SVID TTL and DNS names in SPIRE, as another client would.
-async fn edit(spire: &SpireClient, entry: &Entry) {
-    let mut edited = entry.clone();
-    edited.x509_svid_ttl = 77;
-    edited.dns_names = vec!["edited.example".into()];
-    let mask = EntryMask::default().with(EntryField::X509SvidTtl).with(EntryField::DnsNames);
-    let results = spire.batch_update_entries(&[edited], mask).await.unwrap();
-    assert!(results[0].is_ok(), "{:?}", results[0]);
-}
-
-async fn delete(spire: &SpireClient, id: &EntryId) {
-    let results = spire.batch_delete_entries(std::slice::from_ref(id)).await.unwrap();
-    assert!(results[0].is_ok(), "{:?}", results[0]);
-}
-
-/// Creates `entry` with `id` in SPIRE.
-async fn create(spire: &SpireClient, mut entry: Entry, id: &str) -> EntryId {
-    let id = EntryId::parse(id).unwrap();
-    entry.id = Some(id.clone());
-    let outcome = spire.batch_create_entries(&[entry]).await.unwrap();
-    assert!(matches!(outcome[0], spire_steward::spire::CreateOutcome::Created(_)), "{:?}", outcome[0]);
-    id
-}
-
-async fn entry_by_id(id: &EntryId) -> Option<Entry> {
-    let listing = testbed().spire().list_entries_lenient(&Default::default(), 1000).await.unwrap();
-    listing.entries.into_iter().find(|e| e.id.as_ref() == Some(id))
-}
-
-/// Waits for an Event of `reason` about `name`; the count of such Events.
-async fn wait_event(world: &World, operator: &Operator, name: &str, type_: &str, reason: &str) -> usize {
-    let found = eventually(WAIT, || async {
-        let n = world.events_about(name).await.iter().filter(|(t, r)| t == type_ && r == reason).count();
-        (n > 0).then_some(n)
-    })
-    .await;
-    found.unwrap_or_else(|| {
-        panic!("no {type_} Event {reason} about {name}\nlog:\n{}", operator.log_text());
-    })
-}
-
-/// Waits for the Drifted condition's message to contain `want` (None: for it to be absent).
-async fn wait_drifted(world: &World, operator: &Operator, kind: &str, name: &str, want: Option<&str>) -> String {
-    let found = eventually(WAIT, || async {
-        let c = world.condition(kind, name, "Drifted").await;
-        match (want, c) {
-            (None, None) => Some(String::new()),
-            (Some(want), Some((status, reason, message))) => {
-                (status == "True" && reason == "DriftReported" && message.contains(want)).then_some(message)
-            }
-            _ => None,
-        }
-    })
-    .await;
-    match found {
-        Some(message) => message,
-        None => panic!("Drifted never {want:?}: {}\nlog:\n{}", world.status(kind, name).await, operator.log_text()),
-    }
-}
-
-/// Periodic checks at 1 s: a few of them pass in this time.
-async fn a_few_checks() {
-    tokio::time::sleep(Duration::from_secs(4)).await;
-}
-
-/// A world with the one-pod identity `web`, its operator (metrics on, audit records kept,
-/// `extra` configuration) and the entry it wrote, Synced.
-struct Settled {
-    world: World,
-    name: String,
-    audit: AuditLog,
-    operator: Operator,
-    port: u16,
-    entry: Entry,
-}
-
-async fn settled(extra: &str) -> Settled {
-    let bed = testbed();
-    let world = World::with_one_pod(bed, "web").await;
-    let name = world.identity_name("web");
-    let audit = AuditLog::new(&world);
-    let (operator, port) = start(&world, &format!("{extra}{}", audit.config()));
-    world.wait_ready(&operator, "ClusterSPIFFEID", &name, ("True", "Synced")).await;
-    let entry = the_entry(&world, &operator).await;
-    Settled { world, name, audit, operator, port, entry }
-}
 
 #[tokio::test]
 async fn owned_drift_is_repaired_under_enforce_unless_the_resource_says_report() {
@@ -344,6 +235,80 @@ async fn a_spiffe_id_edited_under_report_is_modified_and_left_whole() {
     assert_eq!(detected.len(), 1, "{detected:#?}");
     assert_eq!(detected[0]["fields"], json!(["spiffeID"]));
     assert!(audit.matching(|r| r["action"] == "create" || r["action"] == "delete").len() == 1, "only the first create");
+    world.clean_up().await;
+}
+
+/// A pod entry's `k8s:pod-uid` selector edited in SPIRE to the UID of a pod that does not exist
+/// moves the entry into that pod's scope. It is still one Modified entry of its own pod: under
+/// Enforce written back in place (same ID, one update of the selectors), under Report left whole,
+/// also across a restart. The other pod's scope never deletes it.
+#[tokio::test]
+async fn a_pod_uid_selector_edited_to_another_pod_is_one_modified_entry() {
+    let bed = testbed();
+    let spire = bed.spire();
+    let moved = |entry: &Entry| {
+        let mut moved = entry.clone();
+        for selector in &mut moved.selectors {
+            if selector.to_string().starts_with("k8s:pod-uid:") {
+                *selector = Selector::parse("k8s:pod-uid:00000000-0000-4000-8000-00000000dead").unwrap();
+            }
+        }
+        assert_ne!(moved.selectors, entry.selectors, "{entry:?}");
+        moved
+    };
+    let move_behind = |entry: Entry| {
+        let spire = spire.clone();
+        async move {
+            let results = spire.batch_update_entries(&[entry], EntryMask::default().with(EntryField::Selectors)).await;
+            assert!(results.unwrap()[0].is_ok());
+        }
+    };
+
+    // Enforce: the selectors written back under the entry's own ID.
+    let Settled { world, name: _, audit, operator, port: _, entry } = settled("").await;
+    let id = entry.id.clone().unwrap();
+    move_behind(moved(&entry)).await;
+    let back = eventually(WAIT, || async {
+        let now = entry_by_id(&id).await?;
+        (now.selectors == entry.selectors && now.revision_number > entry.revision_number).then_some(now)
+    })
+    .await;
+    assert!(back.is_some(), "the selectors were not written back\nlog:\n{}", operator.log_text());
+    let update = audit
+        .wait(&operator, "the selectors written back", |r| r["action"] == "update" && r["reason"] == "drift-repaired")
+        .await;
+    assert_eq!((&update["entryID"], &update["fields"]), (&json!(id.as_str()), &json!(["selectors"])));
+    a_few_checks().await;
+    let stored = entries(&spire, &world.prefix).await;
+    assert_eq!(stored.len(), 1, "{stored:?}");
+    assert_eq!((stored[0].id.as_ref(), &stored[0].selectors), (Some(&id), &entry.selectors));
+    let writes = audit.matching(|r| ["create", "delete"].contains(&r["action"].as_str().unwrap_or_default()));
+    assert_eq!(writes.len(), 1, "only the first create, no delete: {writes:#?}");
+    assert!(operator.log_text().lines().all(|l| !l.contains("failed to")), "{}", operator.log_text());
+    drop(operator);
+    world.clean_up().await;
+
+    // Report: left whole, before and after a restart.
+    let config = "driftPolicy: Report\n";
+    let Settled { world, name, audit, mut operator, port: _, entry } = settled(config).await;
+    let id = entry.id.clone().unwrap();
+    let edited = moved(&entry);
+    move_behind(edited.clone()).await;
+    let message = wait_drifted(&world, &operator, "ClusterSPIFFEID", &name, Some("Modified")).await;
+    assert_eq!(message, "1 entry Modified (selectors); driftPolicy Report: not repaired");
+    a_few_checks().await;
+    let left = |stored: Vec<Entry>| {
+        assert_eq!(stored.len(), 1, "{stored:?}");
+        assert_eq!((stored[0].id.as_ref(), &stored[0].selectors), (Some(&id), &edited.selectors), "left as edited");
+    };
+    left(entries(&spire, &world.prefix).await);
+    operator.stop();
+    let (operator, _) = start(&world, &format!("{config}{}", audit.config()));
+    a_few_checks().await;
+    wait_drifted(&world, &operator, "ClusterSPIFFEID", &name, Some("1 entry Modified (selectors)")).await;
+    left(entries(&spire, &world.prefix).await);
+    let writes = audit.matching(|r| ["create", "update", "delete"].contains(&r["action"].as_str().unwrap_or_default()));
+    assert_eq!(writes.len(), 1, "only the first create: {writes:#?}");
     world.clean_up().await;
 }
 

@@ -113,10 +113,11 @@ async fn write(
     applied: &mut Applied,
     log: &mut WriteLog<'_>,
 ) -> Result<(), crate::spire::Error> {
-    let deletes: Vec<_> = plans.iter().flat_map(|(_, p)| &p.deletes).collect();
+    let deletes: Vec<(&Scope, &crate::reconcile::Delete)> =
+        plans.iter().flat_map(|(scope, p)| p.deletes.iter().map(move |d| (scope, d))).collect();
     if !deletes.is_empty() {
-        let ids: Vec<_> = deletes.iter().filter_map(|d| d.entry.id.clone()).collect();
-        for (delete, result) in deletes.iter().zip(spire.batch_delete_entries(&ids).await?) {
+        let ids: Vec<_> = deletes.iter().filter_map(|(_, d)| d.entry.id.clone()).collect();
+        for ((scope, delete), result) in deletes.iter().zip(spire.batch_delete_entries(&ids).await?) {
             let id = delete.entry.id.clone().expect("planned deletes have IDs");
             let owner = index.owner(&id).cloned();
             // Recorded only when known: an entry nothing declared since start-up has no owner.
@@ -156,7 +157,9 @@ async fn write(
                     // declared since start-up has no one to tell but the log.
                     applied.failures.push(Refusal {
                         owner: owner.map(|o| o.uid).unwrap_or_default(),
-                        scope: Scope::of(&delete.entry),
+                        // The scope that planned it, which is not the one of its selectors
+                        // when they were edited into another behind the operator's back.
+                        scope: (*scope).clone(),
                         message: format!("could not delete entry {id} ({}): {}", delete.entry.spiffe_id, e.message),
                     });
                 }
@@ -207,6 +210,7 @@ async fn write(
                     // A foreign one is remembered too, so the next plan sees the declaration
                     // realised instead of creating it again.
                     applied.replan.insert(Scope::of(&existing));
+                    applied.replan.insert(Scope::of(&create.entry));
                     match ownership.claim(&existing) {
                         Claim::Foreign => index.insert_foreign(existing),
                         Claim::Owned | Claim::Adoptable => {

@@ -81,6 +81,7 @@ impl Worker {
                 }
                 self.ledger = ledger;
                 self.persisted = Some(text);
+                self.keep_written_homes();
             }
             Err(e) => {
                 tracing::warn!(namespace = %self.state.namespace, name = %self.state.name, key = DRIFT_KEY,

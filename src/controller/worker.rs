@@ -186,6 +186,16 @@ impl Worker {
         }
     }
 
+    /// Plans each entry the ledger found edited in the scope the operator wrote it to, also
+    /// when its selectors now put it in another ([`EntryIndex::keep_home`]).
+    pub(super) fn keep_written_homes(&mut self) {
+        for written in self.ledger.written() {
+            if let Some(id) = &written.id {
+                self.index.keep_home(id, Scope::of(written));
+            }
+        }
+    }
+
     /// Runs forever: take changes, plan, write, publish status.
     pub async fn run(mut self, mut status: StatusWriter) {
         self.load_index(&mut status).await;

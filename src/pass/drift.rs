@@ -33,16 +33,12 @@ pub fn review(snapshot: &Snapshot<'_>, scope: &Scope, plan: &mut Plan) -> Vec<Fi
         let class = Some(finding.class);
         match finding.class {
             DriftClass::Modified => {
-                // An update in place, or (a key field edited) the create and delete of the ID.
+                // An update in place, of key fields too when they were edited.
                 let id = finding.entry_id.as_ref();
                 if repair {
                     plan.updates.iter_mut().filter(|u| u.entry.id.as_ref() == id).for_each(|u| u.drift = class);
-                    plan.creates.iter_mut().filter(|c| c.entry.id.as_ref() == id).for_each(|c| c.drift = class);
-                    plan.deletes.iter_mut().filter(|d| d.entry.id.as_ref() == id).for_each(|d| d.drift = class);
                 } else {
                     plan.updates.retain(|u| u.entry.id.as_ref() != id);
-                    plan.creates.retain(|c| c.entry.id.as_ref() != id);
-                    plan.deletes.retain(|d| d.entry.id.as_ref() != id);
                 }
             }
             DriftClass::Missing => {

@@ -19,6 +19,10 @@ pub struct EntryIndex {
     /// deletes can name it. Learnt from plans, so empty for an entry nothing declares any more
     /// since this process started.
     owners: BTreeMap<EntryId, Source>,
+    /// Owned entries whose selectors were edited behind the operator's back into another scope,
+    /// with the scope the operator wrote them to: they stay there, so that the scope that
+    /// declares them writes them back (or deletes them) and no other scope deletes them first.
+    homes: BTreeMap<EntryId, Scope>,
 }
 
 /// How SPIRE differs from the index.
@@ -34,6 +38,9 @@ pub struct Drift {
     pub unexpected: Vec<Entry>,
     /// Scopes whose foreign entries came, went or changed: what they stand in for may differ.
     pub foreign: BTreeSet<Scope>,
+    /// The scopes the index plans the modified entries in, when not the one of their
+    /// selectors in either form ([`EntryIndex::keep_home`]).
+    pub homes: BTreeSet<Scope>,
 }
 
 impl Drift {
@@ -46,14 +53,16 @@ impl Drift {
         !(self.missing.is_empty() && self.modified.is_empty() && self.unexpected.is_empty())
     }
 
-    /// Every scope the drift touches, to be planned again.
+    /// Every scope the drift touches, to be planned again: for a modified entry both the scope
+    /// it was known in and the one its selectors now put it in.
     pub fn scopes(&self) -> BTreeSet<Scope> {
         self.missing
             .iter()
-            .chain(self.modified.iter().map(|(_, now)| now))
+            .chain(self.modified.iter().flat_map(|(known, now)| [known, now]))
             .chain(&self.unexpected)
             .map(Scope::of)
             .chain(self.foreign.iter().cloned())
+            .chain(self.homes.iter().cloned())
             .collect()
     }
 }
@@ -101,26 +110,55 @@ impl EntryIndex {
         known.push(entry);
     }
 
-    /// Records an entry SPIRE now holds (after a create or update), in the form SPIRE stores.
-    /// A write answer may list DNS names in another order than SPIRE keeps them; when they are
-    /// the same names by [`same_dns_names`], the order already indexed (as SPIRE listed or
-    /// stored it) is kept.
+    /// Records an entry SPIRE now holds (after a create or update), in the form SPIRE stores,
+    /// in the scope its selectors put it in. A write answer may list DNS names in another order
+    /// than SPIRE keeps them; when they are the same names by [`same_dns_names`], the order
+    /// already indexed (as SPIRE listed or stored it) is kept.
     pub fn insert(&mut self, mut entry: Entry) {
         let id = entry.id.clone().expect("indexed entries have IDs");
         if let Some(previous) = self.entries.get(&id) {
             if same_dns_names(&previous.dns_names, &entry.dns_names) {
                 entry.dns_names.clone_from(&previous.dns_names);
             }
-            let previous_scope = Scope::of(previous);
-            if let Some(ids) = self.by_scope.get_mut(&previous_scope) {
-                ids.remove(&id);
-                if ids.is_empty() {
-                    self.by_scope.remove(&previous_scope);
-                }
-            }
+            self.unlist(&id);
         }
+        self.homes.remove(&id);
         self.by_scope.entry(Scope::of(&entry)).or_default().insert(id.clone());
         self.entries.insert(id, entry);
+    }
+
+    /// The scope an indexed entry is planned in: the one it was written to when its selectors
+    /// were edited into another behind the operator's back, else the one they put it in.
+    pub fn scope_of(&self, id: &EntryId) -> Option<Scope> {
+        self.homes.get(id).cloned().or_else(|| self.entries.get(id).map(Scope::of))
+    }
+
+    /// Keeps an indexed entry in `home`, the scope the operator wrote it to, while SPIRE holds
+    /// it with selectors of another scope. Nothing changes when its selectors are those of
+    /// `home` or when the index does not hold it.
+    pub fn keep_home(&mut self, id: &EntryId, home: Scope) {
+        let Some(own) = self.entries.get(id).map(Scope::of) else { return };
+        if self.scope_of(id).as_ref() == Some(&home) {
+            return;
+        }
+        self.unlist(id);
+        if own == home {
+            self.homes.remove(id);
+        } else {
+            self.homes.insert(id.clone(), home.clone());
+        }
+        self.by_scope.entry(home).or_default().insert(id.clone());
+    }
+
+    /// Takes an entry out of its scope's list (not out of the index).
+    fn unlist(&mut self, id: &EntryId) {
+        let Some(scope) = self.scope_of(id) else { return };
+        if let Some(ids) = self.by_scope.get_mut(&scope) {
+            ids.remove(id);
+            if ids.is_empty() {
+                self.by_scope.remove(&scope);
+            }
+        }
     }
 
     /// Records which resource declares an entry the index holds.
@@ -143,15 +181,9 @@ impl EntryIndex {
     /// Forgets an entry SPIRE no longer holds.
     pub fn remove(&mut self, id: &EntryId) -> Option<Entry> {
         self.owners.remove(id);
-        let entry = self.entries.remove(id)?;
-        let scope = Scope::of(&entry);
-        if let Some(ids) = self.by_scope.get_mut(&scope) {
-            ids.remove(id);
-            if ids.is_empty() {
-                self.by_scope.remove(&scope);
-            }
-        }
-        Some(entry)
+        self.unlist(id);
+        self.homes.remove(id);
+        self.entries.remove(id)
     }
 
     /// Compares the index with a fresh listing of SPIRE. An entry is modified when one of its
@@ -179,6 +211,9 @@ impl EntryIndex {
             match self.entries.get(&id) {
                 None => drift.unexpected.push(now.clone()),
                 Some(known) if !differing_stored_fields(known, now).is_empty() => {
+                    if let Some(home) = self.homes.get(&id) {
+                        drift.homes.insert(home.clone());
+                    }
                     drift.modified.push((known.clone(), now.clone()))
                 }
                 Some(_) => {}
@@ -186,16 +221,25 @@ impl EntryIndex {
             seen.insert(id);
         }
         drift.missing = self.entries.iter().filter(|(id, _)| !seen.contains(*id)).map(|(_, e)| e.clone()).collect();
+        let gone_homes = drift.missing.iter().filter_map(|e| self.homes.get(e.id.as_ref()?)).cloned();
+        drift.homes.extend(gone_homes.collect::<Vec<_>>());
         drift
     }
 
     /// Replaces the index with a fresh listing, as the periodic check does after reporting drift.
-    /// Owners stay known for the entries that are still there.
+    /// Owners stay known for the entries that are still there, and every entry stays in the
+    /// scope it was known in: one whose selectors were edited into another scope is planned
+    /// where the operator wrote it ([`EntryIndex::keep_home`]).
     pub fn reload(&mut self, listing: Vec<Entry>, ownership: &Ownership) {
         let mut owners = std::mem::take(&mut self.owners);
+        let known: Vec<(EntryId, Scope)> =
+            self.entries.keys().filter_map(|id| Some((id.clone(), self.scope_of(id)?))).collect();
         *self = Self::from_listing(listing, ownership);
         owners.retain(|id, _| self.entries.contains_key(id));
         self.owners = owners;
+        for (id, scope) in known {
+            self.keep_home(&id, scope);
+        }
     }
 }
 
@@ -375,6 +419,44 @@ mod tests {
         assert!(index.drift(std::slice::from_ref(&foreign), &ownership()).is_empty());
         foreign.hint = "changed".into();
         assert_eq!(index.drift(&[foreign], &ownership()).foreign.len(), 1);
+    }
+
+    #[test]
+    fn an_entry_whose_selectors_were_edited_into_another_scope_stays_where_it_was_written() {
+        let (p1, p2) = (Scope::Pod("p1".into()), Scope::Pod("p2".into()));
+        let id = EntryId::parse("ss.1").unwrap();
+        let mut index = EntryIndex::from_listing([entry("ss.1", "p1")], &ownership());
+        let listing = [entry("ss.1", "p2")];
+        let drift = index.drift(&listing, &ownership());
+        assert_eq!(drift.modified.len(), 1);
+        assert_eq!(drift.scopes(), [p1.clone(), p2.clone()].into(), "both scopes are planned again");
+        index.reload(listing.to_vec(), &ownership());
+        assert_eq!(index.scope_of(&id), Some(p1.clone()));
+        assert_eq!(index.scope(&p1), vec![entry("ss.1", "p2")], "planned where it was written, as SPIRE holds it");
+        assert!(index.scope(&p2).is_empty(), "the other pod's scope does not see it");
+
+        // Edited again: still planned at home, and the home scope is planned again.
+        let again = [entry("ss.1", "p3")];
+        let drift = index.drift(&again, &ownership());
+        assert!(drift.scopes().contains(&p1), "{:?}", drift.scopes());
+        index.reload(again.to_vec(), &ownership());
+        assert_eq!(index.scope_of(&id), Some(p1.clone()));
+        // Deleted behind the operator's back: its home is planned again.
+        assert!(index.drift(&[], &ownership()).scopes().contains(&p1));
+
+        // Written back: in its own scope again, with no home kept.
+        index.insert(entry("ss.1", "p1"));
+        assert_eq!(index.scope(&p1).len(), 1);
+        index.keep_home(&id, p1.clone());
+        index.reload(vec![entry("ss.1", "p1")], &ownership());
+        assert_eq!(index.scope_of(&id), Some(p1.clone()));
+        // Removed: gone from its home too.
+        index.keep_home(&id, p2.clone());
+        assert_eq!(index.scope(&p2).len(), 1);
+        index.remove(&id);
+        assert!(index.scope(&p1).is_empty() && index.scope(&p2).is_empty() && index.scopes().next().is_none());
+        index.keep_home(&id, p2.clone());
+        assert!(index.scope_of(&id).is_none(), "nothing is kept for an entry the index does not hold");
     }
 
     #[test]

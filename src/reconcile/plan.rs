@@ -128,8 +128,24 @@ pub fn plan_scope(
             drift: None,
         }));
     }
-    let undeclared = by_key.into_values().flatten().filter(|(_, claim)| *claim != Claim::Foreign);
-    for (entry, _) in undeclared {
+    // An owned entry left undeclared under the very ID a declaration would be created with had
+    // its key fields (SPIFFE ID, parent ID, selectors) edited behind the operator's back. It is
+    // written back in place, one update, instead of being deleted and created again under its
+    // own ID, which SPIRE refuses while the edited entry stands.
+    let undeclared: Vec<&Entry> =
+        by_key.into_values().flatten().filter(|(_, claim)| *claim != Claim::Foreign).map(|(e, _)| e).collect();
+    let mut rekeyed = Vec::new();
+    for create in std::mem::take(&mut plan.creates) {
+        match undeclared.iter().find(|e| e.id.is_some() && e.id == create.entry.id) {
+            Some(edited) => {
+                rekeyed.push(create.entry.id.clone());
+                let mask = spiffe::differing_stored_fields(&create.entry, edited);
+                plan.updates.push(Update { entry: create.entry, mask, source: create.source, drift: None });
+            }
+            None => plan.creates.push(create),
+        }
+    }
+    for entry in undeclared.into_iter().filter(|e| !rekeyed.contains(&e.id)) {
         let owner = entry.id.as_ref().and_then(declared_by);
         if hold.keeps(owner.as_deref()) {
             plan.kept.push((entry.clone(), owner));
@@ -239,6 +255,26 @@ mod tests {
         actual.dns_names.reverse();
         let want: EntryMask = [EntryField::DnsNames].into_iter().collect();
         assert_eq!(differing_fields(&desired, &actual), want, "the first name is the common name");
+    }
+
+    #[test]
+    fn an_owned_entry_with_key_fields_edited_under_the_declared_id_is_updated_in_place() {
+        let resolved = declared(&["web"]);
+        let id = ownership().entry_id(resolved.winners.keys().next().unwrap());
+        let mut edited = stored("hijacked", id.as_str());
+        edited.selectors = vec![Selector::parse("k8s:pod-uid:p2").unwrap()];
+        edited.x509_svid_ttl = 7;
+        let plan = plan(&resolved, &[edited], &Hold::Nothing);
+        assert!(plan.creates.is_empty() && plan.deletes.is_empty(), "{plan:?}");
+        assert_eq!(plan.updates.len(), 1);
+        assert_eq!(plan.updates[0].entry.id.as_ref(), Some(&id));
+        assert_eq!(plan.updates[0].entry.spiffe_id, entry("web").spiffe_id);
+        let want: EntryMask =
+            [EntryField::SpiffeId, EntryField::Selectors, EntryField::X509SvidTtl].into_iter().collect();
+        assert_eq!(plan.updates[0].mask, want);
+        // Another ID: a create and a delete, as for any undeclared entry.
+        let plan = plan_scope(&resolved, &[stored("hijacked", "ss.other")], &Hold::Nothing, &|_| None, &ownership());
+        assert_eq!((plan.creates.len(), plan.updates.len(), plan.deletes.len()), (1, 0, 1));
     }
 
     #[test]

@@ -10,6 +10,7 @@ pub mod apiserver;
 pub mod audit;
 pub mod cel;
 pub mod cli;
+pub mod drift;
 pub mod operator;
 
 use std::{

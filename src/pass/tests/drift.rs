@@ -163,10 +163,57 @@ fn a_key_field_edited_is_one_modified_entry_withheld_whole_under_report() {
     let (mut world, written) = settled("");
     rekey_behind(&mut world, &written);
     let (plan, drift) = review(&world, "p1", Some(&world.ledger));
-    assert_eq!((plan.creates.len(), plan.deletes.len()), (1, 1), "{plan:?}");
-    assert_eq!(plan.creates[0].drift, Some(DriftClass::Modified));
-    assert_eq!(plan.deletes[0].drift, Some(DriftClass::Modified));
+    assert!(plan.creates.is_empty() && plan.deletes.is_empty(), "written back in place: {plan:?}");
+    assert_eq!(plan.updates.len(), 1, "{plan:?}");
+    assert_eq!(plan.updates[0].entry, written, "the entry as the operator wrote it, under its ID");
+    assert_eq!(crate::drift::field_names(plan.updates[0].mask), "spiffeID");
+    assert_eq!(plan.updates[0].drift, Some(DriftClass::Modified));
     assert!(drift[0].repaired);
+}
+
+/// The pod-uid selector edited behind the operator's back to another pod's: the entry now sits in
+/// that pod's scope, and the index keeps it where the operator wrote it, as the periodic check
+/// does.
+fn move_behind(world: &mut World, written: &Entry) {
+    let mut moved = written.clone();
+    moved.selectors = vec![crate::spiffe::Selector::parse("k8s:pod-uid:p2").unwrap()];
+    world.index.insert(moved);
+    world.index.keep_home(written.id.as_ref().unwrap(), Scope::Pod("p1".into()));
+    world.ledger.modified(written.clone());
+}
+
+#[test]
+fn a_selector_edited_into_another_pods_scope_is_one_modified_entry_of_its_own_scope() {
+    let (mut world, written) = settled("");
+    world.add_pod("p2", &[("app", "other")]);
+    move_behind(&mut world, &written);
+    let (plan, drift) = review(&world, "p2", Some(&world.ledger));
+    assert!(plan.is_empty() && drift.is_empty(), "the other pod's scope does not delete it: {plan:?} {drift:?}");
+    let (plan, drift) = review(&world, "p1", Some(&world.ledger));
+    assert!(plan.creates.is_empty() && plan.deletes.is_empty(), "{plan:?}");
+    assert_eq!(plan.updates.len(), 1, "{plan:?}");
+    assert_eq!(plan.updates[0].entry, written, "written back under its ID with its own pod's selector");
+    assert_eq!(crate::drift::field_names(plan.updates[0].mask), "selectors");
+    assert_eq!(plan.updates[0].drift, Some(DriftClass::Modified));
+    assert_eq!((drift.len(), drift[0].class, drift[0].repaired), (1, DriftClass::Modified, true));
+
+    let (mut world, written) = settled("driftPolicy: Report\n");
+    world.add_pod("p2", &[("app", "other")]);
+    move_behind(&mut world, &written);
+    let (plan, _) = review(&world, "p2", Some(&world.ledger));
+    assert!(plan.is_empty(), "{plan:?}");
+    let (plan, drift) = review(&world, "p1", Some(&world.ledger));
+    assert!(plan.is_empty(), "nothing is written under Report: {plan:?}");
+    assert_eq!((drift.len(), drift[0].class, drift[0].repaired), (1, DriftClass::Modified, false));
+    assert_eq!(crate::drift::field_names(drift[0].fields), "selectors");
+
+    // Its pod gone, the entry goes with it, from the scope it was written to.
+    let (mut world, written) = settled("driftPolicy: Report\n");
+    move_behind(&mut world, &written);
+    world.pods.remove("p1");
+    let (plan, _) = review(&world, "p1", Some(&world.ledger));
+    assert_eq!(plan.deletes.len(), 1, "{plan:?}");
+    assert_eq!(plan.deletes[0].entry.id, written.id);
 }
 
 #[test]
