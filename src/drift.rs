@@ -189,18 +189,26 @@ impl Ledger {
         self.modified.is_empty() && self.missing.is_empty() && self.unexpected.is_empty()
     }
 
-    /// What the operator had written of each entry found edited: its scope is where the entry
-    /// is planned until the edit is settled.
+    /// SPIRE took a write of the entry (an update or a delete): the edit found in it is undone.
+    pub fn written_back(&mut self, id: &EntryId) {
+        self.modified.remove(id);
+    }
+
+    /// What the operator had written of each entry found edited: at start, the entry is planned
+    /// in that entry's scope (its selectors may have been edited into another).
     pub fn written(&self) -> impl Iterator<Item = &Entry> {
         self.modified.values()
     }
 
     /// Keeps, of the scope's records, only those a finding still stands for without being
     /// repaired: a repaired or vanished difference, or one the user's own change overtook, is
-    /// forgotten.
+    /// forgotten. A Modified entry whose repair is planned keeps its record until SPIRE takes the
+    /// write ([`Ledger::written_back`]): what the operator wrote, and so the scope it is planned
+    /// in, must survive a write that fails and a restart before it is tried again.
     pub fn settle(&mut self, scope: &Scope, findings: &[Finding]) {
         let open = |class: DriftClass| findings.iter().filter(move |f| f.class == class && !f.repaired);
-        let modified: Vec<EntryId> = open(DriftClass::Modified).filter_map(|f| f.entry_id.clone()).collect();
+        let modified: Vec<EntryId> =
+            findings.iter().filter(|f| f.class == DriftClass::Modified).filter_map(|f| f.entry_id.clone()).collect();
         let missing: Vec<EntryKey> = open(DriftClass::Missing).map(|f| f.key.clone()).collect();
         let unexpected: Vec<EntryId> = open(DriftClass::Unexpected).filter_map(|f| f.entry_id.clone()).collect();
         self.modified.retain(|id, e| Scope::of(e) != *scope || modified.contains(id));

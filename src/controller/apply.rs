@@ -68,8 +68,13 @@ fn shown(
 
 impl WriteLog<'_> {
     fn pod_of(&self, entry: &Entry) -> Option<(String, String)> {
-        match Scope::of(entry) {
-            Scope::Pod(uid) => (self.pod)(&uid),
+        self.pod_in(&Scope::of(entry))
+    }
+
+    /// The pod whose scope this is, if it is a pod's.
+    fn pod_in(&self, scope: &Scope) -> Option<(String, String)> {
+        match scope {
+            Scope::Pod(uid) => (self.pod)(uid),
             Scope::Cluster => None,
         }
     }
@@ -126,7 +131,7 @@ async fn write(
                 None => (None, None),
             };
             let team = owner.as_ref().and_then(|o| (log.team)(&o.uid));
-            let pod = log.pod_of(&delete.entry);
+            let pod = log.pod_in(scope);
             let (pod_namespace, pod_name) = shown(&pod);
             let team = team.map(tracing::field::display);
             match result {
@@ -210,7 +215,11 @@ async fn write(
                     // A foreign one is remembered too, so the next plan sees the declaration
                     // realised instead of creating it again.
                     applied.replan.insert(Scope::of(&existing));
-                    applied.replan.insert(Scope::of(&create.entry));
+                    // The standing entry may have been kept in another scope, the one the
+                    // operator wrote it to: that scope is planned again too.
+                    if let Some(home) = existing.id.as_ref().and_then(|id| index.scope_of(id)) {
+                        applied.replan.insert(home);
+                    }
                     match ownership.claim(&existing) {
                         Claim::Foreign => index.insert_foreign(existing),
                         Claim::Owned | Claim::Adoptable => {

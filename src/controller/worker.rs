@@ -644,6 +644,12 @@ impl Worker {
             for (id, source) in &plan.in_sync {
                 self.index.set_owner(id, source);
             }
+            let written = plan.updates.iter().map(|u| &u.entry).chain(plan.deletes.iter().map(|d| &d.entry));
+            for id in written.filter_map(|e| e.id.as_ref()) {
+                if matches!(applied.answers.get(id), Some(Ok(()))) {
+                    self.ledger.written_back(id);
+                }
+            }
             for (entry, owner) in &plan.kept {
                 tracing::debug!(?scope, entry_id = %entry.id.as_ref().map(|i| i.as_str()).unwrap_or_default(),
                     spiffe_id = %entry.spiffe_id, declared_by = owner.as_deref().unwrap_or("unknown"),

@@ -134,6 +134,19 @@ fn settling_keeps_only_what_stands_unrepaired_in_the_scope() {
 }
 
 #[test]
+fn a_planned_repair_of_an_edit_keeps_its_record_until_spire_takes_it() {
+    let mut ledger = Ledger::default();
+    ledger.modified(entry("web", "ss.1"));
+    let mut findings = classify(&plan(), Memory::Ledger(&ledger), &[], &none, &nobody);
+    assert_eq!(classes(&findings), [(DriftClass::Modified, "ss.1")]);
+    findings.iter_mut().for_each(|f| f.repaired = true);
+    ledger.settle(&Scope::Pod("p1".into()), &findings);
+    assert_eq!(ledger.written().count(), 1, "kept while the write is pending: a restart still knows it");
+    ledger.written_back(&crate::spiffe::EntryId::parse("ss.1").unwrap());
+    assert!(ledger.is_empty());
+}
+
+#[test]
 fn the_summary_counts_per_class() {
     let findings = classify(&plan(), Memory::Stateless, &[], &none, &nobody);
     assert_eq!(summary(&findings), "1 entry Modified (x509SVIDTTL), 1 Missing, 1 Unexpected");

@@ -19,9 +19,10 @@ pub struct EntryIndex {
     /// deletes can name it. Learnt from plans, so empty for an entry nothing declares any more
     /// since this process started.
     owners: BTreeMap<EntryId, Source>,
-    /// Owned entries whose selectors were edited behind the operator's back into another scope,
-    /// with the scope the operator wrote them to: they stay there, so that the scope that
-    /// declares them writes them back (or deletes them) and no other scope deletes them first.
+    /// Entries (owned or adoptable) whose selectors were edited behind the operator's back into
+    /// another scope, with the scope the operator wrote them to: they stay there, so that the
+    /// scope that declares them writes them back (or deletes them) and no other scope deletes
+    /// them first.
     homes: BTreeMap<EntryId, Scope>,
 }
 
@@ -38,8 +39,8 @@ pub struct Drift {
     pub unexpected: Vec<Entry>,
     /// Scopes whose foreign entries came, went or changed: what they stand in for may differ.
     pub foreign: BTreeSet<Scope>,
-    /// The scopes the index plans the modified entries in, when not the one of their
-    /// selectors in either form ([`EntryIndex::keep_home`]).
+    /// The scopes the index plans modified or missing entries in, when not the one of their
+    /// selectors ([`EntryIndex::keep_home`]).
     pub homes: BTreeSet<Scope>,
 }
 
@@ -134,8 +135,8 @@ impl EntryIndex {
     }
 
     /// Keeps an indexed entry in `home`, the scope the operator wrote it to, while SPIRE holds
-    /// it with selectors of another scope. Nothing changes when its selectors are those of
-    /// `home` or when the index does not hold it.
+    /// it with selectors of another scope. When its selectors are those of `home`, it goes back
+    /// to its own scope with no home kept; nothing changes when the index does not hold it.
     pub fn keep_home(&mut self, id: &EntryId, home: Scope) {
         let Some(own) = self.entries.get(id).map(Scope::of) else { return };
         if self.scope_of(id).as_ref() == Some(&home) {

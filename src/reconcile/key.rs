@@ -7,7 +7,8 @@ const POD_UID_SELECTOR: (&str, &str) = ("k8s", "pod-uid:");
 
 /// What makes two entries "the same entry": SPIFFE ID, parent ID and the set of selectors. SPIRE
 /// refuses to create a second entry with the same key, and it is the key spire-controller-manager
-/// matches on. Other fields (TTLs, DNS names, ...) are updated in place.
+/// matches on. Other fields (TTLs, DNS names, ...) are updated in place; key fields only when an
+/// owned entry's were edited behind the operator's back (see [`super::plan_scope`]).
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct EntryKey {
     spiffe_id: SpiffeId,

@@ -37,7 +37,8 @@ impl EntryField {
     ];
 
     /// The fields that make an entry the same entry (see SPIRE's "similar entry" rule): an entry
-    /// is matched on them, never updated in them.
+    /// is matched on them. They are updated only to write back an owned entry whose key was edited
+    /// behind the operator's back, under the ID its declaration gives it.
     pub const KEY: [EntryField; 3] = [EntryField::SpiffeId, EntryField::ParentId, EntryField::Selectors];
 
     /// The field's name as a ClusterStaticEntry spells it, for messages and records.
