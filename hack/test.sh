@@ -29,8 +29,9 @@ cargo test --locked --all-targets --no-fail-fast
 # The end-to-end suites once more, every operator and command reaching SPIRE over TCP with SPIFFE
 # mTLS (its X509-SVID from the testbed's spire-agent) instead of the admin socket. Left out: the
 # tests of one transport or one packaging (tcp, image) and of spire-controller-manager's own
-# configuration, which has no TCP keys (migration, scm_config).
-mapfile -t suites < <(grep -lE 'Operator::(start|write_config)|Cli::new' tests/*.rs | xargs -n1 basename | sed 's/\.rs$//' |
+# configuration, which has no TCP keys (migration, scm_config). A suite is end-to-end when it starts
+# an operator or runs a command, itself or through the drift steps of tests/support/drift.rs.
+mapfile -t suites < <(grep -lE 'Operator::(start|write_config)|Cli::new|drift::\{' tests/*.rs | xargs -n1 basename | sed 's/\.rs$//' |
 	grep -vxE 'tcp|image|migration|scm_config')
 echo "test.sh: over TCP: ${suites[*]}"
 SPIRE_STEWARD_TEST_TRANSPORT=tcp cargo test --locked --no-fail-fast "${suites[@]/#/--test=}"
