@@ -1,13 +1,17 @@
 //! `spire-steward plan` on the real servers: nothing to do on a converged world; the creates,
 //! updates and deletes (with their reasons and policy decisions) of manifests laid over it; a
-//! broken manifest named by file, document and field; and nothing written, anywhere.
+//! broken manifest named by file, document and field; drift the operator leaves under
+//! `driftPolicy: Report` left out of the writes, as the operator leaves it; and nothing written,
+//! anywhere.
 
 mod support;
 
 use serde_json::{Value, json};
 use support::{
     cli::{Cli, Known, wait_converged},
-    operator::{Operator, dynamic, entries},
+    drift::{edit, the_entry, wait_drifted},
+    eventually,
+    operator::{Operator, World, dynamic, entries},
     testbed,
 };
 
@@ -70,7 +74,7 @@ async fn plan_shows_what_a_reconcile_and_a_change_would_write_and_writes_nothing
     assert_eq!(
         plan["summary"],
         json!({ "create": 0, "update": 0, "delete": 0, "kept": 0, "foreignConflicts": 0, "denied": 0,
-                "auditViolations": 0, "clamped": 2 })
+                "auditViolations": 0, "clamped": 2, "driftLeft": 0 })
     );
 
     // A new pod identity and a changed TTL: one create, one update.
@@ -183,4 +187,74 @@ async fn plan_shows_what_a_reconcile_and_a_change_would_write_and_writes_nothing
     let web = dynamic(&world.client, "ClusterSPIFFEID").get(&known.web).await.unwrap();
     assert_eq!(web.data["spec"]["ttl"], "2h", "the user's spec is unchanged");
     known.clean_up().await;
+}
+
+/// Under `driftPolicy: Report` the operator records an entry edited behind its back and leaves it
+/// as it is. `plan` reads that record from the operator's state ConfigMap, as a restarted operator
+/// does: the edit is listed as drift left, not as an update, and the plan has no changes (exit
+/// code 0). Without the record, the same edit is the update that would undo it (exit code 2).
+#[tokio::test]
+async fn plan_leaves_out_the_repairs_the_operator_withholds_under_report() {
+    let bed = testbed();
+    let world = World::with_one_pod(bed, "web").await;
+    let name = world.identity_name("web");
+    let mut operator = Operator::start(bed, &world, &bed.spire_socket(), "driftPolicy: Report\n");
+    world.wait_ready(&operator, "ClusterSPIFFEID", &name, ("True", "Synced")).await;
+    let entry = the_entry(&world, &operator).await;
+    let id = entry.id.clone().unwrap();
+    edit(&bed.spire(), &entry).await;
+    wait_drifted(&world, &operator, "ClusterSPIFFEID", &name, Some("1 entry Modified")).await;
+    let states: kube::Api<k8s_openapi::api::core::v1::ConfigMap> =
+        kube::Api::namespaced(world.client.clone(), &world.namespace);
+    let state = format!("{}-state", world.lease());
+    let recorded = eventually(std::time::Duration::from_secs(30), || async {
+        let text = states.get_opt(&state).await.unwrap()?.data?.remove("drift.json")?;
+        text.contains(id.as_str()).then_some(())
+    })
+    .await;
+    assert!(recorded.is_some(), "the state never recorded the edit\nlog:\n{}", operator.log_text());
+    operator.stop();
+
+    // The command runs with the operator's configuration.
+    let cli = Cli::with_config(bed, &world, &bed.spire_socket(), "driftPolicy: Report\n");
+    let ran = cli.run("plan", &["-o", "json"]);
+    assert_eq!(ran.code, 0, "the operator writes nothing: {ran:?}");
+    let plan = ran.json();
+    assert_eq!(plan["updates"], json!([]), "{plan}");
+    assert_eq!(
+        plan["driftLeft"],
+        json!([{
+            "spiffeID": entry.spiffe_id.to_string(),
+            "entryID": id.as_str(),
+            "class": "Modified",
+            "fields": ["x509SVIDTTL", "dnsNames"],
+            "source": { "kind": "ClusterSPIFFEID", "name": name },
+            "pod": plan["driftLeft"][0]["pod"].clone(),
+        }]),
+        "{plan}"
+    );
+    assert_eq!(plan["driftLeft"][0]["pod"]["namespace"], world.namespace.as_str());
+    assert_eq!(plan["summary"]["driftLeft"], 1);
+    let table = cli.run("plan", &[]);
+    assert_eq!(table.code, 0, "{table:?}");
+    assert!(table.stdout.contains("Drift left as it is (driftPolicy Report):"), "{}", table.stdout);
+    assert!(
+        table.stdout.contains(&format!(
+            "  Modified {} entry {id} (ClusterSPIFFEID/{name}) (x509SVIDTTL, dnsNames)",
+            entry.spiffe_id
+        )),
+        "{}",
+        table.stdout
+    );
+    assert!(table.stdout.contains("0 to update"), "{}", table.stdout);
+
+    // Without the record the edit is a difference like any other: the update that undoes it.
+    states.delete(&state, &Default::default()).await.unwrap();
+    let ran = cli.run("plan", &["-o", "json"]);
+    assert_eq!(ran.code, 2, "{ran:?}");
+    let plan = ran.json();
+    assert_eq!(plan["driftLeft"], json!([]));
+    assert_eq!(plan["updates"][0]["entryID"], id.as_str(), "{plan}");
+    assert_eq!(plan["updates"][0]["fields"], json!(["x509SVIDTTL", "dnsNames"]));
+    world.clean_up().await;
 }

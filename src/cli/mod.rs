@@ -91,10 +91,18 @@ pub async fn run_plan(
     let mut warnings = manifests.warnings.clone();
     warnings.extend(unreadable_warnings(&listing));
     manifests::overlay(&mut listing, manifests, now);
-    let evaluation = snapshot::Evaluation::run(&listing, config, now);
+    // The drift the running operator recorded: what it withholds under driftPolicy Report.
+    let memory = snapshot::DriftMemory::fetch(client, config).await;
+    let evaluation = snapshot::Evaluation::run_remembering(&listing, config, now, memory.ledger());
     let catalog = catalog::Catalog::of(&listing);
     let mut planned = plan::plan(&evaluation, &catalog);
     planned.notes = plan::notes(&planned, config, evaluation.index.len());
+    if let snapshot::DriftMemory::Unreadable { state, error } = &memory {
+        planned.notes.push(format!(
+            "the operator's drift record (ConfigMap {state}) could not be read ({error}): writes that undo drift it \
+             leaves under driftPolicy Report are shown as writes"
+        ));
+    }
     let text = match format {
         PlanFormat::Table => plan::table(&planned),
         PlanFormat::Json => serde_json::to_string_pretty(&planned)? + "\n",

@@ -14,6 +14,9 @@
 //!   entries an Enforce policy denies, or an Audit policy reports;
 //! - `clamped`: TTLs a policy or exception bound sets (`svid` x509 or jwt, `requested`,
 //!   `effective`, `boundBy`);
+//! - `driftLeft`: drift the running operator recorded (its state ConfigMap's record) and leaves
+//!   as it is under `driftPolicy: Report`, so its repair is not among the writes (`class`
+//!   Modified, Missing or Unexpected, `entryID`, `spiffeID`, `fields`, `source`, `pod`);
 //! - `summary`: the counts of each.
 
 use std::collections::BTreeMap;
@@ -79,6 +82,23 @@ pub struct Clamp {
     pub bound_by: String,
 }
 
+/// Drift the operator recorded and leaves as it is.
+#[derive(Clone, Debug, Serialize, PartialEq, Eq, PartialOrd, Ord)]
+#[serde(rename_all = "camelCase")]
+pub struct DriftLeft {
+    #[serde(rename = "spiffeID")]
+    pub spiffe_id: String,
+    #[serde(rename = "entryID", skip_serializing_if = "Option::is_none")]
+    pub entry_id: Option<String>,
+    pub class: &'static str,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub fields: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source: Option<SourceRef>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pod: Option<PodRef>,
+}
+
 #[derive(Clone, Debug, Default, Serialize, PartialEq, Eq)]
 #[serde(rename_all = "camelCase")]
 pub struct Summary {
@@ -90,6 +110,7 @@ pub struct Summary {
     pub denied: usize,
     pub audit_violations: usize,
     pub clamped: usize,
+    pub drift_left: usize,
 }
 
 /// The plan of every scope.
@@ -105,6 +126,7 @@ pub struct PlanReport {
     pub denied: Vec<Finding>,
     pub audit_violations: Vec<Finding>,
     pub clamped: Vec<Clamp>,
+    pub drift_left: Vec<DriftLeft>,
     pub summary: Summary,
     /// What the running operator would do differently: observe mode, the deletion circuit
     /// breaker.
@@ -125,6 +147,7 @@ impl PlanReport {
             denied: Vec::new(),
             audit_violations: Vec::new(),
             clamped: Vec::new(),
+            drift_left: Vec::new(),
             summary: Summary::default(),
             notes: Vec::new(),
         }
@@ -195,6 +218,17 @@ pub fn plan(evaluation: &Evaluation, catalog: &Catalog) -> PlanReport {
             } else {
                 report.denied.extend(found.into_iter().filter(|f| f.enforced));
             }
+        }
+        let left = outcome.drift.iter().filter(|f| !f.repaired && f.class != crate::drift::DriftClass::Foreign);
+        for finding in left {
+            report.drift_left.push(DriftLeft {
+                spiffe_id: finding.spiffe_id.to_string(),
+                entry_id: finding.entry_id.as_ref().map(|id| id.as_str().to_owned()),
+                class: finding.class.as_str(),
+                fields: field_names(finding.fields),
+                source: finding.source.as_ref().map(|s| source_of(&s.uid)),
+                pod: pod.clone(),
+            });
         }
         let plan = &outcome.plan;
         for create in &plan.creates {
@@ -278,6 +312,7 @@ pub fn plan(evaluation: &Evaluation, catalog: &Catalog) -> PlanReport {
     report.denied.sort();
     report.audit_violations.sort();
     report.clamped.sort();
+    report.drift_left.sort();
     report.summary = Summary {
         create: report.creates.len(),
         update: report.updates.len(),
@@ -287,6 +322,7 @@ pub fn plan(evaluation: &Evaluation, catalog: &Catalog) -> PlanReport {
         denied: report.denied.len(),
         audit_violations: report.audit_violations.len(),
         clamped: report.clamped.len(),
+        drift_left: report.drift_left.len(),
     };
     report
 }
@@ -385,14 +421,31 @@ pub fn table(report: &PlanReport) -> String {
             out.push('\n');
         }
     }
+    if !report.drift_left.is_empty() {
+        out.push_str("\nDrift left as it is (driftPolicy Report):\n");
+        for d in &report.drift_left {
+            let id = d.entry_id.as_deref().unwrap_or("-");
+            let source = d.source.as_ref().map(|s| format!(" ({s})")).unwrap_or_default();
+            let fields = if d.fields.is_empty() { String::new() } else { format!(" ({})", d.fields.join(", ")) };
+            out.push_str(&format!("  {} {} entry {id}{source}{fields}\n", d.class, d.spiffe_id));
+        }
+    }
     for note in &report.notes {
         out.push_str(&format!("\nNote: {note}\n"));
     }
     let s = &report.summary;
     out.push_str(&format!(
         "\n{} to create, {} to update, {} to delete; {} kept, {} foreign conflicts, {} denied, {} clamped, {} audit \
-         violations\n",
-        s.create, s.update, s.delete, s.kept, s.foreign_conflicts, s.denied, s.clamped, s.audit_violations
+         violations, {} drift left\n",
+        s.create,
+        s.update,
+        s.delete,
+        s.kept,
+        s.foreign_conflicts,
+        s.denied,
+        s.clamped,
+        s.audit_violations,
+        s.drift_left
     ));
     out
 }

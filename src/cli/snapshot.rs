@@ -128,6 +128,44 @@ where
     Ok(readable)
 }
 
+/// What the running operator recorded of drift it found and left or has yet to repair: the
+/// record in its state ConfigMap ([`StateRef`](crate::controller::StateRef)), as it reads it at
+/// start.
+pub enum DriftMemory {
+    /// The record, read back.
+    Kept { ledger: crate::drift::Ledger, state: String },
+    /// No record: no drift found so far, or another instance's state.
+    Absent,
+    /// The record could not be read or does not parse: the plan is made without it.
+    Unreadable { state: String, error: String },
+}
+
+impl DriftMemory {
+    /// Reads the instance's state ConfigMap, as a restarted operator does.
+    pub async fn fetch(client: &kube::Client, config: &Config) -> Self {
+        let state = crate::controller::StateRef::of(config);
+        let named = format!("{}/{}", state.namespace, state.name);
+        let api: Api<k8s_openapi::api::core::v1::ConfigMap> = Api::namespaced(client.clone(), &state.namespace);
+        let text = match api.get_opt(&state.name).await {
+            Ok(object) => object.and_then(|o| o.data?.remove(crate::controller::DRIFT_KEY)),
+            Err(e) => return DriftMemory::Unreadable { state: named, error: e.to_string() },
+        };
+        match text.map(|t| crate::drift::Ledger::restore(&t)) {
+            None => DriftMemory::Absent,
+            Some(Ok(ledger)) => DriftMemory::Kept { ledger, state: named },
+            Some(Err(e)) => DriftMemory::Unreadable { state: named, error: e.to_string() },
+        }
+    }
+
+    /// The record's ledger; an empty one when there is none.
+    pub fn ledger(&self) -> &crate::drift::Ledger {
+        match self {
+            DriftMemory::Kept { ledger, .. } => ledger,
+            _ => &NO_DRIFT_KNOWN,
+        }
+    }
+}
+
 impl Listing {
     /// Lists every input of the operator: the cluster through `client`, SPIRE through the
     /// configuration's socket. Nothing is written.
@@ -235,8 +273,16 @@ pub struct Evaluation {
 
 impl Evaluation {
     /// Runs the pass over every pod, the cluster scope, and every scope SPIRE holds an entry of
-    /// the operator in, as a controller that has planned everything once would.
+    /// the operator in, as a controller that has planned everything once would, knowing nothing
+    /// of earlier drift.
     pub fn run(listing: &Listing, config: &Config, now: Timestamp) -> Self {
+        Self::run_remembering(listing, config, now, &NO_DRIFT_KNOWN)
+    }
+
+    /// [`Evaluation::run`], as a controller that restarted with `ledger`, the drift it had
+    /// recorded: a write that would undo drift left under `driftPolicy: Report` is withheld and
+    /// the drift reported, and an entry edited into another scope is planned in its own.
+    pub fn run_remembering(listing: &Listing, config: &Config, now: Timestamp, ledger: &crate::drift::Ledger) -> Self {
         let mut identities = Identities::default();
         identities.refresh(&listing.identities, &listing.tenant_identities, config);
         let mut statics = StaticEntries::default();
@@ -245,6 +291,11 @@ impl Evaluation {
         rules.refresh(&listing.policies, &listing.exceptions, config);
         let ownership = Ownership::new(config.entry_id_prefix.clone(), config.adopt_entry_id_prefixes.clone());
         let mut index = EntryIndex::from_listing(listing.entries.entries.iter().cloned(), &ownership);
+        for written in ledger.written() {
+            if let Some(id) = &written.id {
+                index.keep_home(id, Scope::of(written));
+            }
+        }
         let inputs = ListedInputs::new(&listing.pods, &listing.nodes, &listing.namespaces, &listing.slices);
         let identity_list = identities.list();
 
@@ -256,7 +307,7 @@ impl Evaluation {
         // A running controller knows which resource declared each entry it planned; a first
         // pass teaches the index the same, so that what a failing input holds is judged alike.
         let learnt = {
-            let snapshot = snapshot(&inputs, &identity_list, &statics, &index, &ownership, config, &rules, now);
+            let snapshot = snapshot(&inputs, &identity_list, &statics, &index, &ownership, config, &rules, ledger, now);
             pass::run(&snapshot, &scopes)
         };
         for outcome in &learnt {
@@ -270,7 +321,7 @@ impl Evaluation {
             }
         }
 
-        let snapshot = snapshot(&inputs, &identity_list, &statics, &index, &ownership, config, &rules, now);
+        let snapshot = snapshot(&inputs, &identity_list, &statics, &index, &ownership, config, &rules, ledger, now);
         let judged = pass::run(&snapshot, &scopes)
             .into_iter()
             .map(|outcome| {
@@ -282,7 +333,7 @@ impl Evaluation {
     }
 }
 
-/// What the CLI knows of out-of-band changes: nothing, as a controller that just started. Every
+/// Knowing nothing of out-of-band changes, as a controller that started with no record: every
 /// write the pass plans is shown as a write (none is taken for a drift repair that
 /// `driftPolicy: Report` would withhold); the report's drift column compares SPIRE with the
 /// declarations itself.
@@ -297,6 +348,7 @@ fn snapshot<'a>(
     ownership: &'a Ownership,
     config: &'a Config,
     rules: &'a Rules,
+    ledger: &'a crate::drift::Ledger,
     now: Timestamp,
 ) -> Snapshot<'a> {
     Snapshot {
@@ -307,7 +359,7 @@ fn snapshot<'a>(
         ownership,
         config,
         governance: &rules.governance,
-        ledger: Some(&NO_DRIFT_KNOWN),
+        ledger: Some(ledger),
         now,
     }
 }

@@ -25,6 +25,7 @@ pub use change::{Change, ChangeQueue};
 pub use guard::{Guarded, Unreadable};
 pub use rules::Rules;
 pub use sources::{Identities, StaticEntries, StaticEntry};
+pub use state::{DRIFT_KEY, StateRef};
 pub use status_writer::FIELD_MANAGER;
 pub use stores::Readable;
 

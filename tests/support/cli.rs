@@ -36,9 +36,14 @@ pub struct Cli {
 }
 
 impl Cli {
-    /// Writes a configuration with the world's class, entry ID prefix and the SPIRE socket, as
-    /// `Operator::start` does.
+    /// Writes a configuration with the world's class, entry ID prefix, Lease and the SPIRE
+    /// socket, as `Operator::start` does.
     pub fn new(testbed: &Testbed, world: &World, socket: &Path) -> Self {
+        Self::with_config(testbed, world, socket, "")
+    }
+
+    /// [`Cli::new`], with `extra` configuration lines (the operator's own, say).
+    pub fn with_config(testbed: &Testbed, world: &World, socket: &Path, extra: &str) -> Self {
         let dir = repo_root().join("target/cli-tests");
         std::fs::create_dir_all(&dir).unwrap();
         let config = dir.join(format!("{}.yaml", world.id));
@@ -46,11 +51,14 @@ impl Cli {
             &config,
             format!(
                 "apiVersion: spire-steward.io/v1alpha1\nkind: OperatorConfig\ntrustDomain: {}\nclusterName: test\n\
-                 className: {}\nentryIDPrefix: {}\nspireServerSocketPath: {}\nspireCallTimeout: 2s\n{}",
+                 className: {}\nentryIDPrefix: {}\nspireServerSocketPath: {}\nspireCallTimeout: 2s\n\
+                 leaderElection: {{resourceName: {}, resourceNamespace: {}}}\n{}{extra}",
                 testbed.trust_domain(),
                 world.class,
                 world.prefix,
                 socket.display(),
+                world.lease(),
+                world.namespace,
                 if socket == testbed.spire_socket() { testbed.transport_config() } else { String::new() },
             ),
         )
