@@ -247,6 +247,18 @@ async fn plan_leaves_out_the_repairs_the_operator_withholds_under_report() {
         table.stdout
     );
     assert!(table.stdout.contains("0 to update"), "{}", table.stdout);
+    assert!(table.stdout.starts_with("No writes: SPIRE is as declared but for the drift left"), "{}", table.stdout);
+    // Under Enforce in observe mode the repair is a write the operator would count, not make:
+    // one update, and no drift left.
+    let observing = Cli::with_config(bed, &world, &bed.spire_socket(), "mode: Observe\n");
+    let ran = observing.run("plan", &["-o", "json"]);
+    assert_eq!(ran.code, 2, "{ran:?}");
+    let plan = ran.json();
+    assert_eq!(
+        (plan["summary"]["update"].as_u64(), plan["summary"]["driftLeft"].as_u64()),
+        (Some(1), Some(0)),
+        "{plan}"
+    );
 
     // Without the record the edit is a difference like any other: the update that undoes it.
     states.delete(&state, &Default::default()).await.unwrap();
@@ -256,5 +268,7 @@ async fn plan_leaves_out_the_repairs_the_operator_withholds_under_report() {
     assert_eq!(plan["driftLeft"], json!([]));
     assert_eq!(plan["updates"][0]["entryID"], id.as_str(), "{plan}");
     assert_eq!(plan["updates"][0]["fields"], json!(["x509SVIDTTL", "dnsNames"]));
+    let note = format!("no drift recorded by the operator (ConfigMap {}/{state} holds none", world.namespace);
+    assert!(plan["notes"].as_array().unwrap().iter().any(|n| n.as_str().unwrap().starts_with(&note)), "{plan}");
     world.clean_up().await;
 }

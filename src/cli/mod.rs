@@ -97,11 +97,26 @@ pub async fn run_plan(
     let catalog = catalog::Catalog::of(&listing);
     let mut planned = plan::plan(&evaluation, &catalog);
     planned.notes = plan::notes(&planned, config, evaluation.index.len());
-    if let snapshot::DriftMemory::Unreadable { state, error } = &memory {
-        planned.notes.push(format!(
+    // Whether the record matters: only drift left under Report is planned differently with it.
+    let report_policy = Some(crate::drift::DriftPolicy::Report);
+    let reporting = config.drift_policy == crate::drift::DriftPolicy::Report
+        || listing.identities.objects.iter().any(|o| o.spec.drift_policy == report_policy)
+        || listing.tenant_identities.objects.iter().any(|o| o.spec.drift_policy == report_policy)
+        || listing.static_entries.objects.iter().any(|o| o.spec.drift_policy == report_policy);
+    match &memory {
+        snapshot::DriftMemory::Unreadable { state, error } if reporting => planned.notes.push(format!(
             "the operator's drift record (ConfigMap {state}) could not be read ({error}): writes that undo drift it \
              leaves under driftPolicy Report are shown as writes"
-        ));
+        )),
+        snapshot::DriftMemory::Absent if reporting => {
+            let state = crate::controller::StateRef::of(config);
+            planned.notes.push(format!(
+                "no drift recorded by the operator (ConfigMap {}/{} holds none; set leaderElection.resourceNamespace \
+                 if the operator keeps its state elsewhere): every difference is shown as a write",
+                state.namespace, state.name
+            ));
+        }
+        _ => {}
     }
     let text = match format {
         PlanFormat::Table => plan::table(&planned),

@@ -219,7 +219,18 @@ pub fn plan(evaluation: &Evaluation, catalog: &Catalog) -> PlanReport {
                 report.denied.extend(found.into_iter().filter(|f| f.enforced));
             }
         }
-        let left = outcome.drift.iter().filter(|f| !f.repaired && f.class != crate::drift::DriftClass::Foreign);
+        // Drift whose write left the plan: in observe mode a repair stays in it (marked), unwritten.
+        let plan = &outcome.plan;
+        let planned = |f: &&crate::drift::Finding| {
+            plan.updates.iter().any(|u| u.drift.is_some() && u.entry.id == f.entry_id)
+                || plan.creates.iter().any(|c| c.drift.is_some() && EntryKey::of(&c.entry) == f.key)
+                || plan.deletes.iter().any(|d| d.drift.is_some() && d.entry.id == f.entry_id)
+        };
+        let left = outcome
+            .drift
+            .iter()
+            .filter(|f| !f.repaired && f.class != crate::drift::DriftClass::Foreign)
+            .filter(|f| !planned(f));
         for finding in left {
             report.drift_left.push(DriftLeft {
                 spiffe_id: finding.spiffe_id.to_string(),
@@ -230,7 +241,6 @@ pub fn plan(evaluation: &Evaluation, catalog: &Catalog) -> PlanReport {
                 pod: pod.clone(),
             });
         }
-        let plan = &outcome.plan;
         for create in &plan.creates {
             report.creates.push(Change {
                 entry: EntryView::of(&create.entry),
@@ -387,7 +397,11 @@ pub fn table(report: &PlanReport) -> String {
             ]);
         }
     }
-    let mut out = if table.is_empty() { "No changes: SPIRE is as declared.\n".to_owned() } else { table.render() };
+    let mut out = match (table.is_empty(), report.drift_left.is_empty()) {
+        (false, _) => table.render(),
+        (true, true) => "No changes: SPIRE is as declared.\n".to_owned(),
+        (true, false) => "No writes: SPIRE is as declared but for the drift left as it is, below.\n".to_owned(),
+    };
     let decisions: Vec<String> = report
         .denied
         .iter()

@@ -46,7 +46,16 @@ impl Cli {
     pub fn with_config(testbed: &Testbed, world: &World, socket: &Path, extra: &str) -> Self {
         let dir = repo_root().join("target/cli-tests");
         std::fs::create_dir_all(&dir).unwrap();
-        let config = dir.join(format!("{}.yaml", world.id));
+        // One file per configuration, so that two commands of one test keep their own.
+        let config = match extra {
+            "" => dir.join(format!("{}.yaml", world.id)),
+            _ => {
+                use std::hash::{Hash, Hasher};
+                let mut hasher = std::collections::hash_map::DefaultHasher::new();
+                extra.hash(&mut hasher);
+                dir.join(format!("{}-{:016x}.yaml", world.id, hasher.finish()))
+            }
+        };
         std::fs::write(
             &config,
             format!(
