@@ -2,6 +2,8 @@
 //! publishes status. It is the only writer to SPIRE, so plans never race each other.
 
 mod lapse;
+mod periodic;
+mod scopes;
 mod turn;
 pub(super) mod withheld;
 
@@ -14,7 +16,7 @@ use std::{
 };
 
 use k8s_openapi::jiff::Timestamp;
-use kube::{ResourceExt, runtime::reflector::ObjectRef};
+use kube::runtime::reflector::ObjectRef;
 
 use super::{
     apply::Applied,
@@ -26,18 +28,17 @@ use super::{
     rules::Rules,
     sources::{Identities, StaticEntries},
     status_writer::StatusWriter,
-    stores::{Stores, slice_targets},
+    stores::Stores,
 };
 use crate::{
     config::{Config, Mode},
     drift::{DriftClass, Finding, Ledger},
     metrics::Metrics,
-    pass::{self, PodRecord, SliceMembers, Snapshot, stale_pods},
+    pass::{self, PodRecord, SliceMembers, Snapshot},
     pod_view::PodView,
     policy::Verdict,
     reconcile::{EntryIndex, Ownership, Plan, Scope},
-    selection::selects,
-    spire::{EntryListing, LIST_PAGE_SIZE, SpireClient},
+    spire::{LIST_PAGE_SIZE, SpireClient},
 };
 
 /// Everything the worker knows between batches.
@@ -186,16 +187,6 @@ impl Worker {
         }
     }
 
-    /// Plans each entry the ledger found edited in the scope the operator wrote it to, also
-    /// when its selectors now put it in another ([`EntryIndex::keep_home`]).
-    pub(super) fn keep_written_homes(&mut self) {
-        for written in self.ledger.written() {
-            if let Some(id) = &written.id {
-                self.index.keep_home(id, Scope::of(written));
-            }
-        }
-    }
-
     /// Runs forever: take changes, plan, write, publish status.
     pub async fn run(mut self, mut status: StatusWriter) {
         self.load_index(&mut status).await;
@@ -267,261 +258,8 @@ impl Worker {
         }
     }
 
-    /// Compares the index with SPIRE and plans again wherever they differ.
-    pub async fn check_drift(&mut self) {
-        match self.spire.list_entries_lenient(&Default::default(), LIST_PAGE_SIZE).await {
-            Ok(listing) => {
-                self.metrics.periodic_check(k8s_openapi::jiff::Timestamp::now().as_millisecond() as f64 / 1000.0);
-                self.publish_reports(&listing).await;
-                let listing = self.set_aside(listing);
-                let drift = self.index.drift(&listing, &self.ownership);
-                if drift.touches_owned() {
-                    // The entries by ID (the first 20 of each class), so the line says which.
-                    let ids = |entries: &mut dyn Iterator<Item = &crate::spiffe::Entry>| {
-                        let ids: Vec<&str> =
-                            entries.filter_map(|e| e.id.as_ref().map(|i| i.as_str())).take(20).collect();
-                        ids.join(",")
-                    };
-                    tracing::warn!(
-                        missing = drift.missing.len(),
-                        modified = drift.modified.len(),
-                        unexpected = drift.unexpected.len(),
-                        missing_entries = %ids(&mut drift.missing.iter()),
-                        modified_entries = %ids(&mut drift.modified.iter().map(|(written, _)| written)),
-                        unexpected_entries = %ids(&mut drift.unexpected.iter()),
-                        "entries changed in SPIRE behind the operator's back; planning their scopes again"
-                    );
-                }
-                // What the index held is what the operator wrote: the declaration at detection.
-                for (written, _) in &drift.modified {
-                    self.ledger.modified(written.clone());
-                }
-                for gone in &drift.missing {
-                    self.ledger.missing(gone.clone());
-                }
-                for unknown in &drift.unexpected {
-                    self.ledger.unexpected(unknown.clone());
-                }
-                if !drift.is_empty() {
-                    for scope in drift.scopes() {
-                        self.queue_scope(scope);
-                    }
-                    self.index.reload(listing, &self.ownership);
-                }
-                self.spire_unavailable = None;
-                for scope in self.retry.answered() {
-                    self.queue_scope(scope);
-                }
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, "periodic check could not list SPIRE entries");
-                self.spire_unavailable = Some(Arc::new(e));
-            }
-        }
-    }
-
-    /// Leaves out the entries of a listing the operator cannot read: they are reported, never
-    /// planned, so never deleted. Each is logged when it first appears.
-    fn set_aside(&mut self, listing: EntryListing) -> Vec<crate::spiffe::Entry> {
-        self.metrics.unparsed(EntryListing::KIND, listing.unparsed.len());
-        let now: BTreeSet<String> = listing.unparsed.iter().map(|u| u.id.clone()).collect();
-        for item in listing.unparsed.iter().filter(|u| !self.unparsed.contains(&u.id)) {
-            tracing::warn!(entry_id = %item.id, spiffe_id = %item.spiffe_id, error = %item.reason,
-                "left out an entry the operator cannot read; it is never changed or deleted");
-        }
-        self.unparsed = now;
-        listing.entries
-    }
-
     fn queue_scope(&self, scope: Scope) {
         self.queue.push(change_of(&self.records, scope));
-    }
-
-    /// Turns changes into the scopes to plan.
-    fn expand(&mut self, changes: Vec<Change>) -> BTreeSet<Scope> {
-        let mut scopes = BTreeSet::new();
-        for change in changes {
-            match change {
-                Change::Pod { uid, namespace, name } => {
-                    let reference = ObjectRef::new(&name).within(&namespace);
-                    match self.stores.pods.get(&reference) {
-                        Some(pod) if pod.uid().as_deref() == Some(uid.as_str()) => {
-                            self.pods.insert(uid.clone(), reference);
-                        }
-                        _ => {
-                            self.pods.remove(&uid);
-                        }
-                    }
-                    scopes.insert(Scope::Pod(uid));
-                }
-                Change::Node(name) => scopes.extend(self.pods_where(|p| p.node_name() == Some(&name))),
-                Change::Namespace(name) => {
-                    scopes.extend(self.pods_where(|p| p.metadata.namespace.as_deref() == Some(&name)))
-                }
-                Change::Endpoints { namespace, name } => {
-                    let reference = ObjectRef::new(&name).within(&namespace);
-                    let targets = self.stores.endpoint_slices.get(&reference).map(|s| slice_targets(&s));
-                    scopes.extend(self.slice_members.set(format!("{namespace}/{name}"), targets.unwrap_or_default()));
-                }
-                Change::Relisted(kind) => {
-                    self.metrics.relisted(kind.as_str());
-                    tracing::info!(kind = kind.as_str(), "watch listed again; comparing it with what was planned");
-                    scopes.extend(self.relisted(kind));
-                }
-                // The periodic check compares the caches with what was planned, as a re-list
-                // does: a change no event brought is planned all the same.
-                Change::Drift => {
-                    for kind in [
-                        Watched::Policies,
-                        Watched::Pods,
-                        Watched::EndpointSlices,
-                        Watched::Identities,
-                        Watched::StaticEntries,
-                    ] {
-                        scopes.extend(self.relisted(kind));
-                    }
-                }
-                Change::Federation | Change::State => {}
-                Change::Governance => scopes.extend(self.relisted(Watched::Policies)),
-                Change::Lapse => scopes.extend(self.lapses()),
-                // A resource's change is found by comparing its cache with the parsed forms.
-                Change::Identity(_) => scopes.extend(self.relisted(Watched::Identities)),
-                Change::StaticEntries => scopes.extend(self.relisted(Watched::StaticEntries)),
-                Change::Everything => {
-                    self.rules.refresh(&self.stores.policies(), &self.stores.exceptions(), &self.config);
-                    self.identities.refresh(&self.stores.identities(), &self.stores.tenant_identities(), &self.config);
-                    scopes.extend(self.statics.refresh(&self.stores.static_entries(), &self.config));
-                    self.refresh_pod_refs();
-                    scopes.extend(self.pods.keys().cloned().map(Scope::Pod));
-                    scopes.extend(self.records.keys().cloned().map(Scope::Pod));
-                    scopes.extend(self.index.scopes().cloned());
-                    scopes.extend(self.ledger.scopes());
-                    scopes.insert(Scope::Cluster);
-                }
-            }
-        }
-        scopes
-    }
-
-    /// What a completed listing of `kind` calls for: everything planned from that kind is
-    /// compared with the cache as it now is, so objects that changed or went while the watch was
-    /// away are planned again.
-    fn relisted(&mut self, kind: Watched) -> Vec<Scope> {
-        match kind {
-            Watched::Pods => {
-                self.refresh_pod_refs();
-                self.stale_pods()
-            }
-            // Every pod reads its node and namespace.
-            Watched::Nodes | Watched::Namespaces => self.pods.keys().cloned().map(Scope::Pod).collect(),
-            Watched::EndpointSlices => {
-                let now: Vec<(String, BTreeSet<String>)> = self
-                    .stores
-                    .endpoint_slices
-                    .state()
-                    .iter()
-                    .map(|slice| {
-                        let name = format!("{}/{}", slice.namespace().unwrap_or_default(), slice.name_any());
-                        (name, slice_targets(slice))
-                    })
-                    .collect();
-                self.slice_members.replace(now).into_iter().collect()
-            }
-            Watched::Identities => {
-                let mut scopes = Vec::new();
-                for uid in
-                    self.identities.refresh(&self.stores.identities(), &self.stores.tenant_identities(), &self.config)
-                {
-                    scopes.extend(self.pods_of_identity(&uid));
-                }
-                scopes
-            }
-            Watched::StaticEntries => self.statics.refresh(&self.stores.static_entries(), &self.config),
-            Watched::Federations => Vec::new(),
-            Watched::Policies | Watched::Exceptions => {
-                let refreshed = self.rules.refresh(&self.stores.policies(), &self.stores.exceptions(), &self.config);
-                if refreshed.policies {
-                    // A policy may govern any identity: every planned scope is judged again.
-                    let mut scopes: BTreeSet<Scope> = self.records.keys().cloned().map(Scope::Pod).collect();
-                    scopes.extend(self.pods.keys().cloned().map(Scope::Pod));
-                    scopes.extend(self.index.scopes().cloned());
-                    scopes.insert(Scope::Cluster);
-                    return scopes.into_iter().collect();
-                }
-                refreshed
-                    .targets
-                    .iter()
-                    .flat_map(|(kind, name, namespace)| self.scopes_of_target(*kind, name, namespace.as_deref()))
-                    .collect()
-            }
-        }
-    }
-
-    /// Looks every cached pod up again by UID.
-    fn refresh_pod_refs(&mut self) {
-        self.pods = self
-            .stores
-            .pods
-            .state()
-            .iter()
-            .map(|p| (p.uid().unwrap_or_default(), ObjectRef::from_obj(p.as_ref())))
-            .collect();
-    }
-
-    /// The pods whose planning is out of date with the cache: planned at another resource
-    /// version, never planned, or planned and gone. A pod the operator holds entries for is
-    /// planned too when it is gone.
-    fn stale_pods(&self) -> Vec<Scope> {
-        let cached = self.stores.pods.state();
-        let cached = cached
-            .iter()
-            .map(|p| (p.metadata.uid.as_deref().unwrap_or_default(), p.metadata.resource_version.as_deref()));
-        stale_pods(cached, &self.records, self.index.scopes()).into_iter().collect()
-    }
-
-    fn pods_where(&self, predicate: impl Fn(&PodView) -> bool) -> Vec<Scope> {
-        self.stores
-            .pods
-            .state_filter(|p| predicate(p))
-            .iter()
-            .map(|p| Scope::Pod(p.uid().unwrap_or_default()))
-            .collect()
-    }
-
-    /// The pods an identity selects now, and the pods it had an outcome for before.
-    fn pods_of_identity(&self, uid: &str) -> Vec<Scope> {
-        let mut scopes: Vec<Scope> = self
-            .records
-            .iter()
-            .filter(|(_, r)| r.outcomes.contains_key(uid))
-            .map(|(pod, _)| Scope::Pod(pod.clone()))
-            .collect();
-        let own_namespace = self.identities.get(uid).and_then(|i| i.namespace.clone());
-        match self.identities.get(uid).map(|i| &i.identity) {
-            Some(Ok(identity)) => {
-                let namespaces: BTreeSet<String> = self
-                    .stores
-                    .namespaces
-                    .state()
-                    .iter()
-                    .filter(|ns| own_namespace.as_ref().is_none_or(|own| *own == ns.name_any()))
-                    .filter(|ns| selects(identity.namespace_selector.as_ref(), ns.metadata.labels.as_ref()))
-                    .map(|ns| ns.name_any())
-                    .collect();
-                scopes.extend(self.pods_where(|p| {
-                    p.metadata.namespace.as_ref().is_some_and(|ns| namespaces.contains(ns))
-                        && selects(identity.pod_selector.as_ref(), p.metadata.labels.as_ref())
-                }));
-            }
-            // An identity that does not parse holds every pod; an identity that is gone releases
-            // the pods it had.
-            Some(Err(_)) => match &own_namespace {
-                Some(own) => scopes.extend(self.pods_where(|p| p.metadata.namespace.as_ref() == Some(own))),
-                None => scopes.extend(self.pods.keys().cloned().map(Scope::Pod)),
-            },
-            None => {}
-        }
-        scopes
     }
 
     /// Plans every scope with the pure pass, and keeps what it reports.
@@ -575,52 +313,6 @@ impl Worker {
         self.static_verdicts.retain(|uid, _| statics.contains(uid.as_str()));
         self.lapsed.retain(|uid| statics.contains(uid.as_str()));
         plans
-    }
-
-    /// Takes in the drift the pass found in a scope: the ledger keeps what is still open, and
-    /// each new detection (or a repair of one reported before) is announced once.
-    fn take_drift(&mut self, scope: &Scope, findings: Vec<Finding>) {
-        self.ledger.settle(scope, &findings);
-        let before = self.drift.remove(scope).unwrap_or_default();
-        let mut news = Vec::new();
-        for finding in &findings {
-            let prior = before.iter().find(|b| b.identity() == finding.identity());
-            let seen = prior.is_some();
-            if !seen {
-                self.metrics.drift_detected(finding.class.label(), 1);
-            }
-            // A repair the breaker held is announced when it was found, not at each re-judgment.
-            if !seen || (finding.repaired && !prior.is_some_and(|p| p.held)) {
-                let owner = finding.source.as_ref().map(|s| s.name.as_str()).unwrap_or_default();
-                let policy = finding.policy.as_deref().unwrap_or_default();
-                let what = finding.describe();
-                if finding.repaired {
-                    tracing::info!(?scope, owner, %what, "repairing drift");
-                } else {
-                    tracing::warn!(?scope, owner, policy, %what, "drift detected; not repaired");
-                }
-                news.push(finding.clone());
-            }
-        }
-        self.trail.drift(&news);
-        self.drift_news.lock().expect("the drift news lock is never poisoned").extend(news);
-        let open: Vec<Finding> = findings.into_iter().filter(|f| !f.repaired).collect();
-        if !open.is_empty() {
-            self.drift.insert(scope.clone(), open);
-        }
-    }
-
-    /// Sets the gauge of standing drift by class.
-    pub(super) fn count_drift(&self) {
-        for class in DriftClass::ALL {
-            let count = self.drift.values().flatten().filter(|f| f.class == class).count();
-            self.metrics.drifted_entries(class.label(), count);
-        }
-    }
-
-    /// The drift standing now, unrepaired.
-    pub fn drift(&self) -> impl Iterator<Item = &Finding> {
-        self.drift.values().flatten()
     }
 
     /// Takes in what the writes achieved and schedules retries. `planned`: the plans are the
