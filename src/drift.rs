@@ -200,6 +200,16 @@ impl Ledger {
         self.modified.values()
     }
 
+    /// Keeps each entry found edited in `index` in the scope the operator wrote it to
+    /// ([`crate::reconcile::EntryIndex::keep_home`]), as a restarted operator plans it.
+    pub fn keep_homes(&self, index: &mut crate::reconcile::EntryIndex) {
+        for written in self.written() {
+            if let Some(id) = &written.id {
+                index.keep_home(id, Scope::of(written));
+            }
+        }
+    }
+
     /// Keeps, of the scope's records, only those a finding still stands for without being
     /// repaired: a repaired or vanished difference, or one the user's own change overtook, is
     /// forgotten. A Modified entry whose repair is planned keeps its record until SPIRE takes the

@@ -291,11 +291,7 @@ impl Evaluation {
         rules.refresh(&listing.policies, &listing.exceptions, config);
         let ownership = Ownership::new(config.entry_id_prefix.clone(), config.adopt_entry_id_prefixes.clone());
         let mut index = EntryIndex::from_listing(listing.entries.entries.iter().cloned(), &ownership);
-        for written in ledger.written() {
-            if let Some(id) = &written.id {
-                index.keep_home(id, Scope::of(written));
-            }
-        }
+        ledger.keep_homes(&mut index);
         let inputs = ListedInputs::new(&listing.pods, &listing.nodes, &listing.namespaces, &listing.slices);
         let identity_list = identities.list();
 

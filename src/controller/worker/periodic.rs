@@ -80,11 +80,7 @@ impl Worker {
     /// Plans each entry the ledger found edited in the scope the operator wrote it to, also
     /// when its selectors now put it in another ([`EntryIndex::keep_home`]).
     pub(in crate::controller) fn keep_written_homes(&mut self) {
-        for written in self.ledger.written() {
-            if let Some(id) = &written.id {
-                self.index.keep_home(id, Scope::of(written));
-            }
-        }
+        self.ledger.keep_homes(&mut self.index);
     }
 
     /// Takes in the drift the pass found in a scope: the ledger keeps what is still open, and
